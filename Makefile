@@ -1,0 +1,46 @@
+# graft's entry points. Each target installs missing Debian packages first (quick when all are present).
+#   make demo    build and run the main example
+#   make test    build and run the whole test suite: Release, ASan+UBSan, the installed-package consumer, MPI
+#   make bench   build and run the benchmarks (JSON lines)
+JOBS        ?= 2
+BUILD       ?= build
+ASAN_BUILD  ?= build-asan
+CMAKE_FLAGS ?=
+
+.PHONY: all deps configure build demo test test-release test-asan test-consumer bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+
+configure: deps $(BUILD)/CMakeCache.txt
+
+build: configure
+	cmake --build $(BUILD) -j$(JOBS)
+
+demo: build
+	scripts/run-demo.sh $(BUILD)
+
+test: test-release test-asan test-consumer
+
+test-release: build
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
+
+test-asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRAFT_SANITIZE=ON \
+	  -DGRAFT_BUILD_EXAMPLES=OFF -DGRAFT_BUILD_BENCH=OFF $(CMAKE_FLAGS)
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	cd $(ASAN_BUILD) && GRAFT_SANITIZED=1 ctest --output-on-failure -j$(JOBS) -LE no-sanitizer
+
+test-consumer: build
+	scripts/test-consumer.sh $(BUILD)
+
+bench: build
+	$(BUILD)/bench/graft_bench
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,274 @@
+// The backward engine (after torch/csrc/autograd/engine.cpp), single-threaded and free of recursion:
+//   1. discover every node reachable from the roots with an explicit stack, counting the edges that enter
+//      each one (its dependencies) and, for autograd::grad, marking which nodes lead to a requested input;
+//   2. run nodes from a ready queue (latest-created first) once all their dependencies have run, summing the
+//      gradients that meet at one input slot and checking each gradient against its input's shape and dtype
+//      (reducing broadcasts with sum_to, as PyTorch's validate_outputs does).
+// The per-run bookkeeping lives in each node (Node::EngineState), stamped with the run's id, so a run costs
+// no hash maps. The consequence: two threads must not run backward through the same nodes at the same time.
+#include "graft/autograd/engine.h"
+
+#include <algorithm>
+#include <atomic>
+#include <queue>
+
+#include "graft/autograd/function.h"
+#include "graft/autograd/grad_arithmetic.h"
+#include "graft/graph/factory.h"
+#include "graft/graph/node.h"
+
+namespace graft::autograd {
+
+namespace {
+
+std::atomic<uint64_t> next_run_id{1};
+
+struct Capture {
+  Node* node;
+  uint32_t slot;
+  Tensor grad;
+};
+
+struct ByCreationOrder {
+  bool operator()(const Node* a, const Node* b) const { return a->sequence_nr() < b->sequence_nr(); }
+};
+
+// Sums `g` into a node's input slot.
+void accumulate(GradList& buffer, size_t slot, Tensor&& g) {
+  if (!buffer[slot].defined()) buffer[slot] = std::move(g);
+  else buffer[slot] = grad_arithmetic().add(buffer[slot], g);
+}
+
+// Checks the gradient a node produced for its input i, and adapts it to the input's shape and dtype.
+Tensor validate_gradient(const Node& node, size_t i, Tensor g) {
+  const TensorMeta& meta = node.input_meta(i);
+  const GradArithmetic& ops = grad_arithmetic();
+  if (!(g.shape() == meta.shape)) {
+    GRAFT_CHECK(is_expandable_to(meta.shape, g.shape()),
+                "{}: returned a gradient of shape {} for input {}, which has shape {}", node.name(),
+                shape_str(g.shape()), i, shape_str(meta.shape));
+    g = ops.sum_to(g, meta.shape);
+  }
+  if (g.dtype() != meta.dtype) {
+    GRAFT_CHECK(is_floating(g.dtype()), "{}: returned a {} gradient for input {}", node.name(), dtype_name(g.dtype()), i);
+    g = ops.to_dtype(g, meta.dtype);
+  }
+  return g;
+}
+
+// Runs one backward pass. `captures` (may be empty) lists input slots whose incoming gradient is wanted
+// instead of being propagated; when it is non-empty only the nodes leading to a capture run.
+void run_backward(const std::vector<Edge>& roots, GradList&& root_grads, bool keep_graph, bool create_graph,
+                  std::vector<Capture>& captures) {
+  AutoGradMode grad_mode(create_graph);
+  const uint64_t run = next_run_id.fetch_add(1);
+  const bool capturing = !captures.empty();
+
+  // ---- 1. discovery: dependency counts, and (when capturing) which nodes lead to a capture ----
+  std::vector<Node*> seen;
+  auto visit = [&](Node* n) {
+    Node::EngineState& st = n->engine_state();
+    if (st.run == run) return false;
+    st.run = run;
+    st.pending = 0;
+    st.needed = !capturing;
+    st.captured = false;
+    st.buffer.clear();
+    seen.push_back(n);
+    return true;
+  };
+  struct Frame {
+    Node* node;
+    size_t next_child;
+  };
+  std::vector<Frame> stack;
+  for (const Edge& r : roots)
+    if (visit(r.node.get())) stack.push_back({r.node.get(), 0});
+  for (const Capture& c : captures) {
+    if (c.node->engine_state().run == run) c.node->engine_state().captured = true;
+  }
+  while (!stack.empty()) {
+    Frame& f = stack.back();
+    if (f.next_child < f.node->num_inputs()) {
+      const Edge& e = f.node->next_edge(f.next_child++);
+      if (!e.valid()) continue;
+      Node* child = e.node.get();
+      bool fresh = visit(child);
+      child->engine_state().pending++;
+      if (fresh) {
+        for (const Capture& c : captures)
+          if (c.node == child) child->engine_state().captured = true;
+        stack.push_back({child, 0});
+      }
+      continue;
+    }
+    // Post-order: all children are done. A node runs (when capturing) if any child receives a capture.
+    if (capturing) {
+      Node* n = f.node;
+      bool needed = false;
+      for (size_t i = 0; i < n->num_inputs() && !needed; ++i) {
+        const Edge& e = n->next_edge(i);
+        if (!e.valid()) continue;
+        const Node::EngineState& cs = e.node->engine_state();
+        needed = cs.captured || cs.needed;
+      }
+      n->engine_state().needed = needed;
+    }
+    stack.pop_back();
+  }
+
+  // ---- 2. execution ----
+  std::priority_queue<Node*, std::vector<Node*>, ByCreationOrder> ready;
+  for (size_t i = 0; i < roots.size(); ++i) {
+    Node* n = roots[i].node.get();
+    Node::EngineState& st = n->engine_state();
+    if (st.buffer.size() < n->num_outputs()) st.buffer.resize(n->num_outputs());
+    accumulate(st.buffer, roots[i].input_nr, std::move(root_grads[i]));
+  }
+  for (const Edge& r : roots) {
+    Node* n = r.node.get();
+    if (n->engine_state().pending == 0) {
+      n->engine_state().pending = UINT32_MAX;  // queued once even if it is the root of several tensors
+      ready.push(n);
+    }
+  }
+
+  try {
+    while (!ready.empty()) {
+      Node* node = ready.top();
+      ready.pop();
+      Node::EngineState& st = node->engine_state();
+      GradList grads = std::move(st.buffer);
+      st.buffer.clear();
+      grads.resize(node->num_outputs());
+      node->run_pre_hooks(grads);
+      if (st.captured)
+        for (Capture& c : captures)
+          if (c.node == node && grads[c.slot].defined()) c.grad = grads[c.slot];
+      if (!st.needed) continue;
+
+      bool any_defined = std::any_of(grads.begin(), grads.end(), [](const Tensor& g) { return g.defined(); });
+      GradList outputs;
+      if (any_defined) {
+        if (node->wants_defined_grads())
+          for (size_t i = 0; i < grads.size(); ++i)
+            if (!grads[i].defined()) grads[i] = zeros(node->output_meta(i).shape, node->output_meta(i).dtype);
+        outputs = node->apply(std::move(grads));
+        GRAFT_CHECK(outputs.size() == node->num_inputs() || (outputs.empty() && node->num_inputs() == 0),
+                    "{}: backward returned {} gradients, expected {}", node->name(), outputs.size(),
+                    node->num_inputs());
+      }
+      if (!keep_graph) node->release_saved();
+
+      for (size_t i = 0; i < node->num_inputs(); ++i) {
+        const Edge& e = node->next_edge(i);
+        if (!e.valid()) continue;
+        Node* child = e.node.get();
+        Node::EngineState& cs = child->engine_state();
+        if (i < outputs.size() && outputs[i].defined()) {
+          if (cs.buffer.size() < child->num_outputs()) cs.buffer.resize(child->num_outputs());
+          accumulate(cs.buffer, e.input_nr, validate_gradient(*node, i, std::move(outputs[i])));
+        }
+        if (--cs.pending == 0) ready.push(child);
+      }
+    }
+  } catch (...) {
+    for (Node* n : seen) n->engine_state().buffer.clear();
+    throw;
+  }
+  for (Node* n : seen) n->engine_state().buffer.clear();
+}
+
+// The root edge and seed gradient of one output tensor.
+void add_root(const char* api, const Tensor& t, const Tensor& g, size_t index, std::vector<Edge>& roots,
+              GradList& grads) {
+  GRAFT_CHECK(t.defined(), "{}: tensor {} is undefined", api, index);
+  GRAFT_CHECK(t.requires_grad(), "{}: tensor {} does not require grad and does not have a grad_fn", api, index);
+  Tensor seed = g;
+  if (!seed.defined()) {
+    GRAFT_CHECK(t.numel() == 1,
+                "{}: grad can be implicitly created only for scalar outputs, but tensor {} has shape {}; pass a "
+                "gradient of that shape",
+                api, index, shape_str(t.shape()));
+    seed = ones(t.shape(), t.dtype());
+  } else {
+    GRAFT_CHECK(seed.shape() == t.shape(), "{}: gradient {} has shape {}, but its tensor has shape {}", api, index,
+                shape_str(seed.shape()), shape_str(t.shape()));
+    if (seed.dtype() != t.dtype()) seed = grad_arithmetic().to_dtype(seed, t.dtype());
+  }
+  roots.push_back(gradient_edge(t));
+  grads.push_back(std::move(seed));
+}
+
+std::vector<Capture> capture_edges(const char* api, const TensorList& inputs) {
+  std::vector<Capture> captures;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = inputs[i];
+    GRAFT_CHECK(t.defined() && t.requires_grad(), "{}: input {} does not require grad", api, i);
+    Edge e = gradient_edge(t);
+    captures.push_back({e.node.get(), e.input_nr, Tensor()});
+  }
+  return captures;
+}
+
+}  // namespace
+
+TensorList grad(const TensorList& outputs, const TensorList& inputs, const TensorList& grad_outputs,
+                std::optional<bool> retain_graph, bool create_graph, bool allow_unused) {
+  GRAFT_CHECK(!outputs.empty(), "grad: no outputs given");
+  GRAFT_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(),
+              "grad: got {} grad_outputs for {} outputs", grad_outputs.size(), outputs.size());
+  std::vector<Edge> roots;
+  GradList seeds;
+  for (size_t i = 0; i < outputs.size(); ++i)
+    add_root("grad", outputs[i], grad_outputs.empty() ? Tensor() : grad_outputs[i], i, roots, seeds);
+  // Keep every capture node alive for the run (a leaf's accumulator may exist only through this list).
+  std::vector<std::shared_ptr<Node>> keep_alive;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) keep_alive.push_back(gradient_edge(t).node);
+  std::vector<Capture> captures = capture_edges("grad", inputs);
+  run_backward(roots, std::move(seeds), retain_graph.value_or(create_graph), create_graph, captures);
+  TensorList result;
+  for (size_t i = 0; i < captures.size(); ++i) {
+    GRAFT_CHECK(captures[i].grad.defined() || allow_unused,
+                "grad: input {} was not used in the graph of the outputs; pass allow_unused=true if this is intended",
+                i);
+    result.push_back(std::move(captures[i].grad));
+  }
+  return result;
+}
+
+void backward(const TensorList& tensors, const TensorList& grad_tensors, std::optional<bool> retain_graph,
+              bool create_graph, const TensorList& inputs) {
+  GRAFT_CHECK(!tensors.empty(), "backward: no tensors given");
+  GRAFT_CHECK(grad_tensors.empty() || grad_tensors.size() == tensors.size(),
+              "backward: got {} gradients for {} tensors", grad_tensors.size(), tensors.size());
+  if (!inputs.empty()) {
+    TensorList grads = grad(tensors, inputs, grad_tensors, retain_graph, create_graph, /*allow_unused=*/true);
+    AutoGradMode mode(create_graph);
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (!grads[i].defined()) continue;
+      Tensor& g = inputs[i].impl()->grad();
+      g = g.defined() ? grad_arithmetic().add(g, grads[i]) : create_graph ? grads[i] : grad_arithmetic().clone(grads[i]);
+    }
+    return;
+  }
+  std::vector<Edge> roots;
+  GradList seeds;
+  for (size_t i = 0; i < tensors.size(); ++i)
+    add_root("backward", tensors[i], grad_tensors.empty() ? Tensor() : grad_tensors[i], i, roots, seeds);
+  std::vector<Capture> none;
+  run_backward(roots, std::move(seeds), retain_graph.value_or(create_graph), create_graph, none);
+}
+
+}  // namespace graft::autograd
+
+namespace graft {
+
+void Tensor::backward(const Tensor& gradient, std::optional<bool> retain_graph, bool create_graph,
+                      const TensorList& inputs) const {
+  autograd::backward({*this}, gradient.defined() ? TensorList{gradient} : TensorList{}, retain_graph, create_graph,
+                     inputs);
+}
+
+}  // namespace graft

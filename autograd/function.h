@@ -1,0 +1,52 @@
+#pragma once
+// What an op needs to put itself in the graph. A differentiable op reads like this:
+//
+//   Tensor tanh(const Tensor& x) {
+//     Tensor y = kernels::tanh(x);
+//     if (auto node = autograd::make_node("TanhBackward0", {x}, [](Node& n, GradList& g) -> GradList {
+//           return {tanh_backward(g[0], n.saved(0))};
+//         })) {
+//       autograd::set_history(y, node);
+//       node->save_output(y);
+//     }
+//     return y;
+//   }
+//
+// make_node returns null when nothing is recorded (grad mode off, or no input requires grad), so the
+// forward pays for a node only when backward can need it. Backward lambdas are written with ops, which
+// makes them differentiable in turn when the engine records the backward pass (create_graph).
+#include <initializer_list>
+#include <memory>
+
+#include "graft/graph/grad_mode.h"
+#include "graft/graph/node.h"
+
+namespace graft::autograd {
+
+// The leaf's AccumulateGrad node (created on first use and cached weakly on the leaf).
+std::shared_ptr<Node> grad_accumulator(const Tensor& leaf);
+
+// Where the gradient of `t` goes: its grad_fn, or its accumulator when it is a leaf requiring grad.
+Edge gradient_edge(const Tensor& t);
+
+inline bool any_requires_grad(ArrayRef<Tensor> inputs) {
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+// True when an op with these inputs must record a node.
+inline bool needs_recording(ArrayRef<Tensor> inputs) { return GradMode::is_enabled() && any_requires_grad(inputs); }
+
+template <class Fn>
+std::shared_ptr<FunctionNode<Fn>> make_node(const char* name, ArrayRef<Tensor> inputs, Fn backward) {
+  if (!needs_recording(inputs)) return nullptr;
+  auto node = std::make_shared<FunctionNode<Fn>>(name, std::move(backward));
+  for (const Tensor& t : inputs) node->add_input(t.defined() ? gradient_edge(t) : Edge{}, t);
+  return node;
+}
+
+// Makes `output` the next output of `node` (its grad_fn). Returns the output's number.
+uint32_t set_history(const Tensor& output, const std::shared_ptr<Node>& node);
+
+}  // namespace graft::autograd

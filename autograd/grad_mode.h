@@ -1,0 +1,3 @@
+#pragma once
+// Grad mode: GradMode::is_enabled(), NoGradGuard, EnableGradGuard, AutoGradMode (thread-local, as in PyTorch).
+#include "graft/graph/grad_mode.h"

@@ -1,0 +1,125 @@
+#include "graft/graph/shape.h"
+
+#include <fmt/format.h>
+
+#include "graft/graph/error.h"
+
+namespace graft {
+
+std::string shape_str(IntList shape) { return fmt::format("[{}]", fmt::join(shape.begin(), shape.end(), ", ")); }
+
+int64_t numel_of(IntList shape) {
+  int64_t n = 1;
+  for (int64_t s : shape) n *= s;
+  return n;
+}
+
+Shape contiguous_strides(IntList shape) {
+  Shape strides(shape.size());
+  int64_t acc = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    strides[i] = acc;
+    acc *= std::max<int64_t>(shape[i], 1);
+  }
+  return strides;
+}
+
+bool is_contiguous_layout(IntList shape, IntList strides) {
+  int64_t expected = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    if (shape[i] == 1) continue;
+    if (shape[i] == 0) return true;
+    if (strides[i] != expected) return false;
+    expected *= shape[i];
+  }
+  return true;
+}
+
+int64_t wrap_dim(const char* op, int64_t dim, int64_t ndim) {
+  int64_t n = std::max<int64_t>(ndim, 1);
+  GRAFT_CHECK(dim >= -n && dim < n, "{}: dim {} is out of range for a tensor of {} dims (expected in [{}, {}])", op, dim,
+              ndim, -n, n - 1);
+  return dim < 0 ? dim + n : dim;
+}
+
+Shape broadcast_shapes(const char* op, IntList a, IntList b) {
+  size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    GRAFT_CHECK(da == db || da == 1 || db == 1,
+                "{}: shapes {} and {} cannot be broadcast together (dim {}: {} vs {})", op, shape_str(a),
+                shape_str(b), static_cast<int64_t>(i) - static_cast<int64_t>(n), da, db);
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+bool is_expandable_to(IntList shape, IntList target) {
+  if (shape.size() > target.size()) return false;
+  size_t off = target.size() - shape.size();
+  for (size_t i = 0; i < shape.size(); ++i)
+    if (shape[i] != 1 && shape[i] != target[off + i]) return false;
+  return true;
+}
+
+bool view_strides(IntList old_shape, IntList old_strides, IntList shape, Shape& out) {
+  out.assign(shape.size(), 0);
+  if (old_shape.empty()) {  // a 0-dim tensor views as any shape of ones
+    out = contiguous_strides(shape);
+    return true;
+  }
+  int64_t numel = numel_of(old_shape);
+  if (numel == 0) {
+    out = contiguous_strides(shape);
+    return true;
+  }
+  // Walk the old dims in chunks that are contiguous among themselves; each chunk must map onto a run of new
+  // dims with the same element count.
+  int64_t view_d = static_cast<int64_t>(shape.size()) - 1;
+  int64_t chunk_base_stride = old_strides.back();
+  int64_t tensor_numel = 1, view_numel = 1;
+  for (int64_t d = static_cast<int64_t>(old_shape.size()) - 1; d >= 0; --d) {
+    tensor_numel *= old_shape[d];
+    if (d == 0 || (old_shape[d - 1] != 1 && old_strides[d - 1] != tensor_numel * chunk_base_stride)) {
+      while (view_d >= 0 && (view_numel < tensor_numel || shape[view_d] == 1)) {
+        out[view_d] = view_numel * chunk_base_stride;
+        view_numel *= shape[view_d];
+        --view_d;
+      }
+      if (view_numel != tensor_numel) return false;
+      if (d > 0) {
+        chunk_base_stride = old_strides[d - 1];
+        tensor_numel = 1;
+        view_numel = 1;
+      }
+    }
+  }
+  return view_d == -1;
+}
+
+Shape infer_shape(const char* op, IntList requested, int64_t numel) {
+  Shape out(requested.begin(), requested.end());
+  int64_t known = 1;
+  int64_t infer_at = -1;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i] == -1) {
+      GRAFT_CHECK(infer_at < 0, "{}: only one dimension can be -1, got shape {}", op, shape_str(requested));
+      infer_at = static_cast<int64_t>(i);
+    } else {
+      GRAFT_CHECK(out[i] >= 0, "{}: invalid size {} in shape {}", op, out[i], shape_str(requested));
+      known *= out[i];
+    }
+  }
+  if (infer_at >= 0) {
+    GRAFT_CHECK(known != 0 && numel % known == 0, "{}: shape {} is invalid for input of size {}", op,
+                shape_str(requested), numel);
+    out[infer_at] = numel / known;
+  } else {
+    GRAFT_CHECK(known == numel, "{}: shape {} is invalid for input of size {}", op, shape_str(requested), numel);
+  }
+  return out;
+}
+
+}  // namespace graft

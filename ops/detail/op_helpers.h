@@ -1,0 +1,64 @@
+#pragma once
+// Shared plumbing of the op implementations (not part of the public API).
+#include "graft/autograd/function.h"
+#include "graft/graph/factory.h"
+#include "graft/ops/kernels/copy.h"
+#include "graft/ops/kernels/loops.h"
+
+namespace graft::detail {
+
+using autograd::make_node;
+using autograd::set_history;
+
+inline void check_defined(const char* op, const char* arg, const Tensor& t) {
+  GRAFT_CHECK(t.defined(), "{}: argument '{}' is an undefined tensor", op, arg);
+}
+
+// `t` in dtype `dt`: t itself, or a converted copy outside the graph (the op's node links the original).
+inline Tensor as_dtype(const Tensor& t, DType dt) { return t.dtype() == dt ? t : kernels::copy_as(t, dt); }
+
+// The input of a floating function (exp, log, ...): integers and bools become float32, as in PyTorch.
+inline Tensor floating_input(const char* op, const Tensor& x) {
+  check_defined(op, "input", x);
+  return is_floating(x.dtype()) ? x : kernels::copy_as(x, kFloat32);
+}
+
+// y = f(x) elementwise over a floating tensor; f is a generic lambda.
+template <class F>
+Tensor map_floating(const char* op, const Tensor& x, F f) {
+  Tensor y = empty_tensor(x.shape(), x.dtype());
+  dispatch_floating(x.dtype(), op, [&]<class T>() { kernels::map1<T, T>(y, x, [&](T v) { return static_cast<T>(f(v)); }); });
+  return y;
+}
+
+// out = f(a, b) elementwise with broadcasting, computed in `compute`; the result has dtype `compute`
+// (arithmetic) or bool (comparisons).
+template <class F>
+Tensor map_binary(const char* op, const Tensor& a, const Tensor& b, DType compute, DType out_dtype, F f) {
+  Shape shape = broadcast_shapes(op, a.shape(), b.shape());
+  Tensor out = empty_tensor(shape, out_dtype);
+  Tensor ac = as_dtype(a, compute), bc = as_dtype(b, compute);
+  dispatch_all(compute, [&]<class T>() {
+    if (out_dtype == DType::Bool)
+      kernels::map2<bool, T, T>(out, ac, bc, [&](T x, T y) { return static_cast<bool>(f(x, y)); });
+    else if (out_dtype == compute)
+      kernels::map2<T, T, T>(out, ac, bc, [&](T x, T y) { return static_cast<T>(f(x, y)); });
+    else
+      GRAFT_FAIL("{}: unsupported result dtype {}", op, dtype_name(out_dtype));
+  });
+  return out;
+}
+
+// Computes a backward formula: `fused()` (one kernel) when nothing is being recorded, else `composite()`,
+// the same formula from differentiable ops, so that the backward pass can itself be differentiated.
+template <class Fused, class Composite>
+Tensor backward_formula(ArrayRef<Tensor> inputs, Fused fused, Composite composite) {
+  return autograd::needs_recording(inputs) ? composite() : fused();
+}
+
+// Squeezes the dims in `mask` (keepdim=false form of a reduction result).
+Tensor squeeze_dims(const Tensor& t, uint64_t mask);
+// Bitmask of the dims in `dims` (wrapped, duplicates rejected); all dims when `dims` is empty.
+uint64_t dim_mask(const char* op, IntList dims, int64_t ndim);
+
+}  // namespace graft::detail

@@ -1,0 +1,242 @@
+#include "graft/ops/indexing.h"
+
+#include <cstring>
+
+#include "graft/ops/detail/op_helpers.h"
+#include "graft/ops/operators.h"
+#include "graft/ops/shape.h"
+
+namespace graft {
+
+using namespace detail;
+
+namespace {
+
+void check_index_tensor(const char* op, const Tensor& index) {
+  check_defined(op, "index", index);
+  GRAFT_CHECK(index.dtype() == kInt64, "{}: index must be an int64 tensor, got {}", op, dtype_name(index.dtype()));
+}
+
+// Reads all indices, checking each against [0, size).
+std::vector<int64_t> checked_indices(const char* op, const Tensor& index, int64_t size, int64_t dim) {
+  std::vector<int64_t> idx = index.to_vector<int64_t>();
+  for (int64_t i : idx)
+    GRAFT_CHECK(i >= 0 && i < size, "{}: index {} is out of range for dim {} of size {}", op, i, dim, size);
+  return idx;
+}
+
+// (outer, dim, inner) sizes of a contiguous tensor around `dim`.
+void split_around(IntList shape, int64_t dim, int64_t& outer, int64_t& inner) {
+  outer = 1;
+  inner = 1;
+  for (int64_t d = 0; d < dim; ++d) outer *= shape[d];
+  for (size_t d = static_cast<size_t>(dim) + 1; d < shape.size(); ++d) inner *= shape[d];
+}
+
+// Calls f(index_position, offset_in_a, offset_in_b) for every element of `shape`, with element strides of
+// two tensors; the coordinate along `dim` is passed separately so the caller can replace it.
+template <class F>
+void for_each_index(IntList shape, IntList strides_a, IntList strides_b, int64_t dim, F&& f) {
+  const int64_t n = numel_of(shape);
+  const size_t nd = shape.size();
+  Shape pos(nd, 0);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t off_a = 0, off_b = 0;
+    for (size_t d = 0; d < nd; ++d) {
+      if (static_cast<int64_t>(d) == dim) continue;
+      off_a += pos[d] * strides_a[d];
+      off_b += pos[d] * strides_b[d];
+    }
+    f(pos, off_a, off_b);
+    for (size_t d = nd; d-- > 0;) {
+      if (++pos[d] < shape[d]) break;
+      pos[d] = 0;
+    }
+  }
+}
+
+// gather/scatter_add shape rules: same rank; index no larger than the others outside `dim`.
+void check_gather_shapes(const char* op, const Tensor& x, int64_t dim, const Tensor& index, const Tensor* src) {
+  GRAFT_CHECK(index.dim() == x.dim(), "{}: index has {} dims (shape {}) but input has {} (shape {}); they must match",
+              op, index.dim(), shape_str(index.shape()), x.dim(), shape_str(x.shape()));
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    GRAFT_CHECK(d == dim || index.shape()[d] <= x.shape()[d],
+                "{}: index shape {} is larger than input shape {} in dim {} (only dim {} may differ)", op,
+                shape_str(index.shape()), shape_str(x.shape()), d, dim);
+    if (src)
+      GRAFT_CHECK(index.shape()[d] <= src->shape()[d], "{}: index shape {} is larger than src shape {} in dim {}", op,
+                  shape_str(index.shape()), shape_str(src->shape()), d);
+  }
+}
+
+}  // namespace
+
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  check_defined("index_select", "input", x);
+  check_index_tensor("index_select", index);
+  GRAFT_CHECK(index.dim() <= 1, "index_select: index must be 1-D (or 0-D), got shape {}", shape_str(index.shape()));
+  const int64_t d = wrap_dim("index_select", dim, x.dim());
+  Tensor xc = x.is_contiguous() ? x : kernels::contiguous_copy(x);
+  const int64_t size = x.dim() == 0 ? 1 : x.shape()[d];
+  std::vector<int64_t> idx = checked_indices("index_select", index, size, d);
+  Shape shape = x.shape();
+  if (x.dim() > 0) shape[d] = static_cast<int64_t>(idx.size());
+  Tensor out = empty_tensor(shape, x.dtype());
+  int64_t outer, inner;
+  split_around(x.shape(), x.dim() == 0 ? 0 : d, outer, inner);
+  const size_t row_bytes = static_cast<size_t>(inner) * x.element_size();
+  const char* src = static_cast<const char*>(xc.data_ptr());
+  char* dst = static_cast<char*>(out.data_ptr());
+  const int64_t n = static_cast<int64_t>(idx.size());
+  kernels::parallel_for(outer * n, outer * n * inner, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      int64_t o = r / n, i = r % n;
+      std::memcpy(dst + static_cast<size_t>(r) * row_bytes, src + static_cast<size_t>(o * size + idx[i]) * row_bytes, row_bytes);
+    }
+  });
+  if (auto node = make_node("IndexSelectBackward0", {x}, [d, shape = x.shape()](Node& n, GradList& g) -> GradList {
+        return {index_add(zeros(shape, g[0].dtype()), d, n.saved(0), g[0])};
+      })) {
+    set_history(out, node);
+    node->save(index);
+  }
+  return out;
+}
+
+Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& source) {
+  check_defined("index_add", "input", x);
+  check_defined("index_add", "source", source);
+  check_index_tensor("index_add", index);
+  GRAFT_CHECK(index.dim() <= 1, "index_add: index must be 1-D (or 0-D), got shape {}", shape_str(index.shape()));
+  const int64_t d = wrap_dim("index_add", dim, x.dim());
+  Shape expect = x.shape();
+  if (x.dim() > 0) expect[d] = index.numel();
+  GRAFT_CHECK(source.shape() == expect, "index_add: source has shape {}, expected {} (input {} with dim {} of size {})",
+              shape_str(source.shape()), shape_str(expect), shape_str(x.shape()), d, index.numel());
+  const int64_t size = x.dim() == 0 ? 1 : x.shape()[d];
+  std::vector<int64_t> idx = checked_indices("index_add", index, size, d);
+  DType dt = promote_types(x.dtype(), source.dtype());
+  Tensor out = kernels::copy_as(x, dt);
+  Tensor src = kernels::copy_as(source, dt);
+  int64_t outer, inner;
+  split_around(x.shape(), x.dim() == 0 ? 0 : d, outer, inner);
+  const int64_t n = static_cast<int64_t>(idx.size());
+  dispatch_numeric(dt, "index_add", [&]<class T>() {
+    T* o = static_cast<T*>(out.data_ptr());
+    const T* s = static_cast<const T*>(src.data_ptr());
+    // Parallel over the outer dim only: several indices may hit the same row.
+    kernels::parallel_for(outer, outer * n * inner, [&](int64_t b, int64_t e) {
+      for (int64_t oo = b; oo < e; ++oo)
+        for (int64_t i = 0; i < n; ++i) {
+          T* dst = o + (oo * size + idx[i]) * inner;
+          const T* row = s + (oo * n + i) * inner;
+          for (int64_t k = 0; k < inner; ++k) dst[k] += row[k];
+        }
+    });
+  });
+  if (auto node = make_node("IndexAddBackward0", {x, source}, [d](Node& n, GradList& g) -> GradList {
+        return {g[0], n.needs_input_grad(1) ? index_select(g[0], d, n.saved(0)) : Tensor()};
+      })) {
+    set_history(out, node);
+    node->save(index);
+  }
+  return out;
+}
+
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+  check_defined("gather", "input", x);
+  check_index_tensor("gather", index);
+  const int64_t d = wrap_dim("gather", dim, x.dim());
+  check_gather_shapes("gather", x, d, index, nullptr);
+  const int64_t size = x.dim() == 0 ? 1 : x.shape()[d];
+  Tensor idx = kernels::contiguous_copy(index);
+  const int64_t* ip = idx.data_ptr<int64_t>();
+  for (int64_t i = 0; i < idx.numel(); ++i)
+    GRAFT_CHECK(ip[i] >= 0 && ip[i] < size, "gather: index {} is out of range for dim {} of size {}", ip[i], d, size);
+  Tensor out = empty_tensor(index.shape(), x.dtype());
+  const int64_t xstride = x.dim() == 0 ? 0 : x.strides()[d];
+  dispatch_all(x.dtype(), [&]<class T>() {
+    const T* xp = static_cast<const T*>(x.data_ptr());
+    T* op = static_cast<T*>(out.data_ptr());
+    int64_t k = 0;
+    for_each_index(index.shape(), x.strides(), out.strides(), x.dim() == 0 ? -1 : d, [&](const Shape&, int64_t off_x, int64_t) {
+      op[k] = xp[off_x + ip[k] * xstride];
+      ++k;
+    });
+  });
+  if (auto node = make_node("GatherBackward0", {x}, [d, shape = x.shape()](Node& n, GradList& g) -> GradList {
+        return {scatter_add(zeros(shape, g[0].dtype()), d, n.saved(0), g[0])};
+      })) {
+    set_history(out, node);
+    node->save(index);
+  }
+  return out;
+}
+
+Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  check_defined("scatter_add", "input", x);
+  check_defined("scatter_add", "src", src);
+  check_index_tensor("scatter_add", index);
+  const int64_t d = wrap_dim("scatter_add", dim, x.dim());
+  GRAFT_CHECK(src.dim() == x.dim(), "scatter_add: src has {} dims (shape {}) but input has {} (shape {})", src.dim(),
+              shape_str(src.shape()), x.dim(), shape_str(x.shape()));
+  check_gather_shapes("scatter_add", x, d, index, &src);
+  const int64_t size = x.dim() == 0 ? 1 : x.shape()[d];
+  Tensor idx = kernels::contiguous_copy(index);
+  const int64_t* ip = idx.data_ptr<int64_t>();
+  for (int64_t i = 0; i < idx.numel(); ++i)
+    GRAFT_CHECK(ip[i] >= 0 && ip[i] < size, "scatter_add: index {} is out of range for dim {} of size {}", ip[i], d, size);
+  DType dt = promote_types(x.dtype(), src.dtype());
+  Tensor out = kernels::copy_as(x, dt);
+  Tensor s = as_dtype(src, dt);
+  const int64_t ostride = x.dim() == 0 ? 0 : out.strides()[d];
+  dispatch_numeric(dt, "scatter_add", [&]<class T>() {
+    T* op = static_cast<T*>(out.data_ptr());
+    const T* sp = static_cast<const T*>(s.data_ptr());
+    int64_t k = 0;
+    for_each_index(index.shape(), out.strides(), s.strides(), x.dim() == 0 ? -1 : d, [&](const Shape& pos, int64_t off_o, int64_t off_s) {
+      int64_t src_off = off_s + (x.dim() == 0 ? 0 : pos[d] * s.strides()[d]);
+      op[off_o + ip[k] * ostride] += sp[src_off];
+      ++k;
+    });
+  });
+  if (auto node = make_node("ScatterAddBackward0", {x, src}, [d](Node& n, GradList& g) -> GradList {
+        return {g[0], n.needs_input_grad(1) ? gather(g[0], d, n.saved(0)) : Tensor()};
+      })) {
+    set_history(out, node);
+    node->save(index);
+  }
+  return out;
+}
+
+namespace {
+Tensor triangle(const char* op, const char* node_name, const Tensor& x, int64_t k, bool lower) {
+  check_defined(op, "input", x);
+  GRAFT_CHECK(x.dim() >= 2, "{}: input must have at least 2 dims, got shape {}", op, shape_str(x.shape()));
+  Tensor xc = x.is_contiguous() ? x : kernels::contiguous_copy(x);
+  Tensor out = empty_tensor(x.shape(), x.dtype());
+  const int64_t R = x.shape()[x.dim() - 2], C = x.shape()[x.dim() - 1];
+  const int64_t mats = R * C == 0 ? 0 : x.numel() / (R * C);
+  dispatch_all(x.dtype(), [&]<class T>() {
+    const T* xp = static_cast<const T*>(xc.data_ptr());
+    T* op_ = static_cast<T*>(out.data_ptr());
+    for (int64_t m = 0; m < mats; ++m)
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t c = 0; c < C; ++c) {
+          int64_t i = (m * R + r) * C + c;
+          bool keep = lower ? c - r <= k : c - r >= k;
+          op_[i] = keep ? xp[i] : T(0);
+        }
+  });
+  if (auto node = make_node(node_name, {x}, [k, lower](Node&, GradList& g) -> GradList {
+        return {lower ? tril(g[0], k) : triu(g[0], k)};
+      }))
+    set_history(out, node);
+  return out;
+}
+}  // namespace
+
+Tensor tril(const Tensor& x, int64_t diagonal) { return triangle("tril", "TrilBackward0", x, diagonal, true); }
+Tensor triu(const Tensor& x, int64_t diagonal) { return triangle("triu", "TriuBackward0", x, diagonal, false); }
+
+}  // namespace graft

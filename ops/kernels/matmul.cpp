@@ -1,0 +1,122 @@
+#include "graft/ops/kernels/matmul.h"
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "graft/ops/kernels/backend.h"
+#include "graft/ops/kernels/copy.h"
+#include "graft/ops/kernels/loops.h"
+
+namespace graft::kernels {
+
+namespace {
+
+Tensor zeros_like_scalar(const Tensor& out) {
+  Tensor z = empty_tensor({}, out.dtype());
+  dispatch_floating(out.dtype(), "matmul", [&]<class T>() { *static_cast<T*>(z.data_ptr()) = T(0); });
+  return z;
+}
+
+// Below this many multiply-adds a plain loop beats any library call (see ../shared/notes/onednn.md).
+constexpr int64_t kTinyMacs = 16 * 16 * 16;
+// Below this many multiply-adds sgemm is faster on one thread than on two.
+constexpr int64_t kSingleThreadMacs = 64 * 64 * 64;
+
+template <class T>
+void reference_loops(const Tensor& a, const Tensor& b, const Tensor& out, bool accumulate) {
+  const int64_t batch = out.shape()[0], M = out.shape()[1], N = out.shape()[2], K = a.shape()[2];
+  const int64_t as0 = a.strides()[0], as1 = a.strides()[1], as2 = a.strides()[2];
+  const int64_t bs0 = b.strides()[0], bs1 = b.strides()[1], bs2 = b.strides()[2];
+  const T* A = static_cast<const T*>(a.data_ptr());
+  const T* B = static_cast<const T*>(b.data_ptr());
+  T* C = static_cast<T*>(out.data_ptr());
+  parallel_for(batch * M, batch * M * N * K, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t bi = r / M, i = r % M;
+      T* c = C + (bi * M + i) * N;
+      if (!accumulate)
+        for (int64_t j = 0; j < N; ++j) c[j] = T(0);
+      const T* arow = A + bi * as0 + i * as1;
+      const T* bmat = B + bi * bs0;
+      for (int64_t k = 0; k < K; ++k) {
+        const T av = arow[k * as2];
+        const T* brow = bmat + k * bs1;
+        if (bs2 == 1)
+          for (int64_t j = 0; j < N; ++j) c[j] += av * brow[j];
+        else
+          for (int64_t j = 0; j < N; ++j) c[j] += av * brow[j * bs2];
+      }
+    }
+  });
+}
+
+// How sgemm sees one (rows x cols) matrix with strides (s_row, s_col): 'N' row-major or 'T' column-major,
+// with its leading dimension; false when neither (a copy is needed).
+bool gemm_layout(int64_t rows, int64_t cols, int64_t s_row, int64_t s_col, char& trans, int64_t& ld) {
+  if (cols == 1) s_col = 1;                       // a single column: its stride is irrelevant
+  if (rows == 1) s_row = std::max<int64_t>(cols, 1);  // a single row: likewise
+  if (s_col == 1 && s_row >= std::max<int64_t>(cols, 1)) {
+    trans = 'N';
+    ld = s_row;
+    return true;
+  }
+  if (s_row == 1 && s_col >= std::max<int64_t>(rows, 1)) {
+    trans = 'T';
+    ld = s_col;
+    return true;
+  }
+  return false;
+}
+
+void sgemm_batched(const Tensor& a_in, const Tensor& b_in, const Tensor& out, bool accumulate) {
+  const int64_t batch = out.shape()[0], M = out.shape()[1], N = out.shape()[2], K = a_in.shape()[2];
+  Tensor a = a_in, b = b_in;
+  char ta, tb;
+  int64_t lda, ldb;
+  if (!gemm_layout(M, K, a.strides()[1], a.strides()[2], ta, lda)) {
+    a = contiguous_copy(a);
+    gemm_layout(M, K, a.strides()[1], a.strides()[2], ta, lda);
+  }
+  if (!gemm_layout(K, N, b.strides()[1], b.strides()[2], tb, ldb)) {
+    b = contiguous_copy(b);
+    gemm_layout(K, N, b.strides()[1], b.strides()[2], tb, ldb);
+  }
+  const float* A = static_cast<const float*>(a.data_ptr());
+  const float* B = static_cast<const float*>(b.data_ptr());
+  float* C = static_cast<float*>(out.data_ptr());
+  const int64_t as0 = a.strides()[0], bs0 = b.strides()[0];
+  const float beta = accumulate ? 1.f : 0.f;
+  const int64_t macs = M * N * K;
+  auto one = [&](int64_t i) {
+    dnnl_sgemm(ta, tb, M, N, K, 1.f, A + i * as0, lda, B + i * bs0, ldb, beta, C + i * M * N, N);
+  };
+  if (batch > 1 && macs < kSingleThreadMacs && worth_parallel(batch * macs)) {
+    // Many small products: one per thread at a time (oneDNN runs single-threaded inside a parallel region).
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < batch; ++i) one(i);
+    return;
+  }
+  OmpThreadsGuard threads(macs < kSingleThreadMacs ? 1 : omp_get_max_threads());
+  for (int64_t i = 0; i < batch; ++i) one(i);
+}
+
+}  // namespace
+
+void bmm_reference(const Tensor& a, const Tensor& b, const Tensor& out, bool accumulate) {
+  dispatch_floating(out.dtype(), "matmul", [&]<class T>() { reference_loops<T>(a, b, out, accumulate); });
+}
+
+void bmm(const Tensor& a, const Tensor& b, const Tensor& out, bool accumulate) {
+  if (out.numel() == 0) return;
+  if (a.shape()[2] == 0) {  // an empty inner dim: the product is zero
+    if (!accumulate) copy_into(out, zeros_like_scalar(out));
+    return;
+  }
+  const int64_t macs = out.shape()[1] * out.shape()[2] * a.shape()[2];
+  if (out.dtype() == DType::Float32 && !use_reference() && macs > kTinyMacs) {
+    sgemm_batched(a, b, out, accumulate);
+    return;
+  }
+  bmm_reference(a, b, out, accumulate);
+}
+
+}  // namespace graft::kernels

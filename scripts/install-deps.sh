@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages graft needs, only those that are missing (quick when all are present).
+# Usage: scripts/install-deps.sh [extra-package ...]
+set -euo pipefail
+packages=(
+  cmake g++ make pkg-config ccache
+  libdnnl-dev ocl-icd-opencl-dev      # oneDNN (f32 kernels); its CMake target wants OpenCL
+  libfmt-dev libgtest-dev libgmock-dev
+  libgraphviz-dev graphviz            # DOT rendering through libgvc
+  libopenmpi-dev openmpi-bin          # the real distributed backend
+  zlib1g-dev libcli11-dev nlohmann-json3-dev
+  dataset-fashion-mnist               # /usr/share/datasets/fashion-mnist
+  libclang-rt-14-dev                  # sanitizer runtimes
+  "$@"
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "graft: installing ${missing[*]}" >&2
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
