@@ -8,8 +8,14 @@ namespace graft {
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes) {
   void* data = nullptr;
   if (nbytes > 0) {
-    size_t rounded = (nbytes + 63) / 64 * 64;  // aligned_alloc wants a multiple of the alignment
-    data = std::aligned_alloc(64, rounded);
+    // Small buffers come from malloc's thread cache (16-byte aligned); aligned_alloc would bypass it and
+    // cost more than the op itself. Large ones are cache-line aligned for the vector kernels.
+    if (nbytes <= kSmallBytes) {
+      data = std::malloc(nbytes);
+    } else {
+      size_t rounded = (nbytes + 63) / 64 * 64;  // aligned_alloc wants a multiple of the alignment
+      data = std::aligned_alloc(64, rounded);
+    }
     if (!data) throw std::bad_alloc();
   }
   return std::make_shared<Storage>(data, nbytes, nullptr, true);

@@ -11,6 +11,8 @@ namespace graft {
 
 class Storage {
  public:
+  static constexpr size_t kSmallBytes = 1024;
+
   // Fresh memory, 64-byte aligned, uninitialised.
   static std::shared_ptr<Storage> allocate(size_t nbytes);
   // Memory owned elsewhere; `deleter` (may be empty) runs when the last tensor using it goes away.

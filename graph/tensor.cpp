@@ -45,30 +45,13 @@ Tensor make_view(const Tensor& base, IntList shape, IntList strides, int64_t off
 
 // ---------------------------------------------------------------- Tensor: layout
 
-const TensorImpl& Tensor::checked() const {
-  GRAFT_CHECK(impl_ != nullptr, "tensor is undefined (default-constructed)");
-  return *impl_;
-}
+void Tensor::throw_undefined() { GRAFT_FAIL("tensor is undefined (default-constructed)"); }
 
-int64_t Tensor::dim() const { return static_cast<int64_t>(checked().shape().size()); }
-const Shape& Tensor::shape() const { return checked().shape(); }
 int64_t Tensor::size(int64_t d) const { return shape()[wrap_dim("size", d, dim())]; }
-const Shape& Tensor::strides() const { return checked().strides(); }
 int64_t Tensor::stride(int64_t d) const { return strides()[wrap_dim("stride", d, dim())]; }
-int64_t Tensor::storage_offset() const { return checked().offset(); }
-int64_t Tensor::numel() const { return checked().numel(); }
-DType Tensor::dtype() const { return checked().dtype(); }
-bool Tensor::is_contiguous() const { return checked().is_contiguous(); }
-const std::shared_ptr<Storage>& Tensor::storage() const { return checked().storage(); }
-uint32_t Tensor::version() const { return checked().storage()->version(); }
-void* Tensor::data_ptr() const { return checked().data(); }
 
 // ---------------------------------------------------------------- Tensor: autograd state
 
-bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad(); }
-bool Tensor::is_leaf() const { return checked().grad_fn() == nullptr; }
-const std::shared_ptr<Node>& Tensor::grad_fn() const { return checked().grad_fn(); }
-uint32_t Tensor::output_nr() const { return checked().output_nr(); }
 const Tensor& Tensor::grad() const { return const_cast<TensorImpl&>(checked()).grad(); }
 Tensor& Tensor::mutable_grad() { return const_cast<TensorImpl&>(checked()).grad(); }
 bool Tensor::retains_grad() const { return impl_ && impl_->hooks() && impl_->hooks()->retains_grad; }

@@ -41,25 +41,25 @@ class Tensor {
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
 
-  int64_t dim() const;
-  const Shape& shape() const;
+  inline int64_t dim() const;
+  inline const Shape& shape() const;
   const Shape& sizes() const { return shape(); }
   int64_t size(int64_t dim) const;
-  const Shape& strides() const;
+  inline const Shape& strides() const;
   int64_t stride(int64_t dim) const;
-  int64_t storage_offset() const;
-  int64_t numel() const;
-  DType dtype() const;
+  inline int64_t storage_offset() const;
+  inline int64_t numel() const;
+  inline DType dtype() const;
   DType scalar_type() const { return dtype(); }
   size_t element_size() const { return graft::element_size(dtype()); }
   bool is_floating_point() const { return is_floating(dtype()); }
-  bool is_contiguous() const;
-  const std::shared_ptr<Storage>& storage() const;
+  inline bool is_contiguous() const;
+  inline const std::shared_ptr<Storage>& storage() const;
   // The version of the storage: bumped by every in-place write.
-  uint32_t version() const;
+  inline uint32_t version() const;
 
   // ---- data access ----
-  void* data_ptr() const;  // address of element 0 (storage + offset)
+  inline void* data_ptr() const;  // address of element 0 (storage + offset)
   template <class T>
   T* data_ptr() const {
     GRAFT_CHECK(dtype_v<T> == dtype(), "data_ptr: tensor is {}, not {}", dtype_name(dtype()), dtype_name(dtype_v<T>));
@@ -76,11 +76,11 @@ class Tensor {
   T at(IntList index) const;
 
   // ---- autograd ----
-  bool requires_grad() const;
+  inline bool requires_grad() const;
   Tensor& requires_grad_(bool requires_grad = true);
-  bool is_leaf() const;
-  const std::shared_ptr<Node>& grad_fn() const;
-  uint32_t output_nr() const;
+  inline bool is_leaf() const;
+  inline const std::shared_ptr<Node>& grad_fn() const;
+  inline uint32_t output_nr() const;
   const Tensor& grad() const;
   Tensor& mutable_grad();
   void set_grad(const Tensor& grad);
@@ -151,7 +151,6 @@ class Tensor {
   Tensor cos() const;
   Tensor tanh() const;
   Tensor sigmoid() const;
-  Tensor relu() const;
   Tensor neg() const;
   Tensor pow(const Scalar& exponent) const;
   Tensor pow(const Tensor& exponent) const;
@@ -188,7 +187,11 @@ class Tensor {
   std::string to_string() const;  // as printed by operator<<
 
  private:
-  const TensorImpl& checked() const;
+  const TensorImpl& checked() const {
+    if (!impl_) [[unlikely]] throw_undefined();
+    return *impl_;
+  }
+  [[noreturn]] static void throw_undefined();
   std::shared_ptr<TensorImpl> impl_;
 };
 
@@ -247,6 +250,22 @@ class TensorImpl {
   std::weak_ptr<Node> grad_accumulator_;
   std::unique_ptr<Hooks> hooks_;
 };
+
+// ---- Tensor's accessors, inline: they are on every op's path ----
+inline int64_t Tensor::dim() const { return static_cast<int64_t>(checked().shape().size()); }
+inline const Shape& Tensor::shape() const { return checked().shape(); }
+inline const Shape& Tensor::strides() const { return checked().strides(); }
+inline int64_t Tensor::storage_offset() const { return checked().offset(); }
+inline int64_t Tensor::numel() const { return checked().numel(); }
+inline DType Tensor::dtype() const { return checked().dtype(); }
+inline bool Tensor::is_contiguous() const { return checked().is_contiguous(); }
+inline const std::shared_ptr<Storage>& Tensor::storage() const { return checked().storage(); }
+inline uint32_t Tensor::version() const { return checked().storage()->version(); }
+inline void* Tensor::data_ptr() const { return checked().data(); }
+inline bool Tensor::requires_grad() const { return impl_ && impl_->requires_grad(); }
+inline bool Tensor::is_leaf() const { return checked().grad_fn() == nullptr; }
+inline const std::shared_ptr<Node>& Tensor::grad_fn() const { return checked().grad_fn(); }
+inline uint32_t Tensor::output_nr() const { return checked().output_nr(); }
 
 // ---- constructing tensors from memory (the factories live in graph/factory.h) ----
 // A new contiguous tensor with uninitialised memory.
