@@ -11,3 +11,4 @@
 #include "graft/ops/pointwise.h"
 #include "graft/ops/reduction.h"
 #include "graft/ops/shape.h"
+#include "graft/nn/nn.h"
