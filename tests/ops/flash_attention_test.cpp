@@ -2,6 +2,8 @@
 // scaled_dot_product_attention, block-size independence, O(T·d) memory and bad input.
 #include <gtest/gtest.h>
 
+#include <malloc.h>
+
 #include <fstream>
 #include <iostream>
 #include <string>
@@ -108,6 +110,21 @@ TEST(FlashAttention, ReferenceKernelsAgreeWithSgemmTiles) {
   expect_same(fast, reference, 1e-5, 1e-5);
 }
 
+// Each output row and each gradient row is written by exactly one task, in a fixed order: results do not
+// depend on the number of threads.
+TEST(FlashAttention, ResultsDoNotDependOnTheThreadCount) {
+  Tensor q = uniform({3, 300, 16}, kFloat64, -2, 2, 1), k = uniform({3, 200, 16}, kFloat64, -2, 2, 2),
+         v = uniform({3, 200, 16}, kFloat64, -1, 1, 3), dout = uniform({3, 300, 16}, kFloat64, -1, 1, 4);
+  auto flash = [](auto& q, auto& k, auto& v) { return flash_attention(q, k, v, true, std::nullopt, {32, 48}); };
+  Grads parallel = run(flash, q, k, v, dout);
+  Grads serial;
+  {
+    kernels::OmpThreadsGuard one(1);
+    serial = run(flash, q, k, v, dout);
+  }
+  expect_same(parallel, serial, 0, 0);
+}
+
 TEST(FlashAttention, EmptyKeySequenceGivesZeros) {
   Tensor q = ones({2, 3, 4}).requires_grad_();
   Tensor out = flash_attention(q, ones({2, 0, 4}), ones({2, 0, 5}));
@@ -119,8 +136,10 @@ TEST(FlashAttention, EmptyKeySequenceGivesZeros) {
 
 // ---- memory ----
 
-// Peak resident memory of this process, in bytes (VmHWM of /proc/self/status); reset_peak() starts a new
-// peak from the current resident size (Linux >= 4.0: write 5 to /proc/self/clear_refs).
+// Resident memory of this process in KiB (VmRSS, and its peak VmHWM, from /proc/self/status). reset_peak()
+// first returns free heap memory to the system, so that new allocations show up in the resident size
+// instead of reusing pages freed by earlier tests, then starts a new peak from the current resident size
+// (Linux >= 4.0: write 5 to /proc/self/clear_refs).
 int64_t status_kib(const std::string& key) {
   std::ifstream in("/proc/self/status");
   std::string line;
@@ -129,6 +148,7 @@ int64_t status_kib(const std::string& key) {
   return -1;
 }
 bool reset_peak() {
+  malloc_trim(0);
   std::ofstream out("/proc/self/clear_refs");
   out << "5";
   out.flush();
@@ -136,14 +156,17 @@ bool reset_peak() {
 }
 
 // At T = S = 4096, d = 64 the attention matrix alone would take T*S*4 bytes = 64 MiB (and an explicit
-// forward + backward keeps several such matrices). Flash attention's forward + backward stays within a few
-// MiB: q, k, v, out, lse, the incoming gradient and the three gradients are 8.1 MiB together, of which
-// out, lse and the gradients (4.1 MiB) are new.
+// forward + backward keeps several such matrices). Flash attention's forward + backward allocates the
+// output, the log-sum-exp, D and the three gradients (4.03 MiB in all) plus a few tiles per thread.
 TEST(FlashAttention, ExtraMemoryStaysLinearInSequenceLength) {
   const int64_t T = 4096, d = 64;
   const double matrix_mib = T * T * 4.0 / (1 << 20);
   Tensor q = uniform({1, T, d}, kFloat32, -1, 1, 1).requires_grad_(), k = uniform({1, T, d}, kFloat32, -1, 1, 2).requires_grad_(),
          v = uniform({1, T, d}, kFloat32, -1, 1, 3).requires_grad_(), dout = uniform({1, T, d}, kFloat32, -1, 1, 4);
+  {  // Warm-up at a small size, so that code pages, OpenMP threads and oneDNN's state are already resident.
+    Tensor w = uniform({1, 256, d}, kFloat32).requires_grad_();
+    flash_attention(w, w, w, true).backward(ones({1, 256, d}));
+  }
   if (!reset_peak() || status_kib("VmHWM") < 0) GTEST_SKIP() << "cannot reset the peak RSS on this kernel";
   const int64_t before = status_kib("VmRSS");
   Tensor out = flash_attention(q, k, v, true);

@@ -104,6 +104,20 @@ TEST(Rope, OffsetPositionsEqualTheSliceOfTheFullSequence) {
   EXPECT_TRUE(equal(sin_t, sin_p));
 }
 
+// Per-sequence positions (B, T) give (B, T, D) tables; unsqueezed to (B, 1, T, D) they rotate every head of
+// each sequence by that sequence's positions (left-padded batches in cached decoding).
+TEST(Rope, PositionsOfAnyShapeGiveOneRowPerPosition) {
+  const int64_t D = 6;
+  auto [cos, sin] = rope_cos_sin(D, tensor({0, 1, 2, 5, 6, 7}, {2, 3}), 10000.0, kFloat64);
+  EXPECT_EQ(cos.shape(), Shape({2, 3, D}));
+  auto [cos5, sin5] = rope_cos_sin(D, 5, 3, 10000.0, kFloat64);
+  EXPECT_TRUE(equal(cos.select(0, 1), cos5));
+  EXPECT_TRUE(equal(sin.select(0, 1), sin5));
+  Tensor x = uniform({2, 4, 3, D}, kFloat64);
+  Tensor out = apply_rotary_emb(x, cos.unsqueeze(1), sin.unsqueeze(1));
+  EXPECT_TRUE(allclose(out.select(0, 1), apply_rotary_emb(x.select(0, 1), cos5, sin5), 0, 1e-15));
+}
+
 // What RoPE is for: the score <rope(q, m), rope(k, n)> depends only on m - n.
 TEST(Rope, ScoresDependOnlyOnRelativePosition) {
   const int64_t D = 16;
