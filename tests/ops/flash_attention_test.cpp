@@ -175,6 +175,11 @@ TEST(FlashAttention, ExtraMemoryStaysLinearInSequenceLength) {
   std::cout << "[ memory   ] flash_attention forward+backward at T=S=" << T << ", d=" << d
             << ": peak RSS grew by " << extra_mib << " MiB; one T x S float32 matrix is " << matrix_mib << " MiB\n";
   RecordProperty("extra_mib", std::to_string(extra_mib));
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer keeps freed memory in quarantine (every temporary buffer of every sgemm call stays
+  // resident) and adds shadow memory: the resident size no longer measures what the op holds.
+  GTEST_SKIP() << "peak RSS is not meaningful under AddressSanitizer";
+#endif
   EXPECT_LT(extra_mib, matrix_mib / 4);
   EXPECT_EQ(q.grad().shape(), q.shape());
   EXPECT_FALSE(isnan(q.grad()).sum().item<int64_t>() > 0);
