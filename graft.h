@@ -6,6 +6,7 @@
 #include "graft/graph/factory.h"
 #include "graft/graph/tensor.h"
 #include "graft/ops/indexing.h"
+#include "graft/ops/loss.h"
 #include "graft/ops/matmul.h"
 #include "graft/ops/operators.h"
 #include "graft/ops/pointwise.h"
