@@ -5,6 +5,7 @@
 #include "graft/autograd/grad_mode.h"
 #include "graft/graph/factory.h"
 #include "graft/graph/tensor.h"
+#include "graft/ops/embedding.h"
 #include "graft/ops/indexing.h"
 #include "graft/ops/loss.h"
 #include "graft/ops/matmul.h"
