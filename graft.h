@@ -13,3 +13,4 @@
 #include "graft/ops/pointwise.h"
 #include "graft/ops/reduction.h"
 #include "graft/ops/shape.h"
+#include "graft/ops/sorting.h"
