@@ -12,6 +12,7 @@
 #include "graft/ops/operators.h"
 #include "graft/ops/pointwise.h"
 #include "graft/ops/reduction.h"
+#include "graft/ops/sampling.h"
 #include "graft/ops/scan.h"
 #include "graft/ops/shape.h"
 #include "graft/ops/sorting.h"
