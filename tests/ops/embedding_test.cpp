@@ -97,6 +97,11 @@ TEST(Embedding, MaxNormRenormalisesTheRowsLookedUpInPlace) {
   F::embedding(tensor({3}, {}), winf, std::nullopt, 2.0, std::numeric_limits<double>::infinity());
   EXPECT_NEAR(winf.at<double>({3, 1}), 1.9999999750000004, 1e-15);
   EXPECT_EQ(winf.at<double>({0, 0}), 3.0);
+  // A trainable weight: renormalised outside the graph, then differentiated as usual.
+  Tensor wg = tensor({3.0, 4.0, 0.3, 0.4}, {2, 2}, dtype(kFloat64).requires_grad());
+  F::embedding(tensor({0, 0, 1}, {}), wg, std::nullopt, 1.0).sum().backward();
+  EXPECT_NEAR(wg.at<double>({0, 1}), 0.7999999840000003, 1e-15);
+  EXPECT_EQ(values(wg.grad()), (std::vector<double>{2, 2, 1, 1}));
 }
 
 TEST(Embedding, RejectsBadInput) {
