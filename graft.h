@@ -5,6 +5,7 @@
 #include "graft/autograd/grad_mode.h"
 #include "graft/graph/factory.h"
 #include "graft/graph/tensor.h"
+#include "graft/ops/activation.h"
 #include "graft/ops/indexing.h"
 #include "graft/ops/matmul.h"
 #include "graft/ops/operators.h"
