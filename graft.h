@@ -6,6 +6,7 @@
 #include "graft/graph/factory.h"
 #include "graft/graph/tensor.h"
 #include "graft/ops/activation.h"
+#include "graft/ops/dropout.h"
 #include "graft/ops/indexing.h"
 #include "graft/ops/matmul.h"
 #include "graft/ops/operators.h"
