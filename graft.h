@@ -9,6 +9,7 @@
 #include "graft/ops/dropout.h"
 #include "graft/ops/indexing.h"
 #include "graft/ops/matmul.h"
+#include "graft/ops/normalization.h"
 #include "graft/ops/operators.h"
 #include "graft/ops/pointwise.h"
 #include "graft/ops/reduction.h"
