@@ -76,6 +76,9 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   check_index_tensor("index_select", index);
   GRAFT_CHECK(index.dim() <= 1, "index_select: index must be 1-D (or 0-D), got shape {}", shape_str(index.shape()));
   const int64_t d = wrap_dim("index_select", dim, x.dim());
+  GRAFT_CHECK(x.dim() > 0 || index.numel() == 1,
+              "index_select: a 0-dim input takes exactly one index, got {} (index shape {})", index.numel(),
+              shape_str(index.shape()));
   Tensor xc = x.is_contiguous() ? x : kernels::contiguous_copy(x);
   const int64_t size = x.dim() == 0 ? 1 : x.shape()[d];
   std::vector<int64_t> idx = checked_indices("index_select", index, size, d);
@@ -200,8 +203,18 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
       ++k;
     });
   });
-  if (auto node = make_node("ScatterAddBackward0", {x, src}, [d](Node& n, GradList& g) -> GradList {
-        return {g[0], n.needs_input_grad(1) ? gather(g[0], d, n.saved(0)) : Tensor()};
+  if (auto node = make_node("ScatterAddBackward0", {x, src}, [d, src_shape = src.shape()](Node& n, GradList& g) -> GradList {
+        if (!n.needs_input_grad(1)) return {g[0], Tensor()};
+        // src may be larger than index: its elements outside index's extent were not used (zero gradient).
+        // PyTorch raises there ("invalid gradient"); graft pads.
+        Tensor gs = gather(g[0], d, n.saved(0));
+        for (int64_t k = 0; k < gs.dim(); ++k)
+          if (gs.shape()[k] != src_shape[k]) {
+            Shape padded = gs.shape();
+            padded[k] = src_shape[k];
+            gs = slice_backward(gs, padded, k, 0, gs.shape()[k], 1);
+          }
+        return {g[0], gs};
       })) {
     set_history(out, node);
     node->save(index);
@@ -220,13 +233,17 @@ Tensor triangle(const char* op, const char* node_name, const Tensor& x, int64_t 
   dispatch_all(x.dtype(), [&]<class T>() {
     const T* xp = static_cast<const T*>(xc.data_ptr());
     T* op_ = static_cast<T*>(out.data_ptr());
-    for (int64_t m = 0; m < mats; ++m)
-      for (int64_t r = 0; r < R; ++r)
+    kernels::parallel_for(mats * R, mats * R * C, [&](int64_t rb, int64_t re) {
+      for (int64_t mr = rb; mr < re; ++mr) {
+        const int64_t r = mr % R;
+        const T* in_row = xp + mr * C;
+        T* out_row = op_ + mr * C;
         for (int64_t c = 0; c < C; ++c) {
-          int64_t i = (m * R + r) * C + c;
-          bool keep = lower ? c - r <= k : c - r >= k;
-          op_[i] = keep ? xp[i] : T(0);
+          const bool keep = lower ? c - r <= k : c - r >= k;
+          out_row[c] = keep ? in_row[c] : T(0);
         }
+      }
+    });
   });
   if (auto node = make_node(node_name, {x}, [k, lower](Node&, GradList& g) -> GradList {
         return {lower ? tril(g[0], k) : triu(g[0], k)};
