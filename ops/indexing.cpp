@@ -127,15 +127,20 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
   dispatch_numeric(dt, "index_add", [&]<class T>() {
     T* o = static_cast<T*>(out.data_ptr());
     const T* s = static_cast<const T*>(src.data_ptr());
-    // Parallel over the outer dim only: several indices may hit the same row.
-    kernels::parallel_for(outer, outer * n * inner, [&](int64_t b, int64_t e) {
-      for (int64_t oo = b; oo < e; ++oo)
+    // Several indices may hit the same row, so threads split the outer dim or, when there is none (dim 0,
+    // an embedding's gradient), the columns: never the indices.
+    auto add_rows = [&](int64_t ob, int64_t oe, int64_t cb, int64_t ce) {
+      for (int64_t oo = ob; oo < oe; ++oo)
         for (int64_t i = 0; i < n; ++i) {
           T* dst = o + (oo * size + idx[i]) * inner;
           const T* row = s + (oo * n + i) * inner;
-          for (int64_t k = 0; k < inner; ++k) dst[k] += row[k];
+          for (int64_t k = cb; k < ce; ++k) dst[k] += row[k];
         }
-    });
+    };
+    if (outer >= omp_get_max_threads())
+      kernels::parallel_for(outer, outer * n * inner, [&](int64_t b, int64_t e) { add_rows(b, e, 0, inner); });
+    else
+      kernels::parallel_for(inner, outer * n * inner, [&](int64_t b, int64_t e) { add_rows(0, outer, b, e); });
   });
   if (auto node = make_node("IndexAddBackward0", {x, source}, [d](Node& n, GradList& g) -> GradList {
         return {g[0], n.needs_input_grad(1) ? index_select(g[0], d, n.saved(0)) : Tensor()};

@@ -45,8 +45,8 @@ Tensor reshape(const Tensor& x, IntList shape) {
 
 Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
   check_defined("flatten", "input", x);
-  if (x.dim() == 0) return reshape(x, {1});
   int64_t s = wrap_dim("flatten", start_dim, x.dim()), e = wrap_dim("flatten", end_dim, x.dim());
+  if (x.dim() == 0) return reshape(x, {1});
   GRAFT_CHECK(s <= e, "flatten: start_dim {} comes after end_dim {}", start_dim, end_dim);
   Shape target;
   for (int64_t d = 0; d < s; ++d) target.push_back(x.shape()[d]);

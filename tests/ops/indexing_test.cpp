@@ -123,6 +123,23 @@ TEST(IndexAdd, AccumulatesDuplicatesAndIsTheAdjointOfIndexSelect) {
   EXPECT_NEAR(sum(index_select(a, 0, i) * g).item<double>(), sum(a * index_add(zeros({4, 3}, kFloat64), 0, i, g)).item<double>(), 1e-12);
 }
 
+TEST(IndexAdd, LargeEmbeddingGradientsMatchAPlainLoop) {
+  // dim 0 with many duplicate indices and wide rows: the threads split the columns.
+  const int64_t rows = 50, cols = 3000, n = 400;
+  Tensor i = indices({n}, rows, 5), src = uniform({n, cols}, kFloat64, -1, 1, 6), base = uniform({rows, cols}, kFloat64, -1, 1, 7);
+  std::vector<double> want = values(base), s = values(src);
+  std::vector<int64_t> iv = i.to_vector<int64_t>();
+  for (int64_t k = 0; k < n; ++k)
+    for (int64_t c = 0; c < cols; ++c) want[iv[k] * cols + c] += s[k * cols + c];
+  std::vector<double> got = values(index_add(base, 0, i, src));
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t k = 0; k < got.size(); ++k) ASSERT_NEAR(got[k], want[k], 1e-12) << k;
+  // and along dim 1 (threads split the outer dim)
+  Tensor j = indices({n}, 7, 8), src1 = uniform({cols, n}, kFloat64, -1, 1, 9);
+  Tensor out1 = index_add(zeros({cols, 7}, kFloat64), 1, j, src1);
+  EXPECT_TRUE(allclose(out1, matmul(src1, (j.unsqueeze(1) == arange(7).unsqueeze(0)).to(kFloat64)), 1e-12, 1e-12));
+}
+
 TEST(IndexAdd, BadArgumentsAreNamed) {
   Tensor x = zeros({3, 2});
   EXPECT_EQ(error_of([&] { index_add(x, 0, idx({3}), ones({1, 2})); }), "index_add: index 3 is out of range for dim 0 of size 3");

@@ -270,6 +270,8 @@ TEST(Flatten, RangesOfDims) {
   EXPECT_EQ(flatten(x, -2).shape(), Shape({2, 3, 20}));
   EXPECT_EQ(flatten(x, 2, 2).shape(), Shape({2, 3, 4, 5}));
   EXPECT_EQ(flatten(scalar_tensor(1.0)).shape(), Shape({1}));
+  EXPECT_EQ(flatten(scalar_tensor(1.0), -1, 0).shape(), Shape({1}));
+  EXPECT_EQ(error_of([] { flatten(scalar_tensor(1.0), 1); }), "flatten: dim 1 is out of range for a tensor of 0 dims (expected in [-1, 0])");
   EXPECT_EQ(error_of([&] { flatten(x, 2, 1); }), "flatten: start_dim 2 comes after end_dim 1");
   EXPECT_EQ(error_of([&] { flatten(x, 4); }), "flatten: dim 4 is out of range for a tensor of 4 dims (expected in [-4, 3])");
 }
