@@ -1,6 +1,7 @@
 #include "graft/ops/kernels/reduce.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -117,9 +118,12 @@ inline constexpr int64_t kLanes = 128 / static_cast<int64_t>(sizeof(Acc));
 
 // A reduction is described by an Op with `Acc init`, `Acc step(Acc, T, k)`, `Acc combine(Acc, Acc)` and
 // `TO finish(Acc, k)`, where k is the row-major index of the output element.
+// An Op may also have `Acc contiguous(Acc, const T*, n)`, its own loop over a contiguous run.
 template <class T, class Op>
 typename Op::Acc accumulate(typename Op::Acc acc, const T* p, int64_t n, int64_t st, int64_t k, const Op& op) {
   using Acc = typename Op::Acc;
+  if constexpr (requires { op.contiguous(acc, p, n); })
+    if (st == 1) return op.contiguous(acc, p, n);
   constexpr int64_t L = kLanes<Acc>;
   int64_t i = 0;
   if (st == 1 && n >= 2 * L) {
@@ -127,7 +131,9 @@ typename Op::Acc accumulate(typename Op::Acc acc, const T* p, int64_t n, int64_t
     for (int64_t j = 0; j < L; ++j) lanes[j] = op.init;
     for (; i + L <= n; i += L)
       for (int64_t j = 0; j < L; ++j) lanes[j] = op.step(lanes[j], p[i + j], k);
-    for (int64_t j = 0; j < L; ++j) acc = op.combine(acc, lanes[j]);
+    for (int64_t w = L / 2; w >= 1; w /= 2)  // pairwise, so that the combining vectorises too
+      for (int64_t j = 0; j < w; ++j) lanes[j] = op.combine(lanes[j], lanes[j + w]);
+    acc = op.combine(acc, lanes[0]);
   }
   for (; i < n; ++i) acc = op.step(acc, p[i * st], k);
   return acc;
@@ -232,7 +238,7 @@ bool is_nan(T v) {
 // vectorise.
 template <class T, bool Largest>
 inline bool beats(T c, T b) {
-  if constexpr (std::is_floating_point_v<T>) return (Largest ? c > b : c < b) || (c != c && b == b);
+  if constexpr (std::is_floating_point_v<T>) return (Largest ? c > b : c < b) | ((c != c) & (b == b));
   else return Largest ? c > b : c < b;
 }
 
@@ -242,11 +248,44 @@ struct ExtremeOp {
   Acc init = std::is_floating_point_v<T> ? (Largest ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity())
                                          : (Largest ? std::numeric_limits<T>::lowest() : std::numeric_limits<T>::max());
   Acc step(Acc a, T v, int64_t) const {
-    if constexpr (std::is_floating_point_v<T>) return (v != v || (Largest ? v > a : v < a)) ? v : a;
+    // Bitwise |, not ||: no branch, so loops of it vectorise.
+    if constexpr (std::is_floating_point_v<T>) return ((v != v) | (Largest ? v > a : v < a)) ? v : a;
     else return (Largest ? v > a : v < a) ? v : a;
   }
   Acc combine(Acc a, Acc b) const { return step(a, b, 0); }
   T finish(Acc a, int64_t) const { return a; }
+
+  // Contiguous floats: a plain max/min (one vector instruction per lane register) with the NaNs counted on
+  // the side, which is about three times faster than carrying the NaN test through every step.
+  Acc contiguous(Acc acc, const T* p, int64_t n) const
+    requires std::is_floating_point_v<T>
+  {
+    constexpr int64_t L = kLanes<T>;
+    int64_t i = 0;
+    if (n >= 2 * L) {
+      T lanes[L], nans[L];
+      for (int64_t j = 0; j < L; ++j) {
+        lanes[j] = init;
+        nans[j] = T(0);
+      }
+      for (; i + L <= n; i += L)
+        for (int64_t j = 0; j < L; ++j) {
+          const T v = p[i + j];
+          lanes[j] = (Largest ? v > lanes[j] : v < lanes[j]) ? v : lanes[j];
+          nans[j] += v != v ? T(1) : T(0);
+        }
+      for (int64_t w = L / 2; w >= 1; w /= 2)
+        for (int64_t j = 0; j < w; ++j) {
+          const T v = lanes[j + w];
+          lanes[j] = (Largest ? v > lanes[j] : v < lanes[j]) ? v : lanes[j];
+          nans[j] += nans[j + w];
+        }
+      if (nans[0] != T(0)) return std::numeric_limits<T>::quiet_NaN();
+      acc = step(acc, lanes[0], 0);
+    }
+    for (; i < n; ++i) acc = step(acc, p[i], 0);
+    return acc;
+  }
 };
 
 template <class T>
@@ -263,12 +302,41 @@ struct SquaredDeviationOp {
   T finish(Acc a, int64_t) const { return static_cast<T>(a / denom); }
 };
 
+// exp(x) for float without branches, so that loops of it vectorise (std::exp does not): Cephes' expf, a
+// range reduction by ln 2 and a degree-6 polynomial, within 1e-7 relative. Results below 2.5e-38 (no
+// longer normal floats) are flushed to 0, which includes exp(-inf); above 88.72 it gives inf.
+inline float exp_float(float x) {
+  constexpr float hi = 88.7228391f, lo = -86.6f;
+  const float xc = std::min(std::max(x, lo), hi);
+  const float n = std::nearbyint(xc * 1.44269504088896341f);
+  float r = xc - n * 0.693359375f;
+  r = r - n * -2.12194440e-4f;
+  float q = 1.9875691500e-4f;
+  q = q * r + 1.3981999507e-3f;
+  q = q * r + 8.3334519073e-3f;
+  q = q * r + 4.1665795894e-2f;
+  q = q * r + 1.6666665459e-1f;
+  q = q * r + 5.0000001201e-1f;
+  q = q * r * r + r + 1.0f;
+  // 2^n as 2^(n-1) * 2: n reaches 128 at the top of the range.
+  float y = q * std::bit_cast<float>((static_cast<int32_t>(n) + 126) << 23) * 2.0f;
+  y = x < lo ? 0.0f : y;
+  y = x > hi ? std::numeric_limits<float>::infinity() : y;
+  return x != x ? x : y;
+}
+
+template <class T>
+inline T exp_fast(T x) {
+  if constexpr (std::is_same_v<T, float>) return exp_float(x);
+  else return std::exp(x);
+}
+
 template <class T>
 struct SumExpOp {
   using Acc = acc_t<T>;
   const T* shift;  // finite, per output
   Acc init = Acc(0);
-  Acc step(Acc a, T v, int64_t k) const { return a + static_cast<Acc>(std::exp(v - shift[k])); }
+  Acc step(Acc a, T v, int64_t k) const { return a + static_cast<Acc>(exp_fast(v - shift[k])); }
   Acc combine(Acc a, Acc b) const { return a + b; }
   T finish(Acc a, int64_t k) const { return static_cast<T>(std::log(a) + static_cast<Acc>(shift[k])); }
 };

@@ -422,6 +422,32 @@ TEST(ReductionKernels, TiesAndNaNsGiveTheFirstIndexInEveryLoopOrder) {
   EXPECT_EQ(values(amax(col, {0}))[0], 7.0);
 }
 
+TEST(ReductionKernels, InfinitiesAndNaNsInLongContiguousRows) {
+  for (DType dt : {kFloat32, kFloat64}) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor x = uniform({4, 500}, dt, -1, 1, 3);
+    x.select(0, 0).narrow(0, 123, 1).fill_(kNaN);
+    x.select(0, 1).narrow(0, 77, 1).fill_(kInf);
+    x.select(0, 2).narrow(0, 400, 1).fill_(-kInf);
+    x.select(0, 3).fill_(-kInf);
+    std::vector<double> mx = values(amax(x, {1})), mn = values(amin(x, {1})), lse = values(logsumexp(x, {1}));
+    EXPECT_TRUE(std::isnan(mx[0]) && std::isnan(mn[0]) && std::isnan(lse[0]));
+    EXPECT_EQ(mx[1], kInf);
+    EXPECT_EQ(lse[1], kInf);
+    EXPECT_EQ(mn[2], -kInf);
+    EXPECT_LT(mx[2], 1.0);
+    EXPECT_TRUE(std::isfinite(lse[2]));
+    EXPECT_EQ(mx[3], -kInf);
+    EXPECT_EQ(lse[3], -kInf);
+    EXPECT_EQ(argmax(x, 1).to_vector<int64_t>()[0], 123);
+    EXPECT_EQ(argmin(x, 1).to_vector<int64_t>()[2], 400);
+    EXPECT_TRUE(std::isnan(max(x).item<double>()));
+    // logsumexp of float32 rows agrees with float64 (the float32 path uses its own vectorised exp)
+    Tensor y = uniform({3, 1000}, kFloat64, -30, 30, 4);
+    EXPECT_TRUE(allclose(logsumexp(y.to(kFloat32), {1}).to(kFloat64), logsumexp(y, {1}), 1e-6, 1e-6));
+  }
+}
+
 TEST(Var, BesselsCorrectionDimsAndDegenerateCases) {
   Tensor x = tensor({1.0, 2.0, 3.0, 4.0, 6.0, 8.0}, {2, 3}, kFloat64);
   EXPECT_DOUBLE_EQ(var(x).item<double>(), values(var(x, {0, 1}))[0]);
