@@ -1,5 +1,6 @@
 #pragma once
-// Reductions over all elements or over dims (negative dims count from the end; keepdim keeps them as 1).
+// Reductions over all elements or over dims (negative dims count from the end; keepdim keeps them as 1; an
+// empty list of dims means all of them, as PyTorch 1.13's dim=[]).
 #include <initializer_list>
 #include <optional>
 #include <tuple>
@@ -44,7 +45,8 @@ inline Tensor std(const Tensor& x, std::initializer_list<int64_t> dims, bool unb
   return std(x, IntList(dims), unbiased, keepdim);
 }
 
-// log(sum(exp(x))) computed stably (the max is subtracted first); rows of -inf give -inf.
+// log(sum(exp(x))) computed stably (the max is subtracted first); rows of -inf, and reductions over no
+// elements, give -inf. As in PyTorch, the gradient is grad * exp(x - result), NaN on rows of -inf.
 Tensor logsumexp(const Tensor& x, IntList dims, bool keepdim = false);
 
 }  // namespace graft
