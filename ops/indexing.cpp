@@ -33,27 +33,27 @@ void split_around(IntList shape, int64_t dim, int64_t& outer, int64_t& inner) {
   for (size_t d = static_cast<size_t>(dim) + 1; d < shape.size(); ++d) inner *= shape[d];
 }
 
-// Calls f(index_position, offset_in_a, offset_in_b) for every element of `shape`, with element strides of
-// two tensors; the coordinate along `dim` is passed separately so the caller can replace it.
-template <class F>
-void for_each_index(IntList shape, IntList strides_a, IntList strides_b, int64_t dim, F&& f) {
-  const int64_t n = numel_of(shape);
-  const size_t nd = shape.size();
-  Shape pos(nd, 0);
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t off_a = 0, off_b = 0;
-    for (size_t d = 0; d < nd; ++d) {
-      if (static_cast<int64_t>(d) == dim) continue;
-      off_a += pos[d] * strides_a[d];
-      off_b += pos[d] * strides_b[d];
-    }
-    f(pos, off_a, off_b);
-    for (size_t d = nd; d-- > 0;) {
-      if (++pos[d] < shape[d]) break;
-      pos[d] = 0;
-    }
+// The positions of an index tensor (contiguous, `shape`) visited row by row: the rows are the positions of
+// all dims but the last. offset(r, strides) is the element offset of row r's first position in a tensor
+// with those strides, leaving out `dim` (the coordinate gather and scatter_add replace by the index).
+struct IndexRows {
+  Shape shape;
+  int64_t dim, len, rows;
+  IndexRows(IntList index_shape, int64_t dim_) : shape(index_shape.begin(), index_shape.end()), dim(dim_) {
+    len = shape.empty() ? 1 : shape.back();
+    rows = len == 0 ? 0 : numel_of(shape) / len;
   }
-}
+  int64_t offset(int64_t r, IntList strides, bool skip_dim) const {
+    int64_t off = 0;
+    for (int64_t d = static_cast<int64_t>(shape.size()) - 2; d >= 0; --d) {
+      const int64_t c = r % shape[d];
+      r /= shape[d];
+      if (!(skip_dim && d == dim)) off += c * strides[d];
+    }
+    return off;
+  }
+  int64_t last_stride(IntList strides) const { return shape.empty() ? 0 : strides.back(); }
+};
 
 // gather/scatter_add shape rules: same rank; index no larger than the others outside `dim`.
 void check_gather_shapes(const char* op, const Tensor& x, int64_t dim, const Tensor& index, const Tensor* src) {
@@ -157,19 +157,27 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   const int64_t d = wrap_dim("gather", dim, x.dim());
   check_gather_shapes("gather", x, d, index, nullptr);
   const int64_t size = x.dim() == 0 ? 1 : x.shape()[d];
-  Tensor idx = kernels::contiguous_copy(index);
+  Tensor idx = index.is_contiguous() ? index : kernels::contiguous_copy(index);
   const int64_t* ip = idx.data_ptr<int64_t>();
   for (int64_t i = 0; i < idx.numel(); ++i)
     GRAFT_CHECK(ip[i] >= 0 && ip[i] < size, "gather: index {} is out of range for dim {} of size {}", ip[i], d, size);
   Tensor out = empty_tensor(index.shape(), x.dtype());
-  const int64_t xstride = x.dim() == 0 ? 0 : x.strides()[d];
+  const IndexRows rows(index.shape(), d);
+  const int64_t xs_d = x.dim() == 0 ? 0 : x.strides()[d], xs_last = rows.last_stride(x.strides());
+  const bool along_last = x.dim() == 0 || d == x.dim() - 1;
   dispatch_all(x.dtype(), [&]<class T>() {
     const T* xp = static_cast<const T*>(x.data_ptr());
     T* op = static_cast<T*>(out.data_ptr());
-    int64_t k = 0;
-    for_each_index(index.shape(), x.strides(), out.strides(), x.dim() == 0 ? -1 : d, [&](const Shape&, int64_t off_x, int64_t) {
-      op[k] = xp[off_x + ip[k] * xstride];
-      ++k;
+    kernels::parallel_for(rows.rows, idx.numel(), [&](int64_t rb, int64_t re) {
+      for (int64_t r = rb; r < re; ++r) {
+        const T* xrow = xp + rows.offset(r, x.strides(), true);
+        const int64_t* irow = ip + r * rows.len;
+        T* orow = op + r * rows.len;
+        if (along_last)
+          for (int64_t c = 0; c < rows.len; ++c) orow[c] = xrow[irow[c] * xs_d];
+        else
+          for (int64_t c = 0; c < rows.len; ++c) orow[c] = xrow[c * xs_last + irow[c] * xs_d];
+      }
     });
   });
   if (auto node = make_node("GatherBackward0", {x}, [d, shape = x.shape()](Node& n, GradList& g) -> GradList {
@@ -190,23 +198,38 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
               shape_str(src.shape()), x.dim(), shape_str(x.shape()));
   check_gather_shapes("scatter_add", x, d, index, &src);
   const int64_t size = x.dim() == 0 ? 1 : x.shape()[d];
-  Tensor idx = kernels::contiguous_copy(index);
+  Tensor idx = index.is_contiguous() ? index : kernels::contiguous_copy(index);
   const int64_t* ip = idx.data_ptr<int64_t>();
   for (int64_t i = 0; i < idx.numel(); ++i)
     GRAFT_CHECK(ip[i] >= 0 && ip[i] < size, "scatter_add: index {} is out of range for dim {} of size {}", ip[i], d, size);
   DType dt = promote_types(x.dtype(), src.dtype());
   Tensor out = kernels::copy_as(x, dt);
   Tensor s = as_dtype(src, dt);
-  const int64_t ostride = x.dim() == 0 ? 0 : out.strides()[d];
+  const IndexRows rows(index.shape(), d);
+  const int64_t os_d = x.dim() == 0 ? 0 : out.strides()[d], os_last = rows.last_stride(out.strides());
+  const int64_t ss_last = rows.last_stride(s.strides());
+  const bool along_last = x.dim() == 0 || d == x.dim() - 1;
   dispatch_numeric(dt, "scatter_add", [&]<class T>() {
     T* op = static_cast<T*>(out.data_ptr());
     const T* sp = static_cast<const T*>(s.data_ptr());
-    int64_t k = 0;
-    for_each_index(index.shape(), out.strides(), s.strides(), x.dim() == 0 ? -1 : d, [&](const Shape& pos, int64_t off_o, int64_t off_s) {
-      int64_t src_off = off_s + (x.dim() == 0 ? 0 : pos[d] * s.strides()[d]);
-      op[off_o + ip[k] * ostride] += sp[src_off];
-      ++k;
-    });
+    // Positions [cb, ce) of rows [rb, re). Two positions can hit the same output element only when they
+    // differ in nothing but `dim`: along the last dim that is within a row, so threads take whole rows;
+    // otherwise it is within a column, so threads take ranges of columns.
+    auto add = [&](int64_t rb, int64_t re, int64_t cb, int64_t ce) {
+      for (int64_t r = rb; r < re; ++r) {
+        T* orow = op + rows.offset(r, out.strides(), true);
+        const T* srow = sp + rows.offset(r, s.strides(), false);
+        const int64_t* irow = ip + r * rows.len;
+        if (along_last)
+          for (int64_t c = cb; c < ce; ++c) orow[irow[c] * os_d] += srow[c * ss_last];
+        else
+          for (int64_t c = cb; c < ce; ++c) orow[c * os_last + irow[c] * os_d] += srow[c * ss_last];
+      }
+    };
+    if (along_last)
+      kernels::parallel_for(rows.rows, idx.numel(), [&](int64_t b, int64_t e) { add(b, e, 0, rows.len); });
+    else
+      kernels::parallel_for(rows.len, idx.numel(), [&](int64_t b, int64_t e) { add(0, rows.rows, b, e); });
   });
   if (auto node = make_node("ScatterAddBackward0", {x, src}, [d, src_shape = src.shape()](Node& n, GradList& g) -> GradList {
         if (!n.needs_input_grad(1)) return {g[0], Tensor()};
