@@ -195,6 +195,28 @@ TEST(ScatterAdd, IsTheAdjointOfGatherAndPadsTheSrcGradient) {
   EXPECT_EQ(values(src.grad()), (std::vector<double>{1, 1, 0, 0, 0, 0}));
 }
 
+TEST(ScatterAdd, LargeInputsInEveryLoopOrderMatchAPlainLoop) {
+  // Large enough to run on several threads: rows along the last dim, columns along the others.
+  const int64_t R = 300, C = 200;
+  Tensor x = uniform({R, C}, kFloat64, -1, 1, 1), src = uniform({R, C}, kFloat64, -1, 1, 2);
+  for (int64_t dim : {0, 1}) {
+    SCOPED_TRACE("dim " + std::to_string(dim));
+    Tensor i = indices({R, C}, dim == 0 ? R : C, 3 + dim);
+    std::vector<int64_t> iv = i.to_vector<int64_t>();
+    std::vector<double> xv = values(x), sv = values(src), want_gather(R * C), want_scatter = xv;
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t c = 0; c < C; ++c) {
+        const int64_t k = r * C + c, at = dim == 0 ? iv[k] * C + c : r * C + iv[k];
+        want_gather[k] = xv[at];
+        want_scatter[at] += sv[k];
+      }
+    EXPECT_EQ(values(gather(x, dim, i)), want_gather);
+    EXPECT_EQ(values(gather(x.t().contiguous().t(), dim, i)), want_gather);  // strided input
+    std::vector<double> got = values(scatter_add(x, dim, i, src.t().contiguous().t()));  // strided src
+    for (size_t k = 0; k < got.size(); ++k) ASSERT_NEAR(got[k], want_scatter[k], 1e-12) << k;
+  }
+}
+
 TEST(Triangles, KeepTheRequestedDiagonals) {
   Tensor x = ones({3, 4});
   EXPECT_EQ(values(tril(x)), (std::vector<double>{1, 0, 0, 0, 1, 1, 0, 0, 1, 1, 1, 0}));
