@@ -150,6 +150,17 @@ Tensor reduce(const Tensor& in, DimMask mask, DType out_dtype, const Op& op) {
   const int64_t work = s.num_k * s.num_r;
   const int64_t threads = omp_get_max_threads();
 
+  if (s.num_r == 1) {
+    // Nothing to combine (the reduced dims have size 1): one pass over the kept elements.
+    parallel_for(s.num_k, s.num_k, [&](int64_t b, int64_t e) {
+      int64_t k = b;
+      for_each_run(s.k_shape, s.k_strides, 0, b, e, [&](int64_t off, int64_t len, int64_t st) {
+        for (int64_t i = 0; i < len; ++i, ++k) o[k] = op.finish(op.step(op.init, x[off + i * st], k), k);
+      });
+    });
+    return out;
+  }
+
   const bool column_order = s.num_k > 1 && !s.k_shape.empty() && s.k_strides.back() == 1 && !s.r_shape.empty() &&
                             s.r_strides.back() != 1;
   if (column_order) {

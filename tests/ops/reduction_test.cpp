@@ -348,7 +348,7 @@ TEST(ReductionKernels, EveryLoopOrderAgreesWithAPlainLoop) {
   const std::vector<Case> cases = {{{3, 70000}, {1}, false},  {{70000, 3}, {0}, false}, {{2, 40000}, {0, 1}, false},
                                    {{300, 257}, {1}, false},  {{300, 257}, {0}, false}, {{300, 257}, {0}, true},
                                    {{300, 257}, {1}, true},   {{7, 9, 11}, {0, 2}, false}, {{7, 9, 11}, {1}, true},
-                                   {{5, 1, 4}, {1}, false}};
+                                   {{5, 1, 4}, {1}, false},   {{300, 1, 257}, {1}, true}};
   for (const Case& c : cases) {
     SCOPED_TRACE(shape_str(c.shape) + " dims " + shape_str(c.dims) + (c.transpose ? " transposed" : ""));
     Tensor x64 = uniform(c.shape, kFloat64, -3, 3, 42);
