@@ -33,27 +33,27 @@ void split_around(IntList shape, int64_t dim, int64_t& outer, int64_t& inner) {
   for (size_t d = static_cast<size_t>(dim) + 1; d < shape.size(); ++d) inner *= shape[d];
 }
 
-// Calls f(index_position, offset_in_a, offset_in_b) for every element of `shape`, with element strides of
-// two tensors; the coordinate along `dim` is passed separately so the caller can replace it.
-template <class F>
-void for_each_index(IntList shape, IntList strides_a, IntList strides_b, int64_t dim, F&& f) {
-  const int64_t n = numel_of(shape);
-  const size_t nd = shape.size();
-  Shape pos(nd, 0);
-  for (int64_t i = 0; i < n; ++i) {
-    int64_t off_a = 0, off_b = 0;
-    for (size_t d = 0; d < nd; ++d) {
-      if (static_cast<int64_t>(d) == dim) continue;
-      off_a += pos[d] * strides_a[d];
-      off_b += pos[d] * strides_b[d];
-    }
-    f(pos, off_a, off_b);
-    for (size_t d = nd; d-- > 0;) {
-      if (++pos[d] < shape[d]) break;
-      pos[d] = 0;
-    }
+// The positions of an index tensor (contiguous, `shape`) visited row by row: the rows are the positions of
+// all dims but the last. offset(r, strides) is the element offset of row r's first position in a tensor
+// with those strides, leaving out `dim` (the coordinate gather and scatter_add replace by the index).
+struct IndexRows {
+  Shape shape;
+  int64_t dim, len, rows;
+  IndexRows(IntList index_shape, int64_t dim_) : shape(index_shape.begin(), index_shape.end()), dim(dim_) {
+    len = shape.empty() ? 1 : shape.back();
+    rows = len == 0 ? 0 : numel_of(shape) / len;
   }
-}
+  int64_t offset(int64_t r, IntList strides, bool skip_dim) const {
+    int64_t off = 0;
+    for (int64_t d = static_cast<int64_t>(shape.size()) - 2; d >= 0; --d) {
+      const int64_t c = r % shape[d];
+      r /= shape[d];
+      if (!(skip_dim && d == dim)) off += c * strides[d];
+    }
+    return off;
+  }
+  int64_t last_stride(IntList strides) const { return shape.empty() ? 0 : strides.back(); }
+};
 
 // gather/scatter_add shape rules: same rank; index no larger than the others outside `dim`.
 void check_gather_shapes(const char* op, const Tensor& x, int64_t dim, const Tensor& index, const Tensor* src) {
@@ -76,6 +76,9 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   check_index_tensor("index_select", index);
   GRAFT_CHECK(index.dim() <= 1, "index_select: index must be 1-D (or 0-D), got shape {}", shape_str(index.shape()));
   const int64_t d = wrap_dim("index_select", dim, x.dim());
+  GRAFT_CHECK(x.dim() > 0 || index.numel() == 1,
+              "index_select: a 0-dim input takes exactly one index, got {} (index shape {})", index.numel(),
+              shape_str(index.shape()));
   Tensor xc = x.is_contiguous() ? x : kernels::contiguous_copy(x);
   const int64_t size = x.dim() == 0 ? 1 : x.shape()[d];
   std::vector<int64_t> idx = checked_indices("index_select", index, size, d);
@@ -124,15 +127,20 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
   dispatch_numeric(dt, "index_add", [&]<class T>() {
     T* o = static_cast<T*>(out.data_ptr());
     const T* s = static_cast<const T*>(src.data_ptr());
-    // Parallel over the outer dim only: several indices may hit the same row.
-    kernels::parallel_for(outer, outer * n * inner, [&](int64_t b, int64_t e) {
-      for (int64_t oo = b; oo < e; ++oo)
+    // Several indices may hit the same row, so threads split the outer dim or, when there is none (dim 0,
+    // an embedding's gradient), the columns: never the indices.
+    auto add_rows = [&](int64_t ob, int64_t oe, int64_t cb, int64_t ce) {
+      for (int64_t oo = ob; oo < oe; ++oo)
         for (int64_t i = 0; i < n; ++i) {
           T* dst = o + (oo * size + idx[i]) * inner;
           const T* row = s + (oo * n + i) * inner;
-          for (int64_t k = 0; k < inner; ++k) dst[k] += row[k];
+          for (int64_t k = cb; k < ce; ++k) dst[k] += row[k];
         }
-    });
+    };
+    if (outer >= omp_get_max_threads())
+      kernels::parallel_for(outer, outer * n * inner, [&](int64_t b, int64_t e) { add_rows(b, e, 0, inner); });
+    else
+      kernels::parallel_for(inner, outer * n * inner, [&](int64_t b, int64_t e) { add_rows(0, outer, b, e); });
   });
   if (auto node = make_node("IndexAddBackward0", {x, source}, [d](Node& n, GradList& g) -> GradList {
         return {g[0], n.needs_input_grad(1) ? index_select(g[0], d, n.saved(0)) : Tensor()};
@@ -149,19 +157,27 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   const int64_t d = wrap_dim("gather", dim, x.dim());
   check_gather_shapes("gather", x, d, index, nullptr);
   const int64_t size = x.dim() == 0 ? 1 : x.shape()[d];
-  Tensor idx = kernels::contiguous_copy(index);
+  Tensor idx = index.is_contiguous() ? index : kernels::contiguous_copy(index);
   const int64_t* ip = idx.data_ptr<int64_t>();
   for (int64_t i = 0; i < idx.numel(); ++i)
     GRAFT_CHECK(ip[i] >= 0 && ip[i] < size, "gather: index {} is out of range for dim {} of size {}", ip[i], d, size);
   Tensor out = empty_tensor(index.shape(), x.dtype());
-  const int64_t xstride = x.dim() == 0 ? 0 : x.strides()[d];
+  const IndexRows rows(index.shape(), d);
+  const int64_t xs_d = x.dim() == 0 ? 0 : x.strides()[d], xs_last = rows.last_stride(x.strides());
+  const bool along_last = x.dim() == 0 || d == x.dim() - 1;
   dispatch_all(x.dtype(), [&]<class T>() {
     const T* xp = static_cast<const T*>(x.data_ptr());
     T* op = static_cast<T*>(out.data_ptr());
-    int64_t k = 0;
-    for_each_index(index.shape(), x.strides(), out.strides(), x.dim() == 0 ? -1 : d, [&](const Shape&, int64_t off_x, int64_t) {
-      op[k] = xp[off_x + ip[k] * xstride];
-      ++k;
+    kernels::parallel_for(rows.rows, idx.numel(), [&](int64_t rb, int64_t re) {
+      for (int64_t r = rb; r < re; ++r) {
+        const T* xrow = xp + rows.offset(r, x.strides(), true);
+        const int64_t* irow = ip + r * rows.len;
+        T* orow = op + r * rows.len;
+        if (along_last)
+          for (int64_t c = 0; c < rows.len; ++c) orow[c] = xrow[irow[c] * xs_d];
+        else
+          for (int64_t c = 0; c < rows.len; ++c) orow[c] = xrow[c * xs_last + irow[c] * xs_d];
+      }
     });
   });
   if (auto node = make_node("GatherBackward0", {x}, [d, shape = x.shape()](Node& n, GradList& g) -> GradList {
@@ -182,26 +198,51 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
               shape_str(src.shape()), x.dim(), shape_str(x.shape()));
   check_gather_shapes("scatter_add", x, d, index, &src);
   const int64_t size = x.dim() == 0 ? 1 : x.shape()[d];
-  Tensor idx = kernels::contiguous_copy(index);
+  Tensor idx = index.is_contiguous() ? index : kernels::contiguous_copy(index);
   const int64_t* ip = idx.data_ptr<int64_t>();
   for (int64_t i = 0; i < idx.numel(); ++i)
     GRAFT_CHECK(ip[i] >= 0 && ip[i] < size, "scatter_add: index {} is out of range for dim {} of size {}", ip[i], d, size);
   DType dt = promote_types(x.dtype(), src.dtype());
   Tensor out = kernels::copy_as(x, dt);
   Tensor s = as_dtype(src, dt);
-  const int64_t ostride = x.dim() == 0 ? 0 : out.strides()[d];
+  const IndexRows rows(index.shape(), d);
+  const int64_t os_d = x.dim() == 0 ? 0 : out.strides()[d], os_last = rows.last_stride(out.strides());
+  const int64_t ss_last = rows.last_stride(s.strides());
+  const bool along_last = x.dim() == 0 || d == x.dim() - 1;
   dispatch_numeric(dt, "scatter_add", [&]<class T>() {
     T* op = static_cast<T*>(out.data_ptr());
     const T* sp = static_cast<const T*>(s.data_ptr());
-    int64_t k = 0;
-    for_each_index(index.shape(), out.strides(), s.strides(), x.dim() == 0 ? -1 : d, [&](const Shape& pos, int64_t off_o, int64_t off_s) {
-      int64_t src_off = off_s + (x.dim() == 0 ? 0 : pos[d] * s.strides()[d]);
-      op[off_o + ip[k] * ostride] += sp[src_off];
-      ++k;
-    });
+    // Positions [cb, ce) of rows [rb, re). Two positions can hit the same output element only when they
+    // differ in nothing but `dim`: along the last dim that is within a row, so threads take whole rows;
+    // otherwise it is within a column, so threads take ranges of columns.
+    auto add = [&](int64_t rb, int64_t re, int64_t cb, int64_t ce) {
+      for (int64_t r = rb; r < re; ++r) {
+        T* orow = op + rows.offset(r, out.strides(), true);
+        const T* srow = sp + rows.offset(r, s.strides(), false);
+        const int64_t* irow = ip + r * rows.len;
+        if (along_last)
+          for (int64_t c = cb; c < ce; ++c) orow[irow[c] * os_d] += srow[c * ss_last];
+        else
+          for (int64_t c = cb; c < ce; ++c) orow[c * os_last + irow[c] * os_d] += srow[c * ss_last];
+      }
+    };
+    if (along_last)
+      kernels::parallel_for(rows.rows, idx.numel(), [&](int64_t b, int64_t e) { add(b, e, 0, rows.len); });
+    else
+      kernels::parallel_for(rows.len, idx.numel(), [&](int64_t b, int64_t e) { add(0, rows.rows, b, e); });
   });
-  if (auto node = make_node("ScatterAddBackward0", {x, src}, [d](Node& n, GradList& g) -> GradList {
-        return {g[0], n.needs_input_grad(1) ? gather(g[0], d, n.saved(0)) : Tensor()};
+  if (auto node = make_node("ScatterAddBackward0", {x, src}, [d, src_shape = src.shape()](Node& n, GradList& g) -> GradList {
+        if (!n.needs_input_grad(1)) return {g[0], Tensor()};
+        // src may be larger than index: its elements outside index's extent were not used (zero gradient).
+        // PyTorch raises there ("invalid gradient"); graft pads.
+        Tensor gs = gather(g[0], d, n.saved(0));
+        for (int64_t k = 0; k < gs.dim(); ++k)
+          if (gs.shape()[k] != src_shape[k]) {
+            Shape padded = gs.shape();
+            padded[k] = src_shape[k];
+            gs = slice_backward(gs, padded, k, 0, gs.shape()[k], 1);
+          }
+        return {g[0], gs};
       })) {
     set_history(out, node);
     node->save(index);
@@ -220,13 +261,17 @@ Tensor triangle(const char* op, const char* node_name, const Tensor& x, int64_t 
   dispatch_all(x.dtype(), [&]<class T>() {
     const T* xp = static_cast<const T*>(xc.data_ptr());
     T* op_ = static_cast<T*>(out.data_ptr());
-    for (int64_t m = 0; m < mats; ++m)
-      for (int64_t r = 0; r < R; ++r)
+    kernels::parallel_for(mats * R, mats * R * C, [&](int64_t rb, int64_t re) {
+      for (int64_t mr = rb; mr < re; ++mr) {
+        const int64_t r = mr % R;
+        const T* in_row = xp + mr * C;
+        T* out_row = op_ + mr * C;
         for (int64_t c = 0; c < C; ++c) {
-          int64_t i = (m * R + r) * C + c;
-          bool keep = lower ? c - r <= k : c - r >= k;
-          op_[i] = keep ? xp[i] : T(0);
+          const bool keep = lower ? c - r <= k : c - r >= k;
+          out_row[c] = keep ? in_row[c] : T(0);
         }
+      }
+    });
   });
   if (auto node = make_node(node_name, {x}, [k, lower](Node&, GradList& g) -> GradList {
         return {lower ? tril(g[0], k) : triu(g[0], k)};

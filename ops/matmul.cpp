@@ -1,5 +1,7 @@
 #include "graft/ops/matmul.h"
 
+#include <algorithm>
+
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/kernels/matmul.h"
 #include "graft/ops/shape.h"
@@ -35,9 +37,25 @@ Tensor as_batched(const Tensor& t, const Shape& batch, int64_t batch_numel) {
 // The differentiable core: a (..., M, K) @ b (..., K, N) with broadcast batch dims. Its backward uses
 // itself, so products of any order differentiate. Gradients come out with the broadcast batch shape and
 // the engine sums them back to each operand's shape.
+// The broadcast batch dims of a and b, or an error naming both operands' shapes.
+Shape broadcast_batch(const Tensor& a, const Tensor& b) {
+  const Shape ba = batch_of(a), bb = batch_of(b);
+  const size_t n = std::max(ba.size(), bb.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t da = i < n - ba.size() ? 1 : ba[i - (n - ba.size())];
+    const int64_t db = i < n - bb.size() ? 1 : bb[i - (n - bb.size())];
+    GRAFT_CHECK(da == db || da == 1 || db == 1,
+                "matmul: the batch dims of {} and {} cannot be broadcast together ({} vs {} at batch dim {})",
+                shape_str(a.shape()), shape_str(b.shape()), da, db, static_cast<int64_t>(i) - static_cast<int64_t>(n));
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
 Tensor matmul_core(const Tensor& a, const Tensor& b) {
   const int64_t M = a.shape()[a.dim() - 2], N = b.shape()[b.dim() - 1];
-  Shape batch = broadcast_shapes("matmul", batch_of(a), batch_of(b));
+  Shape batch = broadcast_batch(a, b);
   const int64_t B = numel_of(batch);
   DType dt = promote_types(a.dtype(), b.dtype());
   GRAFT_CHECK(is_floating(dt), "matmul: expected floating-point operands, got {} and {}", dtype_name(a.dtype()),
@@ -74,14 +92,16 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   GRAFT_CHECK(ka == kb, "matmul: cannot multiply {} by {} (inner dims {} and {} differ)", shape_str(a.shape()),
               shape_str(b.shape()), ka, kb);
   if (a.dim() == 1 && b.dim() == 1) return reshape(matmul_core(unsqueeze(a, 0), unsqueeze(b, 1)), {});
+  if (a.dim() >= 3 && b.dim() <= 2) {
+    // Fold the batch into the rows: one large product instead of many small ones (as PyTorch does).
+    Shape out_shape(a.shape().begin(), a.shape().end() - 1);
+    if (b.dim() == 2) out_shape.push_back(b.shape()[1]);
+    Tensor b2 = b.dim() == 1 ? unsqueeze(b, 1) : b;
+    const int64_t rows = numel_of(IntList(a.shape().data(), static_cast<size_t>(a.dim() - 1)));
+    return reshape(matmul_core(reshape(a, {rows, ka}), b2), out_shape);
+  }
   if (a.dim() == 1) return squeeze(matmul_core(unsqueeze(a, 0), b), -2);
   if (b.dim() == 1) return squeeze(matmul_core(a, unsqueeze(b, 1)), -1);
-  if (a.dim() >= 3 && b.dim() == 2) {
-    // Fold the batch into the rows: one large product instead of many small ones.
-    Shape out_shape(a.shape().begin(), a.shape().end() - 1);
-    out_shape.push_back(b.shape()[1]);
-    return reshape(matmul_core(reshape(a, {-1, ka}), b), out_shape);
-  }
   return matmul_core(a, b);
 }
 

@@ -82,11 +82,7 @@ Tensor mean_impl(const char* node_name, const Tensor& x, IntList dims, bool keep
               dtype_name(x.dtype()));
   const uint64_t mask = dim_mask("mean", dims, x.dim());
   const int64_t count = reduced_count(x.shape(), mask);
-  Tensor r = kernels::sum(x, mask, x.dtype());
-  dispatch_floating(x.dtype(), "mean", [&]<class T>() {
-    const T scale = count == 0 ? std::numeric_limits<T>::quiet_NaN() : T(1) / static_cast<T>(count);
-    kernels::map1<T, T>(r, r, [scale](T v) { return v * scale; });
-  });
+  Tensor r = kernels::mean(x, mask);
   Tensor out = keepdim ? r : squeeze_dims(r, mask);
   if (auto node = make_node(node_name, {x}, [mask, keepdim, count, shape = x.shape()](Node&, GradList& g) -> GradList {
         return {expand_reduced_grad(div(g[0], static_cast<double>(count)), shape, mask, keepdim)};
@@ -95,23 +91,32 @@ Tensor mean_impl(const char* node_name, const Tensor& x, IntList dims, bool keep
   return out;
 }
 
-// amax/amin and the all-element max/min: the gradient is split evenly among the elements equal to the result.
-Tensor extreme_impl(const char* op, const char* node_name, const Tensor& x, IntList dims, bool keepdim, bool largest) {
+Shape dims_of(uint64_t mask, int64_t ndim) {
+  Shape dims;
+  for (int64_t d = 0; d < ndim; ++d)
+    if ((mask >> d) & 1) dims.push_back(d);
+  return dims;
+}
+
+// amax/amin and the all-element max/min: the gradient is split evenly among the elements equal to the
+// result. The all-element forms, like PyTorch's, count the NaNs as equal when the result is NaN (amax and
+// amin then give NaN gradients, as PyTorch's do).
+Tensor extreme_impl(const char* op, const char* node_name, const Tensor& x, IntList dims, bool keepdim, bool largest,
+                    bool nan_ties) {
   check_defined(op, "input", x);
   const uint64_t mask = dim_mask(op, dims, x.dim());
   check_nonempty(op, x, mask);
   Tensor r = largest ? kernels::amax(x, mask) : kernels::amin(x, mask);
   Tensor out = keepdim ? r : squeeze_dims(r, mask);
-  if (auto node = make_node(node_name, {x}, [mask, keepdim](Node& n, GradList& g) -> GradList {
+  if (auto node = make_node(node_name, {x}, [mask, keepdim, nan_ties](Node& n, GradList& g) -> GradList {
         Tensor x = n.saved(0);
         Tensor result = n.saved(1);
-        if (!keepdim) result = reshape(result, keepdim_shape(x.shape(), mask));
+        const Shape kept = keepdim_shape(x.shape(), mask);
+        if (!keepdim) result = reshape(result, kept);
         Tensor hit = eq(x, result);
-        Shape dims;
-        for (int64_t d = 0; d < x.dim(); ++d)
-          if ((mask >> d) & 1) dims.push_back(d);
-        Tensor count = sum(hit, dims, true);  // no dims: all of them
-        Tensor gk = keepdim ? g[0] : reshape(g[0], keepdim_shape(x.shape(), mask));
+        if (nan_ties) hit = logical_or(hit, logical_and(isnan(x), isnan(result)));
+        Tensor count = sum(hit, dims_of(mask, x.dim()), true);  // no dims: all of them
+        Tensor gk = keepdim ? g[0] : reshape(g[0], kept);
         return {div(where(hit, gk, Scalar(0)), count)};
       })) {
     set_history(out, node);
@@ -151,7 +156,8 @@ Tensor arg_index(const char* op, const Tensor& x, std::optional<int64_t> dim, bo
   GRAFT_CHECK(x.dtype() != kBool, "{}: not supported for bool tensors", op);
   Tensor values, indices;
   if (!dim) {
-    GRAFT_CHECK(x.numel() > 0, "{}: cannot take the {} of an empty tensor (shape {})", op, op, shape_str(x.shape()));
+    GRAFT_CHECK(x.numel() > 0, "{}: cannot take the {} of an empty tensor (shape {}) without a dim", op, op,
+                shape_str(x.shape()));
     kernels::arg_reduce(reshape(x.detach(), {-1}), 0, largest, values, indices);
     return reshape(indices, {});  // keepdim has no effect without a dim
   }
@@ -186,10 +192,14 @@ Tensor sum_to(const Tensor& x, IntList shape) {
   return out;
 }
 
-Tensor max(const Tensor& x) { return extreme_impl("max", "MaxBackward1", x, {}, false, true); }
-Tensor min(const Tensor& x) { return extreme_impl("min", "MinBackward1", x, {}, false, false); }
-Tensor amax(const Tensor& x, IntList dims, bool keepdim) { return extreme_impl("amax", "AmaxBackward0", x, dims, keepdim, true); }
-Tensor amin(const Tensor& x, IntList dims, bool keepdim) { return extreme_impl("amin", "AminBackward0", x, dims, keepdim, false); }
+Tensor max(const Tensor& x) { return extreme_impl("max", "MaxBackward1", x, {}, false, true, true); }
+Tensor min(const Tensor& x) { return extreme_impl("min", "MinBackward1", x, {}, false, false, true); }
+Tensor amax(const Tensor& x, IntList dims, bool keepdim) {
+  return extreme_impl("amax", "AmaxBackward0", x, dims, keepdim, true, false);
+}
+Tensor amin(const Tensor& x, IntList dims, bool keepdim) {
+  return extreme_impl("amin", "AminBackward0", x, dims, keepdim, false, false);
+}
 
 std::tuple<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) {
   return arg_extreme("max", "MaxBackward0", x, dim, keepdim, true);
@@ -201,45 +211,72 @@ std::tuple<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim) {
 Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg_index("argmax", x, dim, keepdim, true); }
 Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg_index("argmin", x, dim, keepdim, false); }
 
-Tensor var(const Tensor& x, bool unbiased) { return var(x, {}, unbiased, false); }
+namespace {
 
-Tensor var(const Tensor& x, IntList dims, bool unbiased, bool keepdim) {
-  check_defined("var", "input", x);
-  GRAFT_CHECK(is_floating(x.dtype()), "var: expected a floating-point input, got {}", dtype_name(x.dtype()));
-  const uint64_t mask = dim_mask("var", dims, x.dim());
-  const int64_t n = reduced_count(x.shape(), mask);
-  Shape reduce_dims;
-  for (int64_t d = 0; d < x.dim(); ++d)
-    if ((mask >> d) & 1) reduce_dims.push_back(d);
-  // Two passes (mean, then squared deviations) for accuracy; the gradient follows from the ops.
-  // An empty dims list means all dims, which also covers 0-dim inputs.
-  Tensor centered = sub(x, mean(x, reduce_dims, true));
-  Tensor total = sum(mul(centered, centered), reduce_dims, keepdim);
-  const double denom = static_cast<double>(n - (unbiased ? 1 : 0));
-  return div(total, denom <= 0 ? 0.0 : denom);  // PyTorch: no degrees of freedom left gives inf/nan
+// PyTorch's var_backward: (2 / (n - correction)) * grad * (x - mean(x)), with grad un-squeezed to keepdim form.
+Tensor var_backward(const Tensor& grad, const Tensor& x, uint64_t mask, bool keepdim, double dof) {
+  Tensor gk = keepdim ? grad : reshape(grad, keepdim_shape(x.shape(), mask));
+  return mul(mul(gk, 2.0 / dof), sub(x, mean(x, dims_of(mask, x.dim()), true)));
 }
 
-Tensor std(const Tensor& x, bool unbiased) { return sqrt(var(x, unbiased)); }
-Tensor std(const Tensor& x, IntList dims, bool unbiased, bool keepdim) { return sqrt(var(x, dims, unbiased, keepdim)); }
+// var and std: the forward is one kernel (two passes over x); backward as PyTorch's, written with ops.
+Tensor var_std(const char* op, const char* node_name, const Tensor& x, IntList dims, bool unbiased, bool keepdim,
+               bool take_sqrt) {
+  check_defined(op, "input", x);
+  GRAFT_CHECK(is_floating(x.dtype()), "{}: expected a floating-point input, got {}", op, dtype_name(x.dtype()));
+  const uint64_t mask = dim_mask(op, dims, x.dim());
+  const int64_t correction = unbiased ? 1 : 0;
+  // n - correction <= 0 leaves no degrees of freedom: the result is NaN (or inf), as in PyTorch.
+  const double dof = static_cast<double>(reduced_count(x.shape(), mask) - correction);
+  Tensor r = kernels::var(x, mask, correction);
+  if (take_sqrt) dispatch_floating(r.dtype(), op, [&]<class T>() { kernels::map1<T, T>(r, r, [](T v) { return std::sqrt(v); }); });
+  Tensor out = keepdim ? r : squeeze_dims(r, mask);
+  if (auto node = make_node(node_name, {x}, [mask, keepdim, dof, take_sqrt](Node& n, GradList& g) -> GradList {
+        Tensor x = n.saved(0);
+        if (!take_sqrt) return {var_backward(g[0], x, mask, keepdim, dof)};
+        // d std = d var / (2 std), taken as 0 where std is 0 (PyTorch's convention; safe for double backward).
+        Tensor result = n.saved(1);
+        Tensor zero = eq(result, 0.0);
+        Tensor scaled = where(zero, Scalar(0), div(g[0], mul(where(zero, Scalar(1), result), 2.0)));
+        return {var_backward(scaled, x, mask, keepdim, dof)};
+      })) {
+    set_history(out, node);
+    node->save(x);
+    if (take_sqrt) node->save_output(out);
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor var(const Tensor& x, bool unbiased) { return var_std("var", "VarBackward0", x, {}, unbiased, false, false); }
+Tensor var(const Tensor& x, IntList dims, bool unbiased, bool keepdim) {
+  return var_std("var", "VarBackward1", x, dims, unbiased, keepdim, false);
+}
+Tensor std(const Tensor& x, bool unbiased) { return var_std("std", "StdBackward0", x, {}, unbiased, false, true); }
+Tensor std(const Tensor& x, IntList dims, bool unbiased, bool keepdim) {
+  return var_std("std", "StdBackward1", x, dims, unbiased, keepdim, true);
+}
 
 Tensor logsumexp(const Tensor& x, IntList dims, bool keepdim) {
   check_defined("logsumexp", "input", x);
-  Tensor xf = is_floating(x.dtype()) ? x : to(x, kFloat32);
+  Tensor xf = is_floating(x.dtype()) ? x : to(x, kFloat32);  // integers give float32, as in PyTorch
   const uint64_t mask = dim_mask("logsumexp", dims, x.dim());
-  check_nonempty("logsumexp", x, mask);
-  Shape reduce_dims;
-  for (int64_t d = 0; d < x.dim(); ++d)
-    if ((mask >> d) & 1) reduce_dims.push_back(d);
-  Tensor m;
-  {
-    NoGradGuard no_grad;  // the shift is a constant: it cancels in value and gradient
-    m = x.dim() == 0 ? xf.detach() : amax(xf.detach(), reduce_dims, true);
-    m = masked_fill(m, isinf(m), 0);
+  Tensor r = kernels::logsumexp(xf, mask);
+  Tensor out = keepdim ? r : squeeze_dims(r, mask);
+  // PyTorch's backward: grad * exp(x - result); rows of -inf give NaN gradients there, as in PyTorch.
+  if (auto node = make_node("LogsumexpBackward0", {xf}, [mask, keepdim](Node& n, GradList& g) -> GradList {
+        Tensor x = n.saved(0), result = n.saved(1);
+        const Shape kept = keepdim_shape(x.shape(), mask);
+        Tensor gk = keepdim ? g[0] : reshape(g[0], kept);
+        Tensor rk = keepdim ? result : reshape(result, kept);
+        return {mul(gk, exp(sub(x, rk)))};
+      })) {
+    set_history(out, node);
+    node->save(xf);
+    node->save_output(out);
   }
-  Tensor shifted = exp(sub(xf, m));
-  Tensor s = x.dim() == 0 ? shifted : sum(shifted, reduce_dims, true);
-  Tensor out = add(log(s), m);
-  return keepdim || x.dim() == 0 ? out : squeeze_dims(out, mask);
+  return out;
 }
 
 }  // namespace graft

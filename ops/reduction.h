@@ -1,5 +1,7 @@
 #pragma once
-// Reductions over all elements or over dims (negative dims count from the end; keepdim keeps them as 1).
+// Reductions over all elements or over dims (negative dims count from the end; keepdim keeps them as 1; an
+// empty list of dims means all of them, as PyTorch 1.13's dim=[]).
+#include <initializer_list>
 #include <optional>
 #include <tuple>
 
@@ -34,8 +36,17 @@ Tensor var(const Tensor& x, bool unbiased = true);
 Tensor var(const Tensor& x, IntList dims, bool unbiased = true, bool keepdim = false);
 Tensor std(const Tensor& x, bool unbiased = true);
 Tensor std(const Tensor& x, IntList dims, bool unbiased = true, bool keepdim = false);
+// A braced list picks the overloads with dims, not the bool one: var(x, {1}) reduces dim 1 (with only the
+// overloads above, {1} would convert to `unbiased` and reduce every dim).
+inline Tensor var(const Tensor& x, std::initializer_list<int64_t> dims, bool unbiased = true, bool keepdim = false) {
+  return var(x, IntList(dims), unbiased, keepdim);
+}
+inline Tensor std(const Tensor& x, std::initializer_list<int64_t> dims, bool unbiased = true, bool keepdim = false) {
+  return std(x, IntList(dims), unbiased, keepdim);
+}
 
-// log(sum(exp(x))) computed stably (the max is subtracted first); rows of -inf give -inf.
+// log(sum(exp(x))) computed stably (the max is subtracted first); rows of -inf, and reductions over no
+// elements, give -inf. As in PyTorch, the gradient is grad * exp(x - result), NaN on rows of -inf.
 Tensor logsumexp(const Tensor& x, IntList dims, bool keepdim = false);
 
 }  // namespace graft

@@ -45,8 +45,8 @@ Tensor reshape(const Tensor& x, IntList shape) {
 
 Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
   check_defined("flatten", "input", x);
-  if (x.dim() == 0) return reshape(x, {1});
   int64_t s = wrap_dim("flatten", start_dim, x.dim()), e = wrap_dim("flatten", end_dim, x.dim());
+  if (x.dim() == 0) return reshape(x, {1});
   GRAFT_CHECK(s <= e, "flatten: start_dim {} comes after end_dim {}", start_dim, end_dim);
   Shape target;
   for (int64_t d = 0; d < s; ++d) target.push_back(x.shape()[d]);
@@ -109,6 +109,7 @@ Tensor expand(const Tensor& x, IntList shape) {
     }
     int64_t have = x.shape()[xi];
     if (want == -1) want = have;
+    GRAFT_CHECK(want >= 0, "expand: invalid size {} at dim {} (sizes {})", shape[i], i, shape_str(shape));
     GRAFT_CHECK(have == want || have == 1,
                 "expand: the expanded size ({}) must match the existing size ({}) at non-singleton dim {}; target sizes "
                 "{}, tensor sizes {}",
@@ -204,16 +205,42 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index) {
                      });
 }
 
+namespace {
+
+// Views of consecutive pieces of x along d with the given sizes. They share one backward node, which
+// concatenates their gradients (zeros for pieces that got none), as PyTorch's SplitBackward0 does.
+std::vector<Tensor> split_views(const char* node_name, const Tensor& x, int64_t d, const std::vector<int64_t>& sizes) {
+  std::vector<Tensor> out;
+  out.reserve(sizes.size());
+  int64_t at = 0;
+  for (int64_t size : sizes) {
+    Shape shape = x.shape();
+    shape[d] = size;
+    out.push_back(make_view(x, shape, x.strides(), x.storage_offset() + at * x.strides()[d]));
+    at += size;
+  }
+  if (auto node = make_node(node_name, {x}, [d](Node&, GradList& g) -> GradList {
+        return {cat(std::vector<Tensor>(g.begin(), g.end()), d)};
+      }))
+    for (const Tensor& piece : out) set_history(piece, node);
+  return out;
+}
+
+}  // namespace
+
 std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
   check_defined("split", "input", x);
   GRAFT_CHECK(x.dim() > 0, "split: cannot split a 0-dim tensor");
   const int64_t d = wrap_dim("split", dim, x.dim());
   const int64_t size = x.shape()[d];
-  GRAFT_CHECK(split_size > 0 || size == 0, "split: split_size must be positive, got {}", split_size);
-  std::vector<Tensor> out;
-  if (size == 0) return {x};
-  for (int64_t s = 0; s < size; s += split_size) out.push_back(narrow(x, d, s, std::min(split_size, size - s)));
-  return out;
+  GRAFT_CHECK(split_size >= 0, "split: split_size must be non-negative, got {}", split_size);
+  GRAFT_CHECK(split_size > 0 || size == 0, "split: split_size can only be 0 if dim {} has size 0, but it has size {}", d,
+              size);
+  // One piece when split_size is 0 (and so is the dim) or larger than the dim, as in PyTorch.
+  std::vector<int64_t> sizes;
+  for (int64_t s = 0; s < size; s += split_size) sizes.push_back(std::min(split_size, size - s));
+  if (sizes.empty()) sizes.push_back(0);
+  return split_views("SplitBackward0", x, d, sizes);
 }
 
 std::vector<Tensor> split(const Tensor& x, IntList split_sizes, int64_t dim) {
@@ -227,61 +254,68 @@ std::vector<Tensor> split(const Tensor& x, IntList split_sizes, int64_t dim) {
   }
   GRAFT_CHECK(total == x.shape()[d], "split: split sizes {} add up to {}, but dim {} has size {}", shape_str(split_sizes),
               total, d, x.shape()[d]);
-  std::vector<Tensor> out;
-  int64_t at = 0;
-  for (int64_t s : split_sizes) {
-    out.push_back(narrow(x, d, at, s));
-    at += s;
-  }
-  return out;
+  return split_views("SplitWithSizesBackward0", x, d, std::vector<int64_t>(split_sizes.begin(), split_sizes.end()));
 }
 
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
   check_defined("chunk", "input", x);
-  GRAFT_CHECK(chunks > 0, "chunk: number of chunks must be positive, got {}", chunks);
   GRAFT_CHECK(x.dim() > 0, "chunk: cannot chunk a 0-dim tensor");
+  GRAFT_CHECK(chunks > 0, "chunk: number of chunks must be positive, got {}", chunks);
   const int64_t d = wrap_dim("chunk", dim, x.dim());
   const int64_t size = x.shape()[d];
-  return split(x, std::max<int64_t>((size + chunks - 1) / chunks, 1), d);
+  // PyTorch: pieces of ceil(size / chunks), so there may be fewer than `chunks`; an empty dim gives
+  // `chunks` empty pieces.
+  if (size == 0) return split_views("SplitWithSizesBackward0", x, d, std::vector<int64_t>(static_cast<size_t>(chunks), 0));
+  return split(x, (size + chunks - 1) / chunks, d);
 }
 
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   GRAFT_CHECK(!tensors.empty(), "cat: expected a non-empty list of tensors");
   for (size_t i = 0; i < tensors.size(); ++i)
     GRAFT_CHECK(tensors[i].defined(), "cat: tensor {} is undefined", i);
-  const Tensor& ref = tensors[0];
-  GRAFT_CHECK(ref.dim() > 0, "cat: zero-dimensional tensor 0 cannot be concatenated");
+  // As in PyTorch, 1-D empty tensors (shape [0]) are skipped whatever the other shapes (legacy behaviour
+  // that lets `out = cat({out, x})` start from an empty tensor).
+  auto skipped = [](const Tensor& t) { return t.dim() == 1 && t.numel() == 0; };
+  size_t ref_i = 0;
+  while (ref_i < tensors.size() && skipped(tensors[ref_i])) ++ref_i;
+  if (ref_i == tensors.size()) ref_i = 0;
+  const Tensor& ref = tensors[ref_i];
+  GRAFT_CHECK(ref.dim() > 0, "cat: zero-dimensional tensor {} cannot be concatenated", ref_i);
   const int64_t d = wrap_dim("cat", dim, ref.dim());
   DType dt = ref.dtype();
   Shape shape = ref.shape();
   shape[d] = 0;
   for (size_t i = 0; i < tensors.size(); ++i) {
     const Tensor& t = tensors[i];
-    GRAFT_CHECK(t.dim() == ref.dim(), "cat: tensor {} has {} dims (shape {}), but tensor 0 has {} (shape {})", i, t.dim(),
-                shape_str(t.shape()), ref.dim(), shape_str(ref.shape()));
+    dt = promote_types(dt, t.dtype());
+    if (i != ref_i && skipped(t)) continue;
+    GRAFT_CHECK(t.dim() == ref.dim(), "cat: tensor {} has {} dims (shape {}), but tensor {} has {} (shape {})", i, t.dim(),
+                shape_str(t.shape()), ref_i, ref.dim(), shape_str(ref.shape()));
     for (int64_t k = 0; k < ref.dim(); ++k)
       GRAFT_CHECK(k == d || t.shape()[k] == ref.shape()[k],
-                  "cat: tensors must have the same shape except in dim {}: tensor 0 has shape {}, tensor {} has shape {}",
-                  d, shape_str(ref.shape()), i, shape_str(t.shape()));
+                  "cat: tensors must have the same shape except in dim {}: tensor {} has shape {}, tensor {} has shape {}",
+                  d, ref_i, shape_str(ref.shape()), i, shape_str(t.shape()));
     shape[d] += t.shape()[d];
-    dt = promote_types(dt, t.dtype());
   }
   Tensor out = empty_tensor(shape, dt);
-  std::vector<int64_t> offsets;
+  std::vector<int64_t> offsets(tensors.size(), 0), sizes(tensors.size(), -1);  // size -1: skipped
   int64_t at = 0;
-  for (const Tensor& t : tensors) {
-    offsets.push_back(at);
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const Tensor& t = tensors[i];
+    if (i != ref_i && skipped(t)) continue;
+    offsets[i] = at;
+    sizes[i] = t.shape()[d];
     Shape part = out.shape();
-    part[d] = t.shape()[d];
+    part[d] = sizes[i];
     kernels::copy_into(make_view(out, part, out.strides(), at * out.strides()[d]), t);
-    at += t.shape()[d];
+    at += sizes[i];
   }
-  std::vector<int64_t> sizes;
-  for (const Tensor& t : tensors) sizes.push_back(t.shape()[d]);
   if (auto node = make_node("CatBackward0", ArrayRef<Tensor>(tensors), [d, offsets, sizes](Node& n, GradList& g) -> GradList {
         GradList grads;
         for (size_t i = 0; i < offsets.size(); ++i)
-          grads.push_back(n.needs_input_grad(i) ? narrow(g[0], d, offsets[i], sizes[i]) : Tensor());
+          grads.push_back(!n.needs_input_grad(i) ? Tensor()
+                          : sizes[i] < 0         ? zeros({0}, g[0].dtype())
+                                                 : narrow(g[0], d, offsets[i], sizes[i]));
         return grads;
       }))
     set_history(out, node);
@@ -330,6 +364,13 @@ Tensor to(const Tensor& x, DType dtype) {
 
 Tensor slice_backward(const Tensor& grad, IntList input_shape, int64_t dim, int64_t start, int64_t end, int64_t step) {
   check_defined("slice_backward", "grad", grad);
+  GRAFT_CHECK(!input_shape.empty(), "slice_backward: input_shape must have at least 1 dim");
+  dim = wrap_dim("slice_backward", dim, static_cast<int64_t>(input_shape.size()));
+  const int64_t size = input_shape[dim];
+  GRAFT_CHECK(step > 0, "slice_backward: step must be positive, got {}", step);
+  GRAFT_CHECK(0 <= start && start <= end && end <= size,
+              "slice_backward: the slice [{}, {}) does not fit dim {} of size {} (input shape {})", start, end, dim, size,
+              shape_str(input_shape));
   Tensor out = zeros(input_shape, grad.dtype());
   Shape shape = out.shape(), strides = out.strides();
   shape[dim] = (end - start + step - 1) / step;
@@ -346,6 +387,12 @@ Tensor slice_backward(const Tensor& grad, IntList input_shape, int64_t dim, int6
 
 Tensor select_backward(const Tensor& grad, IntList input_shape, int64_t dim, int64_t index) {
   check_defined("select_backward", "grad", grad);
+  GRAFT_CHECK(!input_shape.empty(), "select_backward: input_shape must have at least 1 dim");
+  dim = wrap_dim("select_backward", dim, static_cast<int64_t>(input_shape.size()));
+  const int64_t size = input_shape[dim];
+  GRAFT_CHECK(index >= -size && index < size, "select_backward: index {} is out of range for dim {} of size {}", index,
+              dim, size);
+  if (index < 0) index += size;
   Tensor out = zeros(input_shape, grad.dtype());
   Shape shape = out.shape(), strides = out.strides();
   shape.erase(shape.begin() + dim);

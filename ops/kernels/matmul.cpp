@@ -52,8 +52,9 @@ void reference_loops(const Tensor& a, const Tensor& b, const Tensor& out, bool a
 // How sgemm sees one (rows x cols) matrix with strides (s_row, s_col): 'N' row-major or 'T' column-major,
 // with its leading dimension; false when neither (a copy is needed).
 bool gemm_layout(int64_t rows, int64_t cols, int64_t s_row, int64_t s_col, char& trans, int64_t& ld) {
-  if (cols == 1) s_col = 1;                       // a single column: its stride is irrelevant
-  if (rows == 1) s_row = std::max<int64_t>(cols, 1);  // a single row: likewise
+  // The stride of a dim of size 1 is irrelevant: pick the one that makes the layout work.
+  if (cols == 1) s_col = 1;
+  if (rows == 1) s_row = s_col == 1 ? std::max<int64_t>(cols, 1) : 1;
   if (s_col == 1 && s_row >= std::max<int64_t>(cols, 1)) {
     trans = 'N';
     ld = s_row;
