@@ -42,6 +42,7 @@ def main():
         ("libtorch-1.13.1", "gemm"): [os.path.join(anchors, "libtorch", "run.sh"), "gemm"],
         ("graft", "tiny"): [bench, "tiny"],
         ("libtorch-1.13.1", "tiny"): [os.path.join(anchors, "libtorch", "run.sh"), "tiny"],
+        ("graft", "gemm-vs-sgemm"): [bench, "gemm-vs-sgemm"],  # graft::matmul vs dnnl_sgemm in one process
     }
     seen = {}  # (workload, metric) -> impl -> [values]
     for r in range(args.rounds):
