@@ -11,10 +11,10 @@ endforeach()
 install(TARGETS graft EXPORT graftTargets
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
-  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
-  INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-# The private interface targets are only needed at link time of the shared library itself.
-install(TARGETS graft_dnnl graft_graphviz EXPORT graftTargets)
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# oneDNN, Graphviz, zlib and nlohmann_json are private to the shared library (no installed header includes
+# them), so the exported graft::graft carries only its public dependencies, fmt and OpenMP, and the
+# package config looks up just those two.
 install(EXPORT graftTargets NAMESPACE graft:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/graft)
 
 configure_package_config_file(${CMAKE_SOURCE_DIR}/cmake/graftConfig.cmake.in

@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Measures graft's benchmarks against the anchors in one session and prints ratios.
+
+The machine is shared and noisy, so each workload runs `--rounds` times, interleaved across
+implementations (graft, LibTorch 1.13.1 via ../shared/anchors/libtorch/run.sh, raw oneDNN sgemm via
+../shared/anchors/onednn/gemm_probe.cpp); the best figure of each and the spread (worst..best) are
+reported, then graft's best as a ratio of each anchor's best.
+  usage: bench/compare_anchors.py [--build build] [--rounds 3] [--anchors /work/shared/anchors]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+LOWER_IS_BETTER = {"us_per_op_fwd_bwd"}
+
+
+def json_lines(cmd, env=None):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+    return [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--anchors", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../shared/anchors"))
+    args = ap.parse_args()
+    anchors = os.path.abspath(args.anchors)
+    bench = os.path.join(os.path.abspath(args.build), "bench", "graft_bench")
+
+    probe = os.path.join(tempfile.gettempdir(), f"graft-gemm-probe-{os.getuid()}")
+    src = os.path.join(anchors, "onednn", "gemm_probe.cpp")
+    if not os.path.exists(probe) or os.path.getmtime(src) > os.path.getmtime(probe):
+        subprocess.run(["g++", "-O2", src, "-ldnnl", "-fopenmp", "-o", probe], check=True)
+
+    runs = {
+        ("graft", "gemm"): [bench, "gemm"],
+        ("onednn-sgemm", "gemm"): [probe],
+        ("libtorch-1.13.1", "gemm"): [os.path.join(anchors, "libtorch", "run.sh"), "gemm"],
+        ("graft", "tiny"): [bench, "tiny"],
+        ("libtorch-1.13.1", "tiny"): [os.path.join(anchors, "libtorch", "run.sh"), "tiny"],
+        ("graft", "gemm-vs-sgemm"): [bench, "gemm-vs-sgemm"],  # graft::matmul vs dnnl_sgemm in one process
+    }
+    seen = {}  # (workload, metric) -> impl -> [values]
+    for r in range(args.rounds):
+        for (impl, _), cmd in runs.items():
+            for row in json_lines(cmd):
+                if row["workload"] == "config" or (impl == "onednn-sgemm" and row["workload"] != "matmul_1024"):
+                    continue
+                seen.setdefault((row["workload"], row["metric"]), {}).setdefault(impl, []).append(row["value"])
+        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+
+    for (workload, metric), impls in seen.items():
+        lower = metric in LOWER_IS_BETTER
+        best = {impl: (min(v) if lower else max(v)) for impl, v in impls.items()}
+        for impl, values in impls.items():
+            worst = max(values) if lower else min(values)
+            print(json.dumps({"workload": workload, "metric": metric, "impl": impl, "best": round(best[impl], 4),
+                              "worst": round(worst, 4), "values": [round(v, 4) for v in values]}))
+        for impl in best:
+            if impl == "graft":
+                continue
+            # Ratio > 1 means graft is better (faster / more gflops).
+            ratio = best[impl] / best["graft"] if lower else best["graft"] / best[impl]
+            print(json.dumps({"workload": workload, "metric": metric, "ratio": f"graft vs {impl}",
+                              "value": round(ratio, 3), "higher_is_better_for_graft": True}))
+
+
+if __name__ == "__main__":
+    main()
