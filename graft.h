@@ -3,6 +3,11 @@
 // This header pulls in the whole public API.
 #include "graft/autograd/engine.h"
 #include "graft/autograd/grad_mode.h"
+#include "graft/data/dataloader.h"
+#include "graft/data/dataset.h"
+#include "graft/data/fashion_mnist.h"
+#include "graft/data/idx.h"
+#include "graft/data/synthetic.h"
 #include "graft/graph/factory.h"
 #include "graft/graph/serialize.h"
 #include "graft/graph/tensor.h"
