@@ -41,11 +41,13 @@ void Adam::check_options(const OptimizerOptions& options) const {
   GRAFT_CHECK(o.weight_decay() >= 0, "Adam: Invalid weight_decay value: {}", o.weight_decay());
 }
 
-void Adam::update(const OptimizerOptions& options, FlatBucket& bucket, const std::vector<uint8_t>& active) {
+void Adam::update(const OptimizerOptions& options, FlatBucket& bucket, const std::vector<uint8_t>& active,
+                  FlatRange range) {
   const auto& o = static_cast<const AdamOptions&>(options);
   detail::adam_update(bucket, active,
                       {o.lr(), std::get<0>(o.betas()), std::get<1>(o.betas()), o.eps(), o.weight_decay(), o.amsgrad(),
-                       o.maximize(), /*decoupled=*/false});
+                       o.maximize(), /*decoupled=*/false},
+                      range);
 }
 
 }  // namespace graft::optim

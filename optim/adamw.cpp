@@ -41,11 +41,13 @@ void AdamW::check_options(const OptimizerOptions& options) const {
   GRAFT_CHECK(o.weight_decay() >= 0, "AdamW: Invalid weight_decay value: {}", o.weight_decay());
 }
 
-void AdamW::update(const OptimizerOptions& options, FlatBucket& bucket, const std::vector<uint8_t>& active) {
+void AdamW::update(const OptimizerOptions& options, FlatBucket& bucket, const std::vector<uint8_t>& active,
+                  FlatRange range) {
   const auto& o = static_cast<const AdamWOptions&>(options);
   detail::adam_update(bucket, active,
                       {o.lr(), std::get<0>(o.betas()), std::get<1>(o.betas()), o.eps(), o.weight_decay(), o.amsgrad(),
-                       o.maximize(), /*decoupled=*/true});
+                       o.maximize(), /*decoupled=*/true},
+                      range);
 }
 
 }  // namespace graft::optim

@@ -37,7 +37,8 @@ class AdamW final : public Optimizer {
 
  protected:
   void check_options(const OptimizerOptions& options) const override;
-  void update(const OptimizerOptions& options, FlatBucket& bucket, const std::vector<uint8_t>& active) override;
+  void update(const OptimizerOptions& options, FlatBucket& bucket, const std::vector<uint8_t>& active,
+              FlatRange range) override;
 };
 
 }  // namespace graft::optim

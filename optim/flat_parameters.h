@@ -9,6 +9,7 @@
 // Slots start at multiples of kSlotAlignment elements (64 bytes of float32); the gaps between them are
 // zero in every buffer and are never updated.
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <utility>
@@ -91,10 +92,17 @@ class FlatParameters {
   std::vector<std::pair<size_t, size_t>> where_;
 };
 
-// Calls f(member, begin, end) over the slots of the members flagged in `active`, the element ranges split
-// evenly across OpenMP threads (one parallel region for the whole bucket). begin/end index the buffers.
+// Elements [begin, end) of a bucket's buffers.
+struct FlatRange {
+  int64_t begin = 0;
+  int64_t end = std::numeric_limits<int64_t>::max();
+};
+
+// Calls f(member, begin, end) over the parts inside `range` of the slots of the members flagged in
+// `active`, the elements split evenly across OpenMP threads (one parallel region for the whole bucket).
+// begin/end index the buffers.
 template <class F>
-void for_each_active_range(const FlatBucket& bucket, const std::vector<uint8_t>& active, F&& f);
+void for_each_active_range(const FlatBucket& bucket, const std::vector<uint8_t>& active, F&& f, FlatRange range = {});
 
 }  // namespace graft::optim
 

@@ -106,11 +106,28 @@ Tensor Optimizer::step(const LossClosure& closure) {
   for (size_t g = 0; g < groups_.size(); ++g) {
     for (FlatBucket& bucket : flat_[g].buckets()) {
       std::vector<uint8_t> active = bucket.sync();
-      update(groups_[g].options(), bucket, active);
+      update(groups_[g].options(), bucket, active, FlatRange{});
       bucket.params().storage()->bump_version();
     }
   }
   return loss;
+}
+
+void Optimizer::step_range(size_t group, size_t bucket_index, FlatRange range) {
+  FlatParameters& flat = flat_parameters(group);
+  GRAFT_CHECK(bucket_index < flat.buckets().size(), "{}.step_range: group {} has {} buckets, not {}", name(), group,
+              flat.buckets().size(), bucket_index + 1);
+  FlatBucket& bucket = flat.buckets()[bucket_index];
+  GRAFT_CHECK(range.begin >= 0 && range.begin <= range.end, "{}.step_range: bad range [{}, {})", name(), range.begin,
+              range.end);
+  NoGradGuard no_grad;
+  std::vector<uint8_t> active = bucket.sync();
+  for (size_t m = 0; m < bucket.size(); ++m) {
+    const FlatSlot& s = bucket.slots()[m];
+    if (s.offset + s.numel <= range.begin || s.offset >= range.end) active[m] = 0;
+  }
+  update(groups_[group].options(), bucket, active, range);
+  bucket.params().storage()->bump_version();
 }
 
 void Optimizer::zero_grad(bool set_to_none) {

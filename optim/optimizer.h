@@ -116,6 +116,11 @@ class Optimizer {
   std::vector<Tensor> parameters() const;
   size_t size() const;  // the number of parameters
 
+  // Updates only the elements inside `range` of bucket `bucket` of group `group` (a ZeRO rank updating its
+  // shard of the flat buffers): the members overlapping the range that have a gradient count one step.
+  // Gradients are synced into the bucket first, as by step().
+  void step_range(size_t group, size_t bucket, FlatRange range);
+
   // The flat buffers of group `group` (for ZeRO and for inspection).
   FlatParameters& flat_parameters(size_t group);
   const FlatParameters& flat_parameters(size_t group) const;
@@ -135,8 +140,10 @@ class Optimizer {
   void add_param_groups(const std::vector<OptimizerParamGroup>& groups);
   // Raises graft::Error naming the optimizer and the invalid value.
   virtual void check_options(const OptimizerOptions& options) const = 0;
-  // Updates the members of `bucket` flagged in `active` (those with a gradient, already in grads()).
-  virtual void update(const OptimizerOptions& options, FlatBucket& bucket, const std::vector<uint8_t>& active) = 0;
+  // Updates the elements inside `range` of the members of `bucket` flagged in `active` (those with a
+  // gradient, already in grads(), overlapping the range).
+  virtual void update(const OptimizerOptions& options, FlatBucket& bucket, const std::vector<uint8_t>& active,
+                      FlatRange range) = 0;
 
  private:
   std::unique_ptr<OptimizerOptions> defaults_;

@@ -69,7 +69,8 @@ void sgd_range(T* p, const T* g, T* buf, int64_t b, int64_t e, const SGDStep& s,
 
 }  // namespace
 
-void SGD::update(const OptimizerOptions& options, FlatBucket& bucket, const std::vector<uint8_t>& active) {
+void SGD::update(const OptimizerOptions& options, FlatBucket& bucket, const std::vector<uint8_t>& active,
+                 FlatRange range) {
   const auto& o = static_cast<const SGDOptions&>(options);
   const SGDStep s{o.lr(), o.momentum(), o.dampening(), o.weight_decay(), o.nesterov(), o.maximize()};
   // steps() counts the updates that used the momentum buffer: 0 means it does not exist yet.
@@ -84,7 +85,8 @@ void SGD::update(const OptimizerOptions& options, FlatBucket& bucket, const std:
     T* p = static_cast<T*>(bucket.params().data_ptr());
     const T* g = static_cast<const T*>(bucket.grads().data_ptr());
     T* buf = buffer.defined() ? static_cast<T*>(buffer.data_ptr()) : nullptr;
-    for_each_active_range(bucket, active, [&](size_t m, int64_t b, int64_t e) { sgd_range<T>(p, g, buf, b, e, s, first[m]); });
+    for_each_active_range(
+        bucket, active, [&](size_t m, int64_t b, int64_t e) { sgd_range<T>(p, g, buf, b, e, s, first[m]); }, range);
   });
 }
 

@@ -44,7 +44,7 @@ void adam_range(T* __restrict p, const T* __restrict g, T* __restrict m, T* __re
 
 template <class T, bool kAmsgrad, bool kDecoupled, bool kL2, bool kMaximize>
 void run(FlatBucket& bucket, const std::vector<uint8_t>& active, const AdamHyperparameters& h,
-         const std::vector<StepConstants>& c) {
+         const std::vector<StepConstants>& c, FlatRange range) {
   T* p = static_cast<T*>(bucket.params().data_ptr());
   const T* g = static_cast<const T*>(bucket.grads().data_ptr());
   T* m = static_cast<T*>(bucket.state("exp_avg").data_ptr());
@@ -52,16 +52,16 @@ void run(FlatBucket& bucket, const std::vector<uint8_t>& active, const AdamHyper
   T* vmax = kAmsgrad ? static_cast<T*>(bucket.state("max_exp_avg_sq").data_ptr()) : nullptr;
   for_each_active_range(bucket, active, [&](size_t member, int64_t b, int64_t e) {
     adam_range<T, kAmsgrad, kDecoupled, kL2, kMaximize>(p, g, m, v, vmax, b, e, h, c[member]);
-  });
+  }, range);
 }
 
 template <class T>
 void dispatch(FlatBucket& bucket, const std::vector<uint8_t>& active, const AdamHyperparameters& h,
-              const std::vector<StepConstants>& c) {
+              const std::vector<StepConstants>& c, FlatRange range) {
   const bool l2 = !h.decoupled && h.weight_decay != 0;
   auto with_maximize = [&]<bool A, bool D, bool L>() {
-    if (h.maximize) run<T, A, D, L, true>(bucket, active, h, c);
-    else run<T, A, D, L, false>(bucket, active, h, c);
+    if (h.maximize) run<T, A, D, L, true>(bucket, active, h, c, range);
+    else run<T, A, D, L, false>(bucket, active, h, c, range);
   };
   auto with_l2 = [&]<bool A, bool D>() {
     if (l2) with_maximize.template operator()<A, D, true>();
@@ -77,7 +77,8 @@ void dispatch(FlatBucket& bucket, const std::vector<uint8_t>& active, const Adam
 
 }  // namespace
 
-void adam_update(FlatBucket& bucket, const std::vector<uint8_t>& active, const AdamHyperparameters& h) {
+void adam_update(FlatBucket& bucket, const std::vector<uint8_t>& active, const AdamHyperparameters& h,
+                 FlatRange range) {
   // The per-parameter step counts and bias corrections, computed in double as PyTorch does in Python.
   std::vector<StepConstants> c(bucket.size());
   for (size_t m = 0; m < bucket.size(); ++m) {
@@ -87,7 +88,7 @@ void adam_update(FlatBucket& bucket, const std::vector<uint8_t>& active, const A
     const double bias_correction2 = 1 - std::pow(h.beta2, step);
     c[m] = StepConstants{h.lr / bias_correction1, std::sqrt(bias_correction2)};
   }
-  dispatch_floating(bucket.dtype(), "Adam", [&]<class T>() { dispatch<T>(bucket, active, h, c); });
+  dispatch_floating(bucket.dtype(), "Adam", [&]<class T>() { dispatch<T>(bucket, active, h, c, range); });
 }
 
 }  // namespace graft::optim::detail

@@ -13,6 +13,7 @@ struct AdamHyperparameters {
   bool decoupled;  // AdamW: p *= 1 - lr * weight_decay instead of adding weight_decay * p to the gradient
 };
 
-void adam_update(FlatBucket& bucket, const std::vector<uint8_t>& active, const AdamHyperparameters& h);
+void adam_update(FlatBucket& bucket, const std::vector<uint8_t>& active, const AdamHyperparameters& h,
+                 FlatRange range);
 
 }  // namespace graft::optim::detail

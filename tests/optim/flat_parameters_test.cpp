@@ -134,3 +134,45 @@ TEST(FlatParameters, FusedAdamOverALargeGroupMatchesTheSameStepPerParameter) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(FlatParameters, StepRangeUpdatesOneShardLikeAZeroRank) {
+  // Two "ranks" each update half of the flat buffer (the cut runs through a parameter), then exchange
+  // halves; the result equals one optimizer stepping everything.
+  Generator gen(11);
+  Tensor w0 = randn({5, 7}, kFloat64, &gen), b0 = randn({9}, kFloat64, &gen);
+  std::vector<Tensor> full_p = {w0.clone().requires_grad_(), b0.clone().requires_grad_()};
+  std::vector<Tensor> rank0 = {w0.clone().requires_grad_(), b0.clone().requires_grad_()};
+  std::vector<Tensor> rank1 = {w0.clone().requires_grad_(), b0.clone().requires_grad_()};
+  const AdamWOptions options = AdamWOptions(0.05).amsgrad(true);
+  AdamW reference(full_p, options), opt0(rank0, options), opt1(rank1, options);
+  const int64_t cut = 20;  // inside W's slot [0, 35)
+  for (int step = 0; step < 4; ++step) {
+    for (size_t i = 0; i < 2; ++i) {
+      Tensor g = randn(full_p[i].shape(), kFloat64, &gen);
+      full_p[i].set_grad(g.clone());
+      rank0[i].set_grad(g.clone());
+      rank1[i].set_grad(g.clone());
+    }
+    reference.step();
+    opt0.step_range(0, 0, {0, cut});
+    opt1.step_range(0, 0, {cut, opt1.flat_parameters(0).buckets()[0].numel()});
+    NoGradGuard no_grad;  // the all-gather
+    const Tensor& p0 = opt0.flat_parameters(0).buckets()[0].params();
+    const Tensor& p1 = opt1.flat_parameters(0).buckets()[0].params();
+    Tensor(p0.narrow(0, cut, p0.numel() - cut)).copy_(p1.narrow(0, cut, p1.numel() - cut));
+    Tensor(p1.narrow(0, 0, cut)).copy_(p0.narrow(0, 0, cut));
+  }
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(rank0[i].to_vector<double>(), full_p[i].to_vector<double>()) << i;
+    EXPECT_EQ(rank1[i].to_vector<double>(), full_p[i].to_vector<double>()) << i;
+  }
+  // Rank 0's range does not reach b's slot: b has no state there.
+  EXPECT_EQ(opt0.flat_parameters(0).buckets()[0].steps(), (std::vector<int64_t>{4, 0}));
+  EXPECT_EQ(opt1.flat_parameters(0).buckets()[0].steps(), (std::vector<int64_t>{4, 4}));
+  EXPECT_THROW(opt0.step_range(0, 1, {0, 1}), Error);
+  EXPECT_THROW(opt0.step_range(0, 0, {5, 2}), Error);
+}
+
+}  // namespace
