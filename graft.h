@@ -17,6 +17,7 @@
 #include "graft/ops/pointwise.h"
 #include "graft/ops/reduction.h"
 #include "graft/ops/shape.h"
+#include "graft/nn/nn.h"
 #include "graft/nn/utils/clip_grad.h"
 #include "graft/optim/adam.h"
 #include "graft/optim/adamw.h"
