@@ -40,27 +40,6 @@ void TensorImpl::set_data(const TensorImpl& src) {
   }
 }
 
-void TensorImpl::rehome(std::shared_ptr<Storage> storage, int64_t offset) {
-  const int64_t es = static_cast<int64_t>(element_size(dtype_));
-  GRAFT_CHECK(storage != nullptr, "rehome: the new storage is null");
-  GRAFT_CHECK(offset >= 0 && static_cast<size_t>((offset + numel_) * es) <= storage->nbytes(),
-              "rehome: {} elements from offset {} do not fit in a storage of {} bytes", numel_, offset,
-              storage->nbytes());
-  char* dst = static_cast<char*>(storage->data()) + offset * es;
-  if (contiguous_) {
-    if (numel_ > 0) std::memmove(dst, data(), static_cast<size_t>(numel_ * es));
-  } else {
-    detail::for_each_element(*this, [&](const char* p) {
-      std::memcpy(dst, p, static_cast<size_t>(es));
-      dst += es;
-    });
-  }
-  storage_ = std::move(storage);
-  offset_ = offset;
-  strides_ = contiguous_strides(shape_);
-  contiguous_ = true;
-}
-
 TensorImpl::Hooks& TensorImpl::ensure_hooks() {
   if (!hooks_) hooks_ = std::make_unique<Hooks>();
   return *hooks_;

@@ -212,11 +212,6 @@ class TensorImpl {
   int64_t numel() const { return numel_; }
   DType dtype() const { return dtype_; }
   bool is_contiguous() const { return contiguous_; }
-  // Moves this tensor's elements into `storage` from element `offset` on, laid out contiguously, and makes
-  // the tensor view them there: every handle to this TensorImpl sees the same values, now living in the
-  // new memory. Views made earlier keep the old memory. Optimizers use it to gather parameters into one
-  // flat buffer (optim/flat_parameters.h).
-  void rehome(std::shared_ptr<Storage> storage, int64_t offset);
   void* data() const {
     return static_cast<char*>(storage_->data()) + offset_ * static_cast<int64_t>(graft::element_size(dtype_));
   }

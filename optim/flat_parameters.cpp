@@ -18,17 +18,28 @@ FlatBucket::FlatBucket(DType dtype, std::vector<Tensor> members, std::vector<siz
   params_ = zeros({numel_}, dtype_);
   grads_ = zeros({numel_}, dtype_);
   steps_.assign(members_.size(), 0);
+  NoGradGuard no_grad;
   for (size_t m = 0; m < members_.size(); ++m) {
-    members_[m].impl()->rehome(params_.storage(), slots_[m].offset);
+    move_into_slot(m);
     // A gradient present now moves into the flat buffer too.
     const Tensor& g = members_[m].grad();
     if (g.defined() && !g.requires_grad()) {
       Tensor view = slot_view(grads_, m);
-      NoGradGuard no_grad;
       view.copy_(g);
       members_[m].mutable_grad() = view;
     }
   }
+}
+
+void FlatBucket::move_into_slot(size_t m) {
+  Tensor& p = members_[m];
+  GRAFT_CHECK(p.dtype() == dtype_ && p.numel() == slots_[m].numel,
+              "optimizer: a parameter changed from {} with {} elements to {} with {} elements after the optimizer was "
+              "built; build the optimizer after moving or casting the model",
+              dtype_name(dtype_), slots_[m].numel, dtype_name(p.dtype()), p.numel());
+  Tensor view = slot_view(params_, m);
+  view.copy_(p.detach());
+  p.impl()->set_data(*view.impl());
 }
 
 Tensor FlatBucket::slot_view(const Tensor& buffer, size_t m) const {
@@ -52,7 +63,7 @@ std::vector<uint8_t> FlatBucket::sync() {
   std::vector<uint8_t> active(members_.size(), 0);
   for (size_t m = 0; m < members_.size(); ++m) {
     Tensor& p = members_[m];
-    if (!is_slot_view(p, params_, m)) p.impl()->rehome(params_.storage(), slots_[m].offset);
+    if (!is_slot_view(p, params_, m)) move_into_slot(m);
     const Tensor& g = p.grad();
     if (!g.defined()) continue;
     active[m] = 1;

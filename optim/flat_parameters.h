@@ -1,7 +1,7 @@
 #pragma once
 // Flat buffers for an optimizer's parameter groups. When an optimizer takes a group, its parameters are
 // moved into one contiguous buffer per dtype (a FlatBucket), each parameter becoming a view of its slot
-// (TensorImpl::rehome: the user's Tensor handles keep working and keep their values). Gradients live in
+// (TensorImpl::set_data: the user's Tensor handles keep working and keep their values). Gradients live in
 // a second buffer of the same layout, each parameter's .grad being a view of its slot, and every piece of
 // optimizer state (exp_avg, momentum_buffer, ...) in further buffers of that layout. An update then runs
 // as one pass over the buffers, and ZeRO can partition them by element range.
@@ -64,6 +64,8 @@ class FlatBucket {
 
  private:
   bool is_slot_view(const Tensor& t, const Tensor& buffer, size_t m) const;
+  // Copies member m's values into its slot and makes it view the slot (TensorImpl::set_data).
+  void move_into_slot(size_t m);
 
   DType dtype_;
   int64_t numel_ = 0;

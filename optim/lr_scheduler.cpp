@@ -13,7 +13,7 @@ namespace {
 
 constexpr double kPi = std::numbers::pi;
 
-json parse(const StateDict& dict, const char* scheduler) {
+json parse(const Checkpoint& dict, const char* scheduler) {
   try {
     return json::parse(dict.metadata);
   } catch (const json::exception& e) {
@@ -79,7 +79,7 @@ void LRScheduler::step(int64_t epoch) {
   apply(closed ? *closed : get_lr());
 }
 
-StateDict LRScheduler::state_dict() const {
+Checkpoint LRScheduler::state_dict() const {
   json meta;
   meta["scheduler"] = name();
   meta["last_epoch"] = last_epoch_;
@@ -87,12 +87,12 @@ StateDict LRScheduler::state_dict() const {
   meta["base_lrs"] = base_lrs_;
   meta["_last_lr"] = last_lr_;
   meta["hyperparameters"] = hyperparameters();
-  StateDict dict;
+  Checkpoint dict;
   dict.metadata = meta.dump();
   return dict;
 }
 
-void LRScheduler::load_state_dict(const StateDict& dict) {
+void LRScheduler::load_state_dict(const Checkpoint& dict) {
   json meta = parse(dict, name());
   try {
     const std::string saved = meta.at("scheduler").get<std::string>();
@@ -343,21 +343,21 @@ void SequentialLR::set_hyperparameters(const std::map<std::string, std::vector<d
   milestones_.assign(it->second.begin(), it->second.end());
 }
 
-StateDict SequentialLR::state_dict() const {
+Checkpoint SequentialLR::state_dict() const {
   json meta = json::parse(LRScheduler::state_dict().metadata);
   meta["_schedulers"] = json::array();
   for (const auto& s : schedulers_) meta["_schedulers"].push_back(json::parse(s->state_dict().metadata));
-  StateDict dict;
+  Checkpoint dict;
   dict.metadata = meta.dump();
   return dict;
 }
 
-void SequentialLR::load_state_dict(const StateDict& dict) {
+void SequentialLR::load_state_dict(const Checkpoint& dict) {
   json meta = parse(dict, name());
   GRAFT_CHECK(meta.contains("_schedulers") && meta["_schedulers"].size() == schedulers_.size(),
               "{}.load_state_dict: the state dict does not hold {} schedulers", name(), schedulers_.size());
   for (size_t i = 0; i < schedulers_.size(); ++i) {
-    StateDict part;
+    Checkpoint part;
     part.metadata = meta["_schedulers"][i].dump();
     schedulers_[i]->load_state_dict(part);
   }

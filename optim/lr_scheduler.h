@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "graft/graph/serialize.h"
+#include "graft/optim/checkpoint.h"
 #include "graft/optim/optimizer.h"
 
 namespace graft::optim {
@@ -38,8 +38,8 @@ class LRScheduler {
   const std::vector<double>& base_lrs() const { return base_lrs_; }
   Optimizer& optimizer() const { return *optimizer_; }
 
-  virtual StateDict state_dict() const;
-  virtual void load_state_dict(const StateDict& dict);
+  virtual Checkpoint state_dict() const;
+  virtual void load_state_dict(const Checkpoint& dict);
 
  protected:
   // _LRScheduler.__init__: records initial_lr (last_epoch == -1) or requires it (resuming). The derived
@@ -161,8 +161,8 @@ class SequentialLR : public LRScheduler {
                std::vector<int64_t> milestones, int64_t last_epoch = -1);
   const char* name() const override { return "SequentialLR"; }
   void step() override;
-  StateDict state_dict() const override;
-  void load_state_dict(const StateDict& dict) override;
+  Checkpoint state_dict() const override;
+  void load_state_dict(const Checkpoint& dict) override;
   const std::vector<std::shared_ptr<LRScheduler>>& schedulers() const { return schedulers_; }
 
  protected:

@@ -137,8 +137,8 @@ void Optimizer::zero_grad(bool set_to_none) {
 
 // ---------------------------------------------------------------- Optimizer: state_dict
 
-StateDict Optimizer::state_dict() const {
-  StateDict dict;
+Checkpoint Optimizer::state_dict() const {
+  Checkpoint dict;
   json meta;
   meta["optimizer"] = name();
   meta["param_groups"] = json::array();
@@ -161,7 +161,7 @@ StateDict Optimizer::state_dict() const {
       const std::string key = std::to_string(base + i);
       meta["state"][key] = {{"step", steps}};
       for (const auto& [state_name, buffer] : bucket.states())
-        dict.tensors["state." + key + "." + state_name] = graft::clone(bucket.slot_view(buffer, m));
+        dict.tensors.emplace_back("state." + key + "." + state_name, graft::clone(bucket.slot_view(buffer, m)));
     }
     base += group.params().size();
   }
@@ -169,7 +169,7 @@ StateDict Optimizer::state_dict() const {
   return dict;
 }
 
-void Optimizer::load_state_dict(const StateDict& dict) {
+void Optimizer::load_state_dict(const Checkpoint& dict) {
   json meta;
   try {
     meta = json::parse(dict.metadata);
@@ -199,14 +199,17 @@ void Optimizer::load_state_dict(const StateDict& dict) {
       options.back()->from_map(values);
       check_options(*options.back());
     }
-    std::map<std::string, const Tensor*> unused;
-    for (const auto& [key, t] : dict.tensors) unused[key] = &t;
+    std::map<std::string, Tensor> by_name;
+    for (const auto& [key, t] : dict.tensors)
+      GRAFT_CHECK(by_name.emplace(key, t).second, "{}.load_state_dict: tensor '{}' appears twice", name(), key);
+    std::set<std::string> unused;
+    for (const auto& [key, t] : by_name) unused.insert(key);
     size_t base = 0;
     for (size_t g = 0; g < groups_.size(); ++g) {
       for (size_t i = 0; i < groups_[g].params().size(); ++i) {
         const std::string key = std::to_string(base + i);
         const std::string head = "state." + key + ".";
-        for (auto it = dict.tensors.lower_bound(head); it != dict.tensors.end() && it->first.rfind(head, 0) == 0; ++it) {
+        for (auto it = by_name.lower_bound(head); it != by_name.end() && it->first.rfind(head, 0) == 0; ++it) {
           const Tensor& p = groups_[g].params()[i];
           GRAFT_CHECK(it->second.shape() == p.shape(), "{}.load_state_dict: '{}' has shape {} but parameter {} has shape {}",
                       name(), it->first, shape_str(it->second.shape()), base + i, shape_str(p.shape()));
@@ -218,7 +221,7 @@ void Optimizer::load_state_dict(const StateDict& dict) {
       base += groups_[g].params().size();
     }
     GRAFT_CHECK(unused.empty(), "{}.load_state_dict: tensor '{}' belongs to no parameter", name(),
-                unused.empty() ? "" : unused.begin()->first);
+                unused.empty() ? "" : *unused.begin());
 
     NoGradGuard no_grad;
     base = 0;
@@ -239,7 +242,7 @@ void Optimizer::load_state_dict(const StateDict& dict) {
         FlatBucket& bucket = flat.buckets()[b];
         bucket.steps()[m] = state[key].at("step").get<int64_t>();
         const std::string head = "state." + key + ".";
-        for (auto it = dict.tensors.lower_bound(head); it != dict.tensors.end() && it->first.rfind(head, 0) == 0; ++it)
+        for (auto it = by_name.lower_bound(head); it != by_name.end() && it->first.rfind(head, 0) == 0; ++it)
           bucket.slot_view(bucket.state(it->first.substr(head.size())), m).copy_(it->second);
       }
       base += groups_[g].params().size();

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "graft/graph/serialize.h"
+#include "graft/optim/checkpoint.h"
 #include "graft/graph/tensor.h"
 #include "graft/optim/flat_parameters.h"
 
@@ -129,10 +129,10 @@ class Optimizer {
   // "params": [indices]}], "state": {"<index>": {"step": n}}} and the tensors "state.<index>.<name>"
   // (exp_avg, exp_avg_sq, max_exp_avg_sq, momentum_buffer), parameters numbered across groups in order.
   // The tensors are copies, shaped like their parameters.
-  StateDict state_dict() const;
+  Checkpoint state_dict() const;
   // Restores state and group options saved by state_dict() of an optimizer of the same kind over
   // parameters of the same shapes; state tensors are converted to their parameter's dtype.
-  void load_state_dict(const StateDict& dict);
+  void load_state_dict(const Checkpoint& dict);
 
  protected:
   explicit Optimizer(std::unique_ptr<OptimizerOptions> defaults) : defaults_(std::move(defaults)) {}

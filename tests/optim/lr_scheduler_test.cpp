@@ -61,7 +61,7 @@ TEST_P(Schedule, StateDictResumesTheSameSchedule) {
   TwoGroups g(base);
   auto sched = make(GetParam(), ref["args"], g.opt);
   for (int k = 0; k < 6; ++k) sched->step();
-  StateDict opt_state = g.opt.state_dict(), sched_state = sched->state_dict();
+  Checkpoint opt_state = g.opt.state_dict(), sched_state = sched->state_dict();
   TwoGroups h(base);
   auto resumed = make(GetParam(), ref["args"], h.opt);
   h.opt.load_state_dict(opt_state);
@@ -118,7 +118,7 @@ TEST(LRScheduler, BadArgumentsAreErrors) {
   auto other = std::make_shared<StepLR>(fresh.opt, 2);
   EXPECT_THROW(SequentialLR(g.opt, {a, other}, {3}), Error);  // another optimizer
   StepLR s(g.opt, 2);
-  StateDict wrong = ExponentialLR(g.opt, 0.5).state_dict();
+  Checkpoint wrong = ExponentialLR(g.opt, 0.5).state_dict();
   EXPECT_THROW(s.load_state_dict(wrong), Error);
 }
 

@@ -171,9 +171,9 @@ TEST(Optimizer, ParametersWithoutGradientAreSkippedAndGetNoState) {
   EXPECT_NE(w.to_vector<double>()[0], 1.0);
   const FlatBucket& bucket = opt.flat_parameters(0).buckets()[0];
   EXPECT_EQ(bucket.steps(), (std::vector<int64_t>{3, 0}));
-  StateDict sd = opt.state_dict();
-  EXPECT_TRUE(sd.tensors.count("state.0.exp_avg"));
-  EXPECT_FALSE(sd.tensors.count("state.1.exp_avg"));
+  Checkpoint sd = opt.state_dict();
+  EXPECT_NO_THROW(sd.tensor("state.0.exp_avg"));
+  EXPECT_THROW(sd.tensor("state.1.exp_avg"), Error);
 }
 
 TEST(Optimizer, StepRunsTheClosureWithGradModeOnAndReturnsItsLoss) {

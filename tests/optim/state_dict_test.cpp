@@ -62,23 +62,23 @@ struct TrainingRun {
     }
   }
 
-  StateDict checkpoint() const {
-    StateDict sd;
-    StateDict params;
+  Checkpoint checkpoint() const {
+    Checkpoint sd;
+    Checkpoint params;
     params.tensors = {{"W", W.detach().clone()}, {"b", b.detach().clone()}};
     sd.insert("params", params);
     sd.insert("optimizer", opt->state_dict());
     sd.insert("scheduler", sched->state_dict());
-    StateDict rng;
+    Checkpoint rng;
     rng.metadata = nlohmann::json{{"state", gen.get_state()}, {"step", step}}.dump();
     sd.insert("rng", rng);
     return sd;
   }
 
-  void restore(const StateDict& sd) {
+  void restore(const Checkpoint& sd) {
     NoGradGuard no_grad;
-    W.copy_(sd.at("params").tensors.at("W"));
-    b.copy_(sd.at("params").tensors.at("b"));
+    W.copy_(sd.at("params").tensor("W"));
+    b.copy_(sd.at("params").tensor("b"));
     opt->load_state_dict(sd.at("optimizer"));
     sched->load_state_dict(sd.at("scheduler"));
     auto rng = nlohmann::json::parse(sd.at("rng").metadata);
@@ -96,12 +96,12 @@ TEST_P(Resume, SaveLoadContinueIsBitIdenticalToAnUninterruptedRun) {
 
   TrainingRun first(dtype, kind);
   first.train(4);
-  const fs::path path = temp_path(kind + "_" + dtype_name(dtype) + ".ckpt");
-  save(first.checkpoint(), path.string());
+  const fs::path path = temp_path(kind + "_" + dtype_name(dtype) + ".safetensors");
+  save_checkpoint(first.checkpoint(), path.string());
   first.train(2);  // diverges from the checkpoint: the resumed run must not see this
 
   TrainingRun resumed(dtype, kind);  // fresh parameters, optimizer and scheduler, as a new process would have
-  resumed.restore(load(path.string()));
+  resumed.restore(load_checkpoint(path.string()));
   resumed.train(5);
 
   EXPECT_EQ(resumed.W.to_vector<double>(), uninterrupted.W.to_vector<double>());
@@ -124,7 +124,7 @@ TEST(OptimizerStateDict, HasPyTorchsLayout) {
   Adam opt({w, b}, AdamOptions(0.1).amsgrad(true));
   w.sum().backward();
   opt.step();
-  StateDict sd = opt.state_dict();
+  Checkpoint sd = opt.state_dict();
   auto meta = nlohmann::json::parse(sd.metadata);
   EXPECT_EQ(meta["optimizer"], "Adam");
   ASSERT_EQ(meta["param_groups"].size(), 1u);
@@ -133,14 +133,14 @@ TEST(OptimizerStateDict, HasPyTorchsLayout) {
   EXPECT_EQ(meta["param_groups"][0]["params"], nlohmann::json({0, 1}));
   EXPECT_EQ(meta["state"]["0"]["step"], 1);
   EXPECT_FALSE(meta["state"].contains("1"));  // b had no gradient
-  ASSERT_TRUE(sd.tensors.count("state.0.exp_avg"));
-  EXPECT_EQ(sd.tensors["state.0.exp_avg"].shape(), w.shape());
-  EXPECT_EQ(sd.tensors["state.0.exp_avg"].to_vector<double>(), std::vector<double>(4, 1 - 0.9));  // (1 - beta1) * grad
-  EXPECT_TRUE(sd.tensors.count("state.0.max_exp_avg_sq"));
+  ASSERT_NO_THROW(sd.tensor("state.0.exp_avg"));
+  EXPECT_EQ(sd.tensor("state.0.exp_avg").shape(), w.shape());
+  EXPECT_EQ(sd.tensor("state.0.exp_avg").to_vector<double>(), std::vector<double>(4, 1 - 0.9));  // (1 - beta1) * grad
+  EXPECT_NO_THROW(sd.tensor("state.0.max_exp_avg_sq"));
   // The saved tensors are copies: stepping on does not change them.
   w.sum().backward();
   opt.step();
-  EXPECT_EQ(sd.tensors["state.0.exp_avg"].to_vector<double>(), std::vector<double>(4, 1 - 0.9));
+  EXPECT_EQ(sd.tensor("state.0.exp_avg").to_vector<double>(), std::vector<double>(4, 1 - 0.9));
 }
 
 TEST(OptimizerStateDict, LoadRestoresGroupOptionsAndConvertsDtypes) {
@@ -148,7 +148,7 @@ TEST(OptimizerStateDict, LoadRestoresGroupOptionsAndConvertsDtypes) {
   Adam a({w32}, AdamOptions(0.1));
   w32.sum().backward();
   a.step();
-  StateDict sd = a.state_dict();
+  Checkpoint sd = a.state_dict();
   Tensor w64 = ones({3}, kFloat64).requires_grad_();
   Adam b({w64}, AdamOptions(0.5).eps(1e-3));
   b.load_state_dict(sd);
@@ -164,7 +164,7 @@ TEST(OptimizerStateDict, MismatchedStateDictsAreErrors) {
   Adam adam({w}, AdamOptions(0.1));
   w.sum().backward();
   adam.step();
-  StateDict sd = adam.state_dict();
+  Checkpoint sd = adam.state_dict();
   SGD sgd({w}, SGDOptions(0.1));
   EXPECT_THROW(sgd.load_state_dict(sd), Error);  // another optimizer's state
   Adam two_params({ones({3}, kFloat64).requires_grad_(), v}, AdamOptions(0.1));
@@ -174,92 +174,87 @@ TEST(OptimizerStateDict, MismatchedStateDictsAreErrors) {
   EXPECT_THROW(two_groups.load_state_dict(sd), Error);  // group count differs
   Adam other_shape({ones({4}, kFloat64).requires_grad_()}, AdamOptions(0.1));
   EXPECT_THROW(other_shape.load_state_dict(sd), Error);
-  StateDict broken = sd;
+  Checkpoint broken = sd;
   broken.metadata = "{not json";
   EXPECT_THROW(adam.load_state_dict(broken), Error);
   // A failed load changes nothing.
   EXPECT_EQ(adam.state_dict().metadata, sd.metadata);
 }
 
-TEST(StateDictFile, RoundTripsTensorsAndMetadata) {
-  StateDict sd;
-  sd.tensors["a"] = tensor({1.5, -2.0, 3.25}, {3}, kFloat32);
-  sd.tensors["b.c"] = arange(6, kInt64).reshape({2, 3}).t();  // not contiguous
-  sd.tensors["flag"] = tensor({true, false}, {2}, kBool);
-  sd.tensors["empty"] = zeros({0, 4}, kFloat64);
+TEST(CheckpointFile, RoundTripsTensorsAndMetadataThroughSafetensors) {
+  Checkpoint sd;
+  sd.tensors = {{"a", tensor({1.5, -2.0, 3.25}, {3}, kFloat32)},
+                {"b.c", arange(6, kInt64).reshape({2, 3}).t()},  // not contiguous
+                {"flag", tensor({true, false}, {2}, kBool)},
+                {"empty", zeros({0, 4}, kFloat64)}};
   sd.metadata = R"({"epoch": 3, "name": "x"})";
-  const fs::path path = temp_path("roundtrip.graft");
-  save(sd, path.string());
-  StateDict back = load(path.string());
+  const fs::path path = temp_path("roundtrip.safetensors");
+  save_checkpoint(sd, path.string());
+  Checkpoint back = load_checkpoint(path.string());
   ASSERT_EQ(back.tensors.size(), 4u);
-  EXPECT_EQ(back.tensors["a"].to_vector<float>(), (std::vector<float>{1.5f, -2.0f, 3.25f}));
-  EXPECT_EQ(back.tensors["b.c"].shape(), (Shape{3, 2}));
-  EXPECT_EQ(back.tensors["b.c"].to_vector<int64_t>(), (std::vector<int64_t>{0, 3, 1, 4, 2, 5}));
-  EXPECT_EQ(back.tensors["flag"].to_vector<bool>(), (std::vector<bool>{true, false}));
-  EXPECT_EQ(back.tensors["empty"].shape(), (Shape{0, 4}));
+  EXPECT_EQ(back.tensor("a").to_vector<float>(), (std::vector<float>{1.5f, -2.0f, 3.25f}));
+  EXPECT_EQ(back.tensor("b.c").shape(), (Shape{3, 2}));
+  EXPECT_EQ(back.tensor("b.c").to_vector<int64_t>(), (std::vector<int64_t>{0, 3, 1, 4, 2, 5}));
+  EXPECT_EQ(back.tensor("flag").to_vector<bool>(), (std::vector<bool>{true, false}));
+  EXPECT_EQ(back.tensor("empty").shape(), (Shape{0, 4}));
   EXPECT_EQ(nlohmann::json::parse(back.metadata)["epoch"], 3);
+  // It is a plain safetensors file: nn's reader sees the tensors and the metadata entry.
+  std::map<std::string, std::string> meta;
+  EXPECT_EQ(nn::load_safetensors(path.string(), &meta).size(), 4u);
+  EXPECT_TRUE(meta.count("graft.checkpoint"));
   fs::remove(path);
 }
 
-TEST(StateDictFile, NestedPartsKeepTheirNames) {
-  StateDict inner;
-  inner.tensors["x"] = ones({1});
+TEST(CheckpointFile, NestedPartsKeepTheirNames) {
+  Checkpoint inner;
+  inner.tensors = {{"x", ones({1})}};
   inner.metadata = R"({"k": 1})";
-  StateDict outer;
+  Checkpoint outer;
   outer.insert("part", inner);
+  outer.insert("model", nn::StateDict{{"weight", ones({2})}});
   EXPECT_TRUE(outer.contains("part"));
+  EXPECT_TRUE(outer.contains("model"));
   EXPECT_FALSE(outer.contains("other"));
-  EXPECT_TRUE(outer.tensors.count("part.x"));
-  StateDict back = outer.at("part");
+  EXPECT_NO_THROW(outer.tensor("part.x"));
+  EXPECT_EQ(outer.at("model").tensor("weight").numel(), 2);
+  Checkpoint back = outer.at("part");
   EXPECT_EQ(back.tensors.size(), 1u);
   EXPECT_EQ(nlohmann::json::parse(back.metadata)["k"], 1);
   EXPECT_THROW(outer.insert("part", inner), Error);
   EXPECT_THROW(outer.at("missing"), Error);
+  EXPECT_THROW(outer.tensor("missing"), Error);
   EXPECT_THROW(outer.insert("a.b", inner), Error);
+  Checkpoint bad;
+  bad.metadata = "[1, 2]";
+  EXPECT_THROW(outer.insert("bad", bad), Error);
 }
 
-TEST(StateDictFile, AFailedSaveLeavesTheEarlierFileIntact) {
-  const fs::path path = temp_path("keep.graft");
-  StateDict good;
-  good.tensors["w"] = full({2}, 4.0);
-  save(good, path.string());
-  // Make the temporary file impossible to create: a directory is in its place.
-  const fs::path blocker = path.parent_path() / (path.filename().string() + ".tmp." + std::to_string(::getpid()));
-  fs::create_directory(blocker);
-  StateDict other;
-  other.tensors["w"] = full({2}, 5.0);
-  EXPECT_THROW(save(other, path.string()), Error);
-  fs::remove(blocker);
-  EXPECT_EQ(load(path.string()).tensors.at("w").to_vector<float>(), (std::vector<float>{4, 4}));
-  StateDict undefined;
-  undefined.tensors["u"] = Tensor();
-  EXPECT_THROW(save(undefined, path.string()), Error);
-  EXPECT_EQ(load(path.string()).tensors.at("w").to_vector<float>(), (std::vector<float>{4, 4}));
-  EXPECT_THROW(save(good, (path.parent_path() / "no_such_dir" / "x.graft").string()), Error);
+TEST(CheckpointFile, AFailedSaveLeavesTheEarlierFileIntact) {
+  const fs::path path = temp_path("keep.safetensors");
+  Checkpoint good;
+  good.tensors = {{"w", full({2}, 4.0)}};
+  save_checkpoint(good, path.string());
+  Checkpoint undefined;
+  undefined.tensors = {{"u", Tensor()}};
+  EXPECT_THROW(save_checkpoint(undefined, path.string()), Error);
+  Checkpoint bad_meta = good;
+  bad_meta.metadata = "{oops";
+  EXPECT_THROW(save_checkpoint(bad_meta, path.string()), Error);
+  EXPECT_EQ(load_checkpoint(path.string()).tensor("w").to_vector<float>(), (std::vector<float>{4, 4}));
+  EXPECT_THROW(save_checkpoint(good, (path.parent_path() / "no_such_dir" / "x.safetensors").string()), Error);
   fs::remove(path);
 }
 
-TEST(StateDictFile, MissingTruncatedAndCorruptFilesAreErrors) {
-  EXPECT_THROW(load(temp_path("does_not_exist.graft").string()), Error);
-  StateDict sd;
-  sd.tensors["w"] = ones({100}, kFloat64);
-  const fs::path path = temp_path("truncate.graft");
-  save(sd, path.string());
-  const auto size = fs::file_size(path);
-  fs::resize_file(path, size - 10);
-  EXPECT_THROW(load(path.string()), Error);
-  fs::resize_file(path, 12);
-  EXPECT_THROW(load(path.string()), Error);
-  {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << "this is not a graft file at all";
-  }
-  try {
-    load(path.string());
-    ADD_FAILURE() << "no error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("bad magic"), std::string::npos) << e.what();
-  }
+TEST(CheckpointFile, MissingAndTruncatedFilesAreErrors) {
+  EXPECT_THROW(load_checkpoint(temp_path("does_not_exist.safetensors").string()), Error);
+  Checkpoint sd;
+  sd.tensors = {{"w", ones({100}, kFloat64)}};
+  const fs::path path = temp_path("truncate.safetensors");
+  save_checkpoint(sd, path.string());
+  fs::resize_file(path, fs::file_size(path) - 10);
+  EXPECT_THROW(load_checkpoint(path.string()), Error);
+  fs::resize_file(path, 4);
+  EXPECT_THROW(load_checkpoint(path.string()), Error);
   fs::remove(path);
 }
 
