@@ -118,6 +118,8 @@ class ExponentialLR final : public LRScheduler {
 };
 
 // Multiplies the lr by a factor going linearly from start_factor to end_factor over total_iters epochs.
+// PyTorch 1.13 accepts start_factor = 0 and then divides by zero on the second step; graft requires
+// 0 < start_factor <= 1 and total_iters > 0.
 class LinearLR final : public LRScheduler {
  public:
   LinearLR(Optimizer& optimizer, double start_factor = 1.0 / 3, double end_factor = 1.0, int64_t total_iters = 5,
