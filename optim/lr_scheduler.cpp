@@ -1,0 +1,385 @@
+#include "graft/optim/lr_scheduler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <numbers>
+
+namespace graft::optim {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr double kPi = std::numbers::pi;
+
+json parse(const Checkpoint& dict, const char* scheduler) {
+  try {
+    return json::parse(dict.metadata);
+  } catch (const json::exception& e) {
+    GRAFT_FAIL("{}.load_state_dict: the metadata is not valid JSON ({})", scheduler, e.what());
+  }
+}
+
+double single(const std::map<std::string, std::vector<double>>& values, const char* scheduler, const char* key) {
+  auto it = values.find(key);
+  GRAFT_CHECK(it != values.end() && it->second.size() == 1, "{}.load_state_dict: the hyperparameter '{}' is missing",
+              scheduler, key);
+  return it->second[0];
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- LRScheduler
+
+LRScheduler::LRScheduler(Optimizer& optimizer, int64_t last_epoch) : optimizer_(&optimizer), last_epoch_(last_epoch) {
+  auto& groups = optimizer.param_groups();
+  if (last_epoch == -1) {
+    for (OptimizerParamGroup& g : groups)
+      if (!g.initial_lr()) g.set_initial_lr(g.options().get_lr());
+  } else {
+    for (size_t i = 0; i < groups.size(); ++i)
+      GRAFT_CHECK(groups[i].initial_lr().has_value(),
+                  "LRScheduler: param 'initial_lr' is not specified in param_groups[{}] when resuming an optimizer "
+                  "(last_epoch {})",
+                  i, last_epoch);
+  }
+  for (const OptimizerParamGroup& g : groups) base_lrs_.push_back(*g.initial_lr());
+}
+
+void LRScheduler::initial_step() {
+  step_count_ = 0;
+  step();
+}
+
+std::vector<double> LRScheduler::group_lrs() const {
+  std::vector<double> lrs;
+  for (const OptimizerParamGroup& g : optimizer_->param_groups()) lrs.push_back(g.options().get_lr());
+  return lrs;
+}
+
+void LRScheduler::apply(const std::vector<double>& lrs) {
+  auto& groups = optimizer_->param_groups();
+  GRAFT_CHECK(lrs.size() == groups.size(), "{}: the optimizer has {} parameter groups but the scheduler knows {}", name(),
+              groups.size(), lrs.size());
+  for (size_t i = 0; i < groups.size(); ++i) groups[i].options().set_lr(lrs[i]);
+  last_lr_ = group_lrs();
+}
+
+void LRScheduler::step() {
+  ++step_count_;
+  ++last_epoch_;
+  apply(get_lr());
+}
+
+void LRScheduler::step(int64_t epoch) {
+  ++step_count_;
+  last_epoch_ = epoch;
+  std::optional<std::vector<double>> closed = closed_form_lr();
+  apply(closed ? *closed : get_lr());
+}
+
+Checkpoint LRScheduler::state_dict() const {
+  json meta;
+  meta["scheduler"] = name();
+  meta["last_epoch"] = last_epoch_;
+  meta["_step_count"] = step_count_;
+  meta["base_lrs"] = base_lrs_;
+  meta["_last_lr"] = last_lr_;
+  meta["hyperparameters"] = hyperparameters();
+  Checkpoint dict;
+  dict.metadata = meta.dump();
+  return dict;
+}
+
+void LRScheduler::load_state_dict(const Checkpoint& dict) {
+  json meta = parse(dict, name());
+  try {
+    const std::string saved = meta.at("scheduler").get<std::string>();
+    GRAFT_CHECK(saved == name(), "{}.load_state_dict: the state dict was saved by {}", name(), saved);
+    auto hyper = meta.at("hyperparameters").get<std::map<std::string, std::vector<double>>>();
+    auto base_lrs = meta.at("base_lrs").get<std::vector<double>>();
+    auto last_lr = meta.at("_last_lr").get<std::vector<double>>();
+    const size_t groups = optimizer_->param_groups().size();
+    GRAFT_CHECK(last_lr.size() == groups && (base_lrs.empty() || base_lrs.size() == groups),
+                "{}.load_state_dict: the state dict is for {} parameter groups, the optimizer has {}", name(),
+                last_lr.size(), groups);
+    set_hyperparameters(hyper);
+    last_epoch_ = meta.at("last_epoch").get<int64_t>();
+    step_count_ = meta.at("_step_count").get<int64_t>();
+    base_lrs_ = std::move(base_lrs);
+    last_lr_ = std::move(last_lr);
+  } catch (const json::exception& e) {
+    GRAFT_FAIL("{}.load_state_dict: the metadata is malformed ({})", name(), e.what());
+  }
+}
+
+// ---------------------------------------------------------------- StepLR
+
+StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma, int64_t last_epoch)
+    : LRScheduler(optimizer, last_epoch), step_size_(step_size), gamma_(gamma) {
+  GRAFT_CHECK(step_size > 0, "StepLR: step_size must be positive, got {}", step_size);
+  initial_step();
+}
+
+std::vector<double> StepLR::get_lr() {
+  std::vector<double> lrs = group_lrs();
+  if (last_epoch_ == 0 || last_epoch_ % step_size_ != 0) return lrs;
+  for (double& lr : lrs) lr = lr * gamma_;
+  return lrs;
+}
+
+std::optional<std::vector<double>> StepLR::closed_form_lr() const {
+  std::vector<double> lrs;
+  const int64_t k = last_epoch_ >= 0 ? last_epoch_ / step_size_ : -((-last_epoch_ + step_size_ - 1) / step_size_);
+  for (double base : base_lrs_) lrs.push_back(base * std::pow(gamma_, static_cast<double>(k)));
+  return lrs;
+}
+
+std::map<std::string, std::vector<double>> StepLR::hyperparameters() const {
+  return {{"step_size", {static_cast<double>(step_size_)}}, {"gamma", {gamma_}}};
+}
+
+void StepLR::set_hyperparameters(const std::map<std::string, std::vector<double>>& v) {
+  step_size_ = static_cast<int64_t>(single(v, "StepLR", "step_size"));
+  gamma_ = single(v, "StepLR", "gamma");
+}
+
+// ---------------------------------------------------------------- MultiStepLR
+
+MultiStepLR::MultiStepLR(Optimizer& optimizer, std::vector<int64_t> milestones, double gamma, int64_t last_epoch)
+    : LRScheduler(optimizer, last_epoch), milestones_(std::move(milestones)), gamma_(gamma) {
+  std::sort(milestones_.begin(), milestones_.end());
+  initial_step();
+}
+
+std::vector<double> MultiStepLR::get_lr() {
+  std::vector<double> lrs = group_lrs();
+  const auto count = std::count(milestones_.begin(), milestones_.end(), last_epoch_);
+  if (count == 0) return lrs;
+  for (double& lr : lrs) lr = lr * std::pow(gamma_, static_cast<double>(count));
+  return lrs;
+}
+
+std::optional<std::vector<double>> MultiStepLR::closed_form_lr() const {
+  const auto passed = std::upper_bound(milestones_.begin(), milestones_.end(), last_epoch_) - milestones_.begin();
+  std::vector<double> lrs;
+  for (double base : base_lrs_) lrs.push_back(base * std::pow(gamma_, static_cast<double>(passed)));
+  return lrs;
+}
+
+std::map<std::string, std::vector<double>> MultiStepLR::hyperparameters() const {
+  return {{"milestones", std::vector<double>(milestones_.begin(), milestones_.end())}, {"gamma", {gamma_}}};
+}
+
+void MultiStepLR::set_hyperparameters(const std::map<std::string, std::vector<double>>& v) {
+  auto it = v.find("milestones");
+  GRAFT_CHECK(it != v.end(), "MultiStepLR.load_state_dict: the hyperparameter 'milestones' is missing");
+  milestones_.assign(it->second.begin(), it->second.end());
+  gamma_ = single(v, "MultiStepLR", "gamma");
+}
+
+// ---------------------------------------------------------------- ExponentialLR
+
+ExponentialLR::ExponentialLR(Optimizer& optimizer, double gamma, int64_t last_epoch)
+    : LRScheduler(optimizer, last_epoch), gamma_(gamma) {
+  initial_step();
+}
+
+std::vector<double> ExponentialLR::get_lr() {
+  std::vector<double> lrs = group_lrs();
+  if (last_epoch_ == 0) return lrs;
+  for (double& lr : lrs) lr = lr * gamma_;
+  return lrs;
+}
+
+std::optional<std::vector<double>> ExponentialLR::closed_form_lr() const {
+  std::vector<double> lrs;
+  for (double base : base_lrs_) lrs.push_back(base * std::pow(gamma_, static_cast<double>(last_epoch_)));
+  return lrs;
+}
+
+std::map<std::string, std::vector<double>> ExponentialLR::hyperparameters() const { return {{"gamma", {gamma_}}}; }
+
+void ExponentialLR::set_hyperparameters(const std::map<std::string, std::vector<double>>& v) {
+  gamma_ = single(v, "ExponentialLR", "gamma");
+}
+
+// ---------------------------------------------------------------- LinearLR
+
+LinearLR::LinearLR(Optimizer& optimizer, double start_factor, double end_factor, int64_t total_iters, int64_t last_epoch)
+    : LRScheduler(optimizer, last_epoch), start_factor_(start_factor), end_factor_(end_factor), total_iters_(total_iters) {
+  GRAFT_CHECK(start_factor > 0 && start_factor <= 1,
+              "LinearLR: Starting multiplicative factor expected to be greater than 0 and less or equal to 1, got {}",
+              start_factor);
+  GRAFT_CHECK(end_factor >= 0 && end_factor <= 1,
+              "LinearLR: Ending multiplicative factor expected to be between 0 and 1, got {}", end_factor);
+  GRAFT_CHECK(total_iters > 0, "LinearLR: total_iters must be positive, got {}", total_iters);
+  initial_step();
+}
+
+std::vector<double> LinearLR::get_lr() {
+  std::vector<double> lrs = group_lrs();
+  if (last_epoch_ == 0) {
+    for (double& lr : lrs) lr = lr * start_factor_;
+    return lrs;
+  }
+  if (last_epoch_ > total_iters_) return lrs;
+  const double delta = end_factor_ - start_factor_;
+  for (double& lr : lrs)
+    lr = lr * (1. + delta / (static_cast<double>(total_iters_) * start_factor_ +
+                             static_cast<double>(last_epoch_ - 1) * delta));
+  return lrs;
+}
+
+std::optional<std::vector<double>> LinearLR::closed_form_lr() const {
+  std::vector<double> lrs;
+  const double t = static_cast<double>(std::min(total_iters_, last_epoch_));
+  for (double base : base_lrs_)
+    lrs.push_back(base * (start_factor_ + (end_factor_ - start_factor_) * t / static_cast<double>(total_iters_)));
+  return lrs;
+}
+
+std::map<std::string, std::vector<double>> LinearLR::hyperparameters() const {
+  return {{"start_factor", {start_factor_}},
+          {"end_factor", {end_factor_}},
+          {"total_iters", {static_cast<double>(total_iters_)}}};
+}
+
+void LinearLR::set_hyperparameters(const std::map<std::string, std::vector<double>>& v) {
+  start_factor_ = single(v, "LinearLR", "start_factor");
+  end_factor_ = single(v, "LinearLR", "end_factor");
+  total_iters_ = static_cast<int64_t>(single(v, "LinearLR", "total_iters"));
+}
+
+// ---------------------------------------------------------------- CosineAnnealingLR
+
+CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, int64_t T_max, double eta_min, int64_t last_epoch)
+    : LRScheduler(optimizer, last_epoch), T_max_(T_max), eta_min_(eta_min) {
+  GRAFT_CHECK(T_max > 0, "CosineAnnealingLR: T_max must be positive, got {}", T_max);
+  initial_step();
+}
+
+std::vector<double> CosineAnnealingLR::get_lr() {
+  std::vector<double> lrs = group_lrs();
+  const double T = static_cast<double>(T_max_), t = static_cast<double>(last_epoch_);
+  if (last_epoch_ == 0) return lrs;
+  if (step_count_ == 1 && last_epoch_ > 0) {
+    for (size_t i = 0; i < lrs.size(); ++i)
+      lrs[i] = eta_min_ + (base_lrs_[i] - eta_min_) * (1 + std::cos(t * kPi / T)) / 2;
+    return lrs;
+  }
+  if ((last_epoch_ - 1 - T_max_) % (2 * T_max_) == 0) {
+    for (size_t i = 0; i < lrs.size(); ++i) lrs[i] = lrs[i] + (base_lrs_[i] - eta_min_) * (1 - std::cos(kPi / T)) / 2;
+    return lrs;
+  }
+  for (double& lr : lrs)
+    lr = (1 + std::cos(kPi * t / T)) / (1 + std::cos(kPi * (t - 1) / T)) * (lr - eta_min_) + eta_min_;
+  return lrs;
+}
+
+std::optional<std::vector<double>> CosineAnnealingLR::closed_form_lr() const {
+  std::vector<double> lrs;
+  const double T = static_cast<double>(T_max_), t = static_cast<double>(last_epoch_);
+  for (double base : base_lrs_) lrs.push_back(eta_min_ + (base - eta_min_) * (1 + std::cos(kPi * t / T)) / 2);
+  return lrs;
+}
+
+std::map<std::string, std::vector<double>> CosineAnnealingLR::hyperparameters() const {
+  return {{"T_max", {static_cast<double>(T_max_)}}, {"eta_min", {eta_min_}}};
+}
+
+void CosineAnnealingLR::set_hyperparameters(const std::map<std::string, std::vector<double>>& v) {
+  T_max_ = static_cast<int64_t>(single(v, "CosineAnnealingLR", "T_max"));
+  eta_min_ = single(v, "CosineAnnealingLR", "eta_min");
+}
+
+// ---------------------------------------------------------------- SequentialLR
+
+SequentialLR::SequentialLR(Optimizer& optimizer, std::vector<std::shared_ptr<LRScheduler>> schedulers,
+                           std::vector<int64_t> milestones, int64_t last_epoch)
+    : LRScheduler(optimizer, NoInit{}), schedulers_(std::move(schedulers)), milestones_(std::move(milestones)) {
+  GRAFT_CHECK(!schedulers_.empty(), "SequentialLR: expects at least one scheduler");
+  for (size_t i = 0; i < schedulers_.size(); ++i) {
+    GRAFT_CHECK(schedulers_[i] != nullptr, "SequentialLR: scheduler {} is null", i);
+    GRAFT_CHECK(&schedulers_[i]->optimizer() == &optimizer,
+                "SequentialLR: Sequential Schedulers expects all schedulers to belong to the same optimizer, but got "
+                "schedulers at index {} to be different than the optimizer passed in.",
+                i);
+  }
+  GRAFT_CHECK(milestones_.size() == schedulers_.size() - 1,
+              "SequentialLR: Sequential Schedulers expects number of schedulers provided to be one more than the number "
+              "of milestone points, but got number of schedulers {} and the number of milestones to be equal to {}",
+              schedulers_.size(), milestones_.size());
+  last_epoch_ = last_epoch + 1;
+  // Reset learning rates back to initial values, undo the step performed by the other schedulers, and
+  // perform the initial step of the first one only.
+  for (OptimizerParamGroup& g : optimizer.param_groups()) g.options().set_lr(g.initial_lr().value());
+  for (auto& s : schedulers_) s->last_epoch_ -= 1;
+  schedulers_[0]->initial_step();
+  last_lr_ = schedulers_[0]->get_last_lr();
+}
+
+void SequentialLR::step() {
+  ++last_epoch_;
+  const size_t idx =
+      static_cast<size_t>(std::upper_bound(milestones_.begin(), milestones_.end(), last_epoch_) - milestones_.begin());
+  LRScheduler& scheduler = *schedulers_[idx];
+  if (idx > 0 && milestones_[idx - 1] == last_epoch_) scheduler.step(int64_t{0});
+  else scheduler.step();
+  last_lr_ = scheduler.get_last_lr();
+}
+
+std::vector<double> SequentialLR::get_lr() { return last_lr_; }
+
+std::map<std::string, std::vector<double>> SequentialLR::hyperparameters() const {
+  return {{"_milestones", std::vector<double>(milestones_.begin(), milestones_.end())}};
+}
+
+void SequentialLR::set_hyperparameters(const std::map<std::string, std::vector<double>>& v) {
+  auto it = v.find("_milestones");
+  GRAFT_CHECK(it != v.end() && it->second.size() == milestones_.size(),
+              "{}.load_state_dict: the milestones are missing or of the wrong count", name());
+  milestones_.assign(it->second.begin(), it->second.end());
+}
+
+Checkpoint SequentialLR::state_dict() const {
+  json meta = json::parse(LRScheduler::state_dict().metadata);
+  meta["_schedulers"] = json::array();
+  for (const auto& s : schedulers_) meta["_schedulers"].push_back(json::parse(s->state_dict().metadata));
+  Checkpoint dict;
+  dict.metadata = meta.dump();
+  return dict;
+}
+
+void SequentialLR::load_state_dict(const Checkpoint& dict) {
+  json meta = parse(dict, name());
+  GRAFT_CHECK(meta.contains("_schedulers") && meta["_schedulers"].size() == schedulers_.size(),
+              "{}.load_state_dict: the state dict does not hold {} schedulers", name(), schedulers_.size());
+  for (size_t i = 0; i < schedulers_.size(); ++i) {
+    Checkpoint part;
+    part.metadata = meta["_schedulers"][i].dump();
+    schedulers_[i]->load_state_dict(part);
+  }
+  LRScheduler::load_state_dict(dict);
+}
+
+// ---------------------------------------------------------------- LinearWarmupCosineLR
+
+namespace {
+std::vector<std::shared_ptr<LRScheduler>> warmup_cosine_parts(Optimizer& optimizer, int64_t warmup_iters,
+                                                              int64_t total_iters, double start_factor, double eta_min) {
+  GRAFT_CHECK(warmup_iters >= 1 && total_iters > warmup_iters,
+              "LinearWarmupCosineLR: needs 1 <= warmup_iters < total_iters, got warmup_iters {} and total_iters {}",
+              warmup_iters, total_iters);
+  return {std::make_shared<LinearLR>(optimizer, start_factor, 1.0, warmup_iters),
+          std::make_shared<CosineAnnealingLR>(optimizer, total_iters - warmup_iters, eta_min)};
+}
+}  // namespace
+
+LinearWarmupCosineLR::LinearWarmupCosineLR(Optimizer& optimizer, int64_t warmup_iters, int64_t total_iters,
+                                           double start_factor, double eta_min)
+    : SequentialLR(optimizer, warmup_cosine_parts(optimizer, warmup_iters, total_iters, start_factor, eta_min),
+                   {warmup_iters}) {}
+
+}  // namespace graft::optim

@@ -1,0 +1,255 @@
+#include "graft/optim/optimizer.h"
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "graft/autograd/grad_mode.h"
+#include "graft/graph/node.h"
+#include "graft/ops/shape.h"
+
+namespace graft::optim {
+
+using nlohmann::json;
+
+// ---------------------------------------------------------------- OptimizerParamGroup
+
+OptimizerParamGroup::OptimizerParamGroup(const OptimizerParamGroup& other)
+    : params_(other.params_), options_(other.options_ ? other.options_->clone() : nullptr),
+      initial_lr_(other.initial_lr_) {}
+
+OptimizerParamGroup& OptimizerParamGroup::operator=(const OptimizerParamGroup& other) {
+  if (this != &other) {
+    params_ = other.params_;
+    options_ = other.options_ ? other.options_->clone() : nullptr;
+    initial_lr_ = other.initial_lr_;
+  }
+  return *this;
+}
+
+OptimizerOptions& OptimizerParamGroup::options() {
+  GRAFT_CHECK(options_, "OptimizerParamGroup: the group has no options (it has not been added to an optimizer)");
+  return *options_;
+}
+
+const OptimizerOptions& OptimizerParamGroup::options() const {
+  GRAFT_CHECK(options_, "OptimizerParamGroup: the group has no options (it has not been added to an optimizer)");
+  return *options_;
+}
+
+// ---------------------------------------------------------------- Optimizer: groups
+
+void Optimizer::add_param_groups(const std::vector<OptimizerParamGroup>& groups) {
+  GRAFT_CHECK(!groups.empty(), "{}: optimizer got an empty parameter list", name());
+  for (const OptimizerParamGroup& g : groups) add_param_group(g);
+}
+
+void Optimizer::add_param_group(const OptimizerParamGroup& group) {
+  const std::vector<Tensor>& params = group.params();
+  std::set<const TensorImpl*> seen;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Tensor& p = params[i];
+    GRAFT_CHECK(p.defined(), "{}: parameter {} of the group is undefined", name(), i);
+    GRAFT_CHECK(p.is_leaf(), "{}: can't optimize a non-leaf Tensor (parameter {} of shape {} has grad_fn {})", name(), i,
+                shape_str(p.shape()), p.grad_fn()->name());
+    GRAFT_CHECK(p.is_floating_point(), "{}: parameter {} of shape {} is {}; only float32 and float64 can be optimized",
+                name(), i, shape_str(p.shape()), dtype_name(p.dtype()));
+    GRAFT_CHECK(seen.insert(p.impl()).second,
+                "{}: the parameter group lists parameter {} (shape {}) twice; graft keeps each parameter once in a flat "
+                "buffer, so duplicates are an error",
+                name(), i, shape_str(p.shape()));
+    for (const OptimizerParamGroup& other : groups_)
+      for (const Tensor& q : other.params())
+        GRAFT_CHECK(!q.is_same(p), "{}: some parameters appear in more than one parameter group (parameter {} of shape {})",
+                    name(), i, shape_str(p.shape()));
+  }
+  OptimizerParamGroup added(params, group.has_options() ? group.options().clone() : defaults_->clone());
+  added.set_initial_lr(group.initial_lr());
+  check_options(added.options());
+  flat_.emplace_back(params);
+  groups_.push_back(std::move(added));
+}
+
+std::vector<Tensor> Optimizer::parameters() const {
+  std::vector<Tensor> all;
+  for (const OptimizerParamGroup& g : groups_) all.insert(all.end(), g.params().begin(), g.params().end());
+  return all;
+}
+
+size_t Optimizer::size() const {
+  size_t n = 0;
+  for (const OptimizerParamGroup& g : groups_) n += g.params().size();
+  return n;
+}
+
+FlatParameters& Optimizer::flat_parameters(size_t group) {
+  GRAFT_CHECK(group < flat_.size(), "{}: there is no parameter group {} (the optimizer has {})", name(), group,
+              flat_.size());
+  return flat_[group];
+}
+
+const FlatParameters& Optimizer::flat_parameters(size_t group) const {
+  return const_cast<Optimizer*>(this)->flat_parameters(group);
+}
+
+// ---------------------------------------------------------------- Optimizer: step, zero_grad
+
+Tensor Optimizer::step(const LossClosure& closure) {
+  Tensor loss;
+  if (closure) {
+    EnableGradGuard grad_on;
+    loss = closure();
+  }
+  GRAFT_CHECK(groups_.size() == flat_.size(),
+              "{}: param_groups() has {} groups but the optimizer set up {}; add groups with add_param_group", name(),
+              groups_.size(), flat_.size());
+  NoGradGuard no_grad;
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    for (FlatBucket& bucket : flat_[g].buckets()) {
+      std::vector<uint8_t> active = bucket.sync();
+      update(groups_[g].options(), bucket, active, FlatRange{});
+      bucket.params().storage()->bump_version();
+    }
+  }
+  return loss;
+}
+
+void Optimizer::step_range(size_t group, size_t bucket_index, FlatRange range) {
+  FlatParameters& flat = flat_parameters(group);
+  GRAFT_CHECK(bucket_index < flat.buckets().size(), "{}.step_range: group {} has {} buckets, not {}", name(), group,
+              flat.buckets().size(), bucket_index + 1);
+  FlatBucket& bucket = flat.buckets()[bucket_index];
+  GRAFT_CHECK(range.begin >= 0 && range.begin <= range.end, "{}.step_range: bad range [{}, {})", name(), range.begin,
+              range.end);
+  NoGradGuard no_grad;
+  std::vector<uint8_t> active = bucket.sync();
+  for (size_t m = 0; m < bucket.size(); ++m) {
+    const FlatSlot& s = bucket.slots()[m];
+    if (s.offset + s.numel <= range.begin || s.offset >= range.end) active[m] = 0;
+  }
+  update(groups_[group].options(), bucket, active, range);
+  bucket.params().storage()->bump_version();
+}
+
+void Optimizer::zero_grad(bool set_to_none) {
+  for (FlatParameters& flat : flat_)
+    for (FlatBucket& bucket : flat.buckets()) bucket.zero_grad(set_to_none);
+}
+
+// ---------------------------------------------------------------- Optimizer: state_dict
+
+Checkpoint Optimizer::state_dict() const {
+  Checkpoint dict;
+  json meta;
+  meta["optimizer"] = name();
+  meta["param_groups"] = json::array();
+  meta["state"] = json::object();
+  size_t base = 0;
+  for (size_t g = 0; g < groups_.size(); ++g) {
+    const OptimizerParamGroup& group = groups_[g];
+    json packed(group.options().to_map());
+    if (group.initial_lr()) packed["initial_lr"] = *group.initial_lr();
+    std::vector<size_t> indices(group.params().size());
+    for (size_t i = 0; i < indices.size(); ++i) indices[i] = base + i;
+    packed["params"] = indices;
+    meta["param_groups"].push_back(packed);
+    const FlatParameters& flat = flat_[g];
+    for (size_t i = 0; i < group.params().size(); ++i) {
+      auto [b, m] = flat.locate(i);
+      const FlatBucket& bucket = flat.buckets()[b];
+      const int64_t steps = bucket.steps()[m];
+      if (steps == 0) continue;
+      const std::string key = std::to_string(base + i);
+      meta["state"][key] = {{"step", steps}};
+      for (const auto& [state_name, buffer] : bucket.states())
+        dict.tensors.emplace_back("state." + key + "." + state_name, graft::clone(bucket.slot_view(buffer, m)));
+    }
+    base += group.params().size();
+  }
+  dict.metadata = meta.dump();
+  return dict;
+}
+
+void Optimizer::load_state_dict(const Checkpoint& dict) {
+  json meta;
+  try {
+    meta = json::parse(dict.metadata);
+  } catch (const json::exception& e) {
+    GRAFT_FAIL("{}.load_state_dict: the metadata is not valid JSON ({})", name(), e.what());
+  }
+  try {
+    const std::string saved_name = meta.at("optimizer").get<std::string>();
+    GRAFT_CHECK(saved_name == name(), "{}.load_state_dict: the state dict was saved by {}", name(), saved_name);
+    const json& saved_groups = meta.at("param_groups");
+    GRAFT_CHECK(saved_groups.size() == groups_.size(),
+                "{}.load_state_dict: loaded state dict has a different number of parameter groups ({} saved, {} here)",
+                name(), saved_groups.size(), groups_.size());
+    for (size_t g = 0; g < groups_.size(); ++g)
+      GRAFT_CHECK(saved_groups[g].at("params").size() == groups_[g].params().size(),
+                  "{}.load_state_dict: loaded state dict contains a parameter group that doesn't match the size of "
+                  "optimizer's group (group {}: {} saved, {} here)",
+                  name(), g, saved_groups[g].at("params").size(), groups_[g].params().size());
+    const json& state = meta.at("state");
+    // Check everything before changing anything.
+    std::vector<std::unique_ptr<OptimizerOptions>> options;
+    for (size_t g = 0; g < groups_.size(); ++g) {
+      std::map<std::string, double> values;
+      for (auto it = saved_groups[g].begin(); it != saved_groups[g].end(); ++it)
+        if (it.value().is_number()) values[it.key()] = it.value().get<double>();
+      options.push_back(groups_[g].options().clone());
+      options.back()->from_map(values);
+      check_options(*options.back());
+    }
+    std::map<std::string, Tensor> by_name;
+    for (const auto& [key, t] : dict.tensors)
+      GRAFT_CHECK(by_name.emplace(key, t).second, "{}.load_state_dict: tensor '{}' appears twice", name(), key);
+    std::set<std::string> unused;
+    for (const auto& [key, t] : by_name) unused.insert(key);
+    size_t base = 0;
+    for (size_t g = 0; g < groups_.size(); ++g) {
+      for (size_t i = 0; i < groups_[g].params().size(); ++i) {
+        const std::string key = std::to_string(base + i);
+        const std::string head = "state." + key + ".";
+        for (auto it = by_name.lower_bound(head); it != by_name.end() && it->first.rfind(head, 0) == 0; ++it) {
+          const Tensor& p = groups_[g].params()[i];
+          GRAFT_CHECK(it->second.shape() == p.shape(), "{}.load_state_dict: '{}' has shape {} but parameter {} has shape {}",
+                      name(), it->first, shape_str(it->second.shape()), base + i, shape_str(p.shape()));
+          GRAFT_CHECK(state.contains(key), "{}.load_state_dict: '{}' is present but state[{}] is not", name(), it->first,
+                      key);
+          unused.erase(it->first);
+        }
+      }
+      base += groups_[g].params().size();
+    }
+    GRAFT_CHECK(unused.empty(), "{}.load_state_dict: tensor '{}' belongs to no parameter", name(),
+                unused.empty() ? "" : *unused.begin());
+
+    NoGradGuard no_grad;
+    base = 0;
+    for (size_t g = 0; g < groups_.size(); ++g) {
+      groups_[g].set_options(std::move(options[g]));
+      const json& saved = saved_groups[g];
+      groups_[g].set_initial_lr(saved.contains("initial_lr") ? std::optional<double>(saved["initial_lr"].get<double>())
+                                                             : std::nullopt);
+      FlatParameters& flat = flat_[g];
+      for (FlatBucket& bucket : flat.buckets()) {
+        std::fill(bucket.steps().begin(), bucket.steps().end(), 0);
+        for (const auto& [state_name, buffer] : bucket.states()) Tensor(buffer).zero_();
+      }
+      for (size_t i = 0; i < groups_[g].params().size(); ++i) {
+        const std::string key = std::to_string(base + i);
+        if (!state.contains(key)) continue;
+        auto [b, m] = flat.locate(i);
+        FlatBucket& bucket = flat.buckets()[b];
+        bucket.steps()[m] = state[key].at("step").get<int64_t>();
+        const std::string head = "state." + key + ".";
+        for (auto it = by_name.lower_bound(head); it != by_name.end() && it->first.rfind(head, 0) == 0; ++it)
+          bucket.slot_view(bucket.state(it->first.substr(head.size())), m).copy_(it->second);
+      }
+      base += groups_[g].params().size();
+    }
+  } catch (const json::exception& e) {
+    GRAFT_FAIL("{}.load_state_dict: the metadata is malformed ({})", name(), e.what());
+  }
+}
+
+}  // namespace graft::optim
