@@ -3,6 +3,8 @@
 // This header pulls in the whole public API.
 #include "graft/autograd/engine.h"
 #include "graft/autograd/grad_mode.h"
+#include "graft/autograd/gradcheck.h"
+#include "graft/graph/dot.h"
 #include "graft/graph/factory.h"
 #include "graft/graph/tensor.h"
 #include "graft/ops/indexing.h"
