@@ -6,6 +6,7 @@
 #include "graft/autograd/gradcheck.h"
 #include "graft/graph/dot.h"
 #include "graft/graph/factory.h"
+#include "graft/graph/node.h"
 #include "graft/graph/tensor.h"
 #include "graft/ops/indexing.h"
 #include "graft/ops/matmul.h"
