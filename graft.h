@@ -8,6 +8,7 @@
 #include "graft/graph/factory.h"
 #include "graft/graph/node.h"
 #include "graft/graph/tensor.h"
+#include "graft/graph/warning.h"
 #include "graft/ops/indexing.h"
 #include "graft/ops/matmul.h"
 #include "graft/ops/operators.h"
