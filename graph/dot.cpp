@@ -176,7 +176,17 @@ std::string trimmed(std::string s) {
   return s;
 }
 
-// Owns what one render allocates in Graphviz, releasing it in the right order on every path.
+// One Graphviz context for the life of the process, never freed. A context per render (gvFreeContext
+// after each) would be tidier, but Graphviz 2.43 does not allow it: its pango plugin remembers the last
+// font name by pointer into the context's font cache, so the first label measured after a context is
+// freed reads freed memory (AddressSanitizer reports it), and gvFreeContext loses the buffer holding the
+// plugin configuration (LeakSanitizer reports it). Kept alive, everything stays reachable.
+GVC_t* graphviz_context() {
+  static GVC_t* const gvc = gvContext();
+  return gvc;
+}
+
+// Owns the graph of one render, releasing it in the right order on every path.
 struct GraphvizRender {
   GVC_t* gvc = nullptr;
   Agraph_t* graph = nullptr;
@@ -184,7 +194,6 @@ struct GraphvizRender {
   ~GraphvizRender() {
     if (laid_out) gvFreeLayout(gvc, graph);
     if (graph) agclose(graph);
-    if (gvc) gvFreeContext(gvc);
   }
 };
 
@@ -223,7 +232,7 @@ void render_dot(const std::string& dot, const std::string& path) {
   } restore{previous_handler};
 
   GraphvizRender r;
-  r.gvc = gvContext();
+  r.gvc = graphviz_context();
   GRAFT_CHECK(r.gvc != nullptr, "render_dot: cannot create a Graphviz context");
   r.graph = agmemread(dot.c_str());
   GRAFT_CHECK(r.graph != nullptr, "render_dot: invalid DOT: {}",

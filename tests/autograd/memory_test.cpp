@@ -15,7 +15,8 @@
 #define GRAFT_ASAN 0
 #endif
 #if GRAFT_ASAN
-#include <sanitizer/allocator_interface.h>
+// From the sanitizer runtime (sanitizer/allocator_interface.h, not installed with every compiler).
+extern "C" size_t __sanitizer_get_current_allocated_bytes();
 #endif
 
 #include <fstream>
