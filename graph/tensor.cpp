@@ -25,6 +25,21 @@ void TensorImpl::set_grad_fn(std::shared_ptr<Node> fn, uint32_t output_nr) {
   output_nr_ = output_nr;
 }
 
+void TensorImpl::set_data(const TensorImpl& src) {
+  const bool same_meta = src.shape_ == shape_ && src.dtype_ == dtype_;
+  storage_ = src.storage_;
+  shape_ = src.shape_;
+  strides_ = src.strides_;
+  offset_ = src.offset_;
+  numel_ = src.numel_;
+  dtype_ = src.dtype_;
+  contiguous_ = src.contiguous_;
+  if (!same_meta) {
+    grad_ = Tensor();
+    grad_accumulator_.reset();
+  }
+}
+
 TensorImpl::Hooks& TensorImpl::ensure_hooks() {
   if (!hooks_) hooks_ = std::make_unique<Hooks>();
   return *hooks_;

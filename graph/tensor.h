@@ -226,6 +226,10 @@ class TensorImpl {
   Tensor& grad() { return grad_; }
   // The AccumulateGrad node of a leaf is cached here weakly (the graph owns it; see autograd/function.h).
   std::weak_ptr<Node>& grad_accumulator_slot() { return grad_accumulator_; }
+  // Makes this tensor describe src's memory (storage, layout, dtype) while keeping its identity and autograd
+  // state, like PyTorch's `param.data = ...`: every handle to it sees the new data. A gradient of another
+  // shape or dtype is dropped, and graphs recorded before keep accumulating into the old accumulator.
+  void set_data(const TensorImpl& src);
 
   struct Hooks {
     std::vector<std::pair<size_t, TensorHook>> hooks;

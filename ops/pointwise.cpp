@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "graft/ops/detail/op_helpers.h"
+#include "graft/ops/kernels/activation.h"
 #include "graft/ops/operators.h"
 
 namespace graft {
@@ -324,7 +325,7 @@ Tensor cos(const Tensor& x_in) {
 
 Tensor tanh(const Tensor& x_in) {
   Tensor x = floating_input("tanh", x_in);
-  Tensor y = map_floating("tanh", x, [](auto v) { return std::tanh(v); });
+  Tensor y = kernels::activation_forward({kernels::Activation::Tanh}, x);
   if (auto node = make_node("TanhBackward0", {x_in}, [](Node& n, GradList& g) -> GradList { return {tanh_backward(g[0], n.saved(0))}; })) {
     set_history(y, node);
     node->save_output(y);
@@ -334,8 +335,9 @@ Tensor tanh(const Tensor& x_in) {
 
 Tensor sigmoid(const Tensor& x_in) {
   Tensor x = floating_input("sigmoid", x_in);
-  // 1 / (1 + e^-x) overflows harmlessly to 0 for very negative x; for positive x it is exact.
-  Tensor y = map_floating("sigmoid", x, [](auto v) { return decltype(v)(1) / (decltype(v)(1) + std::exp(-v)); });
+  // oneDNN for large float32 tensors; the loops compute 1 / (1 + e^-x), which overflows harmlessly to 0
+  // for very negative x and is exact for positive x.
+  Tensor y = kernels::activation_forward({kernels::Activation::Sigmoid}, x);
   if (auto node = make_node("SigmoidBackward0", {x_in}, [](Node& n, GradList& g) -> GradList { return {sigmoid_backward(g[0], n.saved(0))}; })) {
     set_history(y, node);
     node->save_output(y);

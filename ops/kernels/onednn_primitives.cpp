@@ -1,0 +1,60 @@
+#include "graft/ops/kernels/onednn_primitives.h"
+
+#include <omp.h>
+
+#include "graft/ops/kernels/backend.h"
+#include "graft/ops/kernels/copy.h"
+
+namespace graft::kernels::onednn {
+
+dnnl::engine& engine() {
+  static dnnl::engine eng = [] {
+    init_onednn();
+    return dnnl::engine(dnnl::engine::kind::cpu, 0);
+  }();
+  return eng;
+}
+
+dnnl::stream& stream() {
+  thread_local dnnl::stream s(engine());
+  return s;
+}
+
+size_t PrimitiveKeyHash::operator()(const PrimitiveKey& k) const noexcept {
+  uint64_t h = 1469598103934665603ULL;  // FNV-1a over the fields
+  for (int64_t f : k.fields) {
+    h ^= static_cast<uint64_t>(f);
+    h *= 1099511628211ULL;
+  }
+  return static_cast<size_t>(h ^ (h >> 29));
+}
+
+PrimitiveKey make_key(std::initializer_list<int64_t> fields) {
+  GRAFT_CHECK(fields.size() < PrimitiveKey::kFields, "onednn: a primitive key has at most {} fields, got {}",
+              PrimitiveKey::kFields - 1, fields.size());
+  PrimitiveKey key;
+  size_t i = 0;
+  for (int64_t f : fields) key.fields[i++] = f;
+  key.fields[PrimitiveKey::kFields - 1] = omp_get_max_threads();
+  return key;
+}
+
+dnnl::memory::desc f32_desc(const dnnl::memory::dims& dims) {
+  static constexpr dnnl::memory::format_tag tags[] = {dnnl::memory::format_tag::a, dnnl::memory::format_tag::ab,
+                                                      dnnl::memory::format_tag::abc, dnnl::memory::format_tag::abcd};
+  GRAFT_CHECK(!dims.empty() && dims.size() <= 4, "onednn: plain descriptors have 1 to 4 dims, got {}", dims.size());
+  return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, tags[dims.size() - 1]);
+}
+
+Tensor dense(const Tensor& t, IntList shape, DType dt) {
+  if (t.dtype() == dt && t.is_contiguous() && t.shape() == shape) return t;
+  Tensor out = empty_tensor(shape, dt);
+  copy_into(out, t);
+  return out;
+}
+
+dnnl::memory wrap(const dnnl::memory::desc& md, const Tensor& t) {
+  return dnnl::memory(md, engine(), t.data_ptr());
+}
+
+}  // namespace graft::kernels::onednn
