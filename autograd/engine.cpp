@@ -16,6 +16,7 @@
 #include "graft/autograd/grad_arithmetic.h"
 #include "graft/graph/factory.h"
 #include "graft/graph/node.h"
+#include "graft/graph/warning.h"
 
 namespace graft::autograd {
 
@@ -243,6 +244,11 @@ void backward(const TensorList& tensors, const TensorList& grad_tensors, std::op
   GRAFT_CHECK(!tensors.empty(), "backward: no tensors given");
   GRAFT_CHECK(grad_tensors.empty() || grad_tensors.size() == tensors.size(),
               "backward: got {} gradients for {} tensors", grad_tensors.size(), tensors.size());
+  if (create_graph)
+    warn("Using backward() with create_graph=True will create a reference cycle between the parameter and its "
+         "gradient which can cause a memory leak. We recommend using autograd.grad when creating the graph to "
+         "avoid this. If you have to use this function, make sure to reset the .grad fields of your parameters to "
+         "None after use to break the cycle and avoid the leak.");
   if (!inputs.empty()) {
     TensorList grads = grad(tensors, inputs, grad_tensors, retain_graph, create_graph, /*allow_unused=*/true);
     AutoGradMode mode(create_graph);

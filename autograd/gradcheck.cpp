@@ -175,6 +175,24 @@ struct Checker {
     return true;
   }
 
+  // As PyTorch's _check_no_differentiable_outputs: when no output requires grad (say, the derivative of
+  // sign, or of a function that is constant in its inputs), the numerical Jacobian must be exactly zero.
+  bool no_differentiable_outputs(const TensorList& outs) const {
+    for (size_t i : wrt) {
+      auto cols = numerical(i);
+      for (size_t j = 0; j < cols.size(); ++j)
+        for (size_t r = 0; r < cols[j].size(); ++r)
+          if (cols[j][r] != 0.0) {
+            auto [o, k] = locate_output(outs, r);
+            return fail(fmt::format(
+                "no output of the function requires grad, but the numerical gradient is not zero: output {} "
+                "element {} changes by {:.9g} per unit of input {} element {}",
+                o, index_str(outs[o].shape(), k), cols[j][r], i, index_str(inputs[i].shape(), static_cast<int64_t>(j))));
+          }
+    }
+    return true;
+  }
+
   bool run() {
     for (size_t i = 0; i < inputs.size(); ++i) {
       const Tensor& t = inputs[i];
@@ -195,7 +213,7 @@ struct Checker {
     TensorList outs = fn(inputs);
     bool any_out = false;
     for (const Tensor& o : outs) any_out = any_out || differentiable(o);
-    if (!any_out) return fail("no output of the function requires grad");
+    if (!any_out) return no_differentiable_outputs(outs);
 
     auto first = analytical(outs);
     auto second = analytical(outs);

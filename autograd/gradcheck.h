@@ -5,8 +5,11 @@
 // with the one from backward (one backward per output element, with a one-hot grad_output). It also
 // checks that backward run twice gives the same result (no hidden state), that a zero grad_output gives
 // zero gradients, that gradients have their input's shape and dtype, and that backward adds into an
-// existing .grad rather than overwriting it. Inputs should be float64: float32 inputs get a warning, as
-// in PyTorch, because central differences in single precision are unreliable.
+// existing .grad rather than overwriting it. When no output requires grad, the numerical Jacobian must be
+// exactly zero (PyTorch's rule: such a function is locally constant). Inputs should be float64: float32
+// inputs get a warning, as in PyTorch, because central differences in single precision are unreliable.
+// A failure raises graft::Error naming the output, the input, the element and both values (or, with
+// raise_exception = false, is reported through graft::warn and gradcheck returns false).
 #include <functional>
 
 #include "graft/graph/tensor.h"

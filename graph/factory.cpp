@@ -81,14 +81,22 @@ Tensor linspace(double start, double end, int64_t steps, TensorOptions options) 
   GRAFT_CHECK(steps >= 0, "linspace: number of steps must be non-negative, got {}", steps);
   DType dt = options.dtype_or(kFloat32);
   Tensor t = empty_tensor({steps}, dt);
-  double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
   dispatch_all(dt, [&]<class T>() {
     T* p = static_cast<T*>(t.data_ptr());
-    // Like PyTorch, fill the second half backwards from `end` so both ends are exact.
-    int64_t half = steps / 2;
+    if (steps == 1) {
+      p[0] = static_cast<T>(start);
+      return;
+    }
+    // PyTorch's linspace kernel, element by element: the bounds in T, the step in T for floating types
+    // (double for integers), and the second half filled backwards from `end` so both ends are exact.
+    // (PyTorch's vectorised loop computes runs of 4-16 elements as base + k * step instead, which can
+    // differ from this in the last bit for long float tensors.)
+    using Step = std::conditional_t<std::is_floating_point_v<T>, T, double>;
+    const T lo = static_cast<T>(start), hi = static_cast<T>(end);
+    const Step step = (static_cast<Step>(hi) - static_cast<Step>(lo)) / static_cast<Step>(steps - 1);
+    const int64_t half = steps / 2;
     for (int64_t i = 0; i < steps; ++i)
-      p[i] = static_cast<T>(i < half ? start + step * static_cast<double>(i)
-                                     : end - step * static_cast<double>(steps - 1 - i));
+      p[i] = static_cast<T>(i < half ? lo + step * static_cast<Step>(i) : hi - step * static_cast<Step>(steps - i - 1));
   });
   return finish(std::move(t), options);
 }

@@ -1,6 +1,8 @@
-// Printing, following PyTorch's torch/_tensor_str.py: fixed 4-digit or scientific notation chosen from the
-// range of the values, integers printed as "1.", columns padded to one width, rows wrapped at 80
-// characters, tensors of more than 1000 elements summarised with "...".
+// Printing, following PyTorch 1.13's torch/_tensor_str.py line by line: the _Formatter picks fixed
+// 4-digit, integer ("1.") or scientific notation from the nonzero finite values and pads every element to
+// one width; rows wrap at 80 characters; tensors of more than 1000 elements are summarised with "..."
+// (3 edge items per dim); the dtype, requires_grad and grad_fn suffixes wrap onto a new line when the
+// last line would pass 80 characters. graft writes dtypes as "dtype=float64" (PyTorch: torch.float64).
 #include <cmath>
 #include <ostream>
 
@@ -11,60 +13,72 @@ namespace graft {
 
 namespace {
 
-constexpr int kLineWidth = 80;
+constexpr int64_t kLineWidth = 80;
 constexpr int64_t kThreshold = 1000;
 constexpr int64_t kEdgeItems = 3;
 
-struct Formatter {
-  DType dtype;
-  bool int_mode = true;
-  bool sci_mode = false;
-  size_t width = 1;
-
-  explicit Formatter(const Tensor& t, const std::vector<double>& values) : dtype(t.dtype()) {
-    if (is_floating(dtype)) {
-      double lo = INFINITY, hi = 0;
-      bool any = false;
-      for (double v : values) {
-        if (!std::isfinite(v)) continue;
-        if (v != std::ceil(v)) int_mode = false;
-        if (v == 0) continue;
-        any = true;
-        lo = std::min(lo, std::abs(v));
-        hi = std::max(hi, std::abs(v));
-      }
-      if (any) {
-        if (int_mode) sci_mode = hi > 1e8;
-        else sci_mode = hi / lo > 1000.0 || hi > 1e8 || lo < 1e-4;
-      }
+// torch._tensor_str._Formatter.
+class Formatter {
+ public:
+  Formatter(DType dtype, const std::vector<const char*>& elements) : dtype_(dtype) {
+    if (!is_floating(dtype_)) {
+      for (const char* p : elements) width_ = std::max(width_, plain(p).size());
+      return;
     }
-    for (double v : values) width = std::max(width, raw(v).size());
+    std::vector<double> nonzero_finite;
+    for (const char* p : elements) {
+      double v = detail::read_as_double(p, dtype_);
+      if (std::isfinite(v) && v != 0) nonzero_finite.push_back(v);
+    }
+    if (nonzero_finite.empty()) return;
+    double lo = INFINITY, hi = 0;
+    for (double v : nonzero_finite) {
+      lo = std::min(lo, std::abs(v));
+      hi = std::max(hi, std::abs(v));
+      if (v != std::ceil(v)) int_mode_ = false;
+    }
+    if (int_mode_) sci_mode_ = hi / lo > 1000.0 || hi > 1e8;
+    else sci_mode_ = hi / lo > 1000.0 || hi > 1e8 || lo < 1e-4;
+    for (double v : nonzero_finite)
+      width_ = std::max(width_, sci_mode_ ? sci(v).size() : int_mode_ ? fmt::format("{:.0f}", v).size() + 1
+                                                                      : fixed(v).size());
   }
 
-  std::string raw(double v) const {
-    switch (dtype) {
-      case DType::Bool: return v != 0 ? "True" : "False";
-      case DType::Int64: return fmt::format("{}", static_cast<int64_t>(v));
-      default: break;
+  size_t width() const { return width_; }
+
+  std::string operator()(const char* p) const {
+    std::string s;
+    if (!is_floating(dtype_)) {
+      s = plain(p);
+    } else {
+      double v = detail::read_as_double(p, dtype_);
+      if (std::isnan(v)) s = "nan";  // Python never prints "-nan"
+      else if (sci_mode_) s = sci(v);
+      else if (int_mode_) s = fmt::format("{:.0f}", v) + (std::isinf(v) ? "" : ".");
+      else s = fixed(v);
     }
-    if (std::isnan(v)) return "nan";
-    if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-    if (sci_mode) return fmt::format("{:.4e}", v);
-    if (int_mode) return fmt::format("{:.0f}.", v);
-    return fmt::format("{:.4f}", v);
+    return std::string(width_ - std::min(width_, s.size()), ' ') + s;
   }
-  std::string operator()(double v) const {
-    std::string s = raw(v);
-    return std::string(width - std::min(width, s.size()), ' ') + s;
+
+ private:
+  std::string plain(const char* p) const {
+    if (dtype_ == DType::Bool) return detail::read_as_int(p, dtype_) ? "True" : "False";
+    return fmt::format("{}", detail::read_as_int(p, dtype_));
   }
+  static std::string sci(double v) { return std::isnan(v) ? "nan" : fmt::format("{:.4e}", v); }
+  static std::string fixed(double v) { return std::isnan(v) ? "nan" : fmt::format("{:.4f}", v); }
+
+  DType dtype_;
+  bool int_mode_ = true;
+  bool sci_mode_ = false;
+  size_t width_ = 1;
 };
 
-// Values in logical order; for summarised tensors only the edge items are read.
 class Printer {
  public:
   Printer(const Tensor& t, bool summarize) : t_(t), summarize_(summarize) {}
 
-  // Indexes of dim d that are shown (-1 marks the "..." gap).
+  // Indexes of a dim of `size` that are shown; -1 marks the "..." gap.
   std::vector<int64_t> shown(int64_t size) const {
     std::vector<int64_t> out;
     if (summarize_ && size > 2 * kEdgeItems) {
@@ -77,44 +91,23 @@ class Printer {
     return out;
   }
 
-  void collect(int64_t dim, int64_t offset, std::vector<double>& out) const {
+  // The elements the formatter measures (get_summarized_data): only the shown ones.
+  void collect(int64_t dim, int64_t offset, std::vector<const char*>& out) const {
     if (dim == t_.dim()) {
-      out.push_back(read(offset));
+      out.push_back(at(offset));
       return;
     }
     for (int64_t i : shown(t_.shape()[dim]))
       if (i >= 0) collect(dim + 1, offset + i * t_.strides()[dim], out);
   }
 
-  double read(int64_t offset) const {
-    const char* p = static_cast<const char*>(t_.data_ptr()) + offset * static_cast<int64_t>(t_.element_size());
-    return detail::read_as_double(p, t_.dtype());
-  }
-
-  std::string format(int64_t dim, int64_t offset, size_t indent, const Formatter& f) const {
-    if (dim == t_.dim()) return f(read(offset));
-    const int64_t size = t_.shape()[dim];
-    std::vector<int64_t> idx = shown(size);
-    if (dim == t_.dim() - 1) {
-      // The innermost dim: as many elements per line as fit.
-      size_t per_line = std::max<size_t>(1, (kLineWidth - indent) / (f.width + 2));
-      std::string s = "[";
-      size_t on_line = 0;
-      for (size_t k = 0; k < idx.size(); ++k) {
-        if (k > 0) {
-          s += ",";
-          if (++on_line >= per_line) {
-            s += "\n" + std::string(indent + 1, ' ');
-            on_line = 0;
-          } else {
-            s += " ";
-          }
-        }
-        s += idx[k] < 0 ? "..." : f(read(offset + idx[k] * t_.strides()[dim]));
-      }
-      return s + "]";
-    }
-    std::string sep = "," + std::string(static_cast<size_t>(t_.dim() - dim - 1), '\n') + std::string(indent + 1, ' ');
+  // _tensor_str_with_formatter (recursion depth is the tensor's dim count, not its size).
+  std::string format(int64_t dim, int64_t offset, int64_t indent, const Formatter& f) const {
+    if (dim == t_.dim()) return f(at(offset));
+    if (dim == t_.dim() - 1) return vector(offset, indent, f);
+    std::string sep = "," + std::string(static_cast<size_t>(t_.dim() - dim - 1), '\n') +
+                      std::string(static_cast<size_t>(indent + 1), ' ');
+    std::vector<int64_t> idx = shown(t_.shape()[dim]);
     std::string s = "[";
     for (size_t k = 0; k < idx.size(); ++k) {
       if (k > 0) s += sep;
@@ -124,9 +117,47 @@ class Printer {
   }
 
  private:
+  // _vector_str: as many elements per line as fit in 80 characters; the gap is " ..." as in PyTorch.
+  std::string vector(int64_t offset, int64_t indent, const Formatter& f) const {
+    const int64_t dim = t_.dim() - 1;
+    const int64_t element_length = static_cast<int64_t>(f.width()) + 2;
+    const size_t per_line = static_cast<size_t>(std::max<int64_t>(
+        1, static_cast<int64_t>(std::floor(static_cast<double>(kLineWidth - indent) / static_cast<double>(element_length)))));
+    std::string s = "[";
+    std::vector<int64_t> idx = shown(t_.shape()[dim]);
+    for (size_t k = 0; k < idx.size(); ++k) {
+      if (k > 0) s += k % per_line == 0 ? ",\n" + std::string(static_cast<size_t>(indent + 1), ' ') : ", ";
+      s += idx[k] < 0 ? " ..." : f(at(offset + idx[k] * t_.strides()[dim]));
+    }
+    return s + "]";
+  }
+
+  const char* at(int64_t offset) const {
+    return static_cast<const char*>(t_.data_ptr()) + offset * static_cast<int64_t>(t_.element_size());
+  }
+
   const Tensor& t_;
   bool summarize_;
 };
+
+// _add_suffixes: ", suffix" while the line stays within 80 characters, else ",\n" + indent + suffix.
+std::string add_suffixes(std::string s, const std::vector<std::string>& suffixes, size_t indent) {
+  // PyTorch's own arithmetic, off by two on the first line: len(s) - s.rfind('\n') + 1.
+  const size_t newline = s.rfind('\n');
+  int64_t last_line_len = static_cast<int64_t>(s.size()) -
+                          (newline == std::string::npos ? -1 : static_cast<int64_t>(newline)) + 1;
+  for (const std::string& suffix : suffixes) {
+    const int64_t len = static_cast<int64_t>(suffix.size());
+    if (last_line_len + len + 2 > kLineWidth) {
+      s += ",\n" + std::string(indent, ' ') + suffix;
+      last_line_len = static_cast<int64_t>(indent) + len;
+    } else {
+      s += ", " + suffix;
+      last_line_len += len + 2;
+    }
+  }
+  return s + ")";
+}
 
 }  // namespace
 
@@ -137,25 +168,20 @@ std::string Tensor::to_string() const {
   std::string body;
   if (numel() == 0) {
     body = "[]";
-    if (dim() != 1) {
-      std::string sz = "size=(";
-      for (int64_t d = 0; d < dim(); ++d) sz += fmt::format("{}{}", d ? ", " : "", shape()[d]);
-      suffixes.push_back(sz + (dim() == 1 ? ",)" : ")"));
-    }
+    if (dim() != 1) suffixes.push_back(fmt::format("size=({})", fmt::join(shape().begin(), shape().end(), ", ")));
     if (dtype() != kFloat32) suffixes.push_back(fmt::format("dtype={}", dtype_name(dtype())));
   } else {
+    // float32 (the default), int64 and bool go without a dtype suffix, as in PyTorch.
+    if (dtype() == kFloat64) suffixes.push_back(fmt::format("dtype={}", dtype_name(dtype())));
     Printer printer(*this, numel() > kThreshold);
-    std::vector<double> values;
-    printer.collect(0, 0, values);
-    Formatter f(*this, values);
-    body = printer.format(0, 0, prefix.size(), f);
-    if (dtype() == kFloat64) suffixes.push_back("dtype=float64");
+    std::vector<const char*> elements;
+    printer.collect(0, 0, elements);
+    Formatter f(dtype(), elements);
+    body = printer.format(0, 0, static_cast<int64_t>(prefix.size()), f);
   }
   if (grad_fn()) suffixes.push_back(fmt::format("grad_fn=<{}>", grad_fn()->name()));
   else if (requires_grad()) suffixes.push_back("requires_grad=True");
-  std::string s = prefix + body;
-  for (const std::string& suffix : suffixes) s += ", " + suffix;
-  return s + ")";
+  return add_suffixes(prefix + body, suffixes, prefix.size());
 }
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.to_string(); }

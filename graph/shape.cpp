@@ -25,10 +25,10 @@ Shape contiguous_strides(IntList shape) {
 }
 
 bool is_contiguous_layout(IntList shape, IntList strides) {
+  if (numel_of(shape) == 0) return true;  // as PyTorch: an empty tensor is contiguous whatever its strides
   int64_t expected = 1;
   for (size_t i = shape.size(); i-- > 0;) {
     if (shape[i] == 1) continue;
-    if (shape[i] == 0) return true;
     if (strides[i] != expected) return false;
     expected *= shape[i];
   }

@@ -1,0 +1,259 @@
+#include "graft/graph/dot.h"
+
+#include <fmt/format.h>
+#include <graphviz/cgraph.h>
+#include <graphviz/gvc.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "graft/graph/node.h"
+
+namespace graft {
+
+// ---------------------------------------------------------------- to_dot
+
+namespace {
+
+// torchviz's size_to_str: "(2, 3)", "(3)" for one dim, "()" for none.
+std::string size_to_str(IntList shape) { return fmt::format("({})", fmt::join(shape.begin(), shape.end(), ", ")); }
+
+// A DOT double-quoted string. Newlines become the label escape \n.
+std::string quote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out + "\"";
+}
+
+class DotWriter {
+ public:
+  explicit DotWriter(const std::map<std::string, Tensor>& named_parameters) {
+    for (const auto& [name, t] : named_parameters) {
+      GRAFT_CHECK(t.defined(), "to_dot: parameter '{}' is an undefined tensor", name);
+      param_names_.emplace(t.impl(), name);
+    }
+  }
+
+  // torchviz's add_base_tensor: an output tensor, then the graph behind it.
+  void add_output(const Tensor& t) {
+    TensorImpl* impl = t.impl();
+    if (!seen_.insert(impl).second) return;
+    node(impl, var_label(*impl), "darkolivegreen1");
+    if (Node* fn = impl->grad_fn().get()) {
+      add_nodes(fn);
+      edge(fn, impl);
+    }
+  }
+
+  std::string str() const {
+    // torchviz's resize_graph: 0.15 inch per statement, at least 12 inches.
+    const double content = static_cast<double>(body_.size()) * 0.15;
+    std::string size = "12";
+    if (content > 12) {
+      size = fmt::format("{}", content);
+      if (size.find_first_of(".e") == std::string::npos) size += ".0";  // as Python's str(float)
+    }
+    std::string out = "digraph {\n";
+    out += fmt::format("\tgraph [size=\"{},{}\"]\n", size, size);
+    out += "\tnode [align=left fontname=monospace fontsize=10 height=0.2 ranksep=0.1 shape=box style=filled]\n";
+    for (const std::string& line : body_) out += line;
+    return out + "}\n";
+  }
+
+ private:
+  // torchviz's add_nodes, with an explicit stack instead of recursion.
+  void add_nodes(Node* root) {
+    if (!seen_.insert(root).second) return;
+    enter(root);
+    struct Frame {
+      Node* node;
+      size_t next_input;
+    };
+    std::vector<Frame> stack{{root, 0}};
+    while (!stack.empty()) {
+      Frame& f = stack.back();
+      if (f.next_input == f.node->num_inputs()) {
+        stack.pop_back();
+        continue;
+      }
+      const Edge& e = f.node->next_edge(f.next_input++);
+      if (!e.valid()) continue;
+      Node* child = e.node.get();
+      edge(child, f.node);
+      if (seen_.insert(child).second) {
+        enter(child);
+        stack.push_back({child, 0});  // f is not used after this
+      }
+    }
+  }
+
+  // The statements for one backward node: itself, and for an AccumulateGrad its leaf tensor.
+  void enter(Node* fn) {
+    std::string label = fn->name();
+    if (fn->num_outputs() > 0) {
+      label += "\n";
+      for (size_t i = 0; i < fn->num_outputs(); ++i)
+        label += (i ? ", " : "") + size_to_str(fn->output_meta(i).shape);
+    }
+    node(fn, label, "lightgrey");
+    if (TensorImpl* leaf = fn->leaf()) {
+      seen_.insert(leaf);
+      node(leaf, var_label(*leaf), "lightblue");
+      edge(leaf, fn);
+    }
+  }
+
+  // torchviz's get_var_name: "<parameter name>\n <size>".
+  std::string var_label(const TensorImpl& t) const {
+    auto it = param_names_.find(&t);
+    return fmt::format("{}\n {}", it == param_names_.end() ? "" : it->second, size_to_str(t.shape()));
+  }
+
+  size_t id(const void* object) { return ids_.emplace(object, ids_.size()).first->second; }
+
+  void node(const void* object, const std::string& label, const char* fillcolor) {
+    body_.push_back(fmt::format("\t{} [label={} fillcolor={}]\n", id(object), quote(label), fillcolor));
+  }
+  void edge(const void* from, const void* to) {
+    size_t a = id(from), b = id(to);
+    body_.push_back(fmt::format("\t{} -> {}\n", a, b));
+  }
+
+  std::unordered_map<const TensorImpl*, std::string> param_names_;
+  std::unordered_set<const void*> seen_;
+  std::unordered_map<const void*, size_t> ids_;
+  std::vector<std::string> body_;
+};
+
+}  // namespace
+
+std::string to_dot(const TensorList& outputs, const std::map<std::string, Tensor>& named_parameters) {
+  DotWriter writer(named_parameters);
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    GRAFT_CHECK(outputs[i].defined(), "to_dot: output {} is an undefined tensor", i);
+    writer.add_output(outputs[i]);
+  }
+  return writer.str();
+}
+
+// ---------------------------------------------------------------- render_dot
+
+namespace {
+
+// Graphviz keeps global state (its error hook, the parser): one render at a time.
+std::mutex& graphviz_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+// Graphviz reports errors through a process-wide callback; it collects them here while the mutex is held.
+std::string& graphviz_errors() {
+  static std::string errors;
+  return errors;
+}
+int collect_graphviz_error(char* message) {
+  graphviz_errors() += message;
+  return 0;
+}
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  return s;
+}
+
+// One Graphviz context for the life of the process, never freed. A context per render (gvFreeContext
+// after each) would be tidier, but Graphviz 2.43 does not allow it: its pango plugin remembers the last
+// font name by pointer into the context's font cache, so the first label measured after a context is
+// freed reads freed memory (AddressSanitizer reports it), and gvFreeContext loses the buffer holding the
+// plugin configuration (LeakSanitizer reports it). Kept alive, everything stays reachable.
+GVC_t* graphviz_context() {
+  static GVC_t* const gvc = gvContext();
+  return gvc;
+}
+
+// Owns the graph of one render, releasing it in the right order on every path.
+struct GraphvizRender {
+  GVC_t* gvc = nullptr;
+  Agraph_t* graph = nullptr;
+  bool laid_out = false;
+  ~GraphvizRender() {
+    if (laid_out) gvFreeLayout(gvc, graph);
+    if (graph) agclose(graph);
+  }
+};
+
+// A fresh, empty file next to `path` for the render to write, readable as a normal new file would be.
+std::string make_temporary_beside(const std::filesystem::path& path) {
+  std::filesystem::path dir = path.parent_path();
+  std::string pattern = (dir / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
+  std::vector<char> buf(pattern.begin(), pattern.end());
+  buf.push_back('\0');
+  int fd = mkstemp(buf.data());
+  GRAFT_CHECK(fd >= 0, "render_dot: cannot create a temporary file in '{}': {}", dir.empty() ? "." : dir.string(),
+              std::strerror(errno));
+  mode_t mask = umask(0);
+  umask(mask);
+  fchmod(fd, 0666 & ~mask);
+  close(fd);
+  return std::string(buf.data());
+}
+
+}  // namespace
+
+void render_dot(const std::string& dot, const std::string& path) {
+  const std::filesystem::path target(path);
+  std::string format = target.extension().string();
+  if (!format.empty()) format.erase(0, 1);
+  std::transform(format.begin(), format.end(), format.begin(), [](unsigned char c) { return std::tolower(c); });
+  GRAFT_CHECK(format == "svg" || format == "png" || format == "pdf",
+              "render_dot: unsupported format '{}' of '{}' (expected a .svg, .png or .pdf file)", format, path);
+
+  std::lock_guard<std::mutex> lock(graphviz_mutex());
+  graphviz_errors().clear();
+  agusererrf previous_handler = agseterrf(collect_graphviz_error);
+  struct RestoreHandler {
+    agusererrf previous;
+    ~RestoreHandler() { agseterrf(previous); }
+  } restore{previous_handler};
+
+  GraphvizRender r;
+  r.gvc = graphviz_context();
+  GRAFT_CHECK(r.gvc != nullptr, "render_dot: cannot create a Graphviz context");
+  r.graph = agmemread(dot.c_str());
+  GRAFT_CHECK(r.graph != nullptr, "render_dot: invalid DOT: {}",
+              graphviz_errors().empty() ? "Graphviz could not parse it" : trimmed(graphviz_errors()));
+  GRAFT_CHECK(gvLayout(r.gvc, r.graph, "dot") == 0, "render_dot: Graphviz could not lay out the graph: {}",
+              trimmed(graphviz_errors()));
+  r.laid_out = true;
+
+  const std::string temporary = make_temporary_beside(target);
+  int rc = gvRenderFilename(r.gvc, r.graph, format.c_str(), temporary.c_str());
+  std::error_code ec;
+  if (rc != 0 || std::filesystem::file_size(temporary, ec) == 0 || ec) {
+    std::filesystem::remove(temporary, ec);
+    GRAFT_FAIL("render_dot: Graphviz could not render '{}' as {}: {}", path, format,
+               graphviz_errors().empty() ? "no output was written" : trimmed(graphviz_errors()));
+  }
+  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    std::filesystem::remove(temporary, ec);
+    GRAFT_FAIL("render_dot: cannot move the rendered picture into '{}': {}", path, std::strerror(err));
+  }
+}
+
+}  // namespace graft

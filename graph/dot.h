@@ -1,0 +1,30 @@
+#pragma once
+// Pictures of the autograd graph: to_dot writes it in Graphviz's DOT language the way torchviz's make_dot
+// does, and render_dot lays it out and renders it with Graphviz's library.
+#include <map>
+#include <string>
+
+#include "graft/graph/tensor.h"
+
+namespace graft {
+
+// The backward graph of `outputs` as DOT, after torchviz's make_dot(outputs, params=named_parameters):
+//   - every backward node is a grey box labelled with its name and the shapes of its forward outputs
+//     (e.g. "MulBackward0\n(2, 3)");
+//   - the leaf behind each AccumulateGrad is a light blue box labelled with its name in
+//     `named_parameters` (when it is there) and its shape, with an edge into its AccumulateGrad;
+//   - every output tensor is a green box with its shape, with an edge from its grad_fn;
+//   - an edge runs from each node's next function to the node, as torchviz draws them.
+// Node ids are numbers given in traversal order from the outputs (never addresses), so two dumps of the
+// same graph, or of two graphs built the same way, are byte-identical. The traversal is iterative, so
+// graphs of any depth are fine. Differences from torchviz: backward nodes also show their output shapes,
+// and views are not linked to their base tensors (graft does not track view bases).
+std::string to_dot(const TensorList& outputs, const std::map<std::string, Tensor>& named_parameters = {});
+
+// Lays `dot` out with Graphviz's "dot" engine and renders it to `path`, in the format named by its
+// extension: .svg, .png or .pdf. The picture is written to a temporary file next to `path` and renamed
+// into place, so a failed render leaves an existing file untouched. Raises graft::Error for an unknown
+// extension, invalid DOT, or a failed render.
+void render_dot(const std::string& dot, const std::string& path);
+
+}  // namespace graft
