@@ -1,5 +1,5 @@
 #pragma once
-// The torch.nn of graft: modules, initialisers and weight files.
+// The torch.nn of graft: modules, initialisers, weight files and model surgery.
 #include "graft/nn/init.h"
 #include "graft/nn/module.h"
 #include "graft/nn/modules/activation.h"
@@ -12,4 +12,5 @@
 #include "graft/nn/modules/mlp.h"
 #include "graft/nn/modules/normalization.h"
 #include "graft/nn/serialization.h"
+#include "graft/nn/surgery.h"
 #include "graft/ops/linear.h"
