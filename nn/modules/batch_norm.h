@@ -10,7 +10,7 @@
 // batches seen), num_batches_tracked counting the training batches. Eval mode normalises with the running
 // statistics; without them (track_running_stats=false) it uses the batch's, as PyTorch does.
 // Unlike PyTorch, num_batches_tracked is only counted when the forward succeeds (PyTorch counts a batch
-// of one sample that then fails).
+// of one sample that then fails), and momentum outside [0, 1] is rejected (PyTorch does not check it).
 #include <optional>
 
 #include "graft/nn/module.h"
