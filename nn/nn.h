@@ -4,5 +4,6 @@
 #include "graft/nn/module.h"
 #include "graft/nn/modules/container.h"
 #include "graft/nn/modules/linear.h"
+#include "graft/nn/modules/multihead_attention.h"
 #include "graft/nn/serialization.h"
 #include "graft/ops/linear.h"
