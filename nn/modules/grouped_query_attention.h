@@ -10,6 +10,8 @@
 //   o_proj  (d_model, num_heads * head_dim)      plus biases when bias = true
 // The K/V heads are never repeated: scaled_dot_product_attention(enable_gqa) groups the query heads, and
 // the cache stores only num_kv_heads heads, num_kv_heads / num_heads of multi-head attention's cache.
+// The forward reaches its children through the registry: a projection swapped by replace_module (e.g. for a
+// wrapped Linear) is the one that runs.
 // No attention dropout (decoder LMs of this size train without it).
 #include "graft/nn/modules/causal_self_attention.h"
 #include "graft/nn/modules/kv_cache.h"
@@ -30,9 +32,15 @@ class GroupedQueryAttention : public CausalSelfAttention {
   int64_t d_model() const override { return d_model_; }
   std::string extra_repr() const override;
 
+  // The registered projections (errors if one was replaced by something that is not a Linear).
+  std::shared_ptr<Linear> q_proj() const;
+  std::shared_ptr<Linear> k_proj() const;
+  std::shared_ptr<Linear> v_proj() const;
+  std::shared_ptr<Linear> o_proj() const;
+  std::shared_ptr<RotaryEmbedding> rotary() const;  // null without rope
+  bool has_rope() const { return rope_; }
+
   int64_t num_heads, num_kv_heads, head_dim;
-  std::shared_ptr<Linear> q_proj, k_proj, v_proj, o_proj;
-  std::shared_ptr<RotaryEmbedding> rotary;  // null without rope
 
  protected:
   GroupedQueryAttention(std::string type_name, int64_t d_model, int64_t num_heads, int64_t num_kv_heads, bool rope,
@@ -40,6 +48,7 @@ class GroupedQueryAttention : public CausalSelfAttention {
 
  private:
   int64_t d_model_;
+  bool rope_;
 };
 
 // Grouped-query attention with a single key/value head shared by all query heads.

@@ -27,20 +27,12 @@ LatentQueryAttention::LatentQueryAttention(int64_t d_model_, int64_t num_heads_,
   head_dim = d_model / num_heads;
   latents = register_parameter("latents", empty({latent_len, d_model}, graft::dtype(dtype)));
   init::trunc_normal_(latents, 0.0, 0.02, -0.04, 0.04);
-  auto linear = [&](const char* name) {
-    return register_module(name, std::make_shared<Linear>(d_model, d_model, bias, dtype));
-  };
-  latent_q_proj = linear("latent_q_proj");
-  k_proj = linear("k_proj");
-  v_proj = linear("v_proj");
-  q_proj = linear("q_proj");
-  slot_k_proj = linear("slot_k_proj");
-  slot_v_proj = linear("slot_v_proj");
-  o_proj = linear("o_proj");
+  for (const char* name : {"latent_q_proj", "k_proj", "v_proj", "q_proj", "slot_k_proj", "slot_v_proj", "o_proj"})
+    register_module(name, std::make_shared<Linear>(d_model, d_model, bias, dtype));
 }
 
 Tensor LatentQueryAttention::split_heads(const Tensor& t) const {
-  return t.view({t.size(0), t.size(1), num_heads, head_dim}).transpose(1, 2);
+  return t.reshape({t.size(0), t.size(1), num_heads, head_dim}).transpose(1, 2);
 }
 
 Tensor LatentQueryAttention::merge_heads(const Tensor& t) const {
@@ -69,8 +61,8 @@ Tensor LatentQueryAttention::compress_slots(const Tensor& context, const Tensor&
     keep = logical_not(key_padding_mask).view({B, 1, 1, S});
   }
   // The latent queries are shared by the batch: (1, H, latent_len, head_dim) broadcasts over B.
-  Tensor q = split_heads(latent_q_proj->forward(latents).unsqueeze(0));
-  Tensor k = split_heads(k_proj->forward(context)), v = split_heads(v_proj->forward(context));
+  Tensor q = split_heads(project("latent_q_proj", latents).unsqueeze(0));
+  Tensor k = split_heads(project("k_proj", context)), v = split_heads(project("v_proj", context));
   return merge_heads(functional::scaled_dot_product_attention(q, k, v, keep));
 }
 
@@ -79,9 +71,9 @@ Tensor LatentQueryAttention::attend_slots(const Tensor& query, const Tensor& slo
   check_sequence("slots", slots, d_model);
   GRAFT_CHECK(slots.size(0) == query.size(0), "{}: query has batch {} but slots have batch {}", kOp, query.size(0),
               slots.size(0));
-  Tensor q = split_heads(q_proj->forward(query));
-  Tensor k = split_heads(slot_k_proj->forward(slots)), v = split_heads(slot_v_proj->forward(slots));
-  return o_proj->forward(merge_heads(functional::scaled_dot_product_attention(q, k, v)));
+  Tensor q = split_heads(project("q_proj", query));
+  Tensor k = split_heads(project("slot_k_proj", slots)), v = split_heads(project("slot_v_proj", slots));
+  return project("o_proj", merge_heads(functional::scaled_dot_product_attention(q, k, v)));
 }
 
 Tensor LatentQueryAttention::forward(const Tensor& query, const Tensor& context, const Tensor& key_padding_mask) {

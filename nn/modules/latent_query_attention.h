@@ -38,13 +38,14 @@ class LatentQueryAttention : public Module {
 
   int64_t d_model, num_heads, head_dim, latent_len;
   Tensor latents;  // (latent_len, d_model), ~ N(0, 0.02^2) truncated at ±2 std, as the Perceiver's
-  std::shared_ptr<Linear> latent_q_proj, k_proj, v_proj;   // step 1
-  std::shared_ptr<Linear> q_proj, slot_k_proj, slot_v_proj, o_proj;  // step 2
+  // Children (d_model -> d_model Linears), reached through the registry by the forward:
+  // step 1 latent_q_proj, k_proj, v_proj; step 2 q_proj, slot_k_proj, slot_v_proj, o_proj.
 
  private:
   // compress and attend without running the forward hooks again (forward runs them once).
   Tensor compress_slots(const Tensor& context, const Tensor& key_padding_mask);
   Tensor attend_slots(const Tensor& query, const Tensor& slots);
+  Tensor project(const char* name, const Tensor& t) const { return child(name)->forward(t); }
   Tensor split_heads(const Tensor& t) const;  // (B, L, d_model) -> (B, H, L, head_dim)
   Tensor merge_heads(const Tensor& t) const;  // the inverse
 };

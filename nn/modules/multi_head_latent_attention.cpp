@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "graft/nn/modules/detail/child_as.h"
+#include "graft/nn/modules/detail/llm_layers.h"
 #include "graft/ops/attention.h"
 #include "graft/ops/matmul.h"
 #include "graft/ops/shape.h"
@@ -30,39 +32,49 @@ MultiHeadLatentAttention::MultiHeadLatentAttention(const MultiHeadLatentAttentio
     : CausalSelfAttention("MultiHeadLatentAttention"), options(checked(o)) {
   const int64_t H = o.num_heads, q_head_dim = o.qk_nope_head_dim + o.qk_rope_head_dim;
   if (o.q_lora_rank == 0) {
-    q_proj = register_module("q_proj", std::make_shared<Linear>(o.d_model, H * q_head_dim, false, o.dtype));
+    register_module("q_proj", std::make_shared<Linear>(o.d_model, H * q_head_dim, false, o.dtype));
   } else {
-    q_a_proj = register_module("q_a_proj", std::make_shared<Linear>(o.d_model, o.q_lora_rank, o.bias, o.dtype));
-    q_a_layernorm = register_module("q_a_layernorm", std::make_shared<detail::RMSNormLayer>(o.q_lora_rank, o.norm_eps, o.dtype));
-    q_b_proj = register_module("q_b_proj", std::make_shared<Linear>(o.q_lora_rank, H * q_head_dim, false, o.dtype));
+    register_module("q_a_proj", std::make_shared<Linear>(o.d_model, o.q_lora_rank, o.bias, o.dtype));
+    register_module("q_a_layernorm", std::make_shared<detail::RMSNormLayer>(o.q_lora_rank, o.norm_eps, o.dtype));
+    register_module("q_b_proj", std::make_shared<Linear>(o.q_lora_rank, H * q_head_dim, false, o.dtype));
   }
-  kv_a_proj_with_mqa = register_module(
-      "kv_a_proj_with_mqa", std::make_shared<Linear>(o.d_model, o.kv_lora_rank + o.qk_rope_head_dim, o.bias, o.dtype));
-  kv_a_layernorm = register_module("kv_a_layernorm", std::make_shared<detail::RMSNormLayer>(o.kv_lora_rank, o.norm_eps, o.dtype));
+  register_module("kv_a_proj_with_mqa",
+                  std::make_shared<Linear>(o.d_model, o.kv_lora_rank + o.qk_rope_head_dim, o.bias, o.dtype));
+  register_module("kv_a_layernorm", std::make_shared<detail::RMSNormLayer>(o.kv_lora_rank, o.norm_eps, o.dtype));
   // No bias: the absorbed (cached) path relies on kv_b_proj being linear.
-  kv_b_proj = register_module(
-      "kv_b_proj", std::make_shared<Linear>(o.kv_lora_rank, H * (o.qk_nope_head_dim + o.v_head_dim), false, o.dtype));
-  o_proj = register_module("o_proj", std::make_shared<Linear>(H * o.v_head_dim, o.d_model, o.bias, o.dtype));
-  rotary = register_module("rotary", std::make_shared<RotaryEmbedding>(o.qk_rope_head_dim, o.max_positions, o.rope_base, o.dtype));
+  register_module("kv_b_proj",
+                  std::make_shared<Linear>(o.kv_lora_rank, H * (o.qk_nope_head_dim + o.v_head_dim), false, o.dtype));
+  register_module("o_proj", std::make_shared<Linear>(H * o.v_head_dim, o.d_model, o.bias, o.dtype));
+  register_module("rotary", std::make_shared<RotaryEmbedding>(o.qk_rope_head_dim, o.max_positions, o.rope_base, o.dtype));
+}
+
+std::shared_ptr<Linear> MultiHeadLatentAttention::kv_b_proj() const {
+  return detail::child_as<Linear>(*this, "kv_b_proj", "Linear");
+}
+
+std::shared_ptr<RotaryEmbedding> MultiHeadLatentAttention::rotary() const {
+  return detail::child_as<RotaryEmbedding>(*this, "rotary", "RotaryEmbedding");
 }
 
 Tensor MultiHeadLatentAttention::w_uk() const {
   const auto& o = options;
-  return kv_b_proj->weight.view({o.num_heads, o.qk_nope_head_dim + o.v_head_dim, o.kv_lora_rank})
+  return kv_b_proj()->weight.view({o.num_heads, o.qk_nope_head_dim + o.v_head_dim, o.kv_lora_rank})
       .narrow(1, 0, o.qk_nope_head_dim);
 }
 
 Tensor MultiHeadLatentAttention::w_uv() const {
   const auto& o = options;
-  return kv_b_proj->weight.view({o.num_heads, o.qk_nope_head_dim + o.v_head_dim, o.kv_lora_rank})
+  return kv_b_proj()->weight.view({o.num_heads, o.qk_nope_head_dim + o.v_head_dim, o.kv_lora_rank})
       .narrow(1, o.qk_nope_head_dim, o.v_head_dim);
 }
 
 // (B, H, T, d_h + d_h^R), before RoPE.
 Tensor MultiHeadLatentAttention::queries(const Tensor& x) {
   const auto& o = options;
-  Tensor q = q_proj ? q_proj->forward(x) : q_b_proj->forward(q_a_layernorm->forward(q_a_proj->forward(x)));
-  return q.view({x.size(0), x.size(1), o.num_heads, o.qk_nope_head_dim + o.qk_rope_head_dim}).transpose(1, 2);
+  Tensor q = o.q_lora_rank == 0
+                 ? child("q_proj")->forward(x)
+                 : child("q_b_proj")->forward(child("q_a_layernorm")->forward(child("q_a_proj")->forward(x)));
+  return q.reshape({x.size(0), x.size(1), o.num_heads, o.qk_nope_head_dim + o.qk_rope_head_dim}).transpose(1, 2);
 }
 
 Tensor MultiHeadLatentAttention::forward(const Tensor& x, LayerCache* cache) {
@@ -76,17 +88,18 @@ Tensor MultiHeadLatentAttention::forward(const Tensor& x, LayerCache* cache) {
   const int64_t past = latent_cache ? latent_cache->length() : 0;
   const double scale = 1.0 / std::sqrt(static_cast<double>(dn + dr));
 
+  auto rope = rotary();
   Tensor q = queries(x);
   Tensor q_nope = q.narrow(-1, 0, dn);
-  Tensor q_rope = rotary->forward(q.narrow(-1, dn, dr), past);  // (B, H, T, dr)
+  Tensor q_rope = rope->forward(q.narrow(-1, dn, dr), past);  // (B, H, T, dr)
 
-  Tensor compressed = kv_a_proj_with_mqa->forward(x);                           // (B, T, dc + dr)
-  Tensor c_kv = kv_a_layernorm->forward(compressed.narrow(-1, 0, dc));           // (B, T, dc)
-  Tensor k_rope = rotary->forward(compressed.narrow(-1, dc, dr).unsqueeze(1), past);  // (B, 1, T, dr)
+  Tensor compressed = child("kv_a_proj_with_mqa")->forward(x);                     // (B, T, dc + dr)
+  Tensor c_kv = child("kv_a_layernorm")->forward(compressed.narrow(-1, 0, dc));     // (B, T, dc)
+  Tensor k_rope = rope->forward(compressed.narrow(-1, dc, dr).unsqueeze(1), past);  // (B, 1, T, dr)
 
   Tensor out;  // (B, H, T, dv)
   if (!latent_cache) {
-    Tensor kv = kv_b_proj->forward(c_kv).view({B, T, H, dn + dv}).transpose(1, 2);  // (B, H, T, dn + dv)
+    Tensor kv = child("kv_b_proj")->forward(c_kv).reshape({B, T, H, dn + dv}).transpose(1, 2);  // (B, H, T, dn + dv)
     Tensor query = cat({q_nope, q_rope}, -1);
     Tensor key = cat({kv.narrow(-1, 0, dn), k_rope.expand({B, H, T, dr})}, -1);
     out = functional::scaled_dot_product_attention(query, key, kv.narrow(-1, dn, dv), {}, 0.0, /*is_causal=*/true,
@@ -100,7 +113,7 @@ Tensor MultiHeadLatentAttention::forward(const Tensor& x, LayerCache* cache) {
                                                                  /*is_causal=*/past == 0, scale, /*enable_gqa=*/true);
     out = matmul(latent_out, w_uv().transpose(1, 2));  // (B, H, T, dc) @ (H, dc, dv)
   }
-  return o_proj->forward(out.transpose(1, 2).reshape({B, T, H * dv}));
+  return child("o_proj")->forward(out.transpose(1, 2).reshape({B, T, H * dv}));
 }
 
 std::string MultiHeadLatentAttention::extra_repr() const {

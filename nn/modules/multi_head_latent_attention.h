@@ -30,7 +30,6 @@
 #include <optional>
 
 #include "graft/nn/modules/causal_self_attention.h"
-#include "graft/nn/modules/detail/llm_layers.h"
 #include "graft/nn/modules/latent_kv_cache.h"
 #include "graft/nn/modules/linear.h"
 #include "graft/nn/modules/rotary_embedding.h"
@@ -68,15 +67,11 @@ class MultiHeadLatentAttention : public CausalSelfAttention {
   Tensor w_uv() const;
 
   const MultiHeadLatentAttentionOptions options;
-  std::shared_ptr<Linear> q_proj;                       // q_lora_rank = 0
-  std::shared_ptr<Linear> q_a_proj;                     // q_lora_rank > 0
-  std::shared_ptr<detail::RMSNormLayer> q_a_layernorm;  // q_lora_rank > 0
-  std::shared_ptr<Linear> q_b_proj;                     // q_lora_rank > 0
-  std::shared_ptr<Linear> kv_a_proj_with_mqa;
-  std::shared_ptr<detail::RMSNormLayer> kv_a_layernorm;
-  std::shared_ptr<Linear> kv_b_proj;
-  std::shared_ptr<Linear> o_proj;
-  std::shared_ptr<RotaryEmbedding> rotary;
+  // Children (registered in this order): q_proj, or q_a_proj, q_a_layernorm (RMSNorm) and q_b_proj;
+  // kv_a_proj_with_mqa, kv_a_layernorm (RMSNorm), kv_b_proj, o_proj (Linear) and rotary. The forward reaches
+  // them through the registry (see Module::replace_module); the cached path needs kv_b_proj to be a Linear.
+  std::shared_ptr<Linear> kv_b_proj() const;
+  std::shared_ptr<RotaryEmbedding> rotary() const;
 
  private:
   Tensor queries(const Tensor& x);

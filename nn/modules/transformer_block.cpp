@@ -1,5 +1,6 @@
 #include "graft/nn/modules/transformer_block.h"
 
+#include "graft/nn/modules/detail/child_as.h"
 #include "graft/nn/modules/grouped_query_attention.h"
 #include "graft/ops/operators.h"
 
@@ -51,20 +52,24 @@ TransformerBlock::TransformerBlock(std::shared_ptr<CausalSelfAttention> attentio
   GRAFT_CHECK(attention != nullptr, "TransformerBlock: the attention module is null");
   GRAFT_CHECK(ffn_hidden >= 0, "TransformerBlock: ffn_hidden must be non-negative (0 = default), got {}", ffn_hidden);
   const int64_t d = attention->d_model();
-  norm1 = register_module("norm1", std::make_shared<detail::RMSNormLayer>(d, norm_eps, dtype));
-  attn = register_module("attn", attention);
-  norm2 = register_module("norm2", std::make_shared<detail::RMSNormLayer>(d, norm_eps, dtype));
-  ffn = register_module("ffn", std::make_shared<detail::SwiGLUFeedForward>(
-                                   d, ffn_hidden > 0 ? ffn_hidden : detail::default_swiglu_hidden(d), dtype));
+  register_module("norm1", std::make_shared<detail::RMSNormLayer>(d, norm_eps, dtype));
+  register_module("attn", attention);
+  register_module("norm2", std::make_shared<detail::RMSNormLayer>(d, norm_eps, dtype));
+  register_module("ffn", std::make_shared<detail::SwiGLUFeedForward>(
+                             d, ffn_hidden > 0 ? ffn_hidden : detail::default_swiglu_hidden(d), dtype));
 }
 
 TransformerBlock::TransformerBlock(const AttentionConfig& attention, int64_t ffn_hidden, std::optional<double> norm_eps)
     : TransformerBlock(make_causal_attention(attention), ffn_hidden, norm_eps, attention.dtype) {}
 
+std::shared_ptr<CausalSelfAttention> TransformerBlock::attn() const {
+  return detail::child_as<CausalSelfAttention>(*this, "attn", "CausalSelfAttention");
+}
+
 Tensor TransformerBlock::forward(const Tensor& x, LayerCache* cache) {
   ForwardCall call(*this);
-  Tensor h = x + attn->forward(norm1->forward(x), cache);
-  return h + ffn->forward(norm2->forward(h));
+  Tensor h = x + attn()->forward(norm1()->forward(x), cache);
+  return h + ffn()->forward(norm2()->forward(h));
 }
 
 }  // namespace graft::nn

@@ -3,7 +3,9 @@
 //   h = x + attn(norm1(x))        attention: any CausalSelfAttention (MHA, MQA, GQA, MLA)
 //   y = h + ffn(norm2(h))         ffn: SwiGLU, down_proj(silu(gate_proj(h)) * up_proj(h))
 // with RMSNorm for both norms. forward(x, cache) passes the layer's cache to the attention (see
-// CausalSelfAttention).
+// CausalSelfAttention). Children, in this order: norm1, attn, norm2, ffn; the forward reaches them through
+// the registry, so replace_module("attn", other_attention) swaps the attention (it must be a
+// CausalSelfAttention) and any single-tensor module can replace a norm or the FFN.
 #include <optional>
 
 #include "graft/nn/modules/causal_self_attention.h"
@@ -43,12 +45,12 @@ class TransformerBlock : public Module {
 
   Tensor forward(const Tensor& x, LayerCache* cache);
   Tensor forward(const Tensor& x) override { return forward(x, nullptr); }
-  std::unique_ptr<LayerCache> new_cache() const { return attn->new_cache(); }
+  std::unique_ptr<LayerCache> new_cache() const { return attn()->new_cache(); }
 
-  std::shared_ptr<detail::RMSNormLayer> norm1;
-  std::shared_ptr<CausalSelfAttention> attn;
-  std::shared_ptr<detail::RMSNormLayer> norm2;
-  std::shared_ptr<detail::SwiGLUFeedForward> ffn;
+  std::shared_ptr<CausalSelfAttention> attn() const;
+  ModulePtr norm1() const { return child("norm1"); }
+  ModulePtr norm2() const { return child("norm2"); }
+  ModulePtr ffn() const { return child("ffn"); }
 };
 
 }  // namespace graft::nn

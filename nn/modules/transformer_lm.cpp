@@ -1,5 +1,6 @@
 #include "graft/nn/modules/transformer_lm.h"
 
+#include "graft/nn/modules/detail/child_as.h"
 #include "graft/ops/linear.h"
 
 namespace graft::nn {
@@ -38,20 +39,25 @@ size_t TransformerLMState::stored_bytes() const {
 
 TransformerLM::TransformerLM(const TransformerLMConfig& c) : CausalLM("TransformerLM"), config(checked(c)) {
   const DType dtype = c.attention.dtype;
-  embed_tokens = register_module("embed_tokens",
-                                 std::make_shared<detail::TokenEmbedding>(c.vocab_size, c.attention.d_model, dtype));
-  layers = register_module("layers", std::make_shared<ModuleList>());
+  register_module("embed_tokens", std::make_shared<detail::TokenEmbedding>(c.vocab_size, c.attention.d_model, dtype));
+  auto blocks = register_module("layers", std::make_shared<ModuleList>());
   for (int64_t i = 0; i < c.num_layers; ++i)
-    layers->push_back(std::make_shared<TransformerBlock>(c.attention, c.ffn_hidden, c.norm_eps));
-  norm = register_module("norm", std::make_shared<detail::RMSNormLayer>(c.attention.d_model, c.norm_eps, dtype));
+    blocks->push_back(std::make_shared<TransformerBlock>(c.attention, c.ffn_hidden, c.norm_eps));
+  register_module("norm", std::make_shared<detail::RMSNormLayer>(c.attention.d_model, c.norm_eps, dtype));
   if (!c.tie_embeddings)
-    lm_head = register_module("lm_head", std::make_shared<Linear>(c.attention.d_model, c.vocab_size, false, dtype));
+    register_module("lm_head", std::make_shared<Linear>(c.attention.d_model, c.vocab_size, false, dtype));
 }
+
+std::shared_ptr<ModuleList> TransformerLM::layers() const {
+  return detail::child_as<ModuleList>(*this, "layers", "ModuleList");
+}
+
+Tensor& TransformerLM::embedding_weight() const { return child("embed_tokens")->parameter("weight"); }
 
 std::unique_ptr<DecoderState> TransformerLM::new_state(int64_t batch) {
   GRAFT_CHECK(batch > 0, "{}::new_state: batch must be positive, got {}", kOp, batch);
   std::vector<std::unique_ptr<LayerCache>> caches;
-  for (size_t i = 0; i < layers->size(); ++i) caches.push_back(layer(i)->new_cache());
+  for (size_t i = 0; i < num_layers(); ++i) caches.push_back(layer(i)->new_cache());
   return std::make_unique<TransformerLMState>(std::move(caches), batch);
 }
 
@@ -67,14 +73,16 @@ Tensor TransformerLM::run(const Tensor& tokens, TransformerLMState* state) {
     GRAFT_CHECK(state->length() + tokens.size(1) <= max_positions,
                 "{}: the state holds {} tokens; {} more exceed max_positions={}", kOp, state->length(), tokens.size(1),
                 max_positions);
-    GRAFT_CHECK(state->num_layers() == layers->size(), "{}: the decoding state has {} layer caches, the model {} layers",
-                kOp, state->num_layers(), layers->size());
+    GRAFT_CHECK(state->num_layers() == num_layers(), "{}: the decoding state has {} layer caches, the model {} layers",
+                kOp, state->num_layers(), num_layers());
   }
-  Tensor h = embed_tokens->forward(tokens);
-  for (size_t i = 0; i < layers->size(); ++i) h = layer(i)->forward(h, state ? &state->cache(i) : nullptr);
-  h = norm->forward(h);
+  Tensor h = child("embed_tokens")->forward(tokens);
+  auto blocks = layers();
+  for (size_t i = 0; i < blocks->size(); ++i)
+    h = blocks->at<TransformerBlock>(i)->forward(h, state ? &state->cache(i) : nullptr);
+  h = child("norm")->forward(h);
   if (state) state->length_ += tokens.size(1);
-  return lm_head ? lm_head->forward(h) : functional::linear(h, embed_tokens->weight);
+  return config.tie_embeddings ? functional::linear(h, embedding_weight()) : child("lm_head")->forward(h);
 }
 
 Tensor TransformerLM::forward(const Tensor& tokens) {

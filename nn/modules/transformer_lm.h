@@ -7,7 +7,8 @@
 //
 // forward(tokens) is the full-sequence (training) pass; forward(tokens, state) continues the sequences of
 // a state from new_state(batch), whose one cache per layer (KVCache, or LatentKVCache for MLA) makes each
-// decoding step attend to the past without recomputing it.
+// decoding step attend to the past without recomputing it. The forward reaches embed_tokens, the layers,
+// norm and lm_head through the registry, so modules swapped by replace_module are the ones that run.
 #include "graft/nn/causal_lm.h"
 #include "graft/nn/modules/container.h"
 #include "graft/nn/modules/transformer_block.h"
@@ -55,14 +56,14 @@ class TransformerLM : public CausalLM {
   std::unique_ptr<DecoderState> new_state(int64_t batch) override;
   int64_t vocab_size() const override { return config.vocab_size; }
   int64_t d_model() const { return config.attention.d_model; }
-  std::shared_ptr<TransformerBlock> layer(size_t i) const { return layers->at<TransformerBlock>(i); }
+  size_t num_layers() const { return layers()->size(); }
+  std::shared_ptr<TransformerBlock> layer(size_t i) const { return layers()->at<TransformerBlock>(i); }
+  std::shared_ptr<ModuleList> layers() const;
+  // The token embedding's weight (vocab_size, d_model), also the output layer's with tie_embeddings.
+  Tensor& embedding_weight() const;
   std::string extra_repr() const override;
 
   const TransformerLMConfig config;
-  std::shared_ptr<detail::TokenEmbedding> embed_tokens;
-  std::shared_ptr<ModuleList> layers;
-  std::shared_ptr<detail::RMSNormLayer> norm;
-  std::shared_ptr<Linear> lm_head;  // null with tie_embeddings
 
  private:
   Tensor run(const Tensor& tokens, TransformerLMState* state);

@@ -13,8 +13,8 @@ namespace {
 // num_heads / num_kv_heads query heads that share it (repeat_interleave over heads).
 std::shared_ptr<nn::GroupedQueryAttention> equivalent_mha(const nn::GroupedQueryAttention& gqa, bool bias) {
   const int64_t H = gqa.num_heads, Hkv = gqa.num_kv_heads, hd = gqa.head_dim, d = gqa.d_model();
-  auto mha = std::make_shared<nn::GroupedQueryAttention>(d, H, H, gqa.rotary != nullptr, bias, 2048, 10000.0,
-                                                         gqa.q_proj->weight.dtype());
+  auto mha = std::make_shared<nn::GroupedQueryAttention>(d, H, H, gqa.has_rope(), bias, 2048, 10000.0,
+                                                         gqa.q_proj()->weight.dtype());
   std::vector<int64_t> rows;
   for (int64_t h = 0; h < H; ++h) rows.push_back(h / (H / Hkv));
   Tensor index = tensor(rows, {H}, dtype(kInt64));
@@ -51,12 +51,12 @@ TEST(GroupedQueryAttention, GradientsEqualThoseOfTheEquivalentMultiHeadAttention
   auto mha = equivalent_mha(gqa, false);
   Tensor x = randn({2, 5, 16}, dtype(kFloat64).requires_grad());
   Tensor g = randn({2, 5, 16}, dtype(kFloat64));
-  TensorList gq = autograd::grad({gqa.forward(x)}, {x, gqa.q_proj->weight, gqa.o_proj->weight}, {g});
-  TensorList gm = autograd::grad({mha->forward(x)}, {x, mha->q_proj->weight, mha->o_proj->weight}, {g});
+  TensorList gq = autograd::grad({gqa.forward(x)}, {x, gqa.q_proj()->weight, gqa.o_proj()->weight}, {g});
+  TensorList gm = autograd::grad({mha->forward(x)}, {x, mha->q_proj()->weight, mha->o_proj()->weight}, {g});
   for (size_t i = 0; i < gq.size(); ++i) EXPECT_LT(max_abs_diff(gq[i], gm[i]), 1e-12) << i;
   // The shared key weights get the sum of the gradients of their repeats.
-  Tensor gk = autograd::grad({gqa.forward(x)}, {gqa.k_proj->weight}, {g})[0];
-  Tensor gk_mha = autograd::grad({mha->forward(x)}, {mha->k_proj->weight}, {g})[0];
+  Tensor gk = autograd::grad({gqa.forward(x)}, {gqa.k_proj()->weight}, {g})[0];
+  Tensor gk_mha = autograd::grad({mha->forward(x)}, {mha->k_proj()->weight}, {g})[0];
   EXPECT_LT(max_abs_diff(gk, gk_mha.view({2, 2, 4, 16}).sum({1}).view({8, 16})), 1e-12);
 }
 
@@ -107,7 +107,7 @@ TEST(GroupedQueryAttention, Gradcheck) {
   manual_seed(6);
   nn::GroupedQueryAttention attn(8, 4, 2, true, true, 16, 10000.0, kFloat64);
   Tensor x = randn({2, 3, 8}, dtype(kFloat64).requires_grad());
-  TensorList inputs{x, attn.q_proj->weight, attn.k_proj->weight, attn.v_proj->bias, attn.o_proj->weight};
+  TensorList inputs{x, attn.q_proj()->weight, attn.k_proj()->weight, attn.v_proj()->bias, attn.o_proj()->weight};
   EXPECT_TRUE(autograd::gradcheck([&](const TensorList&) { return attn.forward(x); }, inputs));
   // Through the cache: a prompt of 2 then one token, recorded by autograd.
   EXPECT_TRUE(autograd::gradcheck(
@@ -124,11 +124,11 @@ TEST(GroupedQueryAttention, ParameterNamesAndMultiQuery) {
   EXPECT_EQ(names(gqa.state_dict()), (std::vector<std::string>{"q_proj.weight", "q_proj.bias", "k_proj.weight",
                                                                "k_proj.bias", "v_proj.weight", "v_proj.bias",
                                                                "o_proj.weight", "o_proj.bias"}));
-  EXPECT_EQ(gqa.k_proj->weight.shape(), (Shape{8, 16}));
+  EXPECT_EQ(gqa.k_proj()->weight.shape(), (Shape{8, 16}));
   nn::MultiQueryAttention mqa(16, 4);
   EXPECT_EQ(mqa.type_name(), "MultiQueryAttention");
   EXPECT_EQ(mqa.num_kv_heads, 1);
-  EXPECT_EQ(mqa.k_proj->weight.shape(), (Shape{4, 16}));
+  EXPECT_EQ(mqa.k_proj()->weight.shape(), (Shape{4, 16}));
   EXPECT_EQ(names(mqa.state_dict()),
             (std::vector<std::string>{"q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight"}));
   // MQA is GQA with one key/value head.

@@ -29,11 +29,11 @@ TEST(LatentQueryAttention, QueriesAttendToSlotsThatLatentsReadFromTheContext) {
   manual_seed(20);
   nn::LatentQueryAttention lqa(12, 3, 4, /*bias=*/true, kFloat64);
   Tensor x = randn({2, 5, 12}, dtype(kFloat64)), ctx = randn({2, 9, 12}, dtype(kFloat64));
-  Tensor latent_q = lqa.latent_q_proj->forward(lqa.latents);  // (4, 12), shared by the batch
-  Tensor slots = heads_attention(latent_q.unsqueeze(0).expand({2, 4, 12}), lqa.k_proj->forward(ctx),
-                                 lqa.v_proj->forward(ctx), 3);
-  Tensor expected = lqa.o_proj->forward(heads_attention(lqa.q_proj->forward(x), lqa.slot_k_proj->forward(slots),
-                                                        lqa.slot_v_proj->forward(slots), 3));
+  Tensor latent_q = lqa.child("latent_q_proj")->forward(lqa.latents);  // (4, 12), shared by the batch
+  Tensor slots = heads_attention(latent_q.unsqueeze(0).expand({2, 4, 12}), lqa.child("k_proj")->forward(ctx),
+                                 lqa.child("v_proj")->forward(ctx), 3);
+  Tensor expected = lqa.child("o_proj")->forward(heads_attention(lqa.child("q_proj")->forward(x), lqa.child("slot_k_proj")->forward(slots),
+                                                        lqa.child("slot_v_proj")->forward(slots), 3));
   EXPECT_LT(max_abs_diff(lqa.compress(ctx), slots), 1e-12);
   EXPECT_LT(max_abs_diff(lqa.forward(x, ctx), expected), 1e-12);
   EXPECT_EQ(max_abs_diff(lqa.attend(x, lqa.compress(ctx)), lqa.forward(x, ctx)), 0.0);
@@ -75,7 +75,7 @@ TEST(LatentQueryAttention, Gradcheck) {
   manual_seed(21);
   nn::LatentQueryAttention lqa(4, 2, 2, true, kFloat64);
   Tensor x = randn({2, 3, 4}, dtype(kFloat64).requires_grad()), ctx = randn({2, 5, 4}, dtype(kFloat64).requires_grad());
-  TensorList inputs{x, ctx, lqa.latents, lqa.k_proj->weight, lqa.slot_v_proj->bias, lqa.o_proj->weight};
+  TensorList inputs{x, ctx, lqa.latents, lqa.child("k_proj")->parameter("weight"), lqa.child("slot_v_proj")->parameter("bias"), lqa.child("o_proj")->parameter("weight")};
   EXPECT_TRUE(autograd::gradcheck([&](const TensorList&) { return lqa.forward(x, ctx); }, inputs));
 }
 

@@ -25,10 +25,11 @@ Tensor explicit_mla(nn::MultiHeadLatentAttention& m, const Tensor& x) {
   auto rms = [&](const Tensor& t, const Tensor& w) {
     return t * ((t * t).mean({-1}, true) + *o.norm_eps).rsqrt() * w;
   };
-  Tensor q = m.q_proj ? F::linear(x, m.q_proj->weight)
-                      : F::linear(rms(F::linear(x, m.q_a_proj->weight), m.q_a_layernorm->weight), m.q_b_proj->weight);
-  Tensor ckv_kr = F::linear(x, m.kv_a_proj_with_mqa->weight);
-  Tensor c = rms(ckv_kr.narrow(-1, 0, o.kv_lora_rank), m.kv_a_layernorm->weight);  // (B, T, dc)
+  auto w = [&](const char* child) { return m.child(child)->parameter("weight"); };
+  Tensor q = o.q_lora_rank == 0 ? F::linear(x, w("q_proj"))
+                                : F::linear(rms(F::linear(x, w("q_a_proj")), w("q_a_layernorm")), w("q_b_proj"));
+  Tensor ckv_kr = F::linear(x, w("kv_a_proj_with_mqa"));
+  Tensor c = rms(ckv_kr.narrow(-1, 0, o.kv_lora_rank), w("kv_a_layernorm"));  // (B, T, dc)
   auto [cos, sin] = F::rope_cos_sin(dr, 0, T, o.rope_base, dt);
   Tensor k_rope = F::apply_rotary_emb(ckv_kr.narrow(-1, o.kv_lora_rank, dr), cos, sin);  // (B, T, dr)
   Tensor causal = tril(ones({T, T}, dtype(kBool)));
@@ -36,14 +37,14 @@ Tensor explicit_mla(nn::MultiHeadLatentAttention& m, const Tensor& x) {
   for (int64_t h = 0; h < o.num_heads; ++h) {
     Tensor qh = q.narrow(-1, h * (dn + dr), dn + dr);
     Tensor q_nope = qh.narrow(-1, 0, dn), q_rope = F::apply_rotary_emb(qh.narrow(-1, dn, dr), cos, sin);
-    Tensor w_uk = m.kv_b_proj->weight.narrow(0, h * (dn + dv), dn);       // (dn, dc)
-    Tensor w_uv = m.kv_b_proj->weight.narrow(0, h * (dn + dv) + dn, dv);  // (dv, dc)
+    Tensor w_uk = w("kv_b_proj").narrow(0, h * (dn + dv), dn);       // (dn, dc)
+    Tensor w_uv = w("kv_b_proj").narrow(0, h * (dn + dv) + dn, dv);  // (dv, dc)
     Tensor k_nope = F::linear(c, w_uk), v = F::linear(c, w_uv);
     Tensor scores = (matmul(q_nope, k_nope.transpose(1, 2)) + matmul(q_rope, k_rope.transpose(1, 2))) /
                     std::sqrt(static_cast<double>(dn + dr));
     heads.push_back(matmul(F::softmax(masked_fill(scores, logical_not(causal), -kInf), -1), v));
   }
-  return F::linear(cat(heads, -1), m.o_proj->weight);
+  return F::linear(cat(heads, -1), w("o_proj"));
 }
 
 TEST(MultiHeadLatentAttention, FollowsTheDeepSeekV2Equations) {
@@ -84,8 +85,8 @@ TEST(MultiHeadLatentAttention, TheCacheHoldsOnlyTheLatentAndTheRopeKey) {
   auto& latent = dynamic_cast<nn::LatentKVCache&>(*cache);
   EXPECT_EQ(latent.entries().shape(), (Shape{2, 1, 5, 12 + 4}));
   EXPECT_EQ(latent.bytes(), 2u * 5 * (12 + 4) * sizeof(float));
-  Tensor compressed = mla.kv_a_proj_with_mqa->forward(x);
-  EXPECT_LT(max_abs_diff(latent.latent(), mla.kv_a_layernorm->forward(compressed.narrow(-1, 0, 12))), 1e-6);
+  Tensor compressed = mla.child("kv_a_proj_with_mqa")->forward(x);
+  EXPECT_LT(max_abs_diff(latent.latent(), mla.child("kv_a_layernorm")->forward(compressed.narrow(-1, 0, 12))), 1e-6);
   auto [cos, sin] = F::rope_cos_sin(4, 0, 5);
   EXPECT_LT(max_abs_diff(latent.rope_key(), F::apply_rotary_emb(compressed.narrow(-1, 12, 4), cos, sin)), 1e-6);
 }
@@ -94,7 +95,7 @@ TEST(MultiHeadLatentAttention, AbsorbedWeightsAreViewsOfKvBProj) {
   nn::MultiHeadLatentAttention mla(small(0));
   EXPECT_EQ(mla.w_uk().shape(), (Shape{4, 6, 12}));
   EXPECT_EQ(mla.w_uv().shape(), (Shape{4, 5, 12}));
-  EXPECT_EQ(mla.w_uv().at<double>({2, 1, 3}), mla.kv_b_proj->weight.at<double>({2 * 11 + 6 + 1, 3}));
+  EXPECT_EQ(mla.w_uv().at<double>({2, 1, 3}), mla.kv_b_proj()->weight.at<double>({2 * 11 + 6 + 1, 3}));
 }
 
 TEST(MultiHeadLatentAttention, GradcheckBothPaths) {
@@ -103,8 +104,9 @@ TEST(MultiHeadLatentAttention, GradcheckBothPaths) {
   o.d_model = 8, o.num_heads = 2, o.kv_lora_rank = 4, o.qk_nope_head_dim = 2, o.qk_rope_head_dim = 2, o.v_head_dim = 3;
   nn::MultiHeadLatentAttention mla(o);
   Tensor x = randn({1, 3, 8}, dtype(kFloat64).requires_grad());
-  TensorList inputs{x, mla.q_a_proj->weight, mla.q_a_layernorm->weight, mla.kv_a_proj_with_mqa->weight,
-                    mla.kv_a_layernorm->weight, mla.kv_b_proj->weight, mla.o_proj->weight};
+  TensorList inputs{x};
+  for (const char* child : {"q_a_proj", "q_a_layernorm", "q_b_proj", "kv_a_proj_with_mqa", "kv_a_layernorm", "kv_b_proj", "o_proj"})
+    inputs.push_back(mla.child(child)->parameter("weight"));
   EXPECT_TRUE(autograd::gradcheck([&](const TensorList&) { return mla.forward(x); }, inputs));
   EXPECT_TRUE(autograd::gradcheck(
       [&](const TensorList&) {
@@ -127,10 +129,11 @@ TEST(MultiHeadLatentAttention, ParameterNamesFollowTransformers) {
             (std::vector<std::string>{"q_a_proj.weight", "q_a_proj.bias", "q_a_layernorm.weight", "q_b_proj.weight",
                                       "kv_a_proj_with_mqa.weight", "kv_a_proj_with_mqa.bias", "kv_a_layernorm.weight",
                                       "kv_b_proj.weight", "o_proj.weight", "o_proj.bias"}));
-  EXPECT_EQ(compressed.q_b_proj->weight.shape(), (Shape{4 * (6 + 4), 10}));
-  EXPECT_EQ(compressed.kv_a_proj_with_mqa->weight.shape(), (Shape{12 + 4, 32}));
-  EXPECT_EQ(compressed.kv_b_proj->weight.shape(), (Shape{4 * (6 + 5), 12}));
-  EXPECT_EQ(compressed.o_proj->weight.shape(), (Shape{32, 4 * 5}));
+  auto shape = [&](const char* child) { return compressed.child(child)->parameter("weight").shape(); };
+  EXPECT_EQ(shape("q_b_proj"), (Shape{4 * (6 + 4), 10}));
+  EXPECT_EQ(shape("kv_a_proj_with_mqa"), (Shape{12 + 4, 32}));
+  EXPECT_EQ(shape("kv_b_proj"), (Shape{4 * (6 + 5), 12}));
+  EXPECT_EQ(shape("o_proj"), (Shape{32, 4 * 5}));
 }
 
 TEST(MultiHeadLatentAttention, RejectsMisuse) {

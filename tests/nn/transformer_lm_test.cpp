@@ -175,19 +175,18 @@ TEST(TransformerLM, TiedEmbeddingsShareTheWeight) {
   config.tie_embeddings = true;
   manual_seed(44);
   nn::TransformerLM model(config);
-  EXPECT_EQ(model.lm_head, nullptr);
   auto sd = names(model.state_dict());
   EXPECT_EQ(std::count(sd.begin(), sd.end(), "lm_head.weight"), 0);
   Tensor tokens = tensor(std::vector<int64_t>{1, 2, 3, 2}, {1, 4}, dtype(kInt64));
-  Tensor x = model.embed_tokens->forward(tokens);
-  for (size_t i = 0; i < model.layers->size(); ++i) x = model.layer(i)->forward(x);
-  Tensor expected = F::linear(model.norm->forward(x), model.embed_tokens->weight);
+  Tensor x = model.child("embed_tokens")->forward(tokens);
+  for (size_t i = 0; i < model.num_layers(); ++i) x = model.layer(i)->forward(x);
+  Tensor expected = F::linear(model.child("norm")->forward(x), model.embedding_weight());
   EXPECT_LT(max_abs_diff(model.forward(tokens), expected), 1e-12);
   // The embedding gets gradient from the output layer (every row) and from the lookup (rows 1-3).
-  Tensor g = autograd::grad({model.forward(tokens).sum()}, {model.embed_tokens->weight})[0];
+  Tensor g = autograd::grad({model.forward(tokens).sum()}, {model.embedding_weight()})[0];
   EXPECT_GT(g.narrow(0, 36, 1).abs().sum().item<double>(), 0.0);
-  Tensor out_only = autograd::grad({F::linear(model.norm->forward(x.detach()), model.embed_tokens->weight).sum()},
-                                   {model.embed_tokens->weight})[0];
+  Tensor out_only = autograd::grad({F::linear(model.child("norm")->forward(x.detach()), model.embedding_weight()).sum()},
+                                   {model.embedding_weight()})[0];
   EXPECT_LT(max_abs_diff(g.narrow(0, 4, 33), out_only.narrow(0, 4, 33)), 1e-12);
   EXPECT_GT(max_abs_diff(g.narrow(0, 1, 3), out_only.narrow(0, 1, 3)), 1e-6);
 }
@@ -221,6 +220,30 @@ TEST(TransformerLM, LearnsASequenceAndDecodesItWithTheCache) {
     logits = model.forward(tensor(std::vector<int64_t>{out.back()}, {1, 1}, dtype(kInt64)), *state);
   }
   EXPECT_EQ(out, seq);
+}
+
+TEST(TransformerLM, ModulesSwappedByReplaceModuleAreTheOnesThatRun) {
+  manual_seed(46);
+  auto model = std::make_shared<nn::TransformerLM>(tiny(K::GQA));
+  Tensor tokens = randint(0, 37, {2, 6}, dtype(kInt64));
+  NoGradGuard no_grad;
+  Tensor before = model->forward(tokens);
+  // A projection wrapped in a Sequential computes the same thing.
+  nn::ModulePtr q = model->submodule("layers.0.attn.q_proj");
+  model->replace_module("layers.0.attn.q_proj", std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{q}));
+  EXPECT_EQ(max_abs_diff(model->forward(tokens), before), 0.0);
+  // Another attention kind in layer 1: the model uses it, and new states get its cache.
+  nn::AttentionConfig mla = tiny(K::MLA).attention;
+  model->replace_module("layers.1.attn", nn::make_causal_attention(mla));
+  Tensor after = model->forward(tokens);
+  EXPECT_GT(max_abs_diff(after, before), 1e-3);
+  auto state = model->new_state(2);
+  EXPECT_STREQ(dynamic_cast<nn::TransformerLMState&>(*state).cache(1).kind(), "LatentKVCache");
+  Tensor inc = run_in_chunks(tokens, 2, {1}, [&](const Tensor& t) { return model->forward(t, *state); });
+  EXPECT_LT(max_abs_diff(inc, after), 1e-5);
+  // Something that is not an attention cannot serve as one.
+  model->replace_module("layers.1.attn", std::make_shared<nn::Linear>(32, 32));
+  expect_error([&] { model->forward(tokens); }, "TransformerBlock: child 'attn' must be a CausalSelfAttention, got a Linear");
 }
 
 TEST(TransformerLM, RejectsMisuse) {
