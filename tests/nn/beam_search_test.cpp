@@ -278,6 +278,38 @@ TEST(BeamSearch, HypothesesEndWithEOSThenPadding) {
   EXPECT_EQ(lm.calls.size(), 3u);  // both hypotheses were in hand after step 3
 }
 
+TEST(BeamSearch, AnEOSRankingBelowNumBeamsIsDropped) {
+  // Vocabulary of 6, EOS = 5, two beams. First token: 0 (0.5) or 1 (0.4). Second: after 0, 0 (0.5) or EOS
+  // (0.45); after 1, EOS (0.7) or 0 (0.25). Third: uniform. At step 2 the candidates rank "1 EOS", "0 0",
+  // "0 EOS", "1 0": "0 EOS" is third, outside the first num_beams, so HF's scorer drops it although it is the
+  // second best sequence of all; the runner-up returned is "0 0 0".
+  auto next_logits = [](const Tokens& prefix) {
+    auto logs = [](std::vector<double> p) {
+      for (double& x : p) x = std::log(x);
+      return p;
+    };
+    if (prefix.size() == 1) return logs({0.5, 0.4, 0.04, 0.04, 0.01, 0.01});
+    if (prefix.size() == 2) return prefix[1] == 0 ? logs({0.5, 0.0125, 0.0125, 0.0125, 0.0125, 0.45})
+                                                   : logs({0.25, 0.0125, 0.0125, 0.0125, 0.0125, 0.7});
+    return std::vector<double>(6, 0.0);
+  };
+  FunctionLM lm(6, next_logits);
+  nn::GenerationConfig config;
+  config.max_new_tokens = 3;
+  config.num_beams = 2;
+  config.num_return_sequences = 2;
+  config.eos_token_id = 5;
+  config.length_penalty = 0;
+  nn::BeamSearchOutput out = nn::beam_search(lm, ids({0}, 1), config);
+  EXPECT_EQ(rows_of(out.sequences), (std::vector<Tokens>{{0, 1, 5, 5}, {0, 0, 0, 0}}));
+  const auto scores = out.sequences_scores.to_vector<double>();
+  EXPECT_NEAR(scores[0], sum_logprobs(next_logits, {0}, {1, 5}), 1e-12);
+  EXPECT_NEAR(scores[1], sum_logprobs(next_logits, {0}, {0, 0, 0}), 1e-12);
+  auto all = all_continuations(next_logits, 6, {0}, 3, 5, 0.0);
+  std::sort(all.begin(), all.end(), [](const Scored& a, const Scored& b) { return a.score > b.score; });
+  EXPECT_EQ(all[1].tokens, (Tokens{0, 5}));
+}
+
 // Vocabulary {0, 1, 2 = EOS}, after a one-token prompt: EOS has 0.4 first, 0.8 second, 0.05 third and 0.99
 // fourth. With length_penalty 2 and two beams, "0 EOS" and "1 EOS" finish at step 2 (score
 // log(0.24) / 4 = -0.357) and the heuristic stops there, since the best running beam scored at its current
