@@ -6,6 +6,7 @@
 
 #include "graft/graph/factory.h"
 #include "graft/graph/grad_mode.h"
+#include "graft/nn/detail/as_doubles.h"
 #include "graft/nn/detail/decoding.h"
 #include "graft/ops/activation.h"
 #include "graft/ops/indexing.h"
@@ -33,7 +34,7 @@ Tensor decode(CausalLM& model, const Tensor& input_ids, const GenerationConfig& 
     state->select(index);
     prompt = index_select(input_ids, 0, index);
     logits.tensor = index_select(logits.tensor, 0, index);
-    logits.values = logits.tensor.to_vector<double>();
+    logits.values = detail::as_doubles(logits.tensor);
   }
 
   std::vector<std::vector<int64_t>> generated;  // one vector of `rows` tokens per step

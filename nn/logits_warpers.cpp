@@ -3,11 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <iterator>
 #include <limits>
-#include <numeric>
 #include <vector>
 
 #include "graft/graph/factory.h"
+#include "graft/nn/detail/as_doubles.h"
 #include "graft/ops/pointwise.h"
 
 namespace graft::nn {
@@ -28,7 +29,7 @@ Rows read_rows(const char* op, const Tensor& logits) {
   GRAFT_CHECK(logits.dim() >= 1 && logits.shape().back() > 0,
               "{}: logits must have shape (..., vocab) with vocab > 0, got {}", op, shape_str(logits.shape()));
   Rows rows;
-  rows.values = logits.to_vector<double>();
+  rows.values = detail::as_doubles(logits);
   rows.vocab = logits.shape().back();
   rows.count = logits.numel() / rows.vocab;
   for (int64_t r = 0; r < rows.count; ++r)
@@ -85,23 +86,28 @@ Tensor top_p_filter(const Tensor& logits, double top_p, int64_t min_tokens_to_ke
   const Rows rows = read_rows(op, logits);
   if (top_p == 1) return logits;
   const int64_t vocab = rows.vocab;
-  std::vector<int64_t> order(static_cast<size_t>(vocab));
-  std::vector<double> prob(static_cast<size_t>(vocab));
+  std::vector<double> heap;
+  heap.reserve(static_cast<size_t>(vocab));
   return remove_below(logits, rows, [&](int64_t r, const double* x) {
     const double max = *std::max_element(x, x + vocab);
     GRAFT_CHECK(max != kInf, "{}: logits contain +inf (row {})", op, r);
     if (max == -kInf) return -kInf;  // no distribution to truncate
     double total = 0;
-    for (int64_t v = 0; v < vocab; ++v) total += prob[static_cast<size_t>(v)] = std::exp(x[v] - max);
-    std::iota(order.begin(), order.end(), int64_t{0});
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return x[a] > x[b]; });
-    // Walk down the tokens by probability: each is kept while the total before it is still short of top_p.
+    for (int64_t v = 0; v < vocab; ++v)
+      if (x[v] != -kInf) total += std::exp(x[v] - max);  // skipping removed tokens saves most of the time after top-k
+    // Pop the logits from largest to smallest (a heap: the nucleus is usually a small part of the vocabulary,
+    // and tokens already removed, e.g. by top-k, are left out) while the total probability before each one is
+    // still short of top_p.
+    heap.clear();
+    std::copy_if(x, x + vocab, std::back_inserter(heap), [](double v) { return v != -kInf; });
+    std::make_heap(heap.begin(), heap.end());
+    auto end = heap.end();
     double cumulative = 0, last_kept = kInf;
-    for (int64_t i = 0; i < vocab; ++i) {
-      if (i >= min_tokens_to_keep && cumulative >= top_p) break;
-      const int64_t token = order[static_cast<size_t>(i)];
-      last_kept = x[token];
-      cumulative += prob[static_cast<size_t>(token)] / total;
+    for (size_t i = 0; i < heap.size(); ++i) {
+      if (static_cast<int64_t>(i) >= min_tokens_to_keep && cumulative >= top_p) break;
+      std::pop_heap(heap.begin(), end--);
+      last_kept = *end;
+      cumulative += std::exp(last_kept - max) / total;
     }
     return last_kept;
   });

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "graft/graph/factory.h"
+#include "graft/nn/detail/as_doubles.h"
 
 namespace graft::nn::detail {
 
@@ -84,7 +85,7 @@ StepLogits feed(const Decoding& d, CausalLM& model, const Tensor& tokens, Decode
               state.length(), length, before, before + length);
   StepLogits out;
   out.tensor = logits.select(1, length - 1).contiguous();
-  out.values = out.tensor.to_vector<double>();
+  out.values = as_doubles(out.tensor);
   for (size_t i = 0; i < out.values.size(); ++i)
     GRAFT_CHECK(!std::isnan(out.values[i]) && out.values[i] != std::numeric_limits<double>::infinity(),
                 "{}: the model returned a logit of {} (row {}, token {})", d.op, out.values[i],
