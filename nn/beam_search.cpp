@@ -26,7 +26,7 @@ struct Hypothesis {
 // The num_beams best finished hypotheses of one batch row (HF's BeamHypotheses).
 class FinishedHypotheses {
  public:
-  FinishedHypotheses(const GenerationConfig& config)
+  explicit FinishedHypotheses(const GenerationConfig& config)
       : capacity_(static_cast<size_t>(config.num_beams)), length_penalty_(config.length_penalty),
         early_stopping_(config.early_stopping), max_new_tokens_(config.max_new_tokens) {}
 

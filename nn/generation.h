@@ -9,6 +9,11 @@
 // Finished sequences (those that produced eos_token_id) keep their row: later positions hold pad_token_id
 // (eos_token_id when no pad token is given, as HF does), and generation stops early once every row has
 // finished, so the result can be narrower than prompt length + max_new_tokens, exactly as in HF.
+//
+// Differences from HF: the rows of a batch share one prompt length (the CausalLM contract has no attention
+// mask, so left-padded prompts are not supported); only the logits warpers below exist (no repetition
+// penalty, min length, bad words...); beam sampling, group beam search and output scores of greedy decoding
+// and sampling are not implemented; NaN or +inf logits from the model raise instead of propagating.
 #include <cstdint>
 #include <optional>
 

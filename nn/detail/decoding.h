@@ -9,7 +9,7 @@
 namespace graft::nn::detail {
 
 struct Decoding {
-  const char* op;  // "generate" or "beam_search", for messages
+  const char* op = "";  // "generate" or "beam_search", for messages
   int64_t batch = 0, prompt_length = 0, vocab = 0;
   std::optional<int64_t> eos;
   std::optional<int64_t> pad;  // pad_token_id, else eos_token_id
