@@ -1,0 +1,103 @@
+#include "progress.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+
+#include <fmt/format.h>
+
+namespace graft::examples {
+
+bool stdout_is_terminal() { return isatty(STDOUT_FILENO) == 1; }
+
+std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "--:--";
+  const auto s = static_cast<int64_t>(std::llround(seconds));
+  if (s >= 3600) return fmt::format("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60);
+  return fmt::format("{}:{:02}", s / 60, s % 60);
+}
+
+ProgressBar::ProgressBar(std::string label, int64_t total_steps, std::ostream& out, std::optional<bool> interactive,
+                         std::string unit)
+    : label_(std::move(label)),
+      total_(std::max<int64_t>(total_steps, 1)),
+      out_(out),
+      interactive_(interactive.value_or(&out == &std::cout && stdout_is_terminal())),
+      unit_(std::move(unit)),
+      start_(std::chrono::steady_clock::now()),
+      last_draw_(start_) {
+  if (interactive_) draw();
+}
+
+ProgressBar::ProgressBar(std::string label, int64_t total_steps) : ProgressBar(std::move(label), total_steps, std::cout) {}
+
+void ProgressBar::update(int64_t count, double loss, std::optional<int64_t> correct) {
+  ++steps_;
+  count_ += count;
+  loss_sum_ += loss;
+  if (correct) {
+    correct_ += *correct;
+    counted_for_accuracy_ += count;
+  }
+  if (!interactive_) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (steps_ == total_ || now - last_draw_ >= std::chrono::milliseconds(100)) {
+    last_draw_ = now;
+    draw();
+  }
+}
+
+std::optional<double> ProgressBar::accuracy() const {
+  if (counted_for_accuracy_ == 0) return std::nullopt;
+  return static_cast<double>(correct_) / static_cast<double>(counted_for_accuracy_);
+}
+
+double ProgressBar::elapsed_seconds() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+}
+
+double ProgressBar::throughput() const {
+  const double t = elapsed_seconds();
+  return t > 0 ? static_cast<double>(count_) / t : 0.0;
+}
+
+std::string ProgressBar::line(bool with_bar) const {
+  std::string s = label_;
+  const int64_t done = std::min(steps_, total_);
+  if (with_bar) {
+    constexpr int kWidth = 24;
+    const int filled = static_cast<int>(kWidth * done / total_);
+    s += fmt::format(" [{}{}]", std::string(static_cast<size_t>(filled), '#'), std::string(static_cast<size_t>(kWidth - filled), '.'));
+  }
+  s += fmt::format(" {}/{}", done, total_);
+  if (steps_ > 0) s += fmt::format("  loss {:.4f}", mean_loss());
+  if (auto acc = accuracy()) s += fmt::format("  acc {:.2f}%", 100 * *acc);
+  const double elapsed = elapsed_seconds();
+  s += fmt::format("  {:.0f} {}/s", throughput(), unit_);
+  if (finished_ || done >= total_) {
+    s += fmt::format("  {:.1f} s", elapsed);
+  } else {
+    const double eta = steps_ > 0 ? elapsed / static_cast<double>(steps_) * static_cast<double>(total_ - steps_) : NAN;
+    s += "  ETA " + format_duration(eta);
+  }
+  return s;
+}
+
+void ProgressBar::draw() {
+  // Clear to the end of the line so a shorter line leaves no remains of a longer one.
+  out_ << '\r' << line(true) << "\x1b[K" << std::flush;
+}
+
+void ProgressBar::finish(const std::string& summary) {
+  if (finished_) return;
+  finished_ = true;
+  std::string text = line(interactive_);
+  if (!summary.empty()) text += "  " + summary;
+  if (interactive_) out_ << '\r' << text << "\x1b[K\n";
+  else out_ << text << '\n';
+  out_ << std::flush;
+}
+
+}  // namespace graft::examples
