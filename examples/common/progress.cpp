@@ -41,8 +41,9 @@ void ProgressBar::update(int64_t count, double loss, std::optional<int64_t> corr
     correct_ += *correct;
     counted_for_accuracy_ += count;
   }
-  if (!interactive_) return;
   const auto now = std::chrono::steady_clock::now();
+  if (steps_ == total_) end_ = now;
+  if (!interactive_) return;
   if (steps_ == total_ || now - last_draw_ >= std::chrono::milliseconds(100)) {
     last_draw_ = now;
     draw();
@@ -55,7 +56,8 @@ std::optional<double> ProgressBar::accuracy() const {
 }
 
 double ProgressBar::elapsed_seconds() const {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const auto end = steps_ >= total_ ? end_ : std::chrono::steady_clock::now();
+  return std::chrono::duration<double>(end - start_).count();
 }
 
 double ProgressBar::throughput() const {

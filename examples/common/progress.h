@@ -5,7 +5,7 @@
 //   for (...) { ...; bar.update(batch_size, loss, correct_fraction); }
 //   bar.finish("test acc 88.1%");
 //
-// On a terminal the bar redraws one line in place (carriage return, at most ten times a second). When the
+// The clock stops at the last of `total_steps` updates. On a terminal the bar redraws one line in place (carriage return, at most ten times a second). When the
 // output is not a terminal (a pipe, a file, CI) it prints nothing while running and one plain line at
 // finish(), with no control characters, so logs stay readable.
 #include <chrono>
@@ -40,8 +40,10 @@ class ProgressBar {
   double mean_loss() const { return steps_ ? loss_sum_ / static_cast<double>(steps_) : 0.0; }
   // Correct predictions over counted units, or nothing when no update reported any.
   std::optional<double> accuracy() const;
+  // Seconds from the start to the last step (or to now, while steps remain): work done after the last
+  // step, such as an evaluation before finish(), does not count.
   double elapsed_seconds() const;
-  // Units per second since the bar started.
+  // Units per second over elapsed_seconds().
   double throughput() const;
 
   // The line as it would be drawn now (without control characters).
@@ -57,7 +59,7 @@ class ProgressBar {
   std::string unit_;
   int64_t steps_ = 0, count_ = 0, correct_ = 0, counted_for_accuracy_ = 0;
   double loss_sum_ = 0.0;
-  std::chrono::steady_clock::time_point start_, last_draw_;
+  std::chrono::steady_clock::time_point start_, last_draw_, end_;
   bool finished_ = false;
 };
 

@@ -1,0 +1,97 @@
+// examples/mlp_fashion_mnist in its short mode (2 epochs on 2000 training images): it trains, writes its
+// checkpoint, weights and pictures, and a run interrupted after epoch 1 and resumed ends with the same
+// weights, byte for byte, as an uninterrupted one. One OpenMP thread: the tests run beside other builds,
+// where two-thread regions wait on each other (the result does not depend on it, only the time).
+#include <gtest/gtest.h>
+
+#include "example_runner.h"
+
+namespace graft::examples::testing {
+namespace {
+
+std::vector<std::string> quick(const TempDir& dir, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args{"--quick", "--threads", "1", "--out-dir", dir.path()};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+TEST(ExampleMlpFashionMnist, QuickRunTrainsAndWritesEverything) {
+  TempDir dir;
+  const RunResult run = run_example("mlp_fashion_mnist", quick(dir));
+  ASSERT_EQ(run.status, 0) << run.output;
+  EXPECT_NE(run.output.find("2000 training and 1000 test images"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("epoch 1/2"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("epoch 2/2"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("samples/s"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("Final test accuracy"), std::string::npos) << run.output;
+  EXPECT_EQ(run.output.find('\x1b'), std::string::npos);
+  EXPECT_EQ(run.output.find('\r'), std::string::npos);
+  // Two epochs on 2000 images already beat chance (10%) by far.
+  const size_t at = run.output.find("Final test accuracy: ");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_GT(std::stod(run.output.substr(at + 21)), 50.0) << run.output;
+  EXPECT_GT(read_file(dir / "checkpoint.safetensors").size(), 3 * 535818 * 4u) << "weights and Adam's two moments";
+  EXPECT_GT(read_file(dir / "model.safetensors").size(), 535818 * 4u);
+  EXPECT_EQ(svg_error(dir / "curves.svg"), "");
+  const std::string dot = read_file(dir / "graph.dot");
+  EXPECT_NE(dot.find("0.weight"), std::string::npos);
+  EXPECT_NE(dot.find("ReluBackward0"), std::string::npos);
+  EXPECT_EQ(svg_error(dir / "graph.svg"), "");
+}
+
+TEST(ExampleMlpFashionMnist, ResumedRunEndsWithTheSameWeightsBitForBit) {
+  TempDir straight, interrupted;
+  const RunResult a = run_example("mlp_fashion_mnist", quick(straight));
+  ASSERT_EQ(a.status, 0) << a.output;
+
+  const RunResult first = run_example("mlp_fashion_mnist", quick(interrupted, {"--stop-after-epoch", "1"}));
+  ASSERT_EQ(first.status, 0) << first.output;
+  EXPECT_NE(first.output.find("Stopping after epoch 1"), std::string::npos) << first.output;
+  EXPECT_EQ(read_file(interrupted / "model.safetensors"), "") << "an interrupted run writes no final weights";
+  const RunResult second = run_example("mlp_fashion_mnist", quick(interrupted, {"--resume"}));
+  ASSERT_EQ(second.status, 0) << second.output;
+  EXPECT_NE(second.output.find("Resuming from"), std::string::npos) << second.output;
+  EXPECT_EQ(second.output.find("epoch 1/2"), std::string::npos) << "epoch 1 is not trained again";
+
+  const std::string wa = read_file(straight / "model.safetensors"), wb = read_file(interrupted / "model.safetensors");
+  ASSERT_FALSE(wa.empty());
+  EXPECT_TRUE(wa == wb) << "the resumed run's weights differ from the uninterrupted run's";
+  // Both report the whole history, so the tables agree too.
+  auto table = [](const std::string& out) { return out.substr(out.find("epoch  train loss"), out.find("Final test") - out.find("epoch  train loss")); };
+  auto without_times = [](std::string t) {
+    std::string out;
+    for (size_t i = 0; i < t.size();) {
+      size_t end = t.find('\n', i);
+      if (end == std::string::npos) end = t.size();
+      const std::string line = t.substr(i, end - i);
+      out += line.substr(0, line.rfind('%') + 1) + "\n";  // drop the time column
+      i = end + 1;
+    }
+    return out;
+  };
+  EXPECT_EQ(without_times(table(a.output)), without_times(table(second.output)));
+}
+
+TEST(ExampleMlpFashionMnist, ResumeRefusesOtherSettingsAndMissingCheckpoints) {
+  TempDir dir;
+  const RunResult none = run_example("mlp_fashion_mnist", quick(dir, {"--resume"}));
+  EXPECT_EQ(none.status, 1);
+  EXPECT_NE(none.output.find("there is no checkpoint"), std::string::npos) << none.output;
+
+  ASSERT_EQ(run_example("mlp_fashion_mnist", quick(dir, {"--epochs", "1", "--limit-train", "300", "--limit-test", "100"})).status, 0);
+  const RunResult other = run_example("mlp_fashion_mnist",
+                                      quick(dir, {"--resume", "--lr", "0.01", "--limit-train", "300", "--limit-test", "100"}));
+  EXPECT_EQ(other.status, 1);
+  EXPECT_NE(other.output.find("lr: the checkpoint has 0.001, this run 0.01"), std::string::npos) << other.output;
+}
+
+TEST(ExampleMlpFashionMnist, HelpListsTheFlags) {
+  const RunResult help = run_example("mlp_fashion_mnist", {"--help"});
+  EXPECT_EQ(help.status, 0);
+  for (const char* flag : {"--epochs", "--batch-size", "--lr", "--seed", "--out-dir", "--quick", "--threads", "--resume",
+                           "--limit-train", "--schedule", "--stop-after-epoch"})
+    EXPECT_NE(help.output.find(flag), std::string::npos) << flag;
+}
+
+}  // namespace
+}  // namespace graft::examples::testing
