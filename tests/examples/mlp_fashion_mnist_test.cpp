@@ -80,9 +80,27 @@ TEST(ExampleMlpFashionMnist, ResumeRefusesOtherSettingsAndMissingCheckpoints) {
 
   ASSERT_EQ(run_example("mlp_fashion_mnist", quick(dir, {"--epochs", "1", "--limit-train", "300", "--limit-test", "100"})).status, 0);
   const RunResult other = run_example("mlp_fashion_mnist",
-                                      quick(dir, {"--resume", "--lr", "0.01", "--limit-train", "300", "--limit-test", "100"}));
+                                      quick(dir, {"--resume", "--epochs", "1", "--lr", "0.01", "--limit-train", "300", "--limit-test", "100"}));
   EXPECT_EQ(other.status, 1);
   EXPECT_NE(other.output.find("lr: the checkpoint has 0.001, this run 0.01"), std::string::npos) << other.output;
+}
+
+TEST(ExampleMlpFashionMnist, ConstantRateRunsCanBeExtendedCosineRunsCannot) {
+  const std::vector<std::string> small{"--limit-train", "300", "--limit-test", "100"};
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.end(), small.begin(), small.end());
+    return extra;
+  };
+  TempDir constant, cosine;
+  ASSERT_EQ(run_example("mlp_fashion_mnist", quick(constant, with({"--schedule", "constant", "--epochs", "1"}))).status, 0);
+  const RunResult more = run_example("mlp_fashion_mnist", quick(constant, with({"--schedule", "constant", "--epochs", "2", "--resume"})));
+  EXPECT_EQ(more.status, 0) << more.output;
+  EXPECT_NE(more.output.find("epoch 2/2"), std::string::npos) << more.output;
+
+  ASSERT_EQ(run_example("mlp_fashion_mnist", quick(cosine, with({"--epochs", "1"}))).status, 0);
+  const RunResult refused = run_example("mlp_fashion_mnist", quick(cosine, with({"--epochs", "2", "--resume"})));
+  EXPECT_EQ(refused.status, 1);
+  EXPECT_NE(refused.output.find("epochs: the checkpoint has 1, this run 2"), std::string::npos) << refused.output;
 }
 
 TEST(ExampleMlpFashionMnist, HelpListsTheFlags) {
