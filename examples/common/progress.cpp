@@ -1,9 +1,11 @@
 #include "progress.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -11,6 +13,16 @@
 namespace graft::examples {
 
 bool stdout_is_terminal() { return isatty(STDOUT_FILENO) == 1; }
+
+int terminal_columns() {
+  winsize size{};
+  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) return size.ws_col;
+  if (const char* columns = std::getenv("COLUMNS")) {
+    const int n = std::atoi(columns);
+    if (n > 0) return n;
+  }
+  return 80;
+}
 
 std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "--:--";
@@ -65,13 +77,12 @@ double ProgressBar::throughput() const {
   return t > 0 ? static_cast<double>(count_) / t : 0.0;
 }
 
-std::string ProgressBar::line(bool with_bar) const {
+std::string ProgressBar::line(int bar_width) const {
   std::string s = label_;
   const int64_t done = std::min(steps_, total_);
-  if (with_bar) {
-    constexpr int kWidth = 24;
-    const int filled = static_cast<int>(kWidth * done / total_);
-    s += fmt::format(" [{}{}]", std::string(static_cast<size_t>(filled), '#'), std::string(static_cast<size_t>(kWidth - filled), '.'));
+  if (bar_width > 0) {
+    const auto filled = static_cast<size_t>(bar_width * done / total_);
+    s += fmt::format(" [{}{}]", std::string(filled, '#'), std::string(static_cast<size_t>(bar_width) - filled, '.'));
   }
   s += fmt::format(" {}/{}", done, total_);
   if (steps_ > 0) s += fmt::format("  loss {:.4f}", mean_loss());
@@ -87,18 +98,33 @@ std::string ProgressBar::line(bool with_bar) const {
   return s;
 }
 
+namespace {
+constexpr int kBarWidth = 24;
+}
+
+// A line that fits the terminal (a wrapped line could not be redrawn in place): the bar narrows first,
+// then the text is cut.
+std::string ProgressBar::fitted_line() const {
+  const auto columns = static_cast<size_t>(std::max(terminal_columns() - 1, 10));
+  std::string text = line(0);
+  const size_t room = columns > text.size() + 3 ? columns - text.size() - 3 : 0;
+  if (room >= 5) text = line(static_cast<int>(std::min<size_t>(room, kBarWidth)));
+  if (text.size() > columns) text.resize(columns);
+  return text;
+}
+
 void ProgressBar::draw() {
   // Clear to the end of the line so a shorter line leaves no remains of a longer one.
-  out_ << '\r' << line(true) << "\x1b[K" << std::flush;
+  out_ << '\r' << fitted_line() << "\x1b[K" << std::flush;
 }
 
 void ProgressBar::finish(const std::string& summary) {
   if (finished_) return;
   finished_ = true;
-  std::string text = line(interactive_);
-  if (!summary.empty()) text += "  " + summary;
-  if (interactive_) out_ << '\r' << text << "\x1b[K\n";
-  else out_ << text << '\n';
+  const std::string tail = summary.empty() ? "" : "  " + summary;
+  // The final line may wrap: it is not redrawn.
+  if (interactive_) out_ << '\r' << line(kBarWidth) << tail << "\x1b[K\n";
+  else out_ << line(0) << tail << '\n';
   out_ << std::flush;
 }
 

@@ -18,6 +18,8 @@ namespace graft::examples {
 
 // Whether standard output is a terminal.
 bool stdout_is_terminal();
+// The terminal's width in columns (COLUMNS, else 80, when standard output is not a terminal).
+int terminal_columns();
 
 // "0:07", "12:34", "1:02:03".
 std::string format_duration(double seconds);
@@ -46,11 +48,13 @@ class ProgressBar {
   // Units per second over elapsed_seconds().
   double throughput() const;
 
-  // The line as it would be drawn now (without control characters).
-  std::string line(bool with_bar) const;
+  // The line as it would be drawn now, with a bar of `bar_width` cells (none for 0), without control
+  // characters. On a terminal the bar narrows, and the line is cut, to fit the terminal's width.
+  std::string line(int bar_width = 0) const;
 
  private:
   void draw();
+  std::string fitted_line() const;
 
   std::string label_;
   int64_t total_;

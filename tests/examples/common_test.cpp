@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <sstream>
 
 #include <graft/graph/factory.h>
@@ -43,7 +44,7 @@ TEST(ProgressBar, TerminalOutputRedrawsInPlaceWithBarAndEta) {
   std::ostringstream out;
   ProgressBar bar("train", 3, out, /*interactive=*/true, "steps");
   bar.update(1, 0.5);  // within 100 ms of the start: not redrawn
-  const std::string mid = bar.line(true);
+  const std::string mid = bar.line(24);
   EXPECT_NE(mid.find("[########................]"), std::string::npos) << mid;
   EXPECT_NE(mid.find("ETA "), std::string::npos) << mid;
   EXPECT_EQ(mid.find("acc"), std::string::npos) << "no accuracy was reported";
@@ -56,6 +57,23 @@ TEST(ProgressBar, TerminalOutputRedrawsInPlaceWithBarAndEta) {
   EXPECT_NE(s.find("[########################] 3/3"), std::string::npos) << s;
   EXPECT_NE(s.find("steps/s"), std::string::npos) << s;
   EXPECT_EQ(s.back(), '\n');
+}
+
+TEST(ProgressBar, RedrawnLinesFitTheTerminal) {
+  setenv("COLUMNS", "40", 1);  // used when standard output is not a terminal (as under ctest)
+  const auto columns = static_cast<size_t>(terminal_columns());
+  std::ostringstream out;
+  {
+    ProgressBar bar("a rather long label for a narrow terminal", 2, out, /*interactive=*/true);
+    bar.update(100, 0.25, 50);
+  }
+  unsetenv("COLUMNS");
+  const std::string s = out.str();
+  for (size_t at = s.find('\r'); at != std::string::npos; at = s.find('\r', at + 1)) {
+    const size_t end = s.find("\x1b[K", at);
+    ASSERT_NE(end, std::string::npos);
+    EXPECT_LT(end - at - 1, columns) << s.substr(at + 1, end - at - 1);
+  }
 }
 
 TEST(ProgressBar, FormatsDurations) {
