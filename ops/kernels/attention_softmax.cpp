@@ -84,8 +84,9 @@ void softmax_backward_loops(const Tensor& g, const Tensor& y, const Tensor& dx) 
 
 // float32 through oneDNN's softmax (vectorised exp, 4-5x faster than the loops on attention scores): the
 // entries that take no part become -inf in y, oneDNN runs over y in place, and then the rows oneDNN cannot
-// get right are set as the loops set them: rows where nothing takes part become zeros, and rows with a NaN
-// or +inf among the entries that take part become NaN (the loops get NaN from exp(inf - inf) or NaN - m).
+// get right are set as the loops set them. The loops take the row max over the kept entries that are not
+// NaN: when none is above -inf the row is zeros, else a NaN or +inf among the kept entries makes it NaN
+// (exp(NaN - m), exp(inf - inf)). The pass before oneDNN only ORs comparisons, so it vectorises.
 void masked_softmax_onednn(const Tensor& x, const Tensor& keep, const Tensor& y) {
   const int64_t n = x.shape()[x.dim() - 1];
   const int64_t rows = x.numel() / n;
@@ -95,34 +96,39 @@ void masked_softmax_onednn(const Tensor& x, const Tensor& keep, const Tensor& y)
   Shape kstrides = masked ? broadcast_byte_strides(keep, x.shape()) : Shape();
   const char* K = masked ? static_cast<const char*>(keep.data_ptr()) : nullptr;
   const int64_t kinner = masked ? kstrides[x.dim() - 1] : 0;
-  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  constexpr float kInf = std::numeric_limits<float>::infinity();
   enum : uint8_t { kFinite, kNothingKept, kNaN };
   std::vector<uint8_t> status(static_cast<size_t>(rows));
   parallel_for(rows, rows * n, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* xr = X + r * n;
-      float m = kNegInf;
-      bool nan = false;
+      float* yr = Y + r * n;
+      int live = 0, bad = 0;  // some kept entry above -inf; some kept entry NaN or +inf
       if (masked) {
-        float* yr = Y + r * n;
         const char* kr = K + row_offset(r, x.shape(), kstrides);
         if (kinner == 1) {
           const bool* k = reinterpret_cast<const bool*>(kr);
-          for (int64_t j = 0; j < n; ++j) yr[j] = k[j] ? xr[j] : kNegInf;
+          for (int64_t j = 0; j < n; ++j) {
+            const float v = k[j] ? xr[j] : -kInf;
+            yr[j] = v;
+            live |= v > -kInf;
+            bad |= !(v < kInf);
+          }
         } else {
-          for (int64_t j = 0; j < n; ++j) yr[j] = *reinterpret_cast<const bool*>(kr + j * kinner) ? xr[j] : kNegInf;
-        }
-        for (int64_t j = 0; j < n; ++j) {
-          m = yr[j] > m ? yr[j] : m;
-          nan |= yr[j] != yr[j];
+          for (int64_t j = 0; j < n; ++j) {
+            const float v = *reinterpret_cast<const bool*>(kr + j * kinner) ? xr[j] : -kInf;
+            yr[j] = v;
+            live |= v > -kInf;
+            bad |= !(v < kInf);
+          }
         }
       } else {
         for (int64_t j = 0; j < n; ++j) {
-          m = xr[j] > m ? xr[j] : m;
-          nan |= xr[j] != xr[j];
+          live |= xr[j] > -kInf;
+          bad |= !(xr[j] < kInf);
         }
       }
-      status[r] = nan || m == -kNegInf ? kNaN : m == kNegInf ? kNothingKept : kFinite;
+      status[r] = !live ? kNothingKept : bad ? kNaN : kFinite;
     }
   });
   onednn_softmax_last_dim(masked ? y : x, y);

@@ -20,6 +20,10 @@ Tensor zeros_like_scalar(const Tensor& out) {
 constexpr int64_t kTinyMacs = 16 * 16 * 16;
 // Below this many multiply-adds sgemm is faster on one thread than on two.
 constexpr int64_t kSingleThreadMacs = 64 * 64 * 64;
+// Up to this many multiply-adds per product, a batch with at least two products per thread runs one
+// product per thread at a time rather than each product over all threads: attention's (T x E) @ (E x S)
+// products are too thin to split well, and whole products need no synchronisation between threads.
+constexpr int64_t kBatchSplitMacs = 256 * 256 * 256;
 
 template <class T>
 void reference_loops(const Tensor& a, const Tensor& b, const Tensor& out, bool accumulate) {
@@ -90,8 +94,10 @@ void sgemm_batched(const Tensor& a_in, const Tensor& b_in, const Tensor& out, bo
   auto one = [&](int64_t i) {
     dnnl_sgemm(ta, tb, M, N, K, 1.f, A + i * as0, lda, B + i * bs0, ldb, beta, C + i * M * N, N);
   };
-  if (batch > 1 && macs < kSingleThreadMacs && worth_parallel(batch * macs)) {
-    // Many small products: one per thread at a time (oneDNN runs single-threaded inside a parallel region).
+  const bool many_small = batch > 1 && macs < kSingleThreadMacs;
+  const bool many_moderate = batch >= 2 * omp_get_max_threads() && macs <= kBatchSplitMacs;
+  if ((many_small || many_moderate) && worth_parallel(batch * macs)) {
+    // One product per thread at a time (oneDNN runs single-threaded inside a parallel region).
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < batch; ++i) one(i);
     return;
