@@ -13,8 +13,12 @@ class Storage {
  public:
   static constexpr size_t kSmallBytes = 1024;
 
-  // Fresh memory, 64-byte aligned, uninitialised.
+  // Fresh memory, 64-byte aligned, uninitialised. Buffers of 128 KiB and more are recycled: a freed one
+  // is kept (up to 256 MiB in all) for the next allocation of the same size.
   static std::shared_ptr<Storage> allocate(size_t nbytes);
+  // Frees the recycled buffers now (like torch.cuda.empty_cache), and how many bytes they hold.
+  static void release_cached_buffers();
+  static size_t cached_buffer_bytes();
   // Memory owned elsewhere; `deleter` (may be empty) runs when the last tensor using it goes away.
   static std::shared_ptr<Storage> wrap(void* data, size_t nbytes, std::function<void(void*)> deleter);
 
