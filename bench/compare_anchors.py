@@ -8,8 +8,9 @@ reported, then graft's best as a ratio of each anchor's best.
   usage: bench/compare_anchors.py [--build build] [--rounds 3] [--anchors /work/shared/anchors]
                                   [--workloads gemm,tiny,gemm-vs-sgemm,block,mlp]
 MLP_EPOCHS (default 2) is passed through to both implementations' mlp workload. graft runs each workload
-with the thread setup it is documented to use (graft_bench's default), and block and mlp also on one thread
-("graft-1-thread"); the LibTorch anchor picks the better of its two setups itself (run.sh).
+with the thread setup it is documented to use (graft_bench's default), and block and mlp also under the
+anchor's two setups: one thread ("graft-1-thread") and two threads with OMP_WAIT_POLICY=PASSIVE
+("graft-passive"); the LibTorch anchor picks the better of those two setups itself (run.sh).
 """
 import argparse
 import json
@@ -62,12 +63,16 @@ def main():
         # default, so a loaded machine (where two spinning threads wait for a core) shows in both.
         ("graft-1-thread", "block"): [bench, "block", "--threads", "1"],
         ("graft-1-thread", "mlp"): [bench, "mlp", "--threads", "1"],
+        # The anchor's own two-thread setup: threads that wait for work sleep instead of spinning.
+        ("graft-passive", "block"): ([bench, "block"], {"OMP_WAIT_POLICY": "PASSIVE"}),
+        ("graft-passive", "mlp"): ([bench, "mlp"], {"OMP_WAIT_POLICY": "PASSIVE"}),
     }
     runs = {key: cmd for key, cmd in runs.items() if key[1] in wanted}
     seen = {}  # (workload, metric) -> impl -> [values]
     for r in range(args.rounds):
         for (impl, _), cmd in runs.items():
-            for row in json_lines(cmd):
+            cmd, extra_env = cmd if isinstance(cmd, tuple) else (cmd, {})
+            for row in json_lines(cmd, {**os.environ, **extra_env}):
                 if row["workload"] == "config" or (impl == "onednn-sgemm" and row["workload"] != "matmul_1024"):
                     continue
                 seen.setdefault((row["workload"], row["metric"]), {}).setdefault(impl, []).append(row["value"])
