@@ -8,20 +8,14 @@
 #include <sstream>
 
 #include "graft/graft.h"
+#include "support/reference_json.h"
 
 using namespace graft;
 using json = nlohmann::json;
 
 namespace {
 
-const json& reference() {
-  static const json j = [] {
-    std::ifstream in(GRAFT_SOURCE_DIR "/tests/reference/printing.json");
-    if (!in) throw std::runtime_error("cannot open tests/reference/printing.json");
-    return json::parse(in);
-  }();
-  return j;
-}
+const json& reference() { return graft::testing::reference_json("printing.json"); }
 
 DType parse_dtype(const std::string& s) {
   if (s == "float32") return kFloat32;
