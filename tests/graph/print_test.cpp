@@ -17,14 +17,6 @@ namespace {
 
 const json& reference() { return graft::testing::reference_json("printing.json"); }
 
-DType parse_dtype(const std::string& s) {
-  if (s == "float32") return kFloat32;
-  if (s == "float64") return kFloat64;
-  if (s == "int64") return kInt64;
-  if (s == "bool") return kBool;
-  throw std::runtime_error("unknown dtype " + s);
-}
-
 double parse_value(const json& v) {
   if (v.is_string()) {
     std::string s = v.get<std::string>();
@@ -39,7 +31,7 @@ double parse_value(const json& v) {
 
 // The tensor a reference case describes, built the way the script built it.
 Tensor build(const json& c) {
-  DType dt = parse_dtype(c["dtype"]);
+  DType dt = graft::testing::dtype_from_name(c["dtype"]);
   Shape shape;
   for (int64_t s : c["shape"]) shape.push_back(s);
   Tensor t;
