@@ -25,7 +25,6 @@
 #include "common/metrics.h"
 #include "common/plot.h"
 #include "common/progress.h"
-#include "common/relu.h"
 
 using namespace graft;
 using namespace graft::examples;
@@ -45,8 +44,8 @@ struct Result {
 
 std::shared_ptr<nn::Sequential> make_classifier(int64_t classes, int64_t hidden) {
   return std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
-      std::make_shared<nn::Linear>(2, hidden), std::make_shared<ReLU>(), std::make_shared<nn::Linear>(hidden, hidden),
-      std::make_shared<ReLU>(), std::make_shared<nn::Linear>(hidden, classes)});
+      std::make_shared<nn::Linear>(2, hidden), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(hidden, hidden),
+      std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(hidden, classes)});
 }
 
 ConfusionMatrix score(nn::Module& model, const data::TensorDataset& set, int64_t classes) {

@@ -30,7 +30,6 @@
 #include "common/metrics.h"
 #include "common/plot.h"
 #include "common/progress.h"
-#include "common/relu.h"
 
 using namespace graft;
 using namespace graft::examples;
@@ -41,8 +40,8 @@ namespace {
 
 std::shared_ptr<nn::Sequential> make_mlp() {
   return std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
-      std::make_shared<nn::Linear>(784, 512), std::make_shared<ReLU>(), std::make_shared<nn::Linear>(512, 256),
-      std::make_shared<ReLU>(), std::make_shared<nn::Linear>(256, 10)});
+      std::make_shared<nn::Linear>(784, 512), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(512, 256),
+      std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(256, 10)});
 }
 
 // Everything that decides the trajectory of a run: a resumed run must use the same.

@@ -151,47 +151,40 @@ std::vector<ModulePtr> Module::children() const {
   return out;
 }
 
-Named<Tensor> Module::named_parameters(bool recurse) const {
+namespace {
+
+// The defined tensors of `own` (parameters_ or buffers_) of `root` and, with recurse, of its descendants,
+// each one once, named by their dotted path.
+Named<Tensor> collect_named(const Module& root, Named<Tensor> Module::*own, bool recurse) {
   Named<Tensor> out;
   std::set<const TensorImpl*> seen;
   auto add_own = [&](const std::string& prefix, const Module& m) {
-    for (const auto& [name, t] : m.parameters_)
+    for (const auto& [name, t] : m.*own)
       if (t.defined() && seen.insert(t.impl()).second) out.emplace_back(join_name(prefix, name), t);
   };
   if (!recurse) {
-    add_own("", *this);
+    add_own("", root);
     return out;
   }
-  for (auto& [prefix, m] : const_cast<Module*>(this)->named_modules()) add_own(prefix, *m);
+  for (auto& [prefix, m] : const_cast<Module&>(root).named_modules()) add_own(prefix, *m);
   return out;
 }
 
-TensorList Module::parameters(bool recurse) const {
+TensorList values_of(const Named<Tensor>& named) {
   TensorList out;
-  for (auto& [name, t] : named_parameters(recurse)) out.push_back(t);
+  for (auto& [name, t] : named) out.push_back(t);
   return out;
 }
 
-Named<Tensor> Module::named_buffers(bool recurse) const {
-  Named<Tensor> out;
-  std::set<const TensorImpl*> seen;
-  auto add_own = [&](const std::string& prefix, const Module& m) {
-    for (const auto& [name, t] : m.buffers_)
-      if (t.defined() && seen.insert(t.impl()).second) out.emplace_back(join_name(prefix, name), t);
-  };
-  if (!recurse) {
-    add_own("", *this);
-    return out;
-  }
-  for (auto& [prefix, m] : const_cast<Module*>(this)->named_modules()) add_own(prefix, *m);
-  return out;
-}
+}  // namespace
 
-TensorList Module::buffers(bool recurse) const {
-  TensorList out;
-  for (auto& [name, t] : named_buffers(recurse)) out.push_back(t);
-  return out;
-}
+Named<Tensor> Module::named_parameters(bool recurse) const { return collect_named(*this, &Module::parameters_, recurse); }
+
+TensorList Module::parameters(bool recurse) const { return values_of(named_parameters(recurse)); }
+
+Named<Tensor> Module::named_buffers(bool recurse) const { return collect_named(*this, &Module::buffers_, recurse); }
+
+TensorList Module::buffers(bool recurse) const { return values_of(named_buffers(recurse)); }
 
 void Module::train(bool on) {
   training_ = on;

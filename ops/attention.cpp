@@ -3,6 +3,7 @@
 #include <cmath>
 #include <mutex>
 
+#include "graft/ops/detail/attention_checks.h"
 #include "graft/ops/detail/attention_softmax.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/matmul.h"
@@ -54,24 +55,10 @@ Tensor ungroup_heads(const Tensor& t, int64_t heads, int64_t L) {
 
 Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& attn_mask,
                                     double dropout_p, bool is_causal, std::optional<double> scale, bool enable_gqa) {
-  check_defined(kOp, "query", query);
-  check_defined(kOp, "key", key);
-  check_defined(kOp, "value", value);
-  GRAFT_CHECK(query.dim() >= 2 && key.dim() >= 2 && value.dim() >= 2,
-              "{}: query, key and value need at least 2 dims (..., L, E), got shapes {}, {} and {}", kOp,
-              shape_str(query.shape()), shape_str(key.shape()), shape_str(value.shape()));
-  GRAFT_CHECK(is_floating(query.dtype()), "{}: expected a floating-point query, got {}", kOp, dtype_name(query.dtype()));
-  GRAFT_CHECK(key.dtype() == query.dtype() && value.dtype() == query.dtype(),
-              "{}: query, key and value must have the same dtype, got {}, {} and {}", kOp, dtype_name(query.dtype()),
-              dtype_name(key.dtype()), dtype_name(value.dtype()));
+  check_attention_operands(kOp, query, key, value);
   const int64_t T = query.shape()[query.dim() - 2], E = query.shape()[query.dim() - 1];
   const int64_t S = key.shape()[key.dim() - 2];
-  GRAFT_CHECK(key.shape()[key.dim() - 1] == E,
-              "{}: query and key must have the same embedding size (last dim), got query {} and key {}", kOp,
-              shape_str(query.shape()), shape_str(key.shape()));
-  GRAFT_CHECK(value.shape()[value.dim() - 2] == S,
-              "{}: key and value must have the same sequence length (dim -2), got key {} and value {}", kOp,
-              shape_str(key.shape()), shape_str(value.shape()));
+  check_attention_sizes(kOp, query, key, value);
   GRAFT_CHECK(dropout_p >= 0.0 && dropout_p <= 1.0, "{}: dropout_p must be in [0, 1], got {}", kOp, dropout_p);
   GRAFT_CHECK(!(is_causal && attn_mask.defined()),
               "{}: an explicit attn_mask cannot be combined with is_causal=true (as in PyTorch); fold the causal "

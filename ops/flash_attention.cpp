@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "graft/ops/detail/attention_checks.h"
 #include "graft/ops/detail/attention_softmax.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/kernels/flash_attention.h"
@@ -42,16 +43,7 @@ TensorList composite_backward(const Tensor& q, const Tensor& k, const Tensor& v,
 
 Tensor flash_attention(const Tensor& query, const Tensor& key, const Tensor& value, bool is_causal,
                        std::optional<double> scale, FlashAttentionBlockSizes block_sizes) {
-  check_defined(kOp, "query", query);
-  check_defined(kOp, "key", key);
-  check_defined(kOp, "value", value);
-  GRAFT_CHECK(query.dim() >= 2 && key.dim() >= 2 && value.dim() >= 2,
-              "{}: query, key and value need at least 2 dims (..., L, E), got shapes {}, {} and {}", kOp,
-              shape_str(query.shape()), shape_str(key.shape()), shape_str(value.shape()));
-  GRAFT_CHECK(is_floating(query.dtype()), "{}: expected a floating-point query, got {}", kOp, dtype_name(query.dtype()));
-  GRAFT_CHECK(key.dtype() == query.dtype() && value.dtype() == query.dtype(),
-              "{}: query, key and value must have the same dtype, got {}, {} and {}", kOp, dtype_name(query.dtype()),
-              dtype_name(key.dtype()), dtype_name(value.dtype()));
+  check_attention_operands(kOp, query, key, value);
   const Shape batch(query.shape().begin(), query.shape().end() - 2);
   GRAFT_CHECK(Shape(key.shape().begin(), key.shape().end() - 2) == batch &&
                   Shape(value.shape().begin(), value.shape().end() - 2) == batch,
@@ -59,13 +51,8 @@ Tensor flash_attention(const Tensor& query, const Tensor& key, const Tensor& val
               "scaled_dot_product_attention to broadcast them or for grouped-query attention)",
               kOp, shape_str(query.shape()), shape_str(key.shape()), shape_str(value.shape()));
   const int64_t T = query.shape()[query.dim() - 2], E = query.shape()[query.dim() - 1];
-  const int64_t S = key.shape()[key.dim() - 2], Ev = value.shape()[value.dim() - 1];
-  GRAFT_CHECK(key.shape()[key.dim() - 1] == E,
-              "{}: query and key must have the same embedding size (last dim), got query {} and key {}", kOp,
-              shape_str(query.shape()), shape_str(key.shape()));
-  GRAFT_CHECK(value.shape()[value.dim() - 2] == S,
-              "{}: key and value must have the same sequence length (dim -2), got key {} and value {}", kOp,
-              shape_str(key.shape()), shape_str(value.shape()));
+  const int64_t Ev = value.shape()[value.dim() - 1];
+  check_attention_sizes(kOp, query, key, value);
   GRAFT_CHECK(block_sizes.query >= 1 && block_sizes.key >= 1, "{}: block sizes must be positive, got query {} and key {}",
               kOp, block_sizes.query, block_sizes.key);
 

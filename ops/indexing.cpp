@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "graft/ops/detail/op_helpers.h"
+#include "graft/ops/kernels/dim_layout.h"
 #include "graft/ops/operators.h"
 #include "graft/ops/shape.h"
 
@@ -23,14 +24,6 @@ std::vector<int64_t> checked_indices(const char* op, const Tensor& index, int64_
   for (int64_t i : idx)
     GRAFT_CHECK(i >= 0 && i < size, "{}: index {} is out of range for dim {} of size {}", op, i, dim, size);
   return idx;
-}
-
-// (outer, dim, inner) sizes of a contiguous tensor around `dim`.
-void split_around(IntList shape, int64_t dim, int64_t& outer, int64_t& inner) {
-  outer = 1;
-  inner = 1;
-  for (int64_t d = 0; d < dim; ++d) outer *= shape[d];
-  for (size_t d = static_cast<size_t>(dim) + 1; d < shape.size(); ++d) inner *= shape[d];
 }
 
 // The positions of an index tensor (contiguous, `shape`) visited row by row: the rows are the positions of
@@ -85,8 +78,8 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   Shape shape = x.shape();
   if (x.dim() > 0) shape[d] = static_cast<int64_t>(idx.size());
   Tensor out = empty_tensor(shape, x.dtype());
-  int64_t outer, inner;
-  split_around(x.shape(), x.dim() == 0 ? 0 : d, outer, inner);
+  const kernels::DimLayout layout = kernels::dim_layout(x.shape(), x.dim() == 0 ? 0 : d);
+  const int64_t outer = layout.outer, inner = layout.inner;
   const size_t row_bytes = static_cast<size_t>(inner) * x.element_size();
   const char* src = static_cast<const char*>(xc.data_ptr());
   char* dst = static_cast<char*>(out.data_ptr());
@@ -121,8 +114,8 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
   DType dt = promote_types(x.dtype(), source.dtype());
   Tensor out = kernels::copy_as(x, dt);
   Tensor src = kernels::copy_as(source, dt);
-  int64_t outer, inner;
-  split_around(x.shape(), x.dim() == 0 ? 0 : d, outer, inner);
+  const kernels::DimLayout layout = kernels::dim_layout(x.shape(), x.dim() == 0 ? 0 : d);
+  const int64_t outer = layout.outer, inner = layout.inner;
   const int64_t n = static_cast<int64_t>(idx.size());
   dispatch_numeric(dt, "index_add", [&]<class T>() {
     T* o = static_cast<T*>(out.data_ptr());

@@ -86,6 +86,17 @@ void check_class_target(const char* op, const Tensor& input, const Tensor& targe
               shape_str(expected), shape_str(input.shape()), shape_str(target.shape()));
 }
 
+// A floating input with a class dim and an int64 target of class indices that matches it (nll_loss,
+// focal_loss); returns the class dim.
+int64_t check_class_inputs(const char* op, const Tensor& input, const Tensor& target) {
+  check_defined(op, "input", input);
+  check_defined(op, "target", target);
+  check_floating_input(op, input);
+  const int64_t cd = class_dim_of(op, input);
+  check_class_target(op, input, target);
+  return cd;
+}
+
 void check_class_weight(const char* op, const Tensor& weight, const Tensor& input, int64_t classes) {
   if (!weight.defined()) return;
   GRAFT_CHECK(weight.dim() == 1 && weight.numel() == classes,
@@ -186,11 +197,7 @@ Tensor focal_loss_impl(const Tensor& input, const Tensor& target, const Tensor* 
                        double gamma, std::string_view reduction) {
   const char* op = "focal_loss";
   const Reduction r = parse_reduction(op, reduction);
-  check_defined(op, "input", input);
-  check_defined(op, "target", target);
-  check_floating_input(op, input);
-  const int64_t cd = class_dim_of(op, input);
-  check_class_target(op, input, target);
+  const int64_t cd = check_class_inputs(op, input, target);
   GRAFT_CHECK(gamma >= 0, "{}: gamma must be >= 0, got {}", op, gamma);
   const int64_t classes = input.shape()[cd];
   if (alpha_per_class) {
@@ -359,11 +366,7 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight,
                 std::string_view reduction) {
   const char* op = "nll_loss";
   const Reduction r = parse_reduction(op, reduction);
-  check_defined(op, "input", input);
-  check_defined(op, "target", target);
-  check_floating_input(op, input);
-  const int64_t cd = class_dim_of(op, input);
-  check_class_target(op, input, target);
+  const int64_t cd = check_class_inputs(op, input, target);
   check_class_weight(op, weight, input, input.shape()[cd]);
   return nll_loss_impl(op, input, target, weight, ignore_index, r);
 }

@@ -5,40 +5,19 @@
 //   m = beta1 * m + (1 - beta1) * g;  v = beta2 * v + (1 - beta2) * g * g;  (amsgrad: v_max = max(v_max, v))
 //   p -= lr / (1 - beta1^t) * m / (sqrt(v or v_max) / sqrt(1 - beta2^t) + eps)
 // The whole update of a parameter group is one fused pass over its flat buffers.
-#include <tuple>
-
-#include "graft/optim/optimizer.h"
+#include "graft/optim/detail/adam_family.h"
 
 namespace graft::optim {
 
-struct AdamWOptions : public OptimizerCloneableOptions<AdamWOptions> {
-  using betas_t = std::tuple<double, double>;
-  AdamWOptions(double lr = 1e-3) : lr_(lr) {}  // NOLINT: implicit, as in torch
-  GRAFT_ARG(double, lr);
-  GRAFT_ARG(betas_t, betas) = std::make_tuple(0.9, 0.999);
-  GRAFT_ARG(double, eps) = 1e-8;
-  GRAFT_ARG(double, weight_decay) = 1e-2;
-  GRAFT_ARG(bool, amsgrad) = false;
-  GRAFT_ARG(bool, maximize) = false;
-
- public:
-  double get_lr() const override { return lr_; }
-  void set_lr(double lr) override { lr_ = lr; }
-  std::map<std::string, double> to_map() const override;
-  void from_map(const std::map<std::string, double>& values) override;
+struct AdamWOptions : public detail::AdamFamilyOptions<AdamWOptions> {
+  static constexpr const char* optimizer_name = "AdamW";
+  static constexpr bool decoupled_weight_decay = true;
+  AdamWOptions(double lr = 1e-3) : AdamFamilyOptions(lr, /*weight_decay=*/1e-2) {}  // NOLINT: implicit, as in torch
 };
 
-class AdamW final : public Optimizer {
+class AdamW final : public detail::AdamFamily<AdamWOptions> {
  public:
-  AdamW(const std::vector<OptimizerParamGroup>& groups, const AdamWOptions& defaults = {});
-  AdamW(const std::vector<Tensor>& params, const AdamWOptions& defaults = {})
-      : AdamW(std::vector<OptimizerParamGroup>{OptimizerParamGroup(params)}, defaults) {}
-  const char* name() const override { return "AdamW"; }
-
- protected:
-  void check_options(const OptimizerOptions& options) const override;
-  void update(const OptimizerOptions& options, FlatBucket& bucket, const std::vector<uint8_t>& active,
-              FlatRange range) override;
+  using AdamFamily::AdamFamily;
 };
 
 }  // namespace graft::optim

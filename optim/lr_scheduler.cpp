@@ -21,13 +21,6 @@ json parse(const Checkpoint& dict, const char* scheduler) {
   }
 }
 
-double single(const std::map<std::string, std::vector<double>>& values, const char* scheduler, const char* key) {
-  auto it = values.find(key);
-  GRAFT_CHECK(it != values.end() && it->second.size() == 1, "{}.load_state_dict: the hyperparameter '{}' is missing",
-              scheduler, key);
-  return it->second[0];
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- LRScheduler
@@ -56,6 +49,57 @@ std::vector<double> LRScheduler::group_lrs() const {
   std::vector<double> lrs;
   for (const OptimizerParamGroup& g : optimizer_->param_groups()) lrs.push_back(g.options().get_lr());
   return lrs;
+}
+
+std::vector<double> LRScheduler::scaled_group_lrs(double factor) const {
+  std::vector<double> lrs = group_lrs();
+  for (double& lr : lrs) lr = lr * factor;
+  return lrs;
+}
+
+void LRScheduler::register_hyperparameter(const char* name, double* value) {
+  hyperparameters_.push_back({name, value, false});
+}
+
+void LRScheduler::register_hyperparameter(const char* name, int64_t* value) {
+  hyperparameters_.push_back({name, value, false});
+}
+
+void LRScheduler::register_hyperparameter(const char* name, std::vector<int64_t>* values, bool fixed_size) {
+  hyperparameters_.push_back({name, values, fixed_size});
+}
+
+std::map<std::string, std::vector<double>> LRScheduler::hyperparameters() const {
+  std::map<std::string, std::vector<double>> values;
+  for (const Hyperparameter& h : hyperparameters_) {
+    if (auto* d = std::get_if<double*>(&h.value)) values[h.name] = {**d};
+    else if (auto* i = std::get_if<int64_t*>(&h.value)) values[h.name] = {static_cast<double>(**i)};
+    else {
+      const std::vector<int64_t>& list = *std::get<std::vector<int64_t>*>(h.value);
+      values[h.name] = std::vector<double>(list.begin(), list.end());
+    }
+  }
+  return values;
+}
+
+void LRScheduler::set_hyperparameters(const std::map<std::string, std::vector<double>>& values) {
+  for (const Hyperparameter& h : hyperparameters_) {
+    auto it = values.find(h.name);
+    const bool is_list = std::holds_alternative<std::vector<int64_t>*>(h.value);
+    GRAFT_CHECK(it != values.end() && (is_list || it->second.size() == 1),
+                "{}.load_state_dict: the hyperparameter '{}' is missing", name(), h.name);
+    if (!is_list) continue;
+    const size_t count = std::get<std::vector<int64_t>*>(h.value)->size();
+    GRAFT_CHECK(!h.fixed_size || it->second.size() == count,
+                "{}.load_state_dict: the hyperparameter '{}' has {} values, expected {}", name(), h.name,
+                it->second.size(), count);
+  }
+  for (const Hyperparameter& h : hyperparameters_) {
+    const std::vector<double>& v = values.at(h.name);
+    if (auto* d = std::get_if<double*>(&h.value)) **d = v[0];
+    else if (auto* i = std::get_if<int64_t*>(&h.value)) **i = static_cast<int64_t>(v[0]);
+    else std::get<std::vector<int64_t>*>(h.value)->assign(v.begin(), v.end());
+  }
 }
 
 void LRScheduler::apply(const std::vector<double>& lrs) {
@@ -119,30 +163,19 @@ void LRScheduler::load_state_dict(const Checkpoint& dict) {
 StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma, int64_t last_epoch)
     : LRScheduler(optimizer, last_epoch), step_size_(step_size), gamma_(gamma) {
   GRAFT_CHECK(step_size > 0, "StepLR: step_size must be positive, got {}", step_size);
+  register_hyperparameter("step_size", &step_size_);
+  register_hyperparameter("gamma", &gamma_);
   initial_step();
 }
 
 std::vector<double> StepLR::get_lr() {
-  std::vector<double> lrs = group_lrs();
-  if (last_epoch_ == 0 || last_epoch_ % step_size_ != 0) return lrs;
-  for (double& lr : lrs) lr = lr * gamma_;
-  return lrs;
+  if (last_epoch_ == 0 || last_epoch_ % step_size_ != 0) return group_lrs();
+  return scaled_group_lrs(gamma_);
 }
 
 std::optional<std::vector<double>> StepLR::closed_form_lr() const {
-  std::vector<double> lrs;
   const int64_t k = last_epoch_ >= 0 ? last_epoch_ / step_size_ : -((-last_epoch_ + step_size_ - 1) / step_size_);
-  for (double base : base_lrs_) lrs.push_back(base * std::pow(gamma_, static_cast<double>(k)));
-  return lrs;
-}
-
-std::map<std::string, std::vector<double>> StepLR::hyperparameters() const {
-  return {{"step_size", {static_cast<double>(step_size_)}}, {"gamma", {gamma_}}};
-}
-
-void StepLR::set_hyperparameters(const std::map<std::string, std::vector<double>>& v) {
-  step_size_ = static_cast<int64_t>(single(v, "StepLR", "step_size"));
-  gamma_ = single(v, "StepLR", "gamma");
+  return from_base_lrs([&](double base) { return base * std::pow(gamma_, static_cast<double>(k)); });
 }
 
 // ---------------------------------------------------------------- MultiStepLR
@@ -150,59 +183,37 @@ void StepLR::set_hyperparameters(const std::map<std::string, std::vector<double>
 MultiStepLR::MultiStepLR(Optimizer& optimizer, std::vector<int64_t> milestones, double gamma, int64_t last_epoch)
     : LRScheduler(optimizer, last_epoch), milestones_(std::move(milestones)), gamma_(gamma) {
   std::sort(milestones_.begin(), milestones_.end());
+  register_hyperparameter("milestones", &milestones_);
+  register_hyperparameter("gamma", &gamma_);
   initial_step();
 }
 
 std::vector<double> MultiStepLR::get_lr() {
-  std::vector<double> lrs = group_lrs();
   const auto count = std::count(milestones_.begin(), milestones_.end(), last_epoch_);
-  if (count == 0) return lrs;
-  for (double& lr : lrs) lr = lr * std::pow(gamma_, static_cast<double>(count));
-  return lrs;
+  if (count == 0) return group_lrs();
+  return scaled_group_lrs(std::pow(gamma_, static_cast<double>(count)));
 }
 
 std::optional<std::vector<double>> MultiStepLR::closed_form_lr() const {
   const auto passed = std::upper_bound(milestones_.begin(), milestones_.end(), last_epoch_) - milestones_.begin();
-  std::vector<double> lrs;
-  for (double base : base_lrs_) lrs.push_back(base * std::pow(gamma_, static_cast<double>(passed)));
-  return lrs;
-}
-
-std::map<std::string, std::vector<double>> MultiStepLR::hyperparameters() const {
-  return {{"milestones", std::vector<double>(milestones_.begin(), milestones_.end())}, {"gamma", {gamma_}}};
-}
-
-void MultiStepLR::set_hyperparameters(const std::map<std::string, std::vector<double>>& v) {
-  auto it = v.find("milestones");
-  GRAFT_CHECK(it != v.end(), "MultiStepLR.load_state_dict: the hyperparameter 'milestones' is missing");
-  milestones_.assign(it->second.begin(), it->second.end());
-  gamma_ = single(v, "MultiStepLR", "gamma");
+  return from_base_lrs([&](double base) { return base * std::pow(gamma_, static_cast<double>(passed)); });
 }
 
 // ---------------------------------------------------------------- ExponentialLR
 
 ExponentialLR::ExponentialLR(Optimizer& optimizer, double gamma, int64_t last_epoch)
     : LRScheduler(optimizer, last_epoch), gamma_(gamma) {
+  register_hyperparameter("gamma", &gamma_);
   initial_step();
 }
 
 std::vector<double> ExponentialLR::get_lr() {
-  std::vector<double> lrs = group_lrs();
-  if (last_epoch_ == 0) return lrs;
-  for (double& lr : lrs) lr = lr * gamma_;
-  return lrs;
+  if (last_epoch_ == 0) return group_lrs();
+  return scaled_group_lrs(gamma_);
 }
 
 std::optional<std::vector<double>> ExponentialLR::closed_form_lr() const {
-  std::vector<double> lrs;
-  for (double base : base_lrs_) lrs.push_back(base * std::pow(gamma_, static_cast<double>(last_epoch_)));
-  return lrs;
-}
-
-std::map<std::string, std::vector<double>> ExponentialLR::hyperparameters() const { return {{"gamma", {gamma_}}}; }
-
-void ExponentialLR::set_hyperparameters(const std::map<std::string, std::vector<double>>& v) {
-  gamma_ = single(v, "ExponentialLR", "gamma");
+  return from_base_lrs([&](double base) { return base * std::pow(gamma_, static_cast<double>(last_epoch_)); });
 }
 
 // ---------------------------------------------------------------- LinearLR
@@ -215,41 +226,25 @@ LinearLR::LinearLR(Optimizer& optimizer, double start_factor, double end_factor,
   GRAFT_CHECK(end_factor >= 0 && end_factor <= 1,
               "LinearLR: Ending multiplicative factor expected to be between 0 and 1, got {}", end_factor);
   GRAFT_CHECK(total_iters > 0, "LinearLR: total_iters must be positive, got {}", total_iters);
+  register_hyperparameter("start_factor", &start_factor_);
+  register_hyperparameter("end_factor", &end_factor_);
+  register_hyperparameter("total_iters", &total_iters_);
   initial_step();
 }
 
 std::vector<double> LinearLR::get_lr() {
-  std::vector<double> lrs = group_lrs();
-  if (last_epoch_ == 0) {
-    for (double& lr : lrs) lr = lr * start_factor_;
-    return lrs;
-  }
-  if (last_epoch_ > total_iters_) return lrs;
+  if (last_epoch_ == 0) return scaled_group_lrs(start_factor_);
+  if (last_epoch_ > total_iters_) return group_lrs();
   const double delta = end_factor_ - start_factor_;
-  for (double& lr : lrs)
-    lr = lr * (1. + delta / (static_cast<double>(total_iters_) * start_factor_ +
-                             static_cast<double>(last_epoch_ - 1) * delta));
-  return lrs;
+  return scaled_group_lrs(1. + delta / (static_cast<double>(total_iters_) * start_factor_ +
+                                        static_cast<double>(last_epoch_ - 1) * delta));
 }
 
 std::optional<std::vector<double>> LinearLR::closed_form_lr() const {
-  std::vector<double> lrs;
   const double t = static_cast<double>(std::min(total_iters_, last_epoch_));
-  for (double base : base_lrs_)
-    lrs.push_back(base * (start_factor_ + (end_factor_ - start_factor_) * t / static_cast<double>(total_iters_)));
-  return lrs;
-}
-
-std::map<std::string, std::vector<double>> LinearLR::hyperparameters() const {
-  return {{"start_factor", {start_factor_}},
-          {"end_factor", {end_factor_}},
-          {"total_iters", {static_cast<double>(total_iters_)}}};
-}
-
-void LinearLR::set_hyperparameters(const std::map<std::string, std::vector<double>>& v) {
-  start_factor_ = single(v, "LinearLR", "start_factor");
-  end_factor_ = single(v, "LinearLR", "end_factor");
-  total_iters_ = static_cast<int64_t>(single(v, "LinearLR", "total_iters"));
+  return from_base_lrs([&](double base) {
+    return base * (start_factor_ + (end_factor_ - start_factor_) * t / static_cast<double>(total_iters_));
+  });
 }
 
 // ---------------------------------------------------------------- CosineAnnealingLR
@@ -257,6 +252,8 @@ void LinearLR::set_hyperparameters(const std::map<std::string, std::vector<doubl
 CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, int64_t T_max, double eta_min, int64_t last_epoch)
     : LRScheduler(optimizer, last_epoch), T_max_(T_max), eta_min_(eta_min) {
   GRAFT_CHECK(T_max > 0, "CosineAnnealingLR: T_max must be positive, got {}", T_max);
+  register_hyperparameter("T_max", &T_max_);
+  register_hyperparameter("eta_min", &eta_min_);
   initial_step();
 }
 
@@ -279,19 +276,8 @@ std::vector<double> CosineAnnealingLR::get_lr() {
 }
 
 std::optional<std::vector<double>> CosineAnnealingLR::closed_form_lr() const {
-  std::vector<double> lrs;
   const double T = static_cast<double>(T_max_), t = static_cast<double>(last_epoch_);
-  for (double base : base_lrs_) lrs.push_back(eta_min_ + (base - eta_min_) * (1 + std::cos(kPi * t / T)) / 2);
-  return lrs;
-}
-
-std::map<std::string, std::vector<double>> CosineAnnealingLR::hyperparameters() const {
-  return {{"T_max", {static_cast<double>(T_max_)}}, {"eta_min", {eta_min_}}};
-}
-
-void CosineAnnealingLR::set_hyperparameters(const std::map<std::string, std::vector<double>>& v) {
-  T_max_ = static_cast<int64_t>(single(v, "CosineAnnealingLR", "T_max"));
-  eta_min_ = single(v, "CosineAnnealingLR", "eta_min");
+  return from_base_lrs([&](double base) { return eta_min_ + (base - eta_min_) * (1 + std::cos(kPi * t / T)) / 2; });
 }
 
 // ---------------------------------------------------------------- SequentialLR
@@ -311,6 +297,7 @@ SequentialLR::SequentialLR(Optimizer& optimizer, std::vector<std::shared_ptr<LRS
               "SequentialLR: Sequential Schedulers expects number of schedulers provided to be one more than the number "
               "of milestone points, but got number of schedulers {} and the number of milestones to be equal to {}",
               schedulers_.size(), milestones_.size());
+  register_hyperparameter("_milestones", &milestones_, /*fixed_size=*/true);
   last_epoch_ = last_epoch + 1;
   // Reset learning rates back to initial values, undo the step performed by the other schedulers, and
   // perform the initial step of the first one only.
@@ -331,17 +318,6 @@ void SequentialLR::step() {
 }
 
 std::vector<double> SequentialLR::get_lr() { return last_lr_; }
-
-std::map<std::string, std::vector<double>> SequentialLR::hyperparameters() const {
-  return {{"_milestones", std::vector<double>(milestones_.begin(), milestones_.end())}};
-}
-
-void SequentialLR::set_hyperparameters(const std::map<std::string, std::vector<double>>& v) {
-  auto it = v.find("_milestones");
-  GRAFT_CHECK(it != v.end() && it->second.size() == milestones_.size(),
-              "{}.load_state_dict: the milestones are missing or of the wrong count", name());
-  milestones_.assign(it->second.begin(), it->second.end());
-}
 
 Checkpoint SequentialLR::state_dict() const {
   json meta = json::parse(LRScheduler::state_dict().metadata);

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "graft/optim/checkpoint.h"
@@ -52,10 +53,24 @@ class LRScheduler {
   virtual std::vector<double> get_lr() = 0;
   // The lrs for last_epoch from base_lrs, when the scheduler has a closed form.
   virtual std::optional<std::vector<double>> closed_form_lr() const { return std::nullopt; }
-  // The scheduler's own hyperparameters, by name, for state_dict.
-  virtual std::map<std::string, std::vector<double>> hyperparameters() const = 0;
-  virtual void set_hyperparameters(const std::map<std::string, std::vector<double>>& values) = 0;
+  // The scheduler's own hyperparameters, which state_dict saves by name and load_state_dict restores: the
+  // derived constructor registers its members (schedulers are neither copied nor moved). A list registered
+  // with fixed_size must be restored with as many values as it has.
+  void register_hyperparameter(const char* name, double* value);
+  void register_hyperparameter(const char* name, int64_t* value);
+  void register_hyperparameter(const char* name, std::vector<int64_t>* values, bool fixed_size = false);
+  std::map<std::string, std::vector<double>> hyperparameters() const;
+  void set_hyperparameters(const std::map<std::string, std::vector<double>>& values);
+  // The lrs of the optimizer's groups, and those times `factor`.
   std::vector<double> group_lrs() const;
+  std::vector<double> scaled_group_lrs(double factor) const;
+  // f(base_lr) for each group.
+  template <class F>
+  std::vector<double> from_base_lrs(F f) const {
+    std::vector<double> lrs;
+    for (double base : base_lrs_) lrs.push_back(f(base));
+    return lrs;
+  }
   void apply(const std::vector<double>& lrs);
 
   Optimizer* optimizer_;
@@ -63,6 +78,14 @@ class LRScheduler {
   int64_t last_epoch_ = -1;
   int64_t step_count_ = 0;
   std::vector<double> last_lr_;
+
+ private:
+  struct Hyperparameter {
+    const char* name;
+    std::variant<double*, int64_t*, std::vector<int64_t>*> value;
+    bool fixed_size;
+  };
+  std::vector<Hyperparameter> hyperparameters_;
 
   friend class SequentialLR;
 };
@@ -76,8 +99,6 @@ class StepLR final : public LRScheduler {
  protected:
   std::vector<double> get_lr() override;
   std::optional<std::vector<double>> closed_form_lr() const override;
-  std::map<std::string, std::vector<double>> hyperparameters() const override;
-  void set_hyperparameters(const std::map<std::string, std::vector<double>>& values) override;
 
  private:
   int64_t step_size_;
@@ -93,8 +114,6 @@ class MultiStepLR final : public LRScheduler {
  protected:
   std::vector<double> get_lr() override;
   std::optional<std::vector<double>> closed_form_lr() const override;
-  std::map<std::string, std::vector<double>> hyperparameters() const override;
-  void set_hyperparameters(const std::map<std::string, std::vector<double>>& values) override;
 
  private:
   std::vector<int64_t> milestones_;  // sorted
@@ -110,8 +129,6 @@ class ExponentialLR final : public LRScheduler {
  protected:
   std::vector<double> get_lr() override;
   std::optional<std::vector<double>> closed_form_lr() const override;
-  std::map<std::string, std::vector<double>> hyperparameters() const override;
-  void set_hyperparameters(const std::map<std::string, std::vector<double>>& values) override;
 
  private:
   double gamma_;
@@ -129,8 +146,6 @@ class LinearLR final : public LRScheduler {
  protected:
   std::vector<double> get_lr() override;
   std::optional<std::vector<double>> closed_form_lr() const override;
-  std::map<std::string, std::vector<double>> hyperparameters() const override;
-  void set_hyperparameters(const std::map<std::string, std::vector<double>>& values) override;
 
  private:
   double start_factor_, end_factor_;
@@ -147,8 +162,6 @@ class CosineAnnealingLR final : public LRScheduler {
  protected:
   std::vector<double> get_lr() override;
   std::optional<std::vector<double>> closed_form_lr() const override;
-  std::map<std::string, std::vector<double>> hyperparameters() const override;
-  void set_hyperparameters(const std::map<std::string, std::vector<double>>& values) override;
 
  private:
   int64_t T_max_;
@@ -169,8 +182,6 @@ class SequentialLR : public LRScheduler {
 
  protected:
   std::vector<double> get_lr() override;
-  std::map<std::string, std::vector<double>> hyperparameters() const override;
-  void set_hyperparameters(const std::map<std::string, std::vector<double>>& values) override;
 
  private:
   std::vector<std::shared_ptr<LRScheduler>> schedulers_;

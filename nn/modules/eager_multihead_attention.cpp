@@ -108,7 +108,7 @@ std::tuple<Tensor, Tensor> EagerMultiheadAttention::forward(const Tensor& query,
                                                     query, key, value, key_padding_mask, attn_mask, is_causal);
   GRAFT_CHECK(query.dtype() == out_proj->weight.dtype(), "{}: query is {} but the module's parameters are {}", kName,
               dtype_name(query.dtype()), dtype_name(out_proj->weight.dtype()));
-  const int64_t E = embed_dim, N = in.batch;
+  const int64_t E = embed_dim;
 
   Tensor q, k, v;
   if (use_in_proj && in.key_is_query && in.value_is_key) {
@@ -121,18 +121,7 @@ std::tuple<Tensor, Tensor> EagerMultiheadAttention::forward(const Tensor& query,
   } else {
     q = (*q_proj)(in.query), k = (*k_proj)(in.key), v = (*v_proj)(in.value);
   }
-  if (bias_k.defined()) {  // one more key and value: the learned bias rows
-    k = cat({k, expand(bias_k, {N, 1, E})}, 1);
-    v = cat({v, expand(bias_v, {N, 1, E})}, 1);
-  }
-  q = detail::split_heads(q, num_heads);  // (N, H, L, head_dim)
-  k = detail::split_heads(k, num_heads);  // (N, H, S', head_dim)
-  v = detail::split_heads(v, num_heads);
-  if (add_zero_attn) {  // one more key and value: zeros
-    Tensor zero = zeros({N, num_heads, 1, head_dim}, graft::dtype(q.dtype()));
-    k = cat({k, zero}, 2);
-    v = cat({v, zero}, 2);
-  }
+  std::tie(q, k, v) = detail::split_heads_with_extra_keys(q, k, v, num_heads, bias_k, bias_v, add_zero_attn);
 
   Tensor scores = mul(matmul(q, transpose(k, -2, -1)), 1.0 / std::sqrt(static_cast<double>(head_dim)));
   Tensor dead_rows;

@@ -169,4 +169,24 @@ Tensor merge_heads(const Tensor& x) {
   return reshape(transpose(x, 1, 2), {N, T, H * D});
 }
 
+std::tuple<Tensor, Tensor, Tensor> split_heads_with_extra_keys(const Tensor& q, const Tensor& k, const Tensor& v,
+                                                               int64_t num_heads, const Tensor& bias_k,
+                                                               const Tensor& bias_v, bool add_zero_attn) {
+  Tensor keys = k, values = v;
+  if (bias_k.defined()) {
+    const int64_t N = k.shape()[0], E = k.shape()[2];
+    keys = cat({keys, expand(bias_k, {N, 1, E})}, 1);
+    values = cat({values, expand(bias_v, {N, 1, E})}, 1);
+  }
+  keys = split_heads(keys, num_heads);
+  values = split_heads(values, num_heads);
+  if (add_zero_attn) {
+    const int64_t N = keys.shape()[0], D = keys.shape()[3];
+    Tensor zero = zeros({N, num_heads, 1, D}, graft::dtype(q.dtype()));
+    keys = cat({keys, zero}, 2);
+    values = cat({values, zero}, 2);
+  }
+  return {split_heads(q, num_heads), keys, values};
+}
+
 }  // namespace graft::nn::detail

@@ -49,4 +49,11 @@ std::tuple<Tensor, Tensor> finish_mha_outputs(const MhaInputs& in, bool batch_fi
 Tensor split_heads(const Tensor& x, int64_t num_heads);
 Tensor merge_heads(const Tensor& x);
 
+// The projected q (N, L, E), k and v (N, S, E) split into heads, (N, H, L, D) and (N, H, S', D), with the
+// module's extra keys and values appended in PyTorch's order: the learned rows bias_k and bias_v (1, 1, E)
+// when defined (add_bias_kv), then a row of zeros (add_zero_attn).
+std::tuple<Tensor, Tensor, Tensor> split_heads_with_extra_keys(const Tensor& q, const Tensor& k, const Tensor& v,
+                                                               int64_t num_heads, const Tensor& bias_k,
+                                                               const Tensor& bias_v, bool add_zero_attn);
+
 }  // namespace graft::nn::detail

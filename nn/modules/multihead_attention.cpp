@@ -95,7 +95,7 @@ std::tuple<Tensor, Tensor> MultiheadAttention::forward(const Tensor& query, cons
                                                     query, key, value, key_padding_mask, attn_mask, is_causal);
   GRAFT_CHECK(query.dtype() == out_proj->weight.dtype(), "{}: query is {} but the module's parameters are {}", kName,
               dtype_name(query.dtype()), dtype_name(out_proj->weight.dtype()));
-  const int64_t E = embed_dim, N = in.batch;
+  const int64_t E = embed_dim;
 
   // In-projection, as torch's _in_projection_packed: one product when query, key and value are one tensor.
   Tensor q, k, v;
@@ -116,18 +116,7 @@ std::tuple<Tensor, Tensor> MultiheadAttention::forward(const Tensor& query, cons
     k = F::linear(in.key, k_proj_weight, part(in_proj_bias, 1, 1, E));
     v = F::linear(in.value, v_proj_weight, part(in_proj_bias, 2, 1, E));
   }
-  if (bias_k.defined()) {
-    k = cat({k, expand(bias_k, {N, 1, E})}, 1);
-    v = cat({v, expand(bias_v, {N, 1, E})}, 1);
-  }
-  q = detail::split_heads(q, num_heads);  // (N, H, L, head_dim)
-  k = detail::split_heads(k, num_heads);  // (N, H, S', head_dim)
-  v = detail::split_heads(v, num_heads);
-  if (add_zero_attn) {
-    Tensor zero = zeros({N, num_heads, 1, head_dim}, graft::dtype(q.dtype()));
-    k = cat({k, zero}, 2);
-    v = cat({v, zero}, 2);
-  }
+  std::tie(q, k, v) = detail::split_heads_with_extra_keys(q, k, v, num_heads, bias_k, bias_v, add_zero_attn);
 
   const double p = is_training() ? dropout : 0.0;
   Tensor out, weights;

@@ -7,25 +7,12 @@
 #include <vector>
 
 #include "graft/ops/kernels/copy.h"
+#include "graft/ops/kernels/dim_layout.h"
 #include "graft/ops/kernels/loops.h"
 
 namespace graft::kernels {
 
 namespace {
-
-// A contiguous tensor seen as [outer, classes, inner] around `dim`.
-struct ClassLayout {
-  int64_t outer = 1, classes = 1, inner = 1;
-};
-
-ClassLayout layout_around(IntList shape, int64_t dim) {
-  ClassLayout l;
-  if (shape.empty()) return l;
-  l.classes = shape[static_cast<size_t>(dim)];
-  for (int64_t d = 0; d < dim; ++d) l.outer *= shape[static_cast<size_t>(d)];
-  for (size_t d = static_cast<size_t>(dim) + 1; d < shape.size(); ++d) l.inner *= shape[d];
-  return l;
-}
 
 Tensor contiguous_as(const Tensor& t, DType dtype) {
   return t.dtype() == dtype && t.is_contiguous() ? t : copy_as(t, dtype);
@@ -36,8 +23,8 @@ template <class T>
 using Acc = std::conditional_t<std::is_same_v<T, float>, double, T>;
 
 template <class T>
-void log_softmax_rows(const T* x, T* y, const ClassLayout& l) {
-  const int64_t C = l.classes;
+void log_softmax_rows(const T* x, T* y, const DimLayout& l) {
+  const int64_t C = l.size;
   parallel_for(l.outer, l.outer * C, [&](int64_t b, int64_t e) {
     for (int64_t o = b; o < e; ++o) {
       const T* xr = x + o * C;
@@ -56,8 +43,8 @@ void log_softmax_rows(const T* x, T* y, const ClassLayout& l) {
 
 // Classes strided by `inner`: the loops run over whole inner rows so memory is read in order.
 template <class T>
-void log_softmax_blocks(const T* x, T* y, const ClassLayout& l) {
-  const int64_t C = l.classes, I = l.inner;
+void log_softmax_blocks(const T* x, T* y, const DimLayout& l) {
+  const int64_t C = l.size, I = l.inner;
   parallel_for(l.outer, l.outer * C * I, [&](int64_t b, int64_t e) {
     std::vector<T> m(static_cast<size_t>(I));
     std::vector<Acc<T>> s(static_cast<size_t>(I));
@@ -78,8 +65,8 @@ void log_softmax_blocks(const T* x, T* y, const ClassLayout& l) {
 }
 
 template <class T>
-void log_softmax_backward_blocks(const T* g, const T* y, T* gx, const ClassLayout& l) {
-  const int64_t C = l.classes, I = l.inner;
+void log_softmax_backward_blocks(const T* g, const T* y, T* gx, const DimLayout& l) {
+  const int64_t C = l.size, I = l.inner;
   parallel_for(l.outer, l.outer * C * I, [&](int64_t b, int64_t e) {
     std::vector<Acc<T>> s(static_cast<size_t>(I));
     for (int64_t o = b; o < e; ++o) {
@@ -102,7 +89,7 @@ Tensor loss_log_softmax(const Tensor& x, int64_t dim) {
   Tensor xc = contiguous_as(x, x.dtype());
   Tensor y = empty_tensor(x.shape(), x.dtype());
   if (x.numel() == 0) return y;
-  const ClassLayout l = layout_around(x.shape(), dim);
+  const DimLayout l = dim_layout(x.shape(), dim);
   dispatch_floating(x.dtype(), "log_softmax", [&]<class T>() {
     const T* xp = static_cast<const T*>(xc.data_ptr());
     T* yp = static_cast<T*>(y.data_ptr());
@@ -116,7 +103,7 @@ Tensor loss_log_softmax_backward(const Tensor& grad, const Tensor& output, int64
   Tensor g = contiguous_as(grad, output.dtype()), y = contiguous_as(output, output.dtype());
   Tensor gx = empty_tensor(output.shape(), output.dtype());
   if (output.numel() == 0) return gx;
-  const ClassLayout l = layout_around(output.shape(), dim);
+  const DimLayout l = dim_layout(output.shape(), dim);
   dispatch_floating(output.dtype(), "log_softmax_backward", [&]<class T>() {
     log_softmax_backward_blocks(static_cast<const T*>(g.data_ptr()), static_cast<const T*>(y.data_ptr()),
                                 static_cast<T*>(gx.data_ptr()), l);
@@ -130,7 +117,7 @@ NllLoss nll_loss_forward(const char* op, const Tensor& input, int64_t class_dim,
   Tensor x = contiguous_as(input, dt);
   Tensor t = contiguous_as(target, DType::Int64);
   Tensor w = weight.defined() ? contiguous_as(weight, dt) : Tensor();
-  const ClassLayout l = layout_around(input.shape(), class_dim);
+  const DimLayout l = dim_layout(input.shape(), class_dim);
   const int64_t n = t.numel();
   NllLoss r;
   r.index = empty_tensor(t.shape(), DType::Int64);
@@ -151,14 +138,14 @@ NllLoss nll_loss_forward(const char* op, const Tensor& input, int64_t class_dim,
         cp[j] = 0;
         continue;
       }
-      GRAFT_CHECK(c >= 0 && c < l.classes,
+      GRAFT_CHECK(c >= 0 && c < l.size,
                   "{}: target {} is out of bounds (expected a class index in [0, {}) or ignore_index {})", op, c,
-                  l.classes, ignore_index);
+                  l.size, ignore_index);
       ip[j] = c;
       cp[j] = wp ? wp[c] : T(1);
       total_weight += cp[j];
     }
-    auto picked = [&](int64_t j) { return xp[((j / l.inner) * l.classes + ip[j]) * l.inner + j % l.inner]; };
+    auto picked = [&](int64_t j) { return xp[((j / l.inner) * l.size + ip[j]) * l.inner + j % l.inner]; };
     T* lp = static_cast<T*>(r.loss.data_ptr());
     if (reduction == Reduction::None) {
       parallel_for(n, n, [&](int64_t b, int64_t e) {
@@ -188,7 +175,7 @@ Tensor nll_loss_backward(const Tensor& grad, const Tensor& index, const Tensor& 
   const DType dt = coef.dtype();
   Tensor out = empty_tensor(input_shape, dt);
   Tensor g = contiguous_as(grad, dt);
-  const ClassLayout l = layout_around(input_shape, class_dim);
+  const DimLayout l = dim_layout(input_shape, class_dim);
   const int64_t n = index.numel();
   const bool scalar_grad = g.numel() == 1;  // a reduced loss: one gradient for every target
   dispatch_floating(dt, "nll_loss_backward", [&]<class T>() {
@@ -200,7 +187,7 @@ Tensor nll_loss_backward(const Tensor& grad, const Tensor& index, const Tensor& 
     // Every target owns a distinct slot of the output (its own outer/inner position), so threads never collide.
     parallel_for(n, n, [&](int64_t b, int64_t e) {
       for (int64_t j = b; j < e; ++j)
-        op[((j / l.inner) * l.classes + ip[j]) * l.inner + j % l.inner] = cp[j] * (scalar_grad ? gp[0] : gp[j]);
+        op[((j / l.inner) * l.size + ip[j]) * l.inner + j % l.inner] = cp[j] * (scalar_grad ? gp[0] : gp[j]);
     });
   });
   return out;

@@ -5,6 +5,7 @@
 
 #include "graft/ops/kernels/backend.h"
 #include "graft/ops/kernels/copy.h"
+#include "graft/ops/kernels/dim_layout.h"
 #include "graft/ops/kernels/loops.h"
 #include "graft/ops/kernels/onednn_primitives.h"
 
@@ -12,65 +13,51 @@ namespace graft::kernels {
 
 namespace {
 
-// The tensor seen as [outer, len, inner] around `dim`.
-struct Layout {
-  int64_t outer = 1, len = 1, inner = 1;
-};
-
-Layout layout_of(IntList shape, int64_t dim) {
-  Layout l;
-  if (shape.empty()) return l;  // a 0-dim tensor is one slice of one element
-  for (int64_t d = 0; d < dim; ++d) l.outer *= shape[d];
-  l.len = shape[dim];
-  for (size_t d = dim + 1; d < shape.size(); ++d) l.inner *= shape[d];
-  return l;
-}
-
 // Sums run in double, for float32 too.
 template <class T>
-void forward_loops(const T* x, T* y, const Layout& l, bool log) {
-  parallel_for(l.outer * l.inner, l.outer * l.len * l.inner * 8, [&](int64_t b, int64_t e) {
+void forward_loops(const T* x, T* y, const DimLayout& l, bool log) {
+  parallel_for(l.outer * l.inner, l.outer * l.size * l.inner * 8, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
-      const int64_t off = (r / l.inner) * l.len * l.inner + r % l.inner, s = l.inner;
+      const int64_t off = (r / l.inner) * l.size * l.inner + r % l.inner, s = l.inner;
       const T* xr = x + off;
       T* yr = y + off;
       T m = -std::numeric_limits<T>::infinity();
-      for (int64_t j = 0; j < l.len; ++j)
+      for (int64_t j = 0; j < l.size; ++j)
         if (xr[j * s] > m) m = xr[j * s];
       double sum = 0;
       if (log) {
-        for (int64_t j = 0; j < l.len; ++j) sum += std::exp(xr[j * s] - m);
+        for (int64_t j = 0; j < l.size; ++j) sum += std::exp(xr[j * s] - m);
         const T shift = m + static_cast<T>(std::log(sum));
-        for (int64_t j = 0; j < l.len; ++j) yr[j * s] = xr[j * s] - shift;
+        for (int64_t j = 0; j < l.size; ++j) yr[j * s] = xr[j * s] - shift;
       } else {
-        for (int64_t j = 0; j < l.len; ++j) {
+        for (int64_t j = 0; j < l.size; ++j) {
           const T v = std::exp(xr[j * s] - m);
           yr[j * s] = v;
           sum += v;
         }
         const T inv = static_cast<T>(1.0 / sum);
-        for (int64_t j = 0; j < l.len; ++j) yr[j * s] *= inv;
+        for (int64_t j = 0; j < l.size; ++j) yr[j * s] *= inv;
       }
     }
   });
 }
 
 template <class T>
-void backward_loops(const T* g, const T* y, T* gx, const Layout& l, bool log) {
-  parallel_for(l.outer * l.inner, l.outer * l.len * l.inner * 4, [&](int64_t b, int64_t e) {
+void backward_loops(const T* g, const T* y, T* gx, const DimLayout& l, bool log) {
+  parallel_for(l.outer * l.inner, l.outer * l.size * l.inner * 4, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
-      const int64_t off = (r / l.inner) * l.len * l.inner + r % l.inner, s = l.inner;
+      const int64_t off = (r / l.inner) * l.size * l.inner + r % l.inner, s = l.inner;
       const T *gr = g + off, *yr = y + off;
       T* out = gx + off;
       double acc = 0;
       if (log) {
-        for (int64_t j = 0; j < l.len; ++j) acc += gr[j * s];
+        for (int64_t j = 0; j < l.size; ++j) acc += gr[j * s];
         const T total = static_cast<T>(acc);
-        for (int64_t j = 0; j < l.len; ++j) out[j * s] = gr[j * s] - std::exp(yr[j * s]) * total;
+        for (int64_t j = 0; j < l.size; ++j) out[j * s] = gr[j * s] - std::exp(yr[j * s]) * total;
       } else {
-        for (int64_t j = 0; j < l.len; ++j) acc += gr[j * s] * yr[j * s];
+        for (int64_t j = 0; j < l.size; ++j) acc += gr[j * s] * yr[j * s];
         const T dot = static_cast<T>(acc);
-        for (int64_t j = 0; j < l.len; ++j) out[j * s] = yr[j * s] * (gr[j * s] - dot);
+        for (int64_t j = 0; j < l.size; ++j) out[j * s] = yr[j * s] * (gr[j * s] - dot);
       }
     }
   });
@@ -89,13 +76,13 @@ struct SoftmaxBackward {
 
 // Rows of a contiguous slice are described as 2-D (the layout oneDNN's fast kernels take), strided
 // slices as 3-D with the softmax along the middle axis.
-dnnl::memory::desc desc_of(const Layout& l) {
-  return l.inner == 1 ? onednn::f32_desc({l.outer, l.len}) : onednn::f32_desc({l.outer, l.len, l.inner});
+dnnl::memory::desc desc_of(const DimLayout& l) {
+  return l.inner == 1 ? onednn::f32_desc({l.outer, l.size}) : onednn::f32_desc({l.outer, l.size, l.inner});
 }
 
 dnnl::algorithm alg_of(bool log) { return log ? dnnl::algorithm::softmax_log : dnnl::algorithm::softmax_accurate; }
 
-dnnl::softmax_v2_forward::primitive_desc forward_pd(const Layout& l, bool log) {
+dnnl::softmax_v2_forward::primitive_desc forward_pd(const DimLayout& l, bool log) {
   auto md = desc_of(l);
   return {{dnnl::prop_kind::forward_training, alg_of(log), md, md, 1}, onednn::engine()};
 }
@@ -104,9 +91,9 @@ bool onednn_eligible(const Tensor& t, int64_t min_elements) {
   return t.dtype() == kFloat32 && t.numel() >= min_elements && !use_reference();
 }
 
-void onednn_forward(const Tensor& x, const Tensor& y, const Layout& l, bool log) {
+void onednn_forward(const Tensor& x, const Tensor& y, const DimLayout& l, bool log) {
   static onednn::PrimitiveCache<SoftmaxForward> cache;
-  auto e = cache.get(onednn::make_key({0, log, l.outer, l.len, l.inner}), [&] {
+  auto e = cache.get(onednn::make_key({0, log, l.outer, l.size, l.inner}), [&] {
     auto pd = forward_pd(l, log);
     return SoftmaxForward{pd, dnnl::softmax_v2_forward(pd)};
   });
@@ -115,9 +102,9 @@ void onednn_forward(const Tensor& x, const Tensor& y, const Layout& l, bool log)
   onednn::stream().wait();
 }
 
-void onednn_backward(const Tensor& g, const Tensor& y, const Tensor& gx, const Layout& l, bool log) {
+void onednn_backward(const Tensor& g, const Tensor& y, const Tensor& gx, const DimLayout& l, bool log) {
   static onednn::PrimitiveCache<SoftmaxBackward> cache;
-  auto e = cache.get(onednn::make_key({1, log, l.outer, l.len, l.inner}), [&] {
+  auto e = cache.get(onednn::make_key({1, log, l.outer, l.size, l.inner}), [&] {
     auto md = desc_of(l);
     dnnl::softmax_v2_backward::primitive_desc pd({alg_of(log), md, md, md, 1}, onednn::engine(), forward_pd(l, log));
     return SoftmaxBackward{pd, dnnl::softmax_v2_backward(pd)};
@@ -133,22 +120,22 @@ void onednn_backward(const Tensor& g, const Tensor& y, const Tensor& gx, const L
 // turn into NaN everywhere: those holding a NaN, +inf, or nothing but -inf (their maximum is not finite).
 // After oneDNN, such slices of `out` are set to NaN; `check` is the forward input (forward) or the
 // output y (backward, where those slices of y are NaN).
-void poison_nonfinite_slices(const Tensor& check, const Tensor& out, const Layout& l) {
+void poison_nonfinite_slices(const Tensor& check, const Tensor& out, const DimLayout& l) {
   const float* c = check.data_ptr<float>();
   float* o = out.data_ptr<float>();
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  parallel_for(l.outer * l.inner, l.outer * l.len * l.inner, [&](int64_t b, int64_t e) {
+  parallel_for(l.outer * l.inner, l.outer * l.size * l.inner, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
-      const int64_t off = (r / l.inner) * l.len * l.inner + r % l.inner, s = l.inner;
+      const int64_t off = (r / l.inner) * l.size * l.inner + r % l.inner, s = l.inner;
       float m = -std::numeric_limits<float>::infinity();
       bool has_nan = false;
-      for (int64_t j = 0; j < l.len; ++j) {
+      for (int64_t j = 0; j < l.size; ++j) {
         const float v = c[off + j * s];
         m = v > m ? v : m;
         has_nan |= v != v;
       }
       if (has_nan || !std::isfinite(m))
-        for (int64_t j = 0; j < l.len; ++j) o[off + j * s] = nan;
+        for (int64_t j = 0; j < l.size; ++j) o[off + j * s] = nan;
     }
   });
 }
@@ -157,19 +144,19 @@ void poison_nonfinite_slices(const Tensor& check, const Tensor& out, const Layou
 
 void onednn_softmax_last_dim(const Tensor& x, const Tensor& y) {
   const int64_t len = x.shape()[x.dim() - 1];
-  onednn_forward(x, y, Layout{x.numel() / len, len, 1}, false);
+  onednn_forward(x, y, DimLayout{x.numel() / len, len, 1}, false);
 }
 
 void onednn_softmax_backward_last_dim(const Tensor& grad, const Tensor& output, const Tensor& grad_input) {
   const int64_t len = output.shape()[output.dim() - 1];
-  onednn_backward(grad, output, grad_input, Layout{output.numel() / len, len, 1}, false);
+  onednn_backward(grad, output, grad_input, DimLayout{output.numel() / len, len, 1}, false);
 }
 
 Tensor softmax_forward(const Tensor& x_in, int64_t dim, bool log) {
   Tensor x = x_in.is_contiguous() ? x_in : contiguous_copy(x_in);
   Tensor y = empty_tensor(x.shape(), x.dtype());
   if (x.numel() == 0) return y;
-  const Layout l = layout_of(x.shape(), dim);
+  const DimLayout l = dim_layout(x.shape(), dim);
   if (onednn_eligible(x, kOneDnnSoftmaxMinElements)) {
     onednn_forward(x, y, l, log);
     poison_nonfinite_slices(x, y, l);
@@ -186,7 +173,7 @@ Tensor softmax_backward(const Tensor& grad, const Tensor& output, int64_t dim, b
   Tensor g = onednn::dense(grad, y.shape(), y.dtype());
   Tensor gx = empty_tensor(y.shape(), y.dtype());
   if (y.numel() == 0) return gx;
-  const Layout l = layout_of(y.shape(), dim);
+  const DimLayout l = dim_layout(y.shape(), dim);
   if (onednn_eligible(y, log ? kOneDnnSoftmaxMinElements : kOneDnnSoftmaxBackwardMinElements)) {
     onednn_backward(g, y, gx, l, log);
     poison_nonfinite_slices(y, gx, l);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "graft/ops/kernels/copy.h"
+#include "graft/ops/kernels/dim_layout.h"
 #include "graft/ops/kernels/loops.h"
 
 namespace graft::kernels {
@@ -32,10 +33,8 @@ template <class T, class Lane>
 void for_each_lane(const Tensor& in, int64_t dim, int64_t k, Tensor& values, Tensor& indices, Lane lane) {
   Tensor x = in.is_contiguous() ? in : contiguous_copy(in);
   const Shape& shape = in.shape();
-  const int64_t len = shape.empty() ? 1 : shape[static_cast<size_t>(dim)];
-  int64_t outer = 1, inner = 1;
-  for (int64_t d = 0; d < dim; ++d) outer *= shape[static_cast<size_t>(d)];
-  for (size_t d = static_cast<size_t>(dim) + 1; d < shape.size(); ++d) inner *= shape[d];
+  const DimLayout layout = dim_layout(shape, dim);
+  const int64_t len = layout.size, outer = layout.outer, inner = layout.inner;
   const T* xp = static_cast<const T*>(x.data_ptr());
   T* vp = static_cast<T*>(values.data_ptr());
   int64_t* ip = indices.data_ptr<int64_t>();

@@ -4,19 +4,12 @@
 
 #include "graft/autograd/function.h"
 #include "graft/graft.h"
+#include "support/errors.h"
 
 using namespace graft;
+using graft::testing::error_of;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 std::vector<double> values(const Tensor& t) { return t.to_vector<double>(); }
 

@@ -4,19 +4,10 @@
 #include <thread>
 
 #include "graft/graft.h"
+#include "support/errors.h"
 
 using namespace graft;
-
-namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-}  // namespace
+using graft::testing::error_of;
 
 TEST(GradMode, NoGradGuardStopsRecordingForItsScope) {
   Tensor x = ones({2}).requires_grad_();

@@ -5,8 +5,10 @@
 #include "graft/autograd/function.h"
 #include "graft/graft.h"
 #include "graft/graph/warning.h"
+#include "support/errors.h"
 
 using namespace graft;
+using graft::testing::error_of;
 using autograd::GradcheckOptions;
 
 namespace {
@@ -35,15 +37,6 @@ struct WarningCapture {
   WarningCapture() { previous = set_warning_handler([this](const std::string& m) { messages.push_back(m); }); }
   ~WarningCapture() { set_warning_handler(previous); }
 };
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 

@@ -3,19 +3,12 @@
 #include <gtest/gtest.h>
 
 #include "graft/graft.h"
+#include "support/errors.h"
 
 using namespace graft;
+using graft::testing::error_of;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 

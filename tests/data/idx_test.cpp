@@ -7,8 +7,10 @@
 #include <fstream>
 
 #include "graft/graft.h"
+#include "support/errors.h"
 
 using namespace graft;
+using graft::testing::error_of;
 using namespace graft::data;
 namespace fs = std::filesystem;
 
@@ -38,15 +40,6 @@ void write_gz(const fs::path& path, const std::vector<uint8_t>& bytes) {
   ASSERT_NE(f, nullptr);
   ASSERT_EQ(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())), static_cast<int>(bytes.size()));
   gzclose(f);
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 // Three 2x2 images with pixels 0, 10, ..., 110 and labels 7, 0, 9.

@@ -2,19 +2,10 @@
 #include <gtest/gtest.h>
 
 #include "graft/graft.h"
+#include "support/errors.h"
 
 using namespace graft;
-
-namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-}  // namespace
+using graft::testing::error_of;
 
 TEST(Access, ItemConvertsOneElement) {
   EXPECT_EQ(scalar_tensor(2.5).item<double>(), 2.5);

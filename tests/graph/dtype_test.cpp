@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "graft/graft.h"
-#include "reference_json.h"
+#include "support/reference_json.h"
 
 using namespace graft;
 using namespace graft::testing;

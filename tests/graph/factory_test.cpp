@@ -7,7 +7,8 @@
 #include <numeric>
 
 #include "graft/graft.h"
-#include "reference_json.h"
+#include "support/errors.h"
+#include "support/reference_json.h"
 
 using namespace graft;
 using namespace graft::testing;
@@ -31,15 +32,6 @@ void expect_matches(const Tensor& t, const json& ref) {
   EXPECT_EQ(t.dtype(), dtype_from_name(ref["dtype"]));
   EXPECT_EQ(t.shape(), shape_from_json(ref["shape"]));
   EXPECT_EQ(t.to_vector<double>(), values_from_json(ref["values"]));
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 }  // namespace

@@ -8,28 +8,14 @@
 #include <sstream>
 
 #include "graft/graft.h"
+#include "support/reference_json.h"
 
 using namespace graft;
 using json = nlohmann::json;
 
 namespace {
 
-const json& reference() {
-  static const json j = [] {
-    std::ifstream in(GRAFT_SOURCE_DIR "/tests/reference/printing.json");
-    if (!in) throw std::runtime_error("cannot open tests/reference/printing.json");
-    return json::parse(in);
-  }();
-  return j;
-}
-
-DType parse_dtype(const std::string& s) {
-  if (s == "float32") return kFloat32;
-  if (s == "float64") return kFloat64;
-  if (s == "int64") return kInt64;
-  if (s == "bool") return kBool;
-  throw std::runtime_error("unknown dtype " + s);
-}
+const json& reference() { return graft::testing::reference_json("printing.json"); }
 
 double parse_value(const json& v) {
   if (v.is_string()) {
@@ -45,7 +31,7 @@ double parse_value(const json& v) {
 
 // The tensor a reference case describes, built the way the script built it.
 Tensor build(const json& c) {
-  DType dt = parse_dtype(c["dtype"]);
+  DType dt = graft::testing::dtype_from_name(c["dtype"]);
   Shape shape;
   for (int64_t s : c["shape"]) shape.push_back(s);
   Tensor t;

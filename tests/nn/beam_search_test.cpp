@@ -14,22 +14,11 @@
 
 using namespace graft;
 using graft::testing::FunctionLM;
+using graft::testing::ids;
+using graft::testing::rows_of;
 using graft::testing::Tokens;
 
 namespace {
-
-Tensor ids(std::vector<int64_t> values, int64_t rows) {
-  const auto n = static_cast<int64_t>(values.size());
-  return tensor(values, {rows, n / rows}, kInt64);
-}
-
-std::vector<Tokens> rows_of(const Tensor& t) {
-  std::vector<Tokens> out;
-  const int64_t width = t.size(1);
-  const Tokens all = t.to_vector<int64_t>();
-  for (int64_t r = 0; r < t.size(0); ++r) out.emplace_back(all.begin() + r * width, all.begin() + (r + 1) * width);
-  return out;
-}
 
 Tokens concat(Tokens a, const Tokens& b) {
   a.insert(a.end(), b.begin(), b.end());

@@ -3,19 +3,15 @@
 
 #include "graft/graft.h"
 #include "module_reference.h"
+#include "named_keys.h"
 
 using namespace graft;
 using namespace graft::nn;
 namespace F = graft::nn::functional;
 using graft::testing::check_against_pytorch;
+using graft::testing::keys;
 
 namespace {
-
-std::vector<std::string> keys(const StateDict& state) {
-  std::vector<std::string> out;
-  for (const auto& [k, v] : state) out.push_back(k);
-  return out;
-}
 
 TEST(FeedForward, MatchesPyTorch) {
   check_against_pytorch("FeedForward_relu", [] { return std::make_shared<FeedForward>(8, 32, "relu"); });

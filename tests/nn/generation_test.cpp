@@ -8,28 +8,19 @@
 #include <set>
 
 #include "graft/graft.h"
+#include "support/errors.h"
 #include "toy_lms.h"
 
 using namespace graft;
+using graft::testing::error_of;
 using graft::testing::FunctionLM;
+using graft::testing::ids;
+using graft::testing::rows_of;
 using graft::testing::Tokens;
 
 namespace {
 
 const double kInf = INFINITY;
-
-Tensor ids(std::vector<int64_t> values, int64_t rows) {
-  const auto n = static_cast<int64_t>(values.size());
-  return tensor(values, {rows, n / rows}, kInt64);
-}
-
-std::vector<Tokens> rows_of(const Tensor& t) {
-  std::vector<Tokens> out;
-  const int64_t width = t.size(1);
-  const Tokens all = t.to_vector<int64_t>();
-  for (int64_t r = 0; r < t.size(0); ++r) out.emplace_back(all.begin() + r * width, all.begin() + (r + 1) * width);
-  return out;
-}
 
 // A table of random logits, all distinct in each row, with the largest at least `gap` above the others.
 std::vector<std::vector<double>> random_table(int64_t vocab, uint64_t seed, double gap = 0.5) {
@@ -40,16 +31,6 @@ std::vector<std::vector<double>> random_table(int64_t vocab, uint64_t seed, doub
     *std::max_element(row.begin(), row.end()) += gap;
   }
   return table;
-}
-
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 #define EXPECT_ERROR_CONTAINS(stmt, text) EXPECT_NE(error_of([&] { stmt; }).find(text), std::string::npos) << error_of([&] { stmt; })

@@ -6,17 +6,13 @@
 #include <nlohmann/json.hpp>
 
 #include "llm_test_util.h"
+#include "support/reference_json.h"
 
 using namespace graft;
+using graft::testing::reference_json;
 using namespace graft::llm_test;
 
 namespace {
-
-nlohmann::json load_reference() {
-  std::ifstream in(std::string(GRAFT_SOURCE_DIR) + "/tests/reference/llm_block.json");
-  EXPECT_TRUE(in.good()) << "missing tests/reference/llm_block.json";
-  return nlohmann::json::parse(in);
-}
 
 Tensor from_json(const nlohmann::json& j, DType dt) {
   Shape shape;
@@ -50,7 +46,7 @@ void check_case(const nlohmann::json& c, nn::Module& module, DType dt, double to
 }
 
 TEST(LLMReference, GroupedQueryRopeBlockMatchesPyTorch) {
-  const auto c = load_reference()["gqa_rope_block"];
+  const auto c = reference_json("llm_block.json")["gqa_rope_block"];
   const auto& cfg = c["config"];
   for (auto [dt, tol] : {std::pair{kFloat64, 1e-12}, std::pair{kFloat32, 2e-5}}) {
     nn::AttentionConfig attn;
@@ -72,7 +68,7 @@ TEST(LLMReference, GroupedQueryRopeBlockMatchesPyTorch) {
 }
 
 TEST(LLMReference, MultiHeadLatentAttentionMatchesPyTorch) {
-  const auto c = load_reference()["mla"];
+  const auto c = reference_json("llm_block.json")["mla"];
   const auto& cfg = c["config"];
   for (auto [dt, tol] : {std::pair{kFloat64, 1e-12}, std::pair{kFloat32, 2e-5}}) {
     auto module = std::make_shared<nn::MultiHeadLatentAttention>(nn::MultiHeadLatentAttentionOptions{.d_model = cfg["d_model"],

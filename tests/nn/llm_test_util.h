@@ -9,6 +9,7 @@
 
 #include "graft/graft.h"
 #include "graft/nn/nn.h"
+#include "support/errors.h"
 
 namespace graft::llm_test {
 
@@ -45,12 +46,7 @@ Tensor run_in_chunks(const Tensor& x, int64_t prefill, const std::vector<int64_t
 // Expects `fn` to throw a graft::Error whose message contains `needle`.
 template <class F>
 void expect_error(F fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "expected an error containing: " << needle;
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message: " << e.what();
-  }
+  testing::expect_error(fn, {needle});
 }
 
 }  // namespace graft::llm_test

@@ -7,8 +7,10 @@
 #include <set>
 
 #include "graft/graft.h"
+#include "support/errors.h"
 
 using namespace graft;
+using graft::testing::error_of;
 namespace F = graft::nn::functional;
 
 namespace {
@@ -33,16 +35,6 @@ Tensor logits_of(const std::vector<double>& probs, DType dtype = kFloat64) {
   std::vector<double> x;
   for (double p : probs) x.push_back(std::log(p));
   return tensor(x, {1, static_cast<int64_t>(x.size())}, dtype);
-}
-
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 
 TEST(TemperatureScale, DividesLogitsByTheTemperature) {

@@ -13,7 +13,7 @@
 
 namespace graft::testing::mha_reference {
 
-inline const nlohmann::json& cases() { return torch_reference::load("mha.json").at("cases"); }
+inline const nlohmann::json& cases() { return torch_reference::reference_json("mha.json").at("cases"); }
 
 inline Tensor decode(const nlohmann::json& j, DType dt) {
   Tensor t = torch_reference::to_tensor(j, kFloat64);

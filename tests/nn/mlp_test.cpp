@@ -3,18 +3,14 @@
 
 #include "graft/graft.h"
 #include "module_reference.h"
+#include "named_keys.h"
 
 using namespace graft;
 using namespace graft::nn;
 using graft::testing::check_against_pytorch;
+using graft::testing::keys;
 
 namespace {
-
-std::vector<std::string> keys(const StateDict& state) {
-  std::vector<std::string> out;
-  for (const auto& [k, v] : state) out.push_back(k);
-  return out;
-}
 
 TEST(MLP, MatchesTorchvisionsMLP) {
   check_against_pytorch("MLP", [] { return std::make_shared<MLP>(std::vector<int64_t>{5, 8, 6, 3}); });

@@ -2,9 +2,11 @@
 #include <gtest/gtest.h>
 
 #include "graft/graft.h"
+#include "named_keys.h"
 
 using namespace graft;
 using namespace graft::nn;
+using graft::testing::keys;
 
 namespace {
 
@@ -38,12 +40,6 @@ class Model : public Module {
   std::shared_ptr<Block> a, b;
   std::shared_ptr<Linear> head;
 };
-
-std::vector<std::string> keys(const Named<Tensor>& named) {
-  std::vector<std::string> out;
-  for (const auto& [k, v] : named) out.push_back(k);
-  return out;
-}
 
 TEST(Module, NamesParametersWithDottedPathsInRegistrationOrder) {
   auto m = std::make_shared<Model>();

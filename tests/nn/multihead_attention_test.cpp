@@ -6,9 +6,11 @@
 #include <limits>
 
 #include "graft/graft.h"
+#include "support/errors.h"
 #include "nn/mha_reference.h"
 
 using namespace graft;
+using graft::testing::error_of;
 using namespace graft::testing::mha_reference;
 using nn::MultiheadAttention;
 
@@ -189,15 +191,6 @@ TEST(MultiheadAttention, ToFloat64AndPrinting) {
   EXPECT_EQ(shape_str(out.shape()), "[3, 4]");
   EXPECT_EQ(shape_str(w.shape()), "[3, 5]");
   EXPECT_EQ(m.repr(), "MultiheadAttention(\n  (out_proj): Linear(in_features=4, out_features=4, bias=True)\n)");
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
 }
 
 TEST(MultiheadAttention, RejectsBadConstructorArguments) {

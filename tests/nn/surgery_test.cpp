@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "graft/graft.h"
+#include "named_keys.h"
 
 using namespace graft;
 using namespace graft::nn;
@@ -9,13 +10,8 @@ namespace F = graft::nn::functional;
 
 namespace {
 
-std::vector<std::string> keys(const StateDict& state) {
-  std::vector<std::string> out;
-  for (const auto& [k, v] : state) out.push_back(k);
-  return out;
-}
-
 using Names = std::vector<std::string>;
+using graft::testing::keys;
 
 // A Linear with a low-rank adapter: y = x W^T + b + x A^T B^T, with B zero at the start (LoRA).
 class LoRALinear : public Linear {

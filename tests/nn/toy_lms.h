@@ -119,4 +119,19 @@ inline std::vector<double> log_probs(const std::vector<double>& logits) {
   return out;
 }
 
+// Token ids `values` as a [rows, values.size() / rows] int64 tensor.
+inline Tensor ids(std::vector<int64_t> values, int64_t rows) {
+  const auto n = static_cast<int64_t>(values.size());
+  return tensor(values, {rows, n / rows}, kInt64);
+}
+
+// The rows of a [rows, width] int64 tensor.
+inline std::vector<Tokens> rows_of(const Tensor& t) {
+  std::vector<Tokens> out;
+  const int64_t width = t.size(1);
+  const Tokens all = t.to_vector<int64_t>();
+  for (int64_t r = 0; r < t.size(0); ++r) out.emplace_back(all.begin() + r * width, all.begin() + (r + 1) * width);
+  return out;
+}
+
 }  // namespace graft::testing

@@ -12,6 +12,8 @@
 #include "graft/ops/attention.h"
 #include "graft/ops/kernels/backend.h"
 #include "support/op_registry.h"
+#include "support/errors.h"
+#include "support/reference_json.h"
 
 using namespace graft;
 using namespace graft::testing;
@@ -61,12 +63,6 @@ GRAFT_REGISTER_OP({.name = "scaled_dot_product_attention", .samples = [](DType d
 
 // ---- reference values from PyTorch ----
 
-nlohmann::json load_reference(const char* name) {
-  std::ifstream in(std::string(GRAFT_SOURCE_DIR) + "/tests/reference/" + name);
-  EXPECT_TRUE(in.good()) << "missing tests/reference/" << name;
-  return nlohmann::json::parse(in);
-}
-
 Tensor from_json(const nlohmann::json& j, DType floating) {
   if (j.is_null()) return {};
   Shape shape;
@@ -89,7 +85,7 @@ void expect_close(const Tensor& actual, const Tensor& expected, double rtol, dou
 }
 
 void check_reference_cases(DType dt, double rtol, double atol) {
-  nlohmann::json ref = load_reference("attention.json");
+  nlohmann::json ref = reference_json("attention.json");
   ASSERT_GE(ref["cases"].size(), 20u);
   for (const auto& c : ref["cases"]) {
     const std::string name = c["name"];
@@ -300,16 +296,6 @@ TEST(ScaledDotProductAttention, Float32FastPathMatchesTheReferenceLoops) {
 }
 
 // ---- bad input ----
-
-void expect_error(const std::function<void()>& f, std::vector<std::string> fragments) {
-  try {
-    f();
-    ADD_FAILURE() << "no error raised";
-  } catch (const Error& e) {
-    std::string what = e.what();
-    for (const auto& frag : fragments) EXPECT_NE(what.find(frag), std::string::npos) << "'" << frag << "' not in: " << what;
-  }
-}
 
 TEST(ScaledDotProductAttention, RejectsBadInput) {
   Tensor q = ones({2, 4, 3, 8}), k = ones({2, 4, 5, 8}), v = ones({2, 4, 5, 6});

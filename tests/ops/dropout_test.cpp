@@ -6,6 +6,7 @@
 
 #include "graft/graph/node.h"
 #include "support/op_registry.h"
+#include "support/errors.h"
 
 using namespace graft;
 using namespace graft::testing;
@@ -90,19 +91,11 @@ TEST(Dropout, GradientIsTheSameScaledMask) {
 }
 
 TEST(Dropout, RejectsBadInput) {
-  auto message = [](auto f) -> std::string {
-    try {
-      f();
-    } catch (const Error& e) {
-      return e.what();
-    }
-    return "no error";
-  };
-  EXPECT_EQ(message([] { F::dropout(ones({2}), 1.5); }), "dropout: probability has to be between 0 and 1, but got 1.5");
-  EXPECT_EQ(message([] { F::dropout(ones({2}), -0.1); }), "dropout: probability has to be between 0 and 1, but got -0.1");
-  EXPECT_EQ(message([] { F::dropout(tensor({1, 2}), 0.5); }),
+  EXPECT_EQ(error_of([] { F::dropout(ones({2}), 1.5); }), "dropout: probability has to be between 0 and 1, but got 1.5");
+  EXPECT_EQ(error_of([] { F::dropout(ones({2}), -0.1); }), "dropout: probability has to be between 0 and 1, but got -0.1");
+  EXPECT_EQ(error_of([] { F::dropout(tensor({1, 2}), 0.5); }),
             "dropout: expected a floating-point input (float32 or float64), got int64");
-  EXPECT_EQ(message([] { F::dropout(Tensor(), 0.5); }), "dropout: argument 'input' is an undefined tensor");
+  EXPECT_EQ(error_of([] { F::dropout(Tensor(), 0.5); }), "dropout: argument 'input' is an undefined tensor");
 }
 
 }  // namespace

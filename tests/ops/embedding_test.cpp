@@ -4,6 +4,7 @@
 
 #include "graft/autograd/gradcheck.h"
 #include "support/op_registry.h"
+#include "support/errors.h"
 
 using namespace graft;
 using namespace graft::testing;
@@ -152,20 +153,12 @@ TEST(OneHot, EncodesClassesAlongANewLastDim) {
 }
 
 TEST(OneHot, RejectsBadInput) {
-  auto message = [](auto f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
-  EXPECT_EQ(message([] { F::one_hot(tensor({0, 3}, {}), 3); }), "one_hot: class values must be smaller than num_classes (3), got 3");
-  EXPECT_EQ(message([] { F::one_hot(tensor({0, -1}, {})); }), "one_hot: class values must be non-negative, got -1");
-  EXPECT_EQ(message([] { F::one_hot(tensor({0.0}, {})); }), "one_hot: expected an int64 tensor of class values, got float32");
-  EXPECT_EQ(message([] { F::one_hot(tensor(std::vector<int64_t>{}, {0})); }),
+  EXPECT_EQ(error_of([] { F::one_hot(tensor({0, 3}, {}), 3); }), "one_hot: class values must be smaller than num_classes (3), got 3");
+  EXPECT_EQ(error_of([] { F::one_hot(tensor({0, -1}, {})); }), "one_hot: class values must be non-negative, got -1");
+  EXPECT_EQ(error_of([] { F::one_hot(tensor({0.0}, {})); }), "one_hot: expected an int64 tensor of class values, got float32");
+  EXPECT_EQ(error_of([] { F::one_hot(tensor(std::vector<int64_t>{}, {0})); }),
             "one_hot: cannot infer the number of classes from an empty tensor (shape [0]); pass num_classes > 0");
-  EXPECT_EQ(message([] { F::one_hot(tensor({1}, {}), -2); }), "one_hot: num_classes must be -1 (inferred) or >= 0, got -2");
+  EXPECT_EQ(error_of([] { F::one_hot(tensor({1}, {}), -2); }), "one_hot: num_classes must be -1 (inferred) or >= 0, got -2");
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "graft/ops/flash_attention.h"
 #include "graft/ops/kernels/backend.h"
 #include "support/op_registry.h"
+#include "support/errors.h"
 
 using namespace graft;
 using namespace graft::testing;
@@ -186,16 +187,6 @@ TEST(FlashAttention, ExtraMemoryStaysLinearInSequenceLength) {
 }
 
 // ---- bad input ----
-
-void expect_error(const std::function<void()>& f, std::vector<std::string> fragments) {
-  try {
-    f();
-    ADD_FAILURE() << "no error raised";
-  } catch (const Error& e) {
-    std::string what = e.what();
-    for (const auto& frag : fragments) EXPECT_NE(what.find(frag), std::string::npos) << "'" << frag << "' not in: " << what;
-  }
-}
 
 TEST(FlashAttention, RejectsBadInput) {
   Tensor q = ones({2, 3, 8}), k = ones({2, 5, 8}), v = ones({2, 5, 6});

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "support/op_registry.h"
+#include "support/errors.h"
 
 using namespace graft;
 using namespace graft::testing;
@@ -76,15 +77,6 @@ GRAFT_REGISTER_OP({.name = "tril", .samples = [](DType dt) { return triangle_sam
 GRAFT_REGISTER_OP({.name = "triu", .samples = [](DType dt) { return triangle_samples(dt, [](const Tensor& x, int64_t k) { return triu(x, k); }); }});
 
 // ---------------------------------------------------------------- behaviour
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 TEST(IndexSelect, PicksSlicesAlongADim) {
   Tensor x = arange(12.0).reshape({3, 4});

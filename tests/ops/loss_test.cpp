@@ -10,6 +10,8 @@
 
 #include "graft/graph/warning.h"
 #include "support/op_registry.h"
+#include "support/errors.h"
+#include "support/reference_json.h"
 
 using namespace graft;
 using namespace graft::testing;
@@ -160,12 +162,6 @@ TEST(LossGoldenValues, BalancedClassWeights) {
 
 // ---------------------------------------------------------------- PyTorch reference values
 
-nlohmann::json load_reference(const char* name) {
-  std::ifstream in(std::string(GRAFT_SOURCE_DIR) + "/tests/reference/" + name);
-  EXPECT_TRUE(in.good()) << "missing reference file " << name;
-  return nlohmann::json::parse(in);
-}
-
 Tensor from_json(const nlohmann::json& j, DType floating) {
   std::vector<int64_t> shape = j["shape"].get<std::vector<int64_t>>();
   // tensor() reads an empty shape as "1-D": 0-dim tensors are reshaped.
@@ -201,7 +197,7 @@ void expect_close(const Tensor& actual, const Tensor& expected, double rtol, dou
 
 // Every case in float64 (tight) and float32 (to single precision), values and input/target gradients.
 TEST(LossReference, MatchesPyTorch) {
-  nlohmann::json ref = load_reference("losses.json");
+  nlohmann::json ref = reference_json("losses.json");
   ASSERT_GE(ref["cases"].size(), 100u);
   WarningHandler quiet = set_warning_handler([](const std::string&) {});
   for (DType dt : {kFloat64, kFloat32}) {
@@ -322,16 +318,6 @@ TEST(Losses, ReductionsAreNoneMeanSum) {
 }
 
 // ---------------------------------------------------------------- bad input
-
-template <class F_>
-std::string error_of(F_ f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 TEST(LossErrors, NameTheOpTheArgumentAndTheShapes) {
   Tensor x = golden_logits(), t = golden_targets();

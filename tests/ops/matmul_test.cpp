@@ -8,6 +8,7 @@
 #include "graft/ops/kernels/backend.h"
 #include "graft/ops/kernels/matmul.h"
 #include "support/op_registry.h"
+#include "support/errors.h"
 
 using namespace graft;
 using namespace graft::testing;
@@ -75,15 +76,6 @@ GRAFT_REGISTER_OP({.name = "dot", .samples = [](DType dt) {
 }});
 
 // ---------------------------------------------------------------- behaviour
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 TEST(Matmul, ShapesFollowTorchMatmul) {
   auto shape = [](IntList a, IntList b) { return matmul(zeros(a), zeros(b)).shape(); };

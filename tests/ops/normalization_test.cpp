@@ -9,6 +9,7 @@
 #include "graft/ops/kernels/normalization.h"
 #include "graft/graph/node.h"
 #include "support/op_registry.h"
+#include "support/errors.h"
 #include "torch_reference.h"
 
 using namespace graft;
@@ -87,19 +88,10 @@ std::vector<int64_t> int_list(const nlohmann::json& j) { return j.get<std::vecto
 double rtol_of(DType dt) { return dt == kFloat64 ? 1e-9 : 1e-4; }
 double atol_of(DType dt) { return dt == kFloat64 ? 1e-10 : 1e-5; }
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
-
 // ---------------------------------------------------------------- layer_norm
 
 TEST(LayerNorm, MatchesPyTorch) {
-  const auto& cases = ref::load("normalization.json").at("cases");
+  const auto& cases = ref::reference_json("normalization.json").at("cases");
   for (const char* name : {"layer_norm_last_dim", "layer_norm_two_dims", "layer_norm_no_affine"}) {
     const auto& c = cases.at(name);
     for (DType dt : {kFloat64, kFloat32}) {
@@ -150,23 +142,23 @@ TEST(LayerNorm, OneDnnAgreesWithTheLoopsOnLargeInputs) {
 
 TEST(LayerNorm, RejectsBadInput) {
   Tensor x = ones({2, 3});
-  EXPECT_EQ(message_of([&] { F::layer_norm(x, {4}); }),
+  EXPECT_EQ(error_of([&] { F::layer_norm(x, {4}); }),
             "layer_norm: normalized_shape [4] expects an input of shape [*, 4], got [2, 3]");
-  EXPECT_EQ(message_of([&] { F::layer_norm(x, {2, 4}); }),
+  EXPECT_EQ(error_of([&] { F::layer_norm(x, {2, 4}); }),
             "layer_norm: normalized_shape [2, 4] expects an input of shape [*, 2, 4], got [2, 3]");
-  EXPECT_EQ(message_of([&] { F::layer_norm(x, {}); }), "layer_norm: normalized_shape must have at least one dim, got []");
-  EXPECT_EQ(message_of([&] { F::layer_norm(x, {3}, ones({2})); }), "layer_norm: expected weight of shape [3], got [2]");
-  EXPECT_EQ(message_of([&] { F::layer_norm(x, {3}, ones({3}), ones({3}, kFloat64)); }),
+  EXPECT_EQ(error_of([&] { F::layer_norm(x, {}); }), "layer_norm: normalized_shape must have at least one dim, got []");
+  EXPECT_EQ(error_of([&] { F::layer_norm(x, {3}, ones({2})); }), "layer_norm: expected weight of shape [3], got [2]");
+  EXPECT_EQ(error_of([&] { F::layer_norm(x, {3}, ones({3}), ones({3}, kFloat64)); }),
             "layer_norm: expected bias of dtype float32 (the input's), got float64");
-  EXPECT_EQ(message_of([&] { F::layer_norm(tensor({1, 2}), {2}); }),
+  EXPECT_EQ(error_of([&] { F::layer_norm(tensor({1, 2}), {2}); }),
             "layer_norm: expected a floating-point input (float32 or float64), got int64");
-  EXPECT_EQ(message_of([&] { F::layer_norm(Tensor(), {2}); }), "layer_norm: argument 'input' is an undefined tensor");
+  EXPECT_EQ(error_of([&] { F::layer_norm(Tensor(), {2}); }), "layer_norm: argument 'input' is an undefined tensor");
 }
 
 // ---------------------------------------------------------------- rms_norm
 
 TEST(RmsNorm, MatchesTorch2Formula) {
-  const auto& cases = ref::load("normalization.json").at("cases");
+  const auto& cases = ref::reference_json("normalization.json").at("cases");
   for (const char* name : {"rms_norm_last_dim", "rms_norm_two_dims_no_weight"}) {
     const auto& c = cases.at(name);
     for (DType dt : {kFloat64, kFloat32}) {
@@ -187,7 +179,7 @@ TEST(RmsNorm, MatchesTorch2Formula) {
 // eps defaults to the machine epsilon of the input's dtype, as torch 2.x's F.rms_norm: on inputs whose
 // mean square (~1e-8) is below float32's epsilon the two dtypes give visibly different results.
 TEST(RmsNorm, EpsDefaultsToTheDtypesMachineEpsilon) {
-  const auto& cases = ref::load("normalization.json").at("cases");
+  const auto& cases = ref::reference_json("normalization.json").at("cases");
   const auto& c32 = cases.at("rms_norm_small_default_eps_float32");
   const auto& c64 = cases.at("rms_norm_small_default_eps_float64");
   EXPECT_DOUBLE_EQ(c32.at("eps").get<double>(), std::numeric_limits<float>::epsilon());
@@ -206,13 +198,13 @@ TEST(RmsNorm, ShapeFromWeightIsTheSameAsNormalizedShape) {
 
 TEST(RmsNorm, RejectsBadInput) {
   Tensor x = ones({2, 3});
-  EXPECT_EQ(message_of([&] { F::rms_norm(x, {2}); }), "rms_norm: normalized_shape [2] expects an input of shape [*, 2], got [2, 3]");
-  EXPECT_EQ(message_of([&] { F::rms_norm(x, {3}, ones({3}, kFloat64)); }),
+  EXPECT_EQ(error_of([&] { F::rms_norm(x, {2}); }), "rms_norm: normalized_shape [2] expects an input of shape [*, 2], got [2, 3]");
+  EXPECT_EQ(error_of([&] { F::rms_norm(x, {3}, ones({3}, kFloat64)); }),
             "rms_norm: expected weight of dtype float32 (the input's), got float64");
-  EXPECT_EQ(message_of([&] { F::rms_norm(x, ones({4})); }), "rms_norm: normalized_shape [4] expects an input of shape [*, 4], got [2, 3]");
-  EXPECT_EQ(message_of([&] { F::rms_norm(x, ones({})); }),
+  EXPECT_EQ(error_of([&] { F::rms_norm(x, ones({4})); }), "rms_norm: normalized_shape [4] expects an input of shape [*, 4], got [2, 3]");
+  EXPECT_EQ(error_of([&] { F::rms_norm(x, ones({})); }),
             "rms_norm: weight must have at least one dim (it gives normalized_shape), got a 0-dim tensor");
-  EXPECT_EQ(message_of([&] { F::rms_norm(x, Tensor()); }), "rms_norm: argument 'weight' is an undefined tensor");
+  EXPECT_EQ(error_of([&] { F::rms_norm(x, Tensor()); }), "rms_norm: argument 'weight' is an undefined tensor");
 }
 
 // ---------------------------------------------------------------- batch_norm
@@ -220,7 +212,7 @@ TEST(RmsNorm, RejectsBadInput) {
 // Several training steps (outputs, gradients and running statistics after each), then eval with the
 // statistics they left, as PyTorch computes them.
 TEST(BatchNorm, TrainingStepsAndEvalMatchPyTorch) {
-  const auto& cases = ref::load("normalization.json").at("cases");
+  const auto& cases = ref::reference_json("normalization.json").at("cases");
   for (const char* name : {"batch_norm_2d", "batch_norm_3d"}) {
     const auto& c = cases.at(name);
     for (DType dt : {kFloat64, kFloat32}) {
@@ -275,23 +267,23 @@ TEST(BatchNorm, StridedRunningStatisticsAreWrittenInPlace) {
 TEST(BatchNorm, RejectsBadInput) {
   Tensor x = ones({4, 3});
   Tensor rm = zeros({3}), rv = ones({3});
-  EXPECT_EQ(message_of([&] { F::batch_norm(x, {}, {}); }),
+  EXPECT_EQ(error_of([&] { F::batch_norm(x, {}, {}); }),
             "batch_norm: running_mean and running_var must be given when not training");
-  EXPECT_EQ(message_of([&] { F::batch_norm(x, zeros({4}), rv, {}, {}, true); }),
+  EXPECT_EQ(error_of([&] { F::batch_norm(x, zeros({4}), rv, {}, {}, true); }),
             "batch_norm: running_mean should have 3 elements (the input's channels, dim 1 of [4, 3]), not 4");
-  EXPECT_EQ(message_of([&] { F::batch_norm(x, rm, rv, ones({2})); }),
+  EXPECT_EQ(error_of([&] { F::batch_norm(x, rm, rv, ones({2})); }),
             "batch_norm: weight should have 3 elements (the input's channels, dim 1 of [4, 3]), not 2");
-  EXPECT_EQ(message_of([&] { F::batch_norm(x, zeros({3}, kFloat64), ones({3}, kFloat64), {}, {}, true); }),
+  EXPECT_EQ(error_of([&] { F::batch_norm(x, zeros({3}, kFloat64), ones({3}, kFloat64), {}, {}, true); }),
             "batch_norm: expected running_mean of dtype float32 (the input's), got float64");
-  EXPECT_EQ(message_of([&] { F::batch_norm(x, zeros({3}).requires_grad_(), rv, {}, {}, true); }),
+  EXPECT_EQ(error_of([&] { F::batch_norm(x, zeros({3}).requires_grad_(), rv, {}, {}, true); }),
             "batch_norm: running_mean is a buffer (updated in place, never differentiated) and cannot require grad");
-  EXPECT_EQ(message_of([&] { F::batch_norm(ones({1, 3}), rm, rv, {}, {}, true); }),
+  EXPECT_EQ(error_of([&] { F::batch_norm(ones({1, 3}), rm, rv, {}, {}, true); }),
             "batch_norm: expected more than 1 value per channel when training, got input of shape [1, 3]");
-  EXPECT_EQ(message_of([&] { F::batch_norm(ones({3}), rm, rv, {}, {}, true); }),
+  EXPECT_EQ(error_of([&] { F::batch_norm(ones({3}), rm, rv, {}, {}, true); }),
             "batch_norm: expected an input of shape (N, C) or (N, C, L), got [3]");
-  EXPECT_EQ(message_of([&] { F::batch_norm(x, rm, {}, {}, {}, true); }),
+  EXPECT_EQ(error_of([&] { F::batch_norm(x, rm, {}, {}, {}, true); }),
             "batch_norm: give both running_mean and running_var, or neither");
-  EXPECT_EQ(message_of([&] { F::batch_norm(tensor({1, 2, 3, 4}, {2, 2}), {}, {}, {}, {}, true); }),
+  EXPECT_EQ(error_of([&] { F::batch_norm(tensor({1, 2, 3, 4}, {2, 2}), {}, {}, {}, {}, true); }),
             "batch_norm: expected a floating-point input (float32 or float64), got int64");
 }
 

@@ -8,6 +8,7 @@
 #include "graft/autograd/gradcheck.h"
 #include "graft/graph/node.h"
 #include "support/op_registry.h"
+#include "support/errors.h"
 
 using namespace graft;
 using namespace graft::testing;
@@ -157,15 +158,6 @@ GRAFT_REGISTER_OP({.name = "logsumexp", .samples = [](DType dt) {
 }});
 
 // ---------------------------------------------------------------- behaviour
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 TEST(Sum, OfNothingIsZeroAndIntegersSumToInt64) {
   EXPECT_EQ(sum(zeros({0})).item<double>(), 0.0);

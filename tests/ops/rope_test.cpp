@@ -8,6 +8,8 @@
 
 #include "graft/ops/rope.h"
 #include "support/op_registry.h"
+#include "support/errors.h"
+#include "support/reference_json.h"
 
 using namespace graft;
 using namespace graft::testing;
@@ -41,12 +43,6 @@ GRAFT_REGISTER_OP({.name = "apply_rotary_emb", .samples = [](DType dt) {
   };
 }});
 
-nlohmann::json load_reference(const char* name) {
-  std::ifstream in(std::string(GRAFT_SOURCE_DIR) + "/tests/reference/" + name);
-  EXPECT_TRUE(in.good()) << "missing tests/reference/" << name;
-  return nlohmann::json::parse(in);
-}
-
 Tensor from_json(const nlohmann::json& j, DType dt) {
   Shape shape;
   for (const auto& d : j["shape"]) shape.push_back(d.get<int64_t>());
@@ -54,7 +50,7 @@ Tensor from_json(const nlohmann::json& j, DType dt) {
 }
 
 void check_reference(DType dt, double tol) {
-  nlohmann::json ref = load_reference("rope.json");
+  nlohmann::json ref = reference_json("rope.json");
   ASSERT_EQ(ref["cases"].size(), 3u);
   for (const auto& c : ref["cases"]) {
     SCOPED_TRACE(c["name"].get<std::string>());
@@ -148,16 +144,6 @@ TEST(Rope, Float32UsesTheFloat64AnglesRounded) {
   auto [c64, s64] = rope_cos_sin(8, tensor({65535}), 10000.0, kFloat64);
   EXPECT_TRUE(equal(c32, c64.to(kFloat32)));
   EXPECT_TRUE(equal(s32, s64.to(kFloat32)));
-}
-
-void expect_error(const std::function<void()>& f, std::vector<std::string> fragments) {
-  try {
-    f();
-    ADD_FAILURE() << "no error raised";
-  } catch (const Error& e) {
-    std::string what = e.what();
-    for (const auto& frag : fragments) EXPECT_NE(what.find(frag), std::string::npos) << "'" << frag << "' not in: " << what;
-  }
 }
 
 TEST(Rope, RejectsBadInput) {

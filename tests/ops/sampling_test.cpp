@@ -6,6 +6,7 @@
 #include <set>
 
 #include "support/op_registry.h"
+#include "support/errors.h"
 
 using namespace graft;
 using namespace graft::testing;
@@ -89,28 +90,20 @@ TEST(Multinomial, WithoutReplacementDrawsDistinctCategoriesInSuccessiveDrawOrder
 }
 
 TEST(Multinomial, RejectsBadDistributions) {
-  auto message = [](auto f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
-  EXPECT_EQ(message([] { multinomial(tensor({0.5, -0.1}, {}), 1); }),
+  EXPECT_EQ(error_of([] { multinomial(tensor({0.5, -0.1}, {}), 1); }),
             "multinomial: probability tensor contains either inf, nan or element < 0 (row 0, category 1: -0.10000000149011612)");
-  EXPECT_EQ(message([] { multinomial(tensor({0.5, std::numeric_limits<double>::quiet_NaN()}, {}), 1); }),
+  EXPECT_EQ(error_of([] { multinomial(tensor({0.5, std::numeric_limits<double>::quiet_NaN()}, {}), 1); }),
             "multinomial: probability tensor contains either inf, nan or element < 0 (row 0, category 1: nan)");
-  EXPECT_EQ(message([] { multinomial(tensor({1.0, 1.0, 0.0, 0.0}, {2, 2}), 1); }),
+  EXPECT_EQ(error_of([] { multinomial(tensor({1.0, 1.0, 0.0, 0.0}, {2, 2}), 1); }),
             "multinomial: invalid distribution in row 1 (sum of probabilities <= 0)");
-  EXPECT_EQ(message([] { multinomial(tensor({1.0, 1.0, 1.0}, {}), 4); }),
+  EXPECT_EQ(error_of([] { multinomial(tensor({1.0, 1.0, 1.0}, {}), 4); }),
             "multinomial: cannot sample num_samples (4) > prob_dist.size(-1) (3) samples without replacement");
-  EXPECT_EQ(message([] { multinomial(tensor({1.0, 0.0, 1.0}, {}), 3); }),
+  EXPECT_EQ(error_of([] { multinomial(tensor({1.0, 0.0, 1.0}, {}), 3); }),
             "multinomial: row 0 has only 2 categories of nonzero probability; cannot draw 3 samples without replacement");
-  EXPECT_EQ(message([] { multinomial(tensor({1.0, 0.0, 1.0}, {}), 0); }), "multinomial: cannot sample num_samples <= 0 samples, got 0");
-  EXPECT_EQ(message([] { multinomial(ones({2, 2, 2}), 1); }), "multinomial: prob_dist must be 1 or 2 dim, got shape [2, 2, 2]");
-  EXPECT_EQ(message([] { multinomial(tensor({1, 2}, {}), 1); }), "multinomial: only floating-point probabilities are supported, got int64");
-  EXPECT_EQ(message([] { multinomial(zeros({2, 0}), 1); }), "multinomial: the distribution has no categories (shape [2, 0])");
+  EXPECT_EQ(error_of([] { multinomial(tensor({1.0, 0.0, 1.0}, {}), 0); }), "multinomial: cannot sample num_samples <= 0 samples, got 0");
+  EXPECT_EQ(error_of([] { multinomial(ones({2, 2, 2}), 1); }), "multinomial: prob_dist must be 1 or 2 dim, got shape [2, 2, 2]");
+  EXPECT_EQ(error_of([] { multinomial(tensor({1, 2}, {}), 1); }), "multinomial: only floating-point probabilities are supported, got int64");
+  EXPECT_EQ(error_of([] { multinomial(zeros({2, 0}), 1); }), "multinomial: the distribution has no categories (shape [2, 0])");
   // With replacement, more samples than categories is fine.
   EXPECT_EQ(multinomial(tensor({1.0, 0.0, 1.0}, {}), 10, true).shape(), Shape({10}));
 }

@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "support/op_registry.h"
+#include "support/errors.h"
+#include "support/reference_json.h"
 
 using namespace graft;
 using namespace graft::testing;
@@ -27,9 +29,7 @@ Tensor from_json(const nlohmann::json& j, DType floating) {
 }
 
 TEST(CumsumReference, MatchesPyTorchUpToSecondDerivatives) {
-  std::ifstream in(std::string(GRAFT_SOURCE_DIR) + "/tests/reference/scan.json");
-  ASSERT_TRUE(in.good());
-  nlohmann::json ref = nlohmann::json::parse(in);
+  nlohmann::json ref = reference_json("scan.json");
   for (DType dt : {kFloat64, kFloat32}) {
     const double tol = dt == kFloat64 ? 1e-12 : 1e-5;
     for (const auto& c : ref["cases"]) {
@@ -68,17 +68,9 @@ TEST(Cumsum, Float32AccumulatesInDouble) {
 }
 
 TEST(Cumsum, RejectsBadInput) {
-  auto message = [](auto f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
-  EXPECT_EQ(message([] { cumsum(zeros({2, 3}), 2); }).substr(0, 7), "cumsum:");
-  EXPECT_EQ(message([] { cumsum(Tensor(), 0); }), "cumsum: argument 'input' is an undefined tensor");
-  EXPECT_EQ(message([] { cumsum(zeros({2}), 0, kBool); }), "cumsum: the result dtype cannot be bool");
+  EXPECT_EQ(error_of([] { cumsum(zeros({2, 3}), 2); }).substr(0, 7), "cumsum:");
+  EXPECT_EQ(error_of([] { cumsum(Tensor(), 0); }), "cumsum: argument 'input' is an undefined tensor");
+  EXPECT_EQ(error_of([] { cumsum(zeros({2}), 0, kBool); }), "cumsum: the result dtype cannot be bool");
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include "graft/graph/node.h"
 #include "support/op_registry.h"
+#include "support/errors.h"
 
 using namespace graft;
 using namespace graft::testing;
@@ -192,15 +193,6 @@ GRAFT_REGISTER_OP({.name = "select_backward", .samples = [](DType dt) {
 }});
 
 // ---------------------------------------------------------------- behaviour
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 bool shares_storage(const Tensor& a, const Tensor& b) { return a.storage() == b.storage(); }
 

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "support/op_registry.h"
+#include "support/errors.h"
+#include "support/reference_json.h"
 
 using namespace graft;
 using namespace graft::testing;
@@ -49,12 +51,6 @@ GRAFT_REGISTER_OP({.name = "topk", .samples = [](DType dt) {
   return s;
 }});
 
-nlohmann::json load_reference(const char* name) {
-  std::ifstream in(std::string(GRAFT_SOURCE_DIR) + "/tests/reference/" + name);
-  EXPECT_TRUE(in.good()) << "missing reference file " << name;
-  return nlohmann::json::parse(in);
-}
-
 // Non-finite numbers are written as the strings "nan", "inf", "-inf".
 Tensor from_json(const nlohmann::json& j, DType floating) {
   std::vector<int64_t> shape = j["shape"].get<std::vector<int64_t>>();
@@ -74,7 +70,7 @@ void expect_same(const Tensor& actual, const Tensor& expected, const std::string
 }
 
 TEST(SortingReference, MatchesPyTorch) {
-  nlohmann::json ref = load_reference("sorting.json");
+  nlohmann::json ref = reference_json("sorting.json");
   ASSERT_GE(ref["cases"].size(), 30u);
   for (DType dt : {kFloat64, kFloat32}) {
     for (const auto& c : ref["cases"]) {
@@ -148,20 +144,12 @@ TEST(Topk, GradientIsScatteredToTheIndices) {
 }
 
 TEST(SortingErrors, NameTheOpAndTheArguments) {
-  auto message = [](auto f) {
-    try {
-      f();
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
   Tensor x = zeros({2, 3});
-  EXPECT_EQ(message([&] { topk(x, 4); }), "topk: k (4) is out of range for dim 1 of size 3 (input shape [2, 3])");
-  EXPECT_EQ(message([&] { topk(x, -1, 0); }), "topk: k (-1) is out of range for dim 0 of size 2 (input shape [2, 3])");
-  EXPECT_NE(message([&] { sort(x, 2); }).find("sort:"), std::string::npos);
-  EXPECT_NE(message([&] { argsort(x, -3); }).find("argsort:"), std::string::npos);
-  EXPECT_EQ(message([&] { sort(Tensor()); }), "sort: argument 'input' is an undefined tensor");
+  EXPECT_EQ(error_of([&] { topk(x, 4); }), "topk: k (4) is out of range for dim 1 of size 3 (input shape [2, 3])");
+  EXPECT_EQ(error_of([&] { topk(x, -1, 0); }), "topk: k (-1) is out of range for dim 0 of size 2 (input shape [2, 3])");
+  EXPECT_NE(error_of([&] { sort(x, 2); }).find("sort:"), std::string::npos);
+  EXPECT_NE(error_of([&] { argsort(x, -3); }).find("argsort:"), std::string::npos);
+  EXPECT_EQ(error_of([&] { sort(Tensor()); }), "sort: argument 'input' is an undefined tensor");
 }
 
 }  // namespace

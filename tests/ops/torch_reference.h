@@ -10,20 +10,11 @@
 #include <vector>
 
 #include "graft/graft.h"
+#include "support/reference_json.h"
 
 namespace graft::testing::torch_reference {
 
-// The parsed file tests/reference/<name>, read once.
-inline const nlohmann::json& load(const std::string& name) {
-  static std::map<std::string, nlohmann::json> files;
-  auto it = files.find(name);
-  if (it == files.end()) {
-    std::ifstream in(std::string(GRAFT_SOURCE_DIR "/tests/reference/") + name);
-    GRAFT_CHECK(in.good(), "torch_reference: cannot open tests/reference/{}", name);
-    it = files.emplace(name, nlohmann::json::parse(in)).first;
-  }
-  return it->second;
-}
+using graft::testing::reference_json;  // the parsed file tests/reference/<name>, read once
 
 inline Tensor to_tensor(const nlohmann::json& j, DType dtype = kFloat64) {
   std::vector<double> values;

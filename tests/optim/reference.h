@@ -9,17 +9,11 @@
 #include <vector>
 
 #include "graft/graft.h"
+#include "support/reference_json.h"
 
 namespace graft::testing {
 
-inline const nlohmann::json& optim_reference() {
-  static const nlohmann::json j = [] {
-    std::ifstream in(GRAFT_SOURCE_DIR "/tests/reference/optim.json");
-    EXPECT_TRUE(in.good()) << "missing tests/reference/optim.json (run tests/reference/optim.py)";
-    return nlohmann::json::parse(in);
-  }();
-  return j;
-}
+inline const nlohmann::json& optim_reference() { return reference_json("optim.json"); }
 
 // A number that optim.py may have written as "inf"/"-inf".
 inline double json_number(const nlohmann::json& v) {
