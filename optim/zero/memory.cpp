@@ -1,5 +1,7 @@
 #include "graft/optim/zero/memory.h"
 
+#include <cmath>
+
 #include "graft/graph/error.h"
 
 namespace graft::optim::zero {
@@ -29,6 +31,39 @@ const char* zero_stage_name(int stage) {
     case 3: return "P_os+g+p";
   }
   return "?";
+}
+
+const std::vector<PaperTableCell>& paper_table1() {
+  static const std::vector<PaperTableCell> table = [] {
+    struct Row {
+      int n_d;
+      const char* cells[9];  // 7.5B stages 1-3, 128B stages 1-3, 1T stages 1-3
+    };
+    const Row rows[] = {
+        {1, {"120", "120", "120", "2048", "2048", "2048", "16000", "16000", "16000"}},
+        {4, {"52.5", "41.3", "30", "896", "704", "512", "7000", "5500", "4000"}},
+        {16, {"35.6", "21.6", "7.5", "608", "368", "128", "4750", "2875", "1000"}},
+        {64, {"31.4", "16.6", "1.88", "536", "284", "32", "4187", "2218", "250"}},
+        {256, {"30.4", "15.4", "0.47", "518", "263", "8", "4046", "2054", "62.5"}},
+        {1024, {"30.1", "15.1", "0.12", "513", "257", "2", "4011", "2013", "15.6"}},
+    };
+    const double psis[] = {7.5e9, 128e9, 1e12};
+    std::vector<PaperTableCell> cells;
+    for (const Row& row : rows)
+      for (int m = 0; m < 3; ++m)
+        for (int stage = 1; stage <= 3; ++stage)
+          cells.push_back({psis[m], row.n_d, stage, row.cells[3 * m + stage - 1]});
+    return cells;
+  }();
+  return table;
+}
+
+bool matches_printed(double value, const std::string& printed) {
+  const size_t dot = printed.find('.');
+  const int decimals = dot == std::string::npos ? 0 : static_cast<int>(printed.size() - dot - 1);
+  const double unit = std::pow(10.0, -decimals);
+  const double diff = (value - std::stod(printed)) / unit;
+  return diff >= -0.5 - 1e-9 && diff < 1 - 1e-9;
 }
 
 }  // namespace graft::optim::zero

@@ -15,6 +15,7 @@
 // SGD: K = 0; AMSGrad adds 4). Measured sizes are exact multiples of the padded parameter count.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace graft::optim::zero {
 
@@ -46,5 +47,20 @@ ModelStateBytes zero_model_state_bytes(int stage, double psi, double n_d, double
 
 // "P_os", "P_os+g", ... for stage 0-3 ("baseline" for 0).
 const char* zero_stage_name(int stage);
+
+// One cell of Table 1 of the paper: per-device model-state memory (GB = 1e9 bytes) of stage 1, 2 or 3 for
+// Psi parameters on n_d ranks, as printed.
+struct PaperTableCell {
+  double psi;
+  int n_d;
+  int stage;
+  const char* printed;
+};
+// The whole table: Psi = 7.5B, 128B, 1T; N_d = 1, 4, 16, 64, 256, 1024; stages 1-3 (the 7.5B column is
+// rounded, the other two truncated, e.g. 4187.5 printed as 4187).
+const std::vector<PaperTableCell>& paper_table1();
+// True when `value` shows as `printed` at printed's precision, rounded or truncated to its last digit:
+// -0.5 <= (value - printed) / unit < 1, unit being one in printed's last digit.
+bool matches_printed(double value, const std::string& printed);
 
 }  // namespace graft::optim::zero
