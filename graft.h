@@ -14,6 +14,7 @@
 #include "graft/graph/node.h"
 #include "graft/graph/tensor.h"
 #include "graft/graph/warning.h"
+#include "graft/nn/generation.h"
 #include "graft/nn/utils/clip_grad.h"
 #include "graft/ops/activation.h"
 #include "graft/ops/attention.h"

@@ -318,19 +318,28 @@ Module::ForwardCall::~ForwardCall() noexcept(false) {
 }
 
 std::string Module::repr() const {
-  std::string head = type_name_ + "(" + extra_repr();
-  if (children_.empty()) return head + ")";
-  std::string s = head + "\n";
-  for (const auto& [name, m] : children_) {
-    std::string child = m->repr();
-    std::string indented;
-    for (char c : child) {
-      indented += c;
-      if (c == '\n') indented += "  ";
+  // PyTorch's Module.__repr__: the extra_repr alone inside the parentheses when it is one line and there are
+  // no children; otherwise every extra_repr line and then every child, one per line, indented by two.
+  auto indent = [](const std::string& text) {
+    std::string out;
+    for (char c : text) {
+      out += c;
+      if (c == '\n') out += "  ";
     }
-    s += "  (" + name + "): " + indented + "\n";
+    return out;
+  };
+  std::vector<std::string> lines;
+  const std::string extra = extra_repr();
+  if (!extra.empty()) {
+    std::istringstream in(extra);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
   }
-  return s + ")";
+  if (children_.empty() && lines.size() == 1) return type_name_ + "(" + lines[0] + ")";
+  for (const auto& [name, m] : children_) lines.push_back("(" + name + "): " + indent(m->repr()));
+  if (lines.empty()) return type_name_ + "()";
+  std::string s = type_name_ + "(";
+  for (const std::string& line : lines) s += "\n  " + line;
+  return s + "\n)";
 }
 
 std::ostream& operator<<(std::ostream& os, const Module& m) { return os << m.repr(); }

@@ -14,6 +14,10 @@ class Sequential : public Module {
   size_t size() const { return children().size(); }
   ModulePtr operator[](size_t index) const;
   Tensor forward(const Tensor& input) override;
+
+ protected:
+  // For subclasses that are Sequentials under another name (MLP).
+  explicit Sequential(std::string type_name) : Module(std::move(type_name)) {}
 };
 
 class ModuleList : public Module {

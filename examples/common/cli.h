@@ -1,0 +1,37 @@
+#pragma once
+// Flags every training example shares, parsed with CLI11, and a main() wrapper that turns errors into a
+// message and exit status 1.
+//
+//   TrainingFlags flags{.epochs = 10, .batch_size = 128, .lr = 1e-3};
+//   CLI::App app{"what this example does"};
+//   add_training_flags(app, flags);
+//   CLI11_PARSE(app, argc, argv);
+//   return run_guarded([&] { prepare(flags); ...; return 0; });
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+namespace graft::examples {
+
+struct TrainingFlags {
+  int64_t epochs = 10;
+  int64_t batch_size = 128;
+  double lr = 1e-3;
+  uint64_t seed = 0;
+  std::string out_dir = ".";
+  bool quick = false;  // the short mode the tests run
+  int threads = 0;     // 0: OpenMP's default
+};
+
+// --epochs --batch-size --lr --seed --out-dir --quick --threads, with `flags`' values as defaults.
+void add_training_flags(CLI::App& app, TrainingFlags& flags);
+// Applies --threads and creates --out-dir.
+void prepare(const TrainingFlags& flags);
+// `out_dir`/`name`.
+std::string output_path(const TrainingFlags& flags, const std::string& name);
+// Runs `body`, printing any exception as "error: ..." and returning 1 for it.
+int run_guarded(const std::function<int()>& body);
+
+}  // namespace graft::examples

@@ -1,0 +1,37 @@
+#pragma once
+// nn::BatchNorm1d(num_features, eps=1e-5, momentum=0.1, affine=true, track_running_stats=true), as
+// torch.nn.BatchNorm1d, over inputs (N, C) or (N, C, L):
+// - parameters weight (ones) and bias (zeros) of shape (C) when affine;
+// - buffers running_mean (zeros), running_var (ones) and num_batches_tracked (an int64 scalar) when
+//   track_running_stats, so PyTorch's state dicts load.
+// Training normalises with the batch's statistics and, when tracking, updates the running ones:
+//   running = (1 - factor) * running + factor * batch_stat   (the variance unbiased)
+// with factor = momentum, or, for momentum = None, 1 / num_batches_tracked (a cumulative average of all
+// batches seen), num_batches_tracked counting the training batches. Eval mode normalises with the running
+// statistics; without them (track_running_stats=false) it uses the batch's, as PyTorch does.
+// Unlike PyTorch, num_batches_tracked is only counted when the forward succeeds (PyTorch counts a batch
+// of one sample that then fails), and momentum outside [0, 1] is rejected (PyTorch does not check it).
+#include <optional>
+
+#include "graft/nn/module.h"
+
+namespace graft::nn {
+
+class BatchNorm1d : public Module {
+ public:
+  explicit BatchNorm1d(int64_t num_features, double eps = 1e-5, std::optional<double> momentum = 0.1,
+                       bool affine = true, bool track_running_stats = true, DType dtype = kFloat32);
+  Tensor forward(const Tensor& input) override;
+  void reset_running_stats();
+  void reset_parameters();  // running stats too, as PyTorch's
+  std::string extra_repr() const override;
+
+  int64_t num_features;
+  double eps;
+  std::optional<double> momentum;
+  bool affine, track_running_stats;
+  Tensor weight, bias;                                   // (C), or undefined without affine
+  Tensor running_mean, running_var, num_batches_tracked;  // undefined without track_running_stats
+};
+
+}  // namespace graft::nn

@@ -1,0 +1,75 @@
+#include "graft/nn/modules/transformer_block.h"
+
+#include "graft/nn/modules/detail/child_as.h"
+#include "graft/nn/modules/grouped_query_attention.h"
+#include "graft/ops/operators.h"
+
+namespace graft::nn {
+
+const char* attention_kind_name(AttentionKind kind) {
+  switch (kind) {
+    case AttentionKind::MHA: return "MHA";
+    case AttentionKind::MQA: return "MQA";
+    case AttentionKind::GQA: return "GQA";
+    case AttentionKind::MLA: return "MLA";
+  }
+  return "?";
+}
+
+std::shared_ptr<CausalSelfAttention> make_causal_attention(const AttentionConfig& c) {
+  switch (c.kind) {
+    case AttentionKind::MHA:
+      return std::make_shared<GroupedQueryAttention>(c.d_model, c.num_heads, c.num_heads, c.rope, c.bias,
+                                                     c.max_positions, c.rope_base, c.dtype);
+    case AttentionKind::MQA:
+      return std::make_shared<MultiQueryAttention>(c.d_model, c.num_heads, c.rope, c.bias, c.max_positions,
+                                                   c.rope_base, c.dtype);
+    case AttentionKind::GQA:
+      return std::make_shared<GroupedQueryAttention>(c.d_model, c.num_heads, c.num_kv_heads, c.rope, c.bias,
+                                                     c.max_positions, c.rope_base, c.dtype);
+    case AttentionKind::MLA:
+      return std::make_shared<MultiHeadLatentAttention>(MultiHeadLatentAttentionOptions{
+          .d_model = c.d_model,
+          .num_heads = c.num_heads,
+          .kv_lora_rank = c.kv_lora_rank,
+          .qk_nope_head_dim = c.qk_nope_head_dim,
+          .qk_rope_head_dim = c.qk_rope_head_dim,
+          .v_head_dim = c.v_head_dim,
+          .q_lora_rank = c.q_lora_rank,
+          .bias = c.bias,
+          .max_positions = c.max_positions,
+          .rope_base = c.rope_base,
+          .norm_eps = c.norm_eps,
+          .dtype = c.dtype,
+      });
+  }
+  GRAFT_FAIL("make_causal_attention: unknown attention kind {}", static_cast<int>(c.kind));
+}
+
+TransformerBlock::TransformerBlock(std::shared_ptr<CausalSelfAttention> attention, int64_t ffn_hidden,
+                                   std::optional<double> norm_eps, DType dtype)
+    : Module("TransformerBlock") {
+  GRAFT_CHECK(attention != nullptr, "TransformerBlock: the attention module is null");
+  GRAFT_CHECK(ffn_hidden >= 0, "TransformerBlock: ffn_hidden must be non-negative (0 = default), got {}", ffn_hidden);
+  const int64_t d = attention->d_model();
+  register_module("norm1", std::make_shared<detail::RMSNormLayer>(d, norm_eps, dtype));
+  register_module("attn", attention);
+  register_module("norm2", std::make_shared<detail::RMSNormLayer>(d, norm_eps, dtype));
+  register_module("ffn", std::make_shared<detail::SwiGLUFeedForward>(
+                             d, ffn_hidden > 0 ? ffn_hidden : detail::default_swiglu_hidden(d), dtype));
+}
+
+TransformerBlock::TransformerBlock(const AttentionConfig& attention, int64_t ffn_hidden, std::optional<double> norm_eps)
+    : TransformerBlock(make_causal_attention(attention), ffn_hidden, norm_eps, attention.dtype) {}
+
+std::shared_ptr<CausalSelfAttention> TransformerBlock::attn() const {
+  return detail::child_as<CausalSelfAttention>(*this, "attn", "CausalSelfAttention");
+}
+
+Tensor TransformerBlock::forward(const Tensor& x, LayerCache* cache) {
+  ForwardCall call(*this);
+  Tensor h = x + attn()->forward(norm1()->forward(x), cache);
+  return h + ffn()->forward(norm2()->forward(h));
+}
+
+}  // namespace graft::nn
