@@ -1,15 +1,17 @@
 // graft's benchmarks. Each workload is defined exactly as in the LibTorch anchor
 // (../shared/anchors/libtorch/bench.cpp), so the figures compare as ratios when measured in one session.
 // Prints one JSON object per line: {"workload":..., "metric":..., "value":...}
-//   graft_bench [tiny|gemm|gemm-vs-sgemm|all] [--threads N]      (threads default: $BENCH_THREADS, else 2)
-// tiny and gemm are the anchor's workloads; gemm-vs-sgemm times graft::matmul against a bare dnnl_sgemm in
-// one process (../shared/anchors/onednn/gemm_probe.cpp is the same sgemm as a separate program).
+//   graft_bench [tiny|gemm|block|mlp|gemm-vs-sgemm|all] [--threads N]   (threads default: $BENCH_THREADS, else 2)
+// tiny, gemm, block (gqa_block) and mlp (mlp_fmnist; MLP_EPOCHS epochs, default 2) are the anchor's
+// workloads; gemm-vs-sgemm times graft::matmul against a bare dnnl_sgemm in one process
+// (../shared/anchors/onednn/gemm_probe.cpp is the same sgemm as a separate program).
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -23,6 +25,14 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
+}
+
+// CPU time of the whole process (all threads), in seconds. On a loaded machine wall time mostly measures
+// the wait for a core; on one thread, CPU time is the work done. graft's extra cpu_* metrics report it.
+double process_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
 // ordered_json keeps the keys in the anchors' order.
@@ -87,6 +97,91 @@ void matmul_vs_sgemm(int reps, int trials) {
   emit("matmul_1024_vs_sgemm", "mean_ratio", sum_graft / sum_sgemm);
 }
 
+namespace F = graft::nn::functional;
+
+// Training an MLP 784-512-256-10 (ReLU) on Fashion-MNIST with Adam 1e-3, batch 128, a fresh shuffle per
+// epoch; the anchor's W1 line for line. Reports the mean training time per epoch (data gathering, forward,
+// backward and update; the shuffle is outside the clock, as in the anchor) and the test accuracy after.
+void mlp_fmnist(const std::string& root, int epochs) {
+  graft::manual_seed(0);                                  // torch::manual_seed(0);
+  graft::data::FashionMNIST train(root, /*train=*/true);  // xtr, ytr = images(...), labels(...)
+  graft::data::FashionMNIST test(root, /*train=*/false);  // xte, yte
+  const graft::Tensor &xtr = train.inputs(), &ytr = train.targets();
+  auto fc1 = std::make_shared<graft::nn::Linear>(784, 512);  // Sequential(Linear(784, 512), ReLU(),
+  auto fc2 = std::make_shared<graft::nn::Linear>(512, 256);  //            Linear(512, 256), ReLU(),
+  auto fc3 = std::make_shared<graft::nn::Linear>(256, 10);   //            Linear(256, 10))
+  auto net = std::make_shared<graft::nn::Sequential>(std::initializer_list<graft::nn::ModulePtr>{fc1, fc2, fc3});
+  auto forward = [&](const graft::Tensor& x) { return fc3->forward(F::relu(fc2->forward(F::relu(fc1->forward(x))))); };
+  graft::optim::Adam opt(net->parameters(), graft::optim::AdamOptions(1e-3));  // Adam(net->parameters(), 1e-3)
+  const int64_t B = 128, N = xtr.size(0);
+  double total = 0, total_cpu = 0, last_loss = 0;
+  for (int e = 0; e < epochs; ++e) {
+    graft::Tensor perm = graft::randperm(N);  // auto perm = torch::randperm(N);
+    auto t0 = Clock::now();
+    const double cpu0 = process_cpu_seconds();
+    for (int64_t i = 0; i + B <= N; i += B) {
+      graft::Tensor idx = perm.slice(0, i, i + B);                                      // perm.slice(0, i, i + B)
+      graft::Tensor x = graft::index_select(xtr, 0, idx), y = graft::index_select(ytr, 0, idx);  // index_select
+      opt.zero_grad();                                                                  // opt.zero_grad();
+      graft::Tensor loss = F::cross_entropy(forward(x), y);                             // cross_entropy(net(x), y)
+      loss.backward();                                                                  // loss.backward();
+      opt.step();                                                                       // opt.step();
+      last_loss = loss.item<double>();                                                  // loss.item<double>()
+    }
+    total += seconds_between(t0, Clock::now());
+    total_cpu += process_cpu_seconds() - cpu0;
+  }
+  graft::NoGradGuard no_grad;  // (net(xte).argmax(1) == yte).to(kFloat64).mean()
+  const double accuracy = (forward(test.inputs()).argmax(1) == test.targets()).to(graft::kFloat64).mean().item<double>();
+  emit("mlp_fmnist", "train_s_per_epoch", total / epochs);
+  emit("mlp_fmnist", "test_accuracy", accuracy);
+  emit("mlp_fmnist", "final_train_loss", last_loss);
+  emit("mlp_fmnist", "train_cpu_s_per_epoch", total_cpu / epochs);
+}
+
+// One pre-norm GQA transformer block (RMSNorm, RoPE, causal attention with 8 query heads over 2 key/value
+// heads, SwiGLU), forward + backward + AdamW: the anchor's W3. graft computes the same functions with its
+// fused ops where the anchor composes them; each line names the anchor's line it replaces.
+void gqa_block(int steps) {
+  graft::manual_seed(0);  // torch::manual_seed(0);
+  const int64_t B = 8, T = 128, D = 256, H = 8, KV = 2, HD = D / H, FF = 768;
+  auto p = [](graft::IntList s) { return (graft::randn(s) * 0.02).detach().requires_grad_(); };  // (randn(s) * 0.02).requires_grad_()
+  graft::Tensor wq = p({D, D}), wk = p({D, KV * HD}), wv = p({D, KV * HD}), wo = p({D, D});
+  graft::Tensor w1 = p({D, FF}), w3 = p({D, FF}), w2 = p({FF, D});
+  graft::Tensor g1 = graft::ones({D}).requires_grad_(), g2 = graft::ones({D}).requires_grad_();
+  graft::optim::AdamW opt({wq, wk, wv, wo, w1, w3, w2, g1, g2}, graft::optim::AdamWOptions(1e-3));
+  // inv = 10000^(-arange(0, HD/2) * 2 / HD); ang = arange(T)[:, None] * inv[None, :] (float32, as the anchor).
+  graft::Tensor inv = graft::pow(10000.0, graft::arange(0, HD / 2, 1, graft::kFloat32) * (-2.0 / HD));
+  graft::Tensor ang = graft::arange(T, graft::kFloat32).unsqueeze(1) * inv.unsqueeze(0);
+  // The anchor's rope(x, cos, sin) = cat(x1 cos - x2 sin, x2 cos + x1 sin) is apply_rotary_emb's
+  // x * cat(cos, cos) + rotate_half(x) * cat(sin, sin), rotate_half(x) = cat(-x2, x1).
+  graft::Tensor cos = graft::cat({ang.cos(), ang.cos()}, -1), sin = graft::cat({ang.sin(), ang.sin()}, -1);
+  graft::Tensor x = graft::randn({B, T, D});  // auto x = torch::randn({B, T, D});
+  auto step = [&] {
+    opt.zero_grad();
+    graft::Tensor h = F::rms_norm(x, g1, 1e-6);  // rmsnorm(x, g1): x * rsqrt(x.pow(2).mean(-1, true) + 1e-6) * g1
+    graft::Tensor q = F::apply_rotary_emb(h.matmul(wq).view({B, T, H, HD}).transpose(1, 2), cos, sin);   // rope(...wq...)
+    graft::Tensor k = F::apply_rotary_emb(h.matmul(wk).view({B, T, KV, HD}).transpose(1, 2), cos, sin);  // rope(...wk...)
+    graft::Tensor v = h.matmul(wv).view({B, T, KV, HD}).transpose(1, 2);                                // h.matmul(wv)...
+    // k, v = repeat_interleave(H / KV, 1); softmax(q k^T / sqrt(HD) + causal -inf mask) @ v:
+    graft::Tensor a = F::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true, std::nullopt,
+                                                      /*enable_gqa=*/true);
+    graft::Tensor o = a.transpose(1, 2).reshape({B, T, D}).matmul(wo);  // att.matmul(v).transpose(1, 2)...matmul(wo)
+    graft::Tensor r = x + o;                                            // auto r = x + o;
+    graft::Tensor h2 = F::rms_norm(r, g2, 1e-6);                        // rmsnorm(r, g2)
+    graft::Tensor out = r + (F::silu(h2.matmul(w1)) * h2.matmul(w3)).matmul(w2);  // r + (silu(h2 w1) * h2 w3) w2
+    graft::Tensor loss = out.pow(2).mean();                            // out.pow(2).mean()
+    loss.backward();
+    opt.step();
+  };
+  for (int i = 0; i < 3; ++i) step();
+  auto t0 = Clock::now();
+  const double cpu0 = process_cpu_seconds();
+  for (int i = 0; i < steps; ++i) step();
+  emit("gqa_block", "ms_per_step", seconds_between(t0, Clock::now()) / steps * 1e3);
+  emit("gqa_block", "cpu_ms_per_step", (process_cpu_seconds() - cpu0) / steps * 1e3);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -94,11 +189,15 @@ int main(int argc, char** argv) {
   std::string what = "all";
   const char* env_threads = std::getenv("BENCH_THREADS");
   int threads = env_threads ? std::atoi(env_threads) : 2;
-  app.add_option("workload", what, "which workloads to run")->check(CLI::IsMember({"tiny", "gemm", "gemm-vs-sgemm", "all"}));
-  int tiny_reps = 200, gemm_reps = 20;
+  app.add_option("workload", what, "which workloads to run")->check(CLI::IsMember({"tiny", "gemm", "block", "mlp", "gemm-vs-sgemm", "all"}));
+  int tiny_reps = 200, gemm_reps = 20, block_steps = 10;
+  std::string data_root = graft::data::FashionMNIST::kDefaultRoot;
   app.add_option("--tiny-reps", tiny_reps, "tiny_ops runs after warm-up (the anchor's 200; raise it for profiling)")
       ->check(CLI::PositiveNumber);
   app.add_option("--gemm-reps", gemm_reps, "matmul_1024 products after warm-up (the anchor's 20)")->check(CLI::PositiveNumber);
+  app.add_option("--block-steps", block_steps, "gqa_block timed steps after 3 warm-up steps (the anchor's 10)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--data", data_root, "Fashion-MNIST directory (the anchor's argv[2])");
   app.add_option("--threads", threads, "OpenMP threads (default: $BENCH_THREADS, else 2)")->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
 
@@ -106,6 +205,11 @@ int main(int argc, char** argv) {
   emit("config", "threads", omp_get_max_threads());
   if (what == "all" || what == "gemm") matmul_1024(gemm_reps);
   if (what == "all" || what == "tiny") tiny_ops(tiny_reps);
+  if (what == "all" || what == "block") gqa_block(block_steps);
+  if (what == "all" || what == "mlp") {
+    const char* epochs = std::getenv("MLP_EPOCHS");
+    mlp_fmnist(data_root, epochs ? std::atoi(epochs) : 2);
+  }
   if (what == "all" || what == "gemm-vs-sgemm") matmul_vs_sgemm(gemm_reps, 10);
   return 0;
 }

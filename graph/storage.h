@@ -15,8 +15,12 @@ class Storage {
  public:
   static constexpr size_t kSmallBytes = 1024;
 
-  // Fresh memory, 64-byte aligned, uninitialised.
+  // Fresh memory, 64-byte aligned, uninitialised. Buffers of 128 KiB and more are recycled: a freed one
+  // is kept (up to 256 MiB in all) for the next allocation of the same size.
   static std::shared_ptr<Storage> allocate(size_t nbytes);
+  // Frees the recycled buffers now (like torch.cuda.empty_cache), and how many bytes they hold.
+  static void release_cached_buffers();
+  static size_t cached_buffer_bytes();
   // Memory owned elsewhere; `deleter` (may be empty) runs when the last tensor using it goes away.
   static std::shared_ptr<Storage> wrap(void* data, size_t nbytes, std::function<void(void*)> deleter);
 
@@ -34,7 +38,8 @@ class Storage {
   void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
 
   // ---- memory released between uses (ZeRO stage 3, optim/zero/) ----
-  // release() frees the memory of an owned storage but keeps this object, so every tensor viewing it,
+  // release() frees the memory of an owned storage (large buffers go to the recycling cache, as when a
+  // storage dies) but keeps this object, so every tensor viewing it,
   // every tensor saved for backward and the version counter stay valid; until refill() allocates fresh
   // (uninitialised) memory of the same size, data() raises graft::Error. A released storage may carry a
   // restorer: SavedTensor::unpack calls restore() when backward needs the memory back (ZeRO gathers the

@@ -20,7 +20,7 @@ class Surgeon {
       const std::string path = prefix.empty() ? name : prefix + "." + name;
       ModulePtr replacement = replacement_for(path, child);
       if (replacement) {
-        parent.replace_module(name, replacement);
+        swaps_.push_back({&parent, name, replacement});
         replaced_.push_back(path);
       } else if (!replacements_.count(child.get())) {
         visit(*child, path);
@@ -28,7 +28,12 @@ class Surgeon {
     }
   }
 
-  std::vector<std::string> replaced() && { return std::move(replaced_); }
+  // Puts the replacements in place. Nothing is swapped before every factory has run, so a factory that
+  // throws leaves the model as it was.
+  std::vector<std::string> apply() && {
+    for (const Swap& s : swaps_) s.parent->replace_module(s.name, s.replacement);
+    return std::move(replaced_);
+  }
 
  private:
   // The module to put in place of `old` at `path`, or null to keep it. Decided once per module.
@@ -53,6 +58,12 @@ class Surgeon {
   bool carry_state_;
   std::map<const Module*, ModulePtr> replacements_;  // matched modules (null: the factory kept it)
   std::set<const Module*> descended_;
+  struct Swap {
+    Module* parent;
+    std::string name;
+    ModulePtr replacement;
+  };
+  std::vector<Swap> swaps_;
   std::vector<std::string> replaced_;
 };
 
@@ -64,7 +75,7 @@ std::vector<std::string> replace_modules(Module& model, const ModulePredicate& p
   GRAFT_CHECK(factory != nullptr, "replace_modules: the factory is empty");
   Surgeon surgeon(predicate, factory, carry_state);
   surgeon.visit(model, "");
-  return std::move(surgeon).replaced();
+  return std::move(surgeon).apply();
 }
 
 std::vector<std::string> copy_matching_state(const Module& from, Module& to) {

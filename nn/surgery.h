@@ -17,7 +17,8 @@
 //   is replaced everywhere by one new module, so the sharing survives, and factory is called once for it,
 //   with its first name.
 // Returns the dotted names of all slots that were replaced, in walk order. A factory returning null fails;
-// one returning the old module itself leaves that module in place, unlisted and not walked into.
+// one returning the old module itself leaves that module in place, unlisted and not walked into. Every
+// replacement is built before any is put in place: when a factory throws, the model is unchanged.
 //
 // The replacement lives in the parent's child slot (Module::replace_module). Modules whose forward reaches
 // their children through those slots (Sequential, ModuleList, graft's own modules, which call child(name))

@@ -155,6 +155,16 @@ void poison_nonfinite_slices(const Tensor& check, const Tensor& out, const Layou
 
 }  // namespace
 
+void onednn_softmax_last_dim(const Tensor& x, const Tensor& y) {
+  const int64_t len = x.shape()[x.dim() - 1];
+  onednn_forward(x, y, Layout{x.numel() / len, len, 1}, false);
+}
+
+void onednn_softmax_backward_last_dim(const Tensor& grad, const Tensor& output, const Tensor& grad_input) {
+  const int64_t len = output.shape()[output.dim() - 1];
+  onednn_backward(grad, output, grad_input, Layout{output.numel() / len, len, 1}, false);
+}
+
 Tensor softmax_forward(const Tensor& x_in, int64_t dim, bool log) {
   Tensor x = x_in.is_contiguous() ? x_in : contiguous_copy(x_in);
   Tensor y = empty_tensor(x.shape(), x.dtype());

@@ -21,4 +21,10 @@ Tensor softmax_forward(const Tensor& x, int64_t dim, bool log);
 // y * (g - sum(g * y)) for softmax, g - exp(y) * sum(g) for log_softmax.
 Tensor softmax_backward(const Tensor& grad, const Tensor& output, int64_t dim, bool log);
 
+// oneDNN's softmax over the last dim of contiguous float32 tensors (x and y may be one tensor), with no
+// handling of non-finite slices: oneDNN's exp does not propagate NaN and an all -inf slice comes out NaN,
+// so callers fix such slices up themselves (see softmax_forward).
+void onednn_softmax_last_dim(const Tensor& x, const Tensor& y);
+void onednn_softmax_backward_last_dim(const Tensor& grad, const Tensor& output, const Tensor& grad_input);
+
 }  // namespace graft::kernels

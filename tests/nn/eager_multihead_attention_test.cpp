@@ -50,7 +50,8 @@ TEST(EagerMultiheadAttention, ParametersAndPrinting) {
   for (const auto& [n, t] : fused->named_parameters()) names.push_back(n + shape_str(t.shape()));
   EXPECT_EQ(names, (std::vector<std::string>{"in_proj.weight[24, 8]", "out_proj.weight[8, 8]"}));
   EXPECT_EQ(fused->repr(),
-            "EagerMultiheadAttention(embed_dim=8, num_heads=4, dropout=0, use_in_proj=True\n"
+            "EagerMultiheadAttention(\n"
+            "  embed_dim=8, num_heads=4, dropout=0, use_in_proj=True\n"
             "  (in_proj): Linear(in_features=8, out_features=24, bias=False)\n"
             "  (out_proj): Linear(in_features=8, out_features=8, bias=False)\n)");
 }

@@ -137,7 +137,7 @@ TEST(GroupedQueryAttention, ParameterNamesAndMultiQuery) {
   Tensor x = randn({2, 3, 16});
   EXPECT_EQ(max_abs_diff(one.forward(x), mqa.forward(x)), 0.0);
   std::string repr = mqa.repr();
-  EXPECT_NE(repr.find("MultiQueryAttention(d_model=16, num_heads=4, num_kv_heads=1, head_dim=4, rope=True"),
+  EXPECT_NE(repr.find("MultiQueryAttention(\n  d_model=16, num_heads=4, num_kv_heads=1, head_dim=4, rope=True"),
             std::string::npos)
       << repr;
 }

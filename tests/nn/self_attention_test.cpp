@@ -77,7 +77,7 @@ TEST(SelfAttention, DropoutInTrainingOnlyAndSequential) {
   nn::Sequential seq({attn, std::make_shared<nn::Linear>(8, 3)});
   seq.eval();
   EXPECT_EQ(shape_str(seq.forward(x).shape()), "[2, 6, 3]");
-  EXPECT_EQ(attn->repr().substr(0, 39), "SelfAttention(embed_dim=8, dropout=0.5\n");
+  EXPECT_EQ(attn->repr().substr(0, 42), "SelfAttention(\n  embed_dim=8, dropout=0.5\n");
 }
 
 TEST(SelfAttention, GradcheckAndGradgradcheck) {

@@ -213,6 +213,23 @@ TEST(ReplaceModules, NeverReplacesTheModelItselfAndChecksTheFactory) {
   EXPECT_THROW(replace_modules(*model, nullptr, [](const std::string&, Module&) { return ModulePtr(); }), Error);
 }
 
+TEST(ReplaceModules, AFactoryThatThrowsLeavesTheModelUnchanged) {
+  auto model = small_model();
+  std::vector<const Module*> before;
+  for (const auto& [name, m] : model->named_modules()) before.push_back(m.get());
+  int calls = 0;
+  EXPECT_THROW(replace_modules<Linear>(*model,
+                                       [&](const std::string& name, Linear& old) -> ModulePtr {
+                                         if (++calls == 2) GRAFT_FAIL("no replacement for '{}'", name);
+                                         return std::make_shared<Linear>(old.in_features, old.out_features);
+                                       }),
+               Error);
+  EXPECT_EQ(calls, 2);  // the first Linear had its replacement built, but it was never put in place
+  std::vector<const Module*> after;
+  for (const auto& [name, m] : model->named_modules()) after.push_back(m.get());
+  EXPECT_EQ(after, before);
+}
+
 TEST(CopyMatchingState, CopiesEntriesWithTheSameNameAndShape) {
   Linear a(3, 2), b(3, 2, false);
   LayerNorm c(2);

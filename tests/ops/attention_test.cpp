@@ -10,6 +10,7 @@
 
 #include "graft/graph/node.h"
 #include "graft/ops/attention.h"
+#include "graft/ops/kernels/backend.h"
 #include "support/op_registry.h"
 
 using namespace graft;
@@ -252,6 +253,50 @@ TEST(ScaledDotProductAttention, Float32AgreesWithFloat64AtModerateSize) {
   Tensor o64 = scaled_dot_product_attention(q, k, v, {}, 0.0, true, std::nullopt, true);
   Tensor o32 = scaled_dot_product_attention(q.to(kFloat32), k.to(kFloat32), v.to(kFloat32), {}, 0.0, true, std::nullopt, true);
   EXPECT_TRUE(allclose(o32.to(kFloat64), o64, 1e-5, 1e-6));
+}
+
+// The float32 softmax of attention runs on oneDNN above 1024 scores; the reference loops define the
+// results, including the rows oneDNN cannot compute itself (nothing kept: zeros; a NaN or +inf score: NaN).
+TEST(ScaledDotProductAttention, Float32FastPathMatchesTheReferenceLoops) {
+  auto run = [](bool reference, int variant) {
+    kernels::ReferenceKernelsGuard guard(reference);
+    Tensor q = uniform({2, 4, 48, 16}, kFloat32, -1, 1, 1), k = uniform({2, 2, 40, 16}, kFloat32, -1, 1, 2),
+           v = uniform({2, 2, 40, 8}, kFloat32, -1, 1, 3);
+    Tensor mask;
+    if (variant == 1) {  // bool mask with rows where nothing takes part (queries 5 and 6 of every head)
+      Tensor keep = uniform({48, 40}, kFloat32, 0, 1, 4) > 0.3;
+      keep.slice(0, 5, 7).fill_(false);
+      mask = keep;
+    } else if (variant == 2) {  // additive mask: a -inf row (zeros), a +inf entry and a NaN entry (NaN rows)
+      mask = uniform({2, 1, 48, 40}, kFloat32, -1, 1, 5);
+      mask.select(2, 3).fill_(-kInf);
+      mask.select(0, 1).select(1, 7).select(1, 2).fill_(kInf);
+      mask.select(0, 0).select(1, 9).select(1, 4).fill_(std::nan(""));
+    }
+    q.requires_grad_();
+    k.requires_grad_();
+    v.requires_grad_();
+    Tensor out = scaled_dot_product_attention(q, k, v, mask, 0.0, variant == 0, std::nullopt, true);
+    TensorList grads = autograd::grad({out}, {q, k, v}, {cos(out * 3)});
+    grads.insert(grads.begin(), out);
+    return grads;
+  };
+  for (int variant : {0, 1, 2}) {
+    TensorList fast = run(false, variant), ref = run(true, variant);
+    for (size_t i = 0; i < fast.size(); ++i) {
+      SCOPED_TRACE(::testing::Message() << "variant " << variant << ", tensor " << i);
+      EXPECT_TRUE(equal(isnan(fast[i]), isnan(ref[i])));
+      Tensor finite = logical_not(isnan(ref[i]));
+      EXPECT_TRUE(allclose(where(finite, fast[i], 0.0), where(finite, ref[i], 0.0), 1e-5, 1e-6));
+    }
+    if (variant == 1) {
+      EXPECT_EQ(fast[0].select(2, 5).abs().sum().item<double>(), 0.0);
+    } else if (variant == 2) {
+      EXPECT_EQ(isnan(fast[0].select(0, 1).select(1, 7)).sum().item<int64_t>(), 4 * 8);
+      EXPECT_EQ(isnan(fast[0].select(0, 0).select(1, 9)).sum().item<int64_t>(), 4 * 8);
+      EXPECT_EQ(fast[0].select(2, 3).abs().sum().item<double>(), 0.0);
+    }
+  }
 }
 
 // ---- bad input ----

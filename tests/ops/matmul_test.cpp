@@ -169,8 +169,12 @@ void expect_kernels_agree(const Tensor& a, const Tensor& b, const std::string& w
 
 TEST(MatmulKernels, SgemmAgreesWithReferenceLoopsOnEveryLayout) {
   // Sizes below the tiny threshold (16^3 multiply-adds) run the loops either way; the others run sgemm on
-  // one thread (< 64^3), on all threads, or one product per thread across the batch.
-  const std::vector<std::array<int64_t, 4>> sizes = {{1, 5, 6, 7}, {1, 17, 19, 23}, {3, 40, 33, 50}, {8, 20, 20, 21}, {2, 90, 70, 80}};
+  // one thread (< 64^3), on all threads, or one product per thread across the batch (small products, and
+  // moderate ones when the batch has at least two per thread: {6, 96, 80, 72} on two threads), or split
+  // into one panel of columns ({1, 130, 60, 200}) or rows ({2, 300, 50, 140}) per thread.
+  const std::vector<std::array<int64_t, 4>> sizes = {{1, 5, 6, 7},    {1, 17, 19, 23}, {3, 40, 33, 50},
+                                                     {8, 20, 20, 21}, {2, 90, 70, 80}, {6, 96, 80, 72},
+                                                     {1, 130, 60, 200}, {2, 300, 50, 140}};
   for (auto [B, M, K, N] : sizes) {
     const std::string dims = fmt::format("B={} M={} K={} N={}", B, M, K, N);
     Tensor a = uniform({B, M, K}, kFloat32, -1, 1, 1), b = uniform({B, K, N}, kFloat32, -1, 1, 2);

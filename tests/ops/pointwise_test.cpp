@@ -72,6 +72,8 @@ GRAFT_REGISTER_OP({.name = "neg", .samples = [](DType dt) {
 GRAFT_REGISTER_OP({.name = "pow", .samples = [](DType dt) {
   return std::vector<Sample>{
       sample("tensor ^ 3", {uniform({2, 3}, dt)}, [](const TensorList& in) { return pow(in[0], 3); }),
+      sample("tensor ^ 2", {uniform({2, 3}, dt)}, [](const TensorList& in) { return pow(in[0], 2); }),
+      sample("tensor ^ 1", {uniform({2, 3}, dt)}, [](const TensorList& in) { return pow(in[0], 1.0); }),
       sample("tensor ^ 0.5", {positive({2, 3}, dt)}, [](const TensorList& in) { return pow(in[0], 0.5); }),
       sample("tensor ^ 0", {uniform({3}, dt)}, [](const TensorList& in) { return pow(in[0], 0); }),
       sample("tensor ^ tensor", {positive({2, 3}, dt), uniform({3}, dt, -1, 2, 4)},
@@ -234,6 +236,20 @@ TEST(Pow, ZeroExponentHasZeroGradientAndZeroBaseIsFinite) {
   pow(base, e).sum().backward();
   EXPECT_EQ(values(e.grad())[0], 0.0);  // d/de 0^e at e >= 0 is taken as 0, as in PyTorch
   EXPECT_NEAR(values(e.grad())[1], 4 * std::log(2.0), 1e-12);
+}
+
+TEST(Pow, SmallIntegralExponentsAreExactProducts) {
+  Tensor x = randn({1000});
+  EXPECT_EQ(values(pow(x, 2)), values(x * x));
+  EXPECT_EQ(values(pow(x, 3)), values(x * x * x));
+  Tensor one = pow(x, 1);
+  EXPECT_EQ(values(one), values(x));
+  EXPECT_FALSE(one.storage() == x.storage());  // a new tensor, as in PyTorch
+  Tensor special = tensor(std::vector<double>{std::nan(""), INFINITY, -INFINITY, -0.0}, {}, dtype(kFloat32));
+  EXPECT_EQ(values(pow(special, 2))[1], INFINITY);
+  EXPECT_EQ(values(pow(special, 2))[2], INFINITY);
+  EXPECT_TRUE(std::isnan(values(pow(special, 2))[0]));
+  EXPECT_EQ(values(pow(special, 3))[2], -INFINITY);
 }
 
 TEST(Comparisons, GiveBoolTensorsOutsideTheGraph) {
