@@ -32,6 +32,23 @@ TEST(StorageRelease, KeepsTheObjectAndRaisesOnAccessUntilRefilled) {
   EXPECT_EQ(t.version(), version + 1);  // only the write counted
 }
 
+TEST(StorageRelease, LargeBuffersGoBackToTheRecyclingCacheAndComeFromIt) {
+  Storage::release_cached_buffers();
+  Tensor t = zeros({64 * 1024}, kFloat32);  // 256 KiB: recycled size
+  std::shared_ptr<Storage> storage = t.storage();
+  storage->release();
+  EXPECT_EQ(Storage::cached_buffer_bytes(), size_t{256} << 10);
+  storage->refill();
+  EXPECT_EQ(Storage::cached_buffer_bytes(), 0u);
+  Tensor(t).fill_(3.0);
+  EXPECT_EQ(t.sum().item<float>(), 3.0f * 64 * 1024);
+  storage->release();
+  t = Tensor();
+  storage.reset();  // destroying a released storage frees nothing twice
+  EXPECT_EQ(Storage::cached_buffer_bytes(), size_t{256} << 10);
+  Storage::release_cached_buffers();
+}
+
 TEST(StorageRelease, MemoryOwnedElsewhereCannotBeReleased) {
   std::vector<float> data(4, 1.0f);
   std::shared_ptr<Storage> s = Storage::wrap(data.data(), 16, nullptr);
