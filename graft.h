@@ -38,4 +38,5 @@
 #include "graft/optim/checkpoint.h"
 #include "graft/optim/lr_scheduler.h"
 #include "graft/optim/sgd.h"
+#include "graft/optim/zero/zero.h"
 #include "graft/nn/nn.h"

@@ -23,6 +23,9 @@ SavedTensor::SavedTensor(const Tensor& t, bool is_output, uint32_t output_nr)
 
 Tensor SavedTensor::unpack(const Node& owner) const {
   if (!data_.defined()) return {};
+  // A ZeRO stage 3 parameter released after its module's forward is gathered again here, just before the
+  // backward that needs it (graph/storage.h).
+  if (data_.storage()->is_released()) [[unlikely]] data_.storage()->restore();
   uint32_t now = data_.version();
   GRAFT_CHECK(now == version_,
               "{}: one of the tensors saved for its backward has been modified by an in-place operation: a {} tensor "

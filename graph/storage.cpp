@@ -6,6 +6,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "graft/graph/error.h"
+
 namespace graft {
 
 namespace {
@@ -72,14 +74,12 @@ LargeBufferCache& large_buffers() {
   return *cache;
 }
 
-}  // namespace
-
-std::shared_ptr<Storage> Storage::allocate(size_t nbytes) {
+void* allocate_bytes(size_t nbytes) {
   void* data = nullptr;
   if (nbytes > 0) {
     // Small buffers come from malloc's thread cache (16-byte aligned); aligned_alloc would bypass it and
     // cost more than the op itself. Large ones are cache-line aligned for the vector kernels.
-    if (nbytes <= kSmallBytes) {
+    if (nbytes <= Storage::kSmallBytes) {
       data = std::malloc(nbytes);
     } else if (nbytes >= LargeBufferCache::kMinBytes) {
       data = large_buffers().take(LargeBufferCache::capacity_for(nbytes));
@@ -89,7 +89,27 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes) {
     }
     if (!data) throw std::bad_alloc();
   }
-  return std::make_shared<Storage>(data, nbytes, nullptr, true);
+  return data;
+}
+
+// Owned memory goes back where allocate_bytes took it from.
+void free_bytes(void* data, size_t nbytes) {
+  if (data && nbytes >= LargeBufferCache::kMinBytes)
+    large_buffers().give(data, LargeBufferCache::capacity_for(nbytes));
+  else
+    std::free(data);
+}
+
+}  // namespace
+
+void throw_released_storage(size_t nbytes) {
+  GRAFT_FAIL("storage: the memory of this tensor ({} bytes) has been released (a ZeRO stage 3 parameter outside "
+             "the forward and backward of its module?); gather it before reading or writing it",
+             nbytes);
+}
+
+std::shared_ptr<Storage> Storage::allocate(size_t nbytes) {
+  return std::make_shared<Storage>(allocate_bytes(nbytes), nbytes, nullptr, true);
 }
 
 void Storage::release_cached_buffers() { large_buffers().release(); }
@@ -102,10 +122,30 @@ std::shared_ptr<Storage> Storage::wrap(void* data, size_t nbytes, std::function<
 Storage::Storage(void* data, size_t nbytes, std::function<void(void*)> deleter, bool owned)
     : data_(data), nbytes_(nbytes), deleter_(std::move(deleter)), owned_(owned) {}
 
+void Storage::release() {
+  GRAFT_CHECK(owned_, "storage: only memory graft allocated can be released, not memory owned elsewhere");
+  if (released_) return;
+  free_bytes(data_, nbytes_);
+  data_ = nullptr;
+  released_ = true;
+}
+
+void Storage::refill() {
+  if (!released_) return;
+  data_ = allocate_bytes(nbytes_);
+  released_ = false;
+}
+
+void Storage::restore() {
+  if (!released_) return;
+  GRAFT_CHECK(restorer_ != nullptr, "storage: the memory of this tensor ({} bytes) has been released and nothing can "
+              "restore it", nbytes_);
+  restorer_();
+  GRAFT_CHECK(!released_, "storage: the restorer of a released storage ({} bytes) did not refill it", nbytes_);
+}
+
 Storage::~Storage() {
-  if (owned_ && data_ && nbytes_ >= LargeBufferCache::kMinBytes)
-    large_buffers().give(data_, LargeBufferCache::capacity_for(nbytes_));
-  else if (owned_) std::free(data_);
+  if (owned_) free_bytes(data_, nbytes_);
   else if (deleter_) deleter_(data_);
 }
 

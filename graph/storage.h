@@ -9,6 +9,8 @@
 
 namespace graft {
 
+[[noreturn]] void throw_released_storage(size_t nbytes);
+
 class Storage {
  public:
   static constexpr size_t kSmallBytes = 1024;
@@ -27,16 +29,35 @@ class Storage {
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 
-  void* data() const { return data_; }
+  void* data() const {
+    if (released_) [[unlikely]] throw_released_storage(nbytes_);
+    return data_;
+  }
   size_t nbytes() const { return nbytes_; }
   uint32_t version() const { return version_.load(std::memory_order_relaxed); }
   void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
+
+  // ---- memory released between uses (ZeRO stage 3, optim/zero/) ----
+  // release() frees the memory of an owned storage (large buffers go to the recycling cache, as when a
+  // storage dies) but keeps this object, so every tensor viewing it,
+  // every tensor saved for backward and the version counter stay valid; until refill() allocates fresh
+  // (uninitialised) memory of the same size, data() raises graft::Error. A released storage may carry a
+  // restorer: SavedTensor::unpack calls restore() when backward needs the memory back (ZeRO gathers the
+  // parameter from the ranks holding its pieces there). Neither call bumps the version.
+  void release();
+  void refill();
+  bool is_released() const { return released_; }
+  void set_restorer(std::function<void()> restorer) { restorer_ = std::move(restorer); }
+  // Runs the restorer when the storage is released (an error when it has none); the restorer must refill.
+  void restore();
 
  private:
   void* data_;
   size_t nbytes_;
   std::function<void(void*)> deleter_;
   bool owned_;
+  bool released_ = false;
+  std::function<void()> restorer_;
   std::atomic<uint32_t> version_{0};
 };
 

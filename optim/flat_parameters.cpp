@@ -95,6 +95,32 @@ void FlatBucket::zero_grad(bool set_to_none) {
   if (any_flat) grads_.zero_();
 }
 
+void FlatBucket::adopt_buffers(Tensor params, Tensor grads) {
+  for (const Tensor* t : {&params, &grads}) {
+    GRAFT_CHECK(t->defined(), "FlatBucket.adopt_buffers: a buffer is undefined");
+    GRAFT_CHECK(t->dim() == 1 && t->is_contiguous() && t->dtype() == dtype_ && t->numel() >= numel_,
+                "FlatBucket.adopt_buffers: expected contiguous 1-D {} buffers of at least {} elements, got a {} tensor "
+                "of shape {}",
+                dtype_name(dtype_), numel_, dtype_name(t->dtype()), shape_str(t->shape()));
+  }
+  GRAFT_CHECK(params.numel() == grads.numel(), "FlatBucket.adopt_buffers: the buffers differ in length ({} and {})",
+              params.numel(), grads.numel());
+  GRAFT_CHECK(params.storage() != grads.storage() || params.storage_offset() + params.numel() <= grads.storage_offset() ||
+                  grads.storage_offset() + grads.numel() <= params.storage_offset(),
+              "FlatBucket.adopt_buffers: the parameter and gradient buffers overlap");
+  GRAFT_CHECK(state_.empty(), "FlatBucket.adopt_buffers: the bucket already has optimizer state");
+  NoGradGuard no_grad;
+  numel_ = params.numel();
+  const Tensor old_grads = grads_;
+  params_ = std::move(params);
+  grads_ = std::move(grads);
+  for (size_t m = 0; m < members_.size(); ++m) {
+    members_[m].impl()->set_data(*slot_view(params_, m).impl());
+    Tensor& g = members_[m].mutable_grad();
+    if (g.defined() && is_slot_view(g, old_grads, m)) g = slot_view(grads_, m);
+  }
+}
+
 FlatParameters::FlatParameters(const std::vector<Tensor>& params) {
   std::vector<DType> order;
   std::vector<std::vector<Tensor>> members;

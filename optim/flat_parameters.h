@@ -62,6 +62,13 @@ class FlatBucket {
   // Optimizer.zero_grad for the members.
   void zero_grad(bool set_to_none);
 
+  // Makes `params` and `grads` (contiguous 1-D tensors of this bucket's dtype, at least numel() elements
+  // each, not overlapping) the bucket's buffers in place of its own, before any state exists: every member
+  // is re-pointed at its slot of `params` and takes the values found there, a gradient that viewed the old
+  // buffer is re-pointed at its slot of `grads`, and numel() becomes params.numel(). ZeRO lays each rank's
+  // slice out in its own buffers and lends them to the optimizer of that rank this way (optim/zero/).
+  void adopt_buffers(Tensor params, Tensor grads);
+
  private:
   bool is_slot_view(const Tensor& t, const Tensor& buffer, size_t m) const;
   // Copies member m's values into its slot and makes it view the slot (TensorImpl::set_data).

@@ -175,6 +175,33 @@ TEST(FlatParameters, StepRangeUpdatesOneShardLikeAZeroRank) {
   EXPECT_THROW(opt0.step_range(0, 0, {5, 2}), Error);
 }
 
+TEST(FlatParameters, AdoptBuffersLetsTheOptimizerWorkInSomeoneElsesMemory) {
+  // Two parameters whose slots, as the bucket lays them out, live at [0, 5) and [16, 19) of an outside buffer.
+  Tensor a = zeros({5}).requires_grad_(), b = zeros({3}).requires_grad_();
+  SGD opt({a, b}, SGDOptions(0.5));
+  FlatBucket& bucket = opt.flat_parameters(0).buckets()[0];
+  Tensor params = arange(40, kFloat32), grads = ones({40});
+  Tensor lent_params = params.narrow(0, 4, 32), lent_grads = grads.narrow(0, 8, 32);
+  bucket.adopt_buffers(lent_params, lent_grads);
+  EXPECT_EQ(bucket.numel(), 32);
+  EXPECT_EQ(a.storage(), params.storage());
+  EXPECT_EQ(a.to_vector<float>(), (std::vector<float>{4, 5, 6, 7, 8}));  // the values found in the slot
+  EXPECT_EQ(b.to_vector<float>(), (std::vector<float>{20, 21, 22}));
+  a.set_grad(bucket.slot_view(bucket.grads(), 0));
+  opt.step();  // updates params in place, reading grads: 4 - 0.5, ...
+  EXPECT_EQ(params.narrow(0, 4, 5).to_vector<float>(), (std::vector<float>{3.5, 4.5, 5.5, 6.5, 7.5}));
+  EXPECT_EQ(params.narrow(0, 20, 3).to_vector<float>(), (std::vector<float>{20, 21, 22}));  // b had no gradient
+  EXPECT_EQ(bucket.state("momentum_buffer").numel(), 32);  // state spans the adopted length
+  // Too short, the wrong dtype, overlapping, or after state exists: errors.
+  SGD other({zeros({5}).requires_grad_()}, SGDOptions(0.1));
+  FlatBucket& ob = other.flat_parameters(0).buckets()[0];
+  EXPECT_THROW(ob.adopt_buffers(zeros({8}), zeros({8})), Error);
+  EXPECT_THROW(ob.adopt_buffers(zeros({16}, kFloat64), zeros({16}, kFloat64)), Error);
+  Tensor shared = zeros({40});
+  EXPECT_THROW(ob.adopt_buffers(shared.narrow(0, 0, 16), shared.narrow(0, 8, 16)), Error);
+  EXPECT_THROW(bucket.adopt_buffers(lent_params, lent_grads), Error);
+}
+
 }  // namespace
 
 namespace {

@@ -1,0 +1,72 @@
+// ZeRO checkpoints from the command line: what a checkpoint directory holds, its consolidation into one
+// state dict (a safetensors file a single process can load), and resharding for another world size.
+//   build/examples/zero_checkpoint info <dir>
+//   build/examples/zero_checkpoint consolidate <dir> <out.safetensors>
+//   build/examples/zero_checkpoint reshard <dir> <new dir> <world size>
+// build/examples/zero_demo --save <dir> writes such a directory.
+#include <graft/graft.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "common/cli.h"
+
+using namespace graft;
+namespace zero = graft::optim::zero;
+
+namespace {
+
+void info(const std::string& dir) {
+  const std::vector<optim::Checkpoint> shards = zero::read_shards(dir);
+  const auto meta = nlohmann::json::parse(shards[0].metadata).at("zero");
+  std::cout << fmt::format("{}: {} shards (stage {}), optimizer {}, {} parameters\n", dir, shards.size(),
+                           meta.at("stage").get<int>(), meta.at("optimizer").get<std::string>(), meta.at("params").size());
+  // A rank knows the step count of the parameters inside its slice (-1 elsewhere).
+  std::vector<int64_t> steps(meta.at("params").size(), -1);
+  for (const auto& shard : shards) {
+    const auto params = nlohmann::json::parse(shard.metadata).at("zero").at("params");
+    for (size_t i = 0; i < steps.size(); ++i) steps[i] = std::max(steps[i], params[i].at("step").get<int64_t>());
+  }
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const auto& p = meta.at("params")[i];
+    std::cout << fmt::format("  {} {} {} step {}\n", p.at("name").get<std::string>(), p.at("dtype").get<std::string>(),
+                             p.at("shape").dump(), steps[i]);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string dir, out;
+  int world_size = 0;
+  CLI::App app{"ZeRO checkpoints (one shard per rank): inspect, consolidate into one state dict, or reshard."};
+  app.require_subcommand(1);
+  CLI::App* info_cmd = app.add_subcommand("info", "the shards, stage, optimizer and parameters of a checkpoint");
+  info_cmd->add_option("dir", dir, "checkpoint directory")->required();
+  CLI::App* consolidate_cmd =
+      app.add_subcommand("consolidate", "rebuild the full state dict (model.* and optimizer.*) as one safetensors file");
+  consolidate_cmd->add_option("dir", dir, "checkpoint directory")->required();
+  consolidate_cmd->add_option("out", out, "the .safetensors file to write")->required();
+  CLI::App* reshard_cmd = app.add_subcommand("reshard", "cut the checkpoint into shards for another world size");
+  reshard_cmd->add_option("dir", dir, "checkpoint directory")->required();
+  reshard_cmd->add_option("out", out, "the new checkpoint directory")->required();
+  reshard_cmd->add_option("world_size", world_size, "the new world size")->required();
+  CLI11_PARSE(app, argc, argv);
+
+  return examples::run_guarded([&] {
+    if (*info_cmd) {
+      info(dir);
+    } else if (*consolidate_cmd) {
+      const std::vector<optim::Checkpoint> shards = zero::read_shards(dir);
+      const optim::Checkpoint full = zero::consolidate_shards(shards);
+      optim::save_checkpoint(full, out);
+      std::cout << fmt::format("{}: {} shards consolidated into {} ({} tensors: model.* and optimizer.*)\n", dir,
+                               shards.size(), out, full.tensors.size());
+    } else {
+      const std::vector<optim::Checkpoint> shards = zero::read_shards(dir);
+      zero::write_shards(zero::reshard(shards, world_size), out);
+      std::cout << fmt::format("{}: {} shards resharded into {} shards in {}\n", dir, shards.size(), world_size, out);
+    }
+    return 0;
+  });
+}

@@ -1,0 +1,217 @@
+#include "graft/optim/zero/communicator.h"
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+namespace graft::optim::zero {
+
+const char* collective_name(Collective c) {
+  switch (c) {
+    case Collective::AllReduce: return "all_reduce";
+    case Collective::ReduceScatter: return "reduce_scatter";
+    case Collective::AllGather: return "all_gather";
+    case Collective::Broadcast: return "broadcast";
+    case Collective::Barrier: return "barrier";
+  }
+  return "?";
+}
+
+Traffic& Traffic::operator+=(const Traffic& o) {
+  calls += o.calls;
+  elements_sent += o.elements_sent;
+  elements_received += o.elements_received;
+  bytes_sent += o.bytes_sent;
+  bytes_received += o.bytes_received;
+  return *this;
+}
+
+Traffic& Traffic::operator-=(const Traffic& o) {
+  calls -= o.calls;
+  elements_sent -= o.elements_sent;
+  elements_received -= o.elements_received;
+  bytes_sent -= o.bytes_sent;
+  bytes_received -= o.bytes_received;
+  return *this;
+}
+
+Traffic total(const TrafficByCollective& traffic) {
+  Traffic sum;
+  for (const Traffic& t : traffic) sum += t;
+  return sum;
+}
+
+TrafficByCollective operator-(TrafficByCollective a, const TrafficByCollective& b) {
+  for (size_t i = 0; i < kNumCollectives; ++i) a[i] -= b[i];
+  return a;
+}
+
+namespace {
+
+void check_buffer(const char* op, const char* what, const Tensor& t) {
+  GRAFT_CHECK(t.defined(), "{}: {} is undefined", op, what);
+  GRAFT_CHECK(t.is_floating_point(), "{}: {} must be float32 or float64, got {}", op, what, dtype_name(t.dtype()));
+  GRAFT_CHECK(t.is_contiguous(), "{}: {} (shape {}) must be contiguous", op, what, shape_str(t.shape()));
+}
+
+void check_same_dtype(const char* op, const Tensor& a, const Tensor& b) {
+  GRAFT_CHECK(a.dtype() == b.dtype(), "{}: input is {} but output is {}", op, dtype_name(a.dtype()),
+              dtype_name(b.dtype()));
+}
+
+// `part` may overlap `whole` only by being exactly the part that starts `offset` elements into it.
+void check_alias(const char* op, const Tensor& whole, const Tensor& part, int64_t offset, int rank) {
+  if (whole.storage() != part.storage()) return;
+  const int64_t w0 = whole.storage_offset(), w1 = w0 + whole.numel();
+  const int64_t p0 = part.storage_offset(), p1 = p0 + part.numel();
+  if (p1 <= w0 || w1 <= p0 || part.numel() == 0) return;
+  GRAFT_CHECK(p0 == w0 + offset,
+              "{}: the input and output overlap, but the smaller one is not rank {}'s chunk of the larger one (it starts "
+              "{} elements into it, rank {}'s chunk starts at {})",
+              op, rank, p0 - w0, rank, offset);
+}
+
+int64_t prefix(const std::vector<int64_t>& counts, int upto) {
+  return std::accumulate(counts.begin(), counts.begin() + upto, int64_t{0});
+}
+
+}  // namespace
+
+Communicator::Communicator(int rank, int world_size) : rank_(rank), world_size_(world_size) {
+  GRAFT_CHECK(world_size >= 1, "Communicator: the world size must be at least 1, got {}", world_size);
+  GRAFT_CHECK(rank >= 0 && rank < world_size, "Communicator: rank {} is out of range for world size {} (ranks are 0 to {})",
+              rank, world_size, world_size - 1);
+}
+
+void Communicator::count(Collective c, int64_t sent, int64_t received, DType dtype) {
+  Traffic& t = traffic_[static_cast<size_t>(c)];
+  const int64_t size = static_cast<int64_t>(element_size(dtype));
+  t.calls += 1;
+  t.elements_sent += sent;
+  t.elements_received += received;
+  t.bytes_sent += sent * size;
+  t.bytes_received += received * size;
+}
+
+std::vector<int64_t> Communicator::balanced_counts(int64_t n) const {
+  std::vector<int64_t> counts(static_cast<size_t>(world_size_), n / world_size_);
+  for (int64_t s = 0; s < n % world_size_; ++s) counts[static_cast<size_t>(s)] += 1;
+  return counts;
+}
+
+void Communicator::all_reduce(const Tensor& buffer) { all_reduce(buffer, buffer, false); }
+
+void Communicator::all_reduce(const Tensor& input, const Tensor& output, bool accumulate) {
+  check_buffer("all_reduce", "input", input);
+  check_buffer("all_reduce", "output", output);
+  check_same_dtype("all_reduce", input, output);
+  GRAFT_CHECK(input.numel() == output.numel(), "all_reduce: input has {} elements but output has {}", input.numel(),
+              output.numel());
+  check_alias("all_reduce", input, output, 0, rank_);
+  const int64_t n = input.numel();
+  const std::vector<int64_t> counts = balanced_counts(n);
+  const size_t r = static_cast<size_t>(rank_), W = counts.size();
+  // A reduce-scatter into this rank's chunk of the output, then an all-gather of the chunks in place.
+  const int64_t begin = prefix(counts, rank_);
+  char* out_chunk = static_cast<char*>(output.data_ptr()) + begin * static_cast<int64_t>(output.element_size());
+  do_reduce_scatter(input.data_ptr(), out_chunk, counts, input.dtype(), accumulate);
+  do_all_gather(out_chunk, output.data_ptr(), counts, input.dtype());
+  const int64_t moved = (n - counts[r]) + (n - counts[(r + W - 1) % W]);  // reduce-scatter + all-gather received
+  const int64_t sent = (n - counts[r]) + (n - counts[(r + 1) % W]);
+  count(Collective::AllReduce, sent, moved, input.dtype());
+}
+
+void Communicator::reduce_scatter(const Tensor& input, const Tensor& output, bool accumulate) {
+  check_buffer("reduce_scatter", "input", input);
+  check_buffer("reduce_scatter", "output", output);
+  check_same_dtype("reduce_scatter", input, output);
+  const int64_t c = output.numel();
+  GRAFT_CHECK(input.numel() == c * world_size_,
+              "reduce_scatter: the input must hold world_size ({}) chunks of the output's {} elements, i.e. {} elements, "
+              "but has {}",
+              world_size_, c, c * world_size_, input.numel());
+  check_alias("reduce_scatter", input, output, c * rank_, rank_);
+  const std::vector<int64_t> counts(static_cast<size_t>(world_size_), c);
+  do_reduce_scatter(input.data_ptr(), output.data_ptr(), counts, input.dtype(), accumulate);
+  const int64_t n = input.numel();
+  count(Collective::ReduceScatter, n - c, n - c, input.dtype());
+}
+
+void Communicator::all_gather(const Tensor& input, const Tensor& output) {
+  check_buffer("all_gather", "input", input);
+  check_buffer("all_gather", "output", output);
+  GRAFT_CHECK(output.numel() == input.numel() * world_size_,
+              "all_gather: the output must hold world_size ({}) times the input's {} elements, i.e. {} elements, but has {}",
+              world_size_, input.numel(), input.numel() * world_size_, output.numel());
+  all_gather(input, output, std::vector<int64_t>(static_cast<size_t>(world_size_), input.numel()));
+}
+
+void Communicator::all_gather(const Tensor& input, const Tensor& output, const std::vector<int64_t>& counts) {
+  check_buffer("all_gather", "input", input);
+  check_buffer("all_gather", "output", output);
+  check_same_dtype("all_gather", input, output);
+  GRAFT_CHECK(counts.size() == static_cast<size_t>(world_size_), "all_gather: got {} counts for world size {}",
+              counts.size(), world_size_);
+  for (size_t s = 0; s < counts.size(); ++s)
+    GRAFT_CHECK(counts[s] >= 0, "all_gather: the count of rank {} is negative ({})", s, counts[s]);
+  const size_t r = static_cast<size_t>(rank_), W = counts.size();
+  GRAFT_CHECK(input.numel() == counts[r], "all_gather: rank {} contributes {} elements but its input has {}", rank_,
+              counts[r], input.numel());
+  const int64_t n = prefix(counts, world_size_);
+  GRAFT_CHECK(output.numel() == n, "all_gather: the counts add up to {} elements but the output has {}", n,
+              output.numel());
+  check_alias("all_gather", output, input, prefix(counts, rank_), rank_);
+  do_all_gather(input.data_ptr(), output.data_ptr(), counts, input.dtype());
+  count(Collective::AllGather, n - counts[(r + 1) % W], n - counts[r], input.dtype());
+}
+
+void Communicator::broadcast(const Tensor& buffer, int root) {
+  check_buffer("broadcast", "buffer", buffer);
+  GRAFT_CHECK(root >= 0 && root < world_size_, "broadcast: root {} is out of range for world size {}", root,
+              world_size_);
+  const int64_t n = buffer.numel();
+  do_broadcast(buffer.data_ptr(), n, buffer.dtype(), root);
+  const int predecessor = (root + world_size_ - 1) % world_size_;
+  count(Collective::Broadcast, rank_ == predecessor ? 0 : n, rank_ == root ? 0 : n, buffer.dtype());
+}
+
+void Communicator::barrier() {
+  do_barrier();
+  count(Collective::Barrier, 0, 0, kFloat32);
+}
+
+namespace detail {
+
+namespace {
+template <class T>
+void ordered_sum_impl(T* out, const std::vector<const void*>& in, int64_t n, bool accumulate) {
+  constexpr int64_t kBlock = 512;
+  T acc[kBlock];
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t len = std::min(kBlock, n - b);
+    size_t first = 0;
+    if (accumulate) {
+      std::memcpy(acc, out + b, static_cast<size_t>(len) * sizeof(T));
+    } else {
+      std::memcpy(acc, static_cast<const T*>(in[0]) + b, static_cast<size_t>(len) * sizeof(T));
+      first = 1;
+    }
+    for (size_t s = first; s < in.size(); ++s) {
+      const T* x = static_cast<const T*>(in[s]) + b;
+      for (int64_t i = 0; i < len; ++i) acc[i] = acc[i] + x[i];
+    }
+    std::memcpy(out + b, acc, static_cast<size_t>(len) * sizeof(T));
+  }
+}
+}  // namespace
+
+void ordered_sum(void* out, const std::vector<const void*>& in, int64_t n, DType dtype, bool accumulate) {
+  GRAFT_CHECK(!in.empty(), "ordered_sum: no inputs");
+  if (dtype == kFloat32) ordered_sum_impl(static_cast<float*>(out), in, n, accumulate);
+  else if (dtype == kFloat64) ordered_sum_impl(static_cast<double*>(out), in, n, accumulate);
+  else GRAFT_FAIL("ordered_sum: {} buffers cannot be reduced", dtype_name(dtype));
+}
+
+}  // namespace detail
+
+}  // namespace graft::optim::zero

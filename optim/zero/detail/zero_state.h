@@ -1,0 +1,41 @@
+#pragma once
+// ShardedOptimizer's bookkeeping (optimizer implementation only).
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "graft/graph/tensor.h"
+#include "graft/optim/flat_parameters.h"
+#include "graft/optim/zero/layout.h"
+
+namespace graft::optim::zero::detail {
+
+// One parameter of the optimizer, numbered across groups in order (as Optimizer::state_dict numbers them).
+struct ZeroParam {
+  Tensor tensor;
+  std::string name;   // its name in the model
+  size_t group = 0;
+  size_t bucket = 0;  // index into ShardedOptimizer::buckets_
+  size_t member = 0;  // position in that bucket
+  bool has_grad = false;  // has had a gradient (since joining or zero_grad(set_to_none=true))
+  size_t hook = 0;        // handle of the gradient hook, 0 when none
+};
+
+// One bucket of one group: its layout and this rank's buffers.
+struct ZeroBucket {
+  size_t group = 0;
+  ZeroBucketLayout layout;
+  std::vector<size_t> params;  // ZeroParam index of each member
+  Tensor flat;      // stages 0-2: every parameter's values (padded length); the parameters view it
+  Tensor slice;     // the parameters this rank updates: all of `flat` at stage 0, its slice at stages 1-2, a
+                    // buffer of its own at stage 3 (the only copy of the rank's parameters)
+  Tensor local;     // a micro-batch's gradients before the reduction (padded length); kept at stages 0-1
+  Tensor extra;     // stages 0-1: the local gradients of a micro-batch after the first, while it is reduced
+  Tensor reduced;   // the reduced gradient of the rank's part: all of `local` at stage 0, its slice at
+                    // stage 1, a buffer of its own at stages 2-3
+  FlatRange range;  // the elements this rank updates
+  FlatBucket* inner = nullptr;        // the rank optimizer's bucket over `slice` (null: no piece here)
+  std::vector<size_t> piece_members;  // the member behind each of inner's members
+};
+
+}  // namespace graft::optim::zero::detail

@@ -1,0 +1,40 @@
+#include "graft/optim/zero/layout.h"
+
+#include <algorithm>
+
+namespace graft::optim::zero {
+
+namespace {
+int64_t round_up(int64_t n, int64_t multiple) { return (n + multiple - 1) / multiple * multiple; }
+}  // namespace
+
+FlatRange ZeroBucketLayout::overlap(size_t m, FlatRange r) const {
+  const FlatSlot& s = slots[m];
+  return {std::max(s.offset, r.begin), std::min(s.offset + s.numel, r.end)};
+}
+
+ZeroGroupLayout make_zero_layout(const std::vector<Tensor>& params, int world_size) {
+  GRAFT_CHECK(world_size >= 1, "ZeRO layout: the world size must be at least 1, got {}", world_size);
+  ZeroGroupLayout layout;
+  layout.where.resize(params.size());
+  for (size_t i = 0; i < params.size(); ++i) {
+    const DType d = params[i].dtype();
+    auto it = std::find_if(layout.buckets.begin(), layout.buckets.end(), [d](const auto& b) { return b.dtype == d; });
+    if (it == layout.buckets.end()) {
+      layout.buckets.emplace_back();
+      layout.buckets.back().dtype = d;
+      layout.buckets.back().world_size = world_size;
+      it = layout.buckets.end() - 1;
+    }
+    ZeroBucketLayout& b = *it;
+    layout.where[i] = {static_cast<size_t>(it - layout.buckets.begin()), b.members.size()};
+    b.members.push_back(i);
+    b.slots.push_back(FlatSlot{b.numel, params[i].numel()});
+    b.numel += round_up(params[i].numel(), kSlotAlignment);
+  }
+  for (ZeroBucketLayout& b : layout.buckets)
+    b.slice = round_up((b.numel + world_size - 1) / world_size, kSlotAlignment);
+  return layout;
+}
+
+}  // namespace graft::optim::zero

@@ -1,0 +1,57 @@
+#pragma once
+// The MPI back end of Communicator (optim/zero/communicator.h), in the graft_mpi library so that graft itself
+// does not depend on MPI (link graft::graft_mpi; it is built when CMake finds MPI). Ranks are the processes of
+// an MPI communicator, started with `mpirun -np N program` (as root add --allow-run-as-root, and
+// --oversubscribe for more ranks than cores).
+//
+// Sums keep Communicator's rank order: a reduce-scatter moves every rank's chunks to their owners with
+// MPI_Alltoallv and each owner sums them locally in rank order (MPI_Reduce_scatter and MPI_Allreduce promise
+// no order), so an MPI run equals the in-process simulation bit for bit. Messages longer than INT_MAX
+// elements (MPI counts are int) go in pieces, point to point.
+#include <mpi.h>
+
+#include <climits>
+#include <cstdint>
+#include <vector>
+
+#include "graft/optim/zero/communicator.h"
+
+namespace graft::optim::zero {
+
+// MPI_Init_thread for the process's lifetime in main (MPI_THREAD_FUNNELED: only the main thread calls MPI;
+// other threads may compute, e.g. an in-process simulation next to the MPI run), MPI_Finalize at the end.
+class MpiEnvironment {
+ public:
+  MpiEnvironment(int* argc, char*** argv);
+  ~MpiEnvironment();
+  MpiEnvironment(const MpiEnvironment&) = delete;
+  MpiEnvironment& operator=(const MpiEnvironment&) = delete;
+};
+
+class MpiCommunicator final : public Communicator {
+ public:
+  // Works on a duplicate of `comm` (its own error handler and message space). MPI must be initialised, and
+  // only the thread that made the communicator may use it. Collective over `comm`.
+  explicit MpiCommunicator(MPI_Comm comm = MPI_COMM_WORLD);
+  ~MpiCommunicator() override;
+  const char* backend() const override { return "mpi"; }
+
+  // The longest message sent in one piece, in elements (INT_MAX). Tests lower it to exercise the pieces.
+  void set_max_message(int64_t elements);
+
+ private:
+  void do_reduce_scatter(const void* in, void* out, const std::vector<int64_t>& counts, DType dtype,
+                         bool accumulate) override;
+  void do_all_gather(const void* in, void* out, const std::vector<int64_t>& counts, DType dtype) override;
+  void do_broadcast(void* buffer, int64_t n, DType dtype, int root) override;
+  void do_barrier() override;
+
+  // Point-to-point exchange in pieces: sends[s] (counts) to rank s and receives recvs[s] from rank s.
+  void exchange(const std::vector<const char*>& sends, const std::vector<int64_t>& send_counts,
+                const std::vector<char*>& recvs, const std::vector<int64_t>& recv_counts, DType dtype);
+
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  int64_t max_message_ = INT_MAX;
+};
+
+}  // namespace graft::optim::zero

@@ -1,0 +1,489 @@
+#include "graft/optim/zero/sharded_optimizer.h"
+
+#include <cmath>
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "graft/autograd/grad_mode.h"
+#include "graft/graph/factory.h"
+#include "graft/ops/shape.h"
+#include "graft/optim/zero/detail/stage3_partition.h"
+#include "graft/optim/zero/detail/zero_state.h"
+
+namespace graft::optim::zero {
+
+using detail::ZeroBucket;
+using detail::ZeroParam;
+
+namespace {
+
+// Elements [begin, begin + length) of a 1-D buffer.
+Tensor span(const Tensor& buffer, int64_t begin, int64_t length) {
+  return make_view(buffer, {length}, {1}, buffer.storage_offset() + begin);
+}
+
+// Member m's slot of a padded flat buffer, shaped like `like`.
+Tensor slot_view(const Tensor& buffer, const ZeroBucketLayout& layout, size_t m, const Tensor& like) {
+  return make_view(buffer, like.shape(), contiguous_strides(like.shape()),
+                   buffer.storage_offset() + layout.slots[m].offset);
+}
+
+std::vector<OptimizerParamGroup> trainable_parameters(nn::Module& model) {
+  std::vector<Tensor> params;
+  for (const Tensor& p : model.parameters())
+    if (p.requires_grad()) params.push_back(p);
+  return {OptimizerParamGroup(params)};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- construction
+
+ShardedOptimizer::ShardedOptimizer(nn::Module& model, const std::vector<OptimizerParamGroup>& groups,
+                                   OptimizerFactory factory, Communicator& comm, int stage)
+    : model_(model), comm_(comm), stage_(stage) {
+  GRAFT_CHECK(stage >= 0 && stage <= 3, "ShardedOptimizer: stage must be 0, 1, 2 or 3, got {}", stage);
+  GRAFT_CHECK(factory != nullptr, "ShardedOptimizer: the optimizer factory is empty");
+  GRAFT_CHECK(!groups.empty(), "ShardedOptimizer: got an empty list of parameter groups");
+  setup(groups, std::move(factory));
+}
+
+ShardedOptimizer::ShardedOptimizer(nn::Module& model, OptimizerFactory factory, Communicator& comm, int stage)
+    : ShardedOptimizer(model, trainable_parameters(model), std::move(factory), comm, stage) {}
+
+ShardedOptimizer::~ShardedOptimizer() {
+  partition_.reset();
+  for (ZeroParam& p : params_)
+    if (p.hook != 0) p.tensor.remove_hook(p.hook);
+}
+
+void ShardedOptimizer::setup(const std::vector<OptimizerParamGroup>& groups, OptimizerFactory factory) {
+  std::map<const TensorImpl*, std::string> names;
+  for (const auto& [name, t] : model_.named_parameters()) names.emplace(t.impl(), name);
+  std::set<const TensorImpl*> seen;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const std::vector<Tensor>& ps = groups[g].params();
+    for (size_t i = 0; i < ps.size(); ++i) {
+      const Tensor& p = ps[i];
+      GRAFT_CHECK(p.defined(), "ShardedOptimizer: parameter {} of group {} is undefined", i, g);
+      GRAFT_CHECK(p.is_leaf(), "ShardedOptimizer: can't optimize a non-leaf Tensor (parameter {} of group {}, shape {})", i,
+                  g, shape_str(p.shape()));
+      GRAFT_CHECK(p.is_floating_point(), "ShardedOptimizer: parameter {} of group {} is {}; only float32 and float64 can "
+                  "be optimized", i, g, dtype_name(p.dtype()));
+      auto name = names.find(p.impl());
+      GRAFT_CHECK(name != names.end(), "ShardedOptimizer: parameter {} of group {} (shape {}) is not a parameter of the "
+                  "model", i, g, shape_str(p.shape()));
+      GRAFT_CHECK(seen.insert(p.impl()).second, "ShardedOptimizer: parameter '{}' appears more than once in the groups",
+                  name->second);
+      ZeroParam zp;
+      zp.tensor = p;
+      zp.name = name->second;
+      zp.group = g;
+      params_.push_back(std::move(zp));
+    }
+  }
+
+  NoGradGuard no_grad;
+  const int W = comm_.world_size(), rank = comm_.rank();
+  size_t first = 0;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    layouts_.push_back(make_zero_layout(groups[g].params(), W));
+    const ZeroGroupLayout& layout = layouts_.back();
+    for (size_t i = 0; i < groups[g].params().size(); ++i) {
+      params_[first + i].bucket = buckets_.size() + layout.where[i].first;
+      params_[first + i].member = layout.where[i].second;
+    }
+    for (const ZeroBucketLayout& bl : layout.buckets) {
+      ZeroBucket b;
+      b.group = g;
+      b.layout = bl;
+      for (size_t m : bl.members) b.params.push_back(first + m);
+      b.range = stage_ == 0 ? FlatRange{0, bl.padded()} : bl.range(rank);
+      buckets_.push_back(std::move(b));
+    }
+    first += groups[g].params().size();
+  }
+
+  for (ZeroBucket& b : buckets_) {
+    const ZeroBucketLayout& l = b.layout;
+    const int64_t length = b.range.end - b.range.begin;
+    // Every rank starts from rank 0's values.
+    Tensor full = zeros({l.padded()}, l.dtype);
+    for (size_t m = 0; m < b.params.size(); ++m) {
+      const Tensor& p = params_[b.params[m]].tensor;
+      slot_view(full, l, m, p).copy_(p.detach());
+    }
+    if (l.padded() > 0) comm_.broadcast(full, 0);
+    if (stage_ < 3) {
+      b.flat = full;
+      for (size_t m = 0; m < b.params.size(); ++m) {
+        Tensor& p = params_[b.params[m]].tensor;
+        p.impl()->set_data(*slot_view(b.flat, l, m, p).impl());
+      }
+      b.slice = span(b.flat, b.range.begin, length);
+    } else {
+      b.slice = graft::clone(span(full, b.range.begin, length));
+      // Each parameter gets a storage of its own (Stage3Partition releases it).
+      for (size_t m = 0; m < b.params.size(); ++m) {
+        Tensor& p = params_[b.params[m]].tensor;
+        Tensor own = graft::clone(slot_view(full, l, m, p));
+        p.impl()->set_data(*own.impl());
+      }
+    }
+    if (stage_ <= 1) {
+      b.local = zeros({l.padded()}, l.dtype);
+      b.reduced = span(b.local, b.range.begin, length);
+    } else {
+      b.reduced = zeros({length}, l.dtype);
+    }
+  }
+
+  build_inner(groups, std::move(factory));
+
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (params_[i].tensor.requires_grad())
+      params_[i].hook = params_[i].tensor.register_hook([this, i](const Tensor&) { gradient_arrived(i); });
+  if (stage_ == 3) partition_ = std::make_unique<detail::Stage3Partition>(*this);
+}
+
+void ShardedOptimizer::build_inner(const std::vector<OptimizerParamGroup>& groups, OptimizerFactory factory) {
+  std::vector<OptimizerParamGroup> inner_groups;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    std::vector<Tensor> pieces;
+    for (ZeroBucket& b : buckets_) {
+      if (b.group != g) continue;
+      for (size_t m = 0; m < b.params.size(); ++m) {
+        const FlatRange o = b.layout.overlap(m, b.range);
+        const int64_t at = b.layout.slots[m].offset;
+        // An empty parameter still counts its steps: it is a piece of the rank whose range holds its offset.
+        const bool owns_empty = b.layout.slots[m].numel == 0 && at >= b.range.begin &&
+                                (at < b.range.end || (at == b.range.end && at == b.layout.padded()));
+        if (o.end <= o.begin && !owns_empty) continue;
+        pieces.push_back(zeros({std::max<int64_t>(0, o.end - o.begin)}, b.layout.dtype));
+        b.piece_members.push_back(m);
+      }
+    }
+    OptimizerParamGroup group = groups[g].has_options() ? OptimizerParamGroup(pieces, groups[g].options().clone())
+                                                        : OptimizerParamGroup(pieces);
+    group.set_initial_lr(groups[g].initial_lr());
+    inner_groups.push_back(std::move(group));
+  }
+  inner_ = factory(inner_groups);
+  GRAFT_CHECK(inner_ != nullptr, "ShardedOptimizer: the optimizer factory returned nothing");
+  GRAFT_CHECK(inner_->param_groups().size() == groups.size(),
+              "ShardedOptimizer: the factory's optimizer has {} parameter groups, expected {}",
+              inner_->param_groups().size(), groups.size());
+  // Lend each bucket's slice and reduced gradient to the optimizer's bucket over the same pieces. Its layout
+  // is the slice's: the pieces start at slot boundaries (multiples of the alignment) or at the slice's start.
+  std::vector<size_t> next(groups.size(), 0);
+  for (ZeroBucket& b : buckets_) {
+    if (b.piece_members.empty()) continue;
+    FlatParameters& flat = inner_->flat_parameters(b.group);
+    const size_t k = next[b.group]++;
+    GRAFT_CHECK(k < flat.buckets().size(), "ShardedOptimizer: internal error: the optimizer has fewer buckets than ZeRO");
+    FlatBucket& ib = flat.buckets()[k];
+    GRAFT_CHECK(ib.dtype() == b.layout.dtype && ib.size() == b.piece_members.size(),
+                "ShardedOptimizer: internal error: the optimizer's bucket {} does not match ZeRO's", k);
+    for (size_t j = 0; j < ib.size(); ++j)
+      GRAFT_CHECK(ib.slots()[j].offset ==
+                      std::max(b.layout.slots[b.piece_members[j]].offset, b.range.begin) - b.range.begin,
+                  "ShardedOptimizer: internal error: the optimizer lays out piece {} differently", j);
+    ib.adopt_buffers(b.slice, b.reduced);
+    b.inner = &ib;
+  }
+}
+
+// ---------------------------------------------------------------- backward
+
+void ShardedOptimizer::point_grads_at(size_t bucket, const Tensor& buffer) {
+  ZeroBucket& b = buckets_[bucket];
+  for (size_t m = 0; m < b.params.size(); ++m) {
+    Tensor& p = params_[b.params[m]].tensor;
+    if (!p.requires_grad()) continue;
+    p.mutable_grad() = buffer.defined() ? slot_view(buffer, b.layout, m, p) : Tensor();
+  }
+}
+
+void ShardedOptimizer::gradient_arrived(size_t i) {
+  GRAFT_CHECK(in_backward_,
+              "ShardedOptimizer: a gradient reached parameter '{}' outside ShardedOptimizer::backward; with ZeRO, call "
+              "backward(loss) on the sharded optimizer instead of loss.backward()",
+              params_[i].name);
+  params_[i].has_grad = true;
+  if (partition_) partition_->gradient_arrived(i);
+}
+
+void ShardedOptimizer::backward(const Tensor& loss) {
+  GRAFT_CHECK(!in_backward_, "ShardedOptimizer.backward: called while a backward is running");
+  GRAFT_CHECK(loss.defined(), "ShardedOptimizer.backward: the loss is undefined");
+  {
+    NoGradGuard no_grad;
+    for (size_t i = 0; i < buckets_.size(); ++i) {
+      ZeroBucket& b = buckets_[i];
+      const int64_t n = b.layout.padded();
+      if (stage_ <= 1 && micro_ == 0) {
+        b.local.zero_();
+        point_grads_at(i, b.local);
+      } else if (stage_ <= 1) {
+        b.extra = zeros({n}, b.layout.dtype);
+        point_grads_at(i, b.extra);
+      } else {
+        b.local = zeros({n}, b.layout.dtype);
+        point_grads_at(i, b.local);
+      }
+    }
+  }
+  if (partition_) partition_->begin_backward();
+  in_backward_ = true;
+  try {
+    loss.backward();
+  } catch (...) {
+    in_backward_ = false;
+    if (partition_) partition_->end_backward();
+    throw;
+  }
+  in_backward_ = false;
+  if (partition_) partition_->end_backward();
+  for (size_t i = 0; i < buckets_.size(); ++i) reduce(i);
+  ++micro_;
+}
+
+void ShardedOptimizer::reduce(size_t bucket) {
+  NoGradGuard no_grad;
+  ZeroBucket& b = buckets_[bucket];
+  const bool later = micro_ > 0;
+  const Tensor& local = stage_ <= 1 && later ? b.extra : b.local;
+  // A hook or a recorded backward may have replaced a .grad: bring it back into its slot.
+  for (size_t m = 0; m < b.params.size(); ++m) {
+    Tensor& p = params_[b.params[m]].tensor;
+    if (!p.requires_grad()) continue;
+    const Tensor& g = p.grad();
+    Tensor slot = slot_view(local, b.layout, m, p);
+    if (g.defined() && !(g.storage() == slot.storage() && g.storage_offset() == slot.storage_offset() &&
+                         g.is_contiguous())) {
+      slot.copy_(g);
+      p.mutable_grad() = slot;
+    }
+  }
+  if (b.layout.padded() > 0) {
+    switch (stage_) {
+      case 0:
+        if (later) comm_.all_reduce(b.extra, b.local, /*accumulate=*/true);
+        else comm_.all_reduce(b.local);
+        break;
+      case 1: comm_.reduce_scatter(local, b.reduced, /*accumulate=*/later); break;
+      default: comm_.reduce_scatter(b.local, b.reduced, /*accumulate=*/later); break;
+    }
+  }
+  if (stage_ <= 1 && later) {
+    b.extra = Tensor();
+    point_grads_at(bucket, b.local);
+  } else if (stage_ >= 2) {
+    b.local = Tensor();
+    point_grads_at(bucket, Tensor());  // the full gradients are freed once reduced
+  }
+}
+
+// ---------------------------------------------------------------- clipping
+
+namespace {
+
+// nn::utils::clip_grad_norm_'s accumulator (nn/utils/clip_grad.cpp), with its state in two doubles so that
+// it can travel between ranks: the sum (or extremum) and whether a NaN was seen.
+struct NormState {
+  double p;
+  double* acc;
+  double* nan;
+  void add(double x) const {
+    const double a = std::abs(x);
+    if (std::isinf(p)) *acc = p > 0 ? std::fmax(*acc, a) : std::fmin(*acc, a);
+    else if (std::isnan(a)) *acc = a;
+    else if (p == 0) *acc += a != 0;
+    else if (p == 1) *acc += a;
+    else if (p == 2) *acc += a * a;
+    else *acc += std::pow(a, p);
+    if (std::isnan(a)) *nan = 1;
+  }
+  double result() const {
+    if (*nan != 0) return std::numeric_limits<double>::quiet_NaN();
+    if (std::isinf(p) || p == 0 || p == 1) return *acc;
+    if (p == 2) return std::sqrt(*acc);
+    return std::pow(*acc, 1.0 / p);
+  }
+};
+
+double initial_norm(double p) { return std::isinf(p) && p < 0 ? std::numeric_limits<double>::infinity() : 0.0; }
+double round_to(double x, DType dtype) { return dtype == kFloat32 ? static_cast<double>(static_cast<float>(x)) : x; }
+
+}  // namespace
+
+double ShardedOptimizer::clip_grad_norm_(double max_norm, double norm_type, bool error_if_nonfinite) {
+  GRAFT_CHECK(!in_backward_, "ShardedOptimizer.clip_grad_norm_: called while a backward is running");
+  NoGradGuard no_grad;
+  std::vector<size_t> with_grad;
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (params_[i].has_grad) with_grad.push_back(i);
+  if (with_grad.empty()) return 0.0;
+  DType dtype = params_[with_grad[0]].tensor.dtype();
+  for (size_t i : with_grad) dtype = promote_types(dtype, params_[i].tensor.dtype());
+
+  // Per parameter, the norm accumulated over its elements in order. At stage 0 every rank holds every
+  // reduced gradient; at stages 1-3 the slices take turns, each rank continuing the sums of the parameters
+  // that began in the slices before its own, so the additions happen in the same order as in one process.
+  const size_t n = params_.size();
+  Tensor state = zeros({static_cast<int64_t>(2 * n)}, kFloat64);
+  double* s = state.data_ptr<double>();
+  for (size_t i = 0; i < n; ++i) s[2 * i] = initial_norm(norm_type);
+  auto accumulate_own = [&] {
+    for (ZeroBucket& b : buckets_) {
+      dispatch_floating(b.layout.dtype, "clip_grad_norm_", [&]<class T>() {
+        const T* g = static_cast<const T*>(b.reduced.data_ptr());
+        for (size_t m = 0; m < b.params.size(); ++m) {
+          const size_t id = b.params[m];
+          if (!params_[id].has_grad) continue;
+          const FlatRange o = b.layout.overlap(m, b.range);
+          const NormState norm{norm_type, &s[2 * id], &s[2 * id + 1]};
+          for (int64_t e = o.begin; e < o.end; ++e) norm.add(static_cast<double>(g[e - b.range.begin]));
+        }
+      });
+    }
+  };
+  if (stage_ == 0) {
+    accumulate_own();
+  } else {
+    for (int r = 0; r < comm_.world_size(); ++r) {
+      if (r == comm_.rank()) accumulate_own();
+      comm_.broadcast(state, r);
+    }
+  }
+  double total_acc = initial_norm(norm_type), total_nan = 0;
+  const NormState total{norm_type, &total_acc, &total_nan};
+  for (size_t i : with_grad) {
+    const NormState norm{norm_type, &s[2 * i], &s[2 * i + 1]};
+    total.add(round_to(norm.result(), params_[i].tensor.dtype()));
+  }
+  const double total_norm = round_to(total.result(), dtype);
+  GRAFT_CHECK(!error_if_nonfinite || std::isfinite(total_norm),
+              "clip_grad_norm_: The total norm of order {} for gradients from `parameters` is non-finite, so it cannot be "
+              "clipped. To disable this error and scale the gradients by the non-finite norm anyway, set "
+              "`error_if_nonfinite=false`",
+              norm_type);
+  double coef;
+  if (dtype == kFloat32) {
+    const float t = static_cast<float>(total_norm);
+    coef = (1.0f / (t + 1e-6f)) * static_cast<float>(max_norm);
+  } else {
+    coef = (1.0 / (total_norm + 1e-6)) * max_norm;
+  }
+  if (std::isnan(coef) || coef < 1.0) {
+    for (ZeroBucket& b : buckets_) {
+      for (size_t m = 0; m < b.params.size(); ++m) {
+        if (!params_[b.params[m]].has_grad) continue;
+        const FlatRange o = b.layout.overlap(m, b.range);
+        if (o.end > o.begin) span(b.reduced, o.begin - b.range.begin, o.end - o.begin).mul_(coef);
+      }
+    }
+  }
+  return total_norm;
+}
+
+// ---------------------------------------------------------------- step, zero_grad
+
+void ShardedOptimizer::step() {
+  GRAFT_CHECK(!in_backward_, "ShardedOptimizer.step: called while a backward is running");
+  NoGradGuard no_grad;
+  for (ZeroBucket& b : buckets_) {
+    if (!b.inner) continue;
+    for (size_t j = 0; j < b.inner->size(); ++j) {
+      Tensor piece = b.inner->members()[j];
+      piece.mutable_grad() =
+          params_[b.params[b.piece_members[j]]].has_grad ? b.inner->slot_view(b.inner->grads(), j) : Tensor();
+    }
+  }
+  inner_->step();
+  if (stage_ == 1 || stage_ == 2) {
+    for (ZeroBucket& b : buckets_)
+      if (b.layout.padded() > 0) comm_.all_gather(b.slice, b.flat);
+  }
+  if (partition_) partition_->bump_versions();
+  micro_ = 0;
+}
+
+void ShardedOptimizer::zero_grad(bool set_to_none) {
+  GRAFT_CHECK(!in_backward_, "ShardedOptimizer.zero_grad: called while a backward is running");
+  NoGradGuard no_grad;
+  micro_ = 0;
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    ZeroBucket& b = buckets_[i];
+    if (stage_ <= 1) {
+      b.local.zero_();
+      if (set_to_none) point_grads_at(i, Tensor());
+    } else {
+      b.reduced.zero_();
+    }
+  }
+  if (set_to_none)
+    for (ZeroParam& p : params_) p.has_grad = false;
+}
+
+// ---------------------------------------------------------------- inspection
+
+ModelStateMemory ShardedOptimizer::memory() const {
+  ModelStateMemory m;
+  for (const ZeroBucket& b : buckets_) {
+    const double size = static_cast<double>(element_size(b.layout.dtype));
+    const int64_t params = stage_ < 3 ? b.flat.numel() : b.slice.numel();
+    int64_t grads = 0;
+    for (const Tensor* t : {&b.local, &b.extra})
+      if (t->defined()) grads += t->numel();
+    if (stage_ >= 2) grads += b.reduced.numel();
+    int64_t states = 0, buffers = 0;
+    if (b.inner) {
+      for (const auto& [name, buffer] : b.inner->states()) {
+        states += buffer.numel();
+        ++buffers;
+      }
+      m.state_elements += b.slice.numel();
+    }
+    m.parameter_elements += params;
+    m.gradient_elements += grads;
+    m.state_buffers = std::max(m.state_buffers, buffers);
+    m.bytes.parameters += size * static_cast<double>(params);
+    m.bytes.gradients += size * static_cast<double>(grads);
+    m.bytes.optimizer_states += size * static_cast<double>(states);
+  }
+  if (partition_) {
+    m.bytes.parameters += static_cast<double>(partition_->resident_bytes());
+    m.parameter_elements += partition_->resident_elements();
+  }
+  return m;
+}
+
+int64_t ShardedOptimizer::num_parameters() const {
+  int64_t n = 0;
+  for (const ZeroParam& p : params_) n += p.tensor.numel();
+  return n;
+}
+
+int64_t ShardedOptimizer::num_padded_parameters() const {
+  int64_t n = 0;
+  for (const ZeroBucket& b : buckets_) n += b.layout.padded();
+  return n;
+}
+
+nn::StateDict ShardedOptimizer::gathered_state_dict() {
+  std::vector<size_t> all(params_.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  if (partition_) partition_->gather(all);
+  nn::StateDict dict;
+  {
+    NoGradGuard no_grad;
+    for (auto& [name, t] : model_.state_dict()) dict.emplace_back(name, graft::clone(t));
+  }
+  if (partition_) partition_->release(all);
+  return dict;
+}
+
+}  // namespace graft::optim::zero

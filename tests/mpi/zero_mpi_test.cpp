@@ -1,0 +1,194 @@
+// ZeRO over MPI equals the in-process simulation bit for bit. Run as `mpirun -np N zero_mpi_tests`: every
+// process trains its rank over MPI, then simulates the whole world in-process (N threads) and compares its
+// rank's results with what it computed over MPI. Run alone, it is a world of one.
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "graft/optim/zero/mpi/mpi_communicator.h"
+#include "zero/harness.h"
+
+namespace zero_test {
+namespace {
+
+zero::MpiCommunicator& world() {
+  static zero::MpiCommunicator comm;
+  return comm;
+}
+
+// Rank r's values, chosen so that the summation order shows in float32.
+Tensor values(int rank, int64_t n) {
+  Tensor t = empty({n}, kFloat32);
+  for (int64_t i = 0; i < n; ++i)
+    t.data_ptr<float>()[i] = static_cast<float>((rank % 2 ? -1e7 : 1e7) * (1 + i % 5) + rank * 0.37 + i * 0.01);
+  return t;
+}
+
+struct Results {
+  std::vector<Tensor> tensors;
+  zero::TrafficByCollective traffic;
+};
+
+// A little of every collective, on any communicator.
+Results collectives(zero::Communicator& comm) {
+  const int W = comm.world_size(), r = comm.rank();
+  Results out;
+  Tensor a = values(r, 23);
+  comm.all_reduce(a);
+  out.tensors.push_back(a);
+  Tensor in = values(r + 10, 6 * W), chunk = values(r + 20, 6);
+  comm.reduce_scatter(in, chunk, /*accumulate=*/true);
+  out.tensors.push_back(chunk);
+  Tensor in_place = values(r + 30, 5 * W);
+  comm.reduce_scatter(in_place, in_place.narrow(0, 5 * r, 5));
+  out.tensors.push_back(in_place.narrow(0, 5 * r, 5).clone());
+  std::vector<int64_t> counts;
+  for (int s = 0; s < W; ++s) counts.push_back((s * 7) % 4);
+  int64_t total = 0;
+  for (int64_t c : counts) total += c;
+  Tensor gathered = zeros({total}, kFloat64);
+  comm.all_gather(values(r, counts[static_cast<size_t>(r)]).to(kFloat64), gathered, counts);
+  out.tensors.push_back(gathered);
+  Tensor all = zeros({4 * W});
+  all.narrow(0, 4 * r, 4).copy_(values(r + 40, 4));
+  comm.all_gather(all.narrow(0, 4 * r, 4), all);
+  out.tensors.push_back(all);
+  Tensor b = values(r + 50, 9);
+  comm.broadcast(b, W - 1);
+  out.tensors.push_back(b);
+  comm.barrier();
+  out.traffic = comm.traffic();
+  return out;
+}
+
+void expect_same(const Results& mpi, const Results& simulated) {
+  ASSERT_EQ(mpi.tensors.size(), simulated.tensors.size());
+  for (size_t k = 0; k < mpi.tensors.size(); ++k)
+    EXPECT_TRUE(bytes_of(mpi.tensors[k]) == bytes_of(simulated.tensors[k]))
+        << "collective " << k << "\nmpi: " << mpi.tensors[k] << "\nin-process: " << simulated.tensors[k];
+  for (size_t c = 0; c < zero::kNumCollectives; ++c)
+    EXPECT_EQ(mpi.traffic[c], simulated.traffic[c]) << zero::collective_name(static_cast<zero::Collective>(c));
+}
+
+Results simulate_collectives(int W, int rank) {
+  Results mine;
+  zero::run_in_process(W, [&](zero::Communicator& comm) {
+    Results r = collectives(comm);
+    if (comm.rank() == rank) mine = r;
+  });
+  return mine;
+}
+
+TEST(ZeroMpi, CollectivesEqualTheInProcessBackEnd) {
+  zero::MpiCommunicator comm;
+  EXPECT_STREQ(comm.backend(), "mpi");
+  expect_same(collectives(comm), simulate_collectives(comm.world_size(), comm.rank()));
+}
+
+TEST(ZeroMpi, MessagesLongerThanTheLimitGoInPieces) {
+  zero::MpiCommunicator comm;
+  comm.set_max_message(3);
+  expect_same(collectives(comm), simulate_collectives(comm.world_size(), comm.rank()));
+  EXPECT_THROW(comm.set_max_message(0), Error);
+}
+
+void expect_same_rank_trace(const RankTrace& mpi, const RankTrace& simulated, const std::string& context) {
+  ASSERT_EQ(mpi.losses.size(), simulated.losses.size()) << context;
+  for (size_t step = 0; step < mpi.losses.size(); ++step) {
+    ASSERT_EQ(mpi.losses[step].size(), simulated.losses[step].size()) << context;
+    for (size_t k = 0; k < mpi.losses[step].size(); ++k)
+      EXPECT_EQ(std::memcmp(&mpi.losses[step][k].second, &simulated.losses[step][k].second, sizeof(double)), 0)
+          << context << ", step " << step;
+    expect_identical(mpi.shards[step], simulated.shards[step], context + ", step " + std::to_string(step));
+  }
+  ASSERT_EQ(mpi.norms.size(), simulated.norms.size()) << context;
+  for (size_t step = 0; step < mpi.norms.size(); ++step)
+    EXPECT_EQ(std::memcmp(&mpi.norms[step], &simulated.norms[step], sizeof(double)), 0) << context;
+}
+
+TEST(ZeroMpi, TrainingEqualsTheInProcessSimulationBitForBit) {
+  zero::MpiCommunicator& comm = world();
+  const int W = comm.world_size(), rank = comm.rank();
+  TrainSetup s;
+  s.micro_batches = 6 * W;
+  s.two_groups = true;
+  s.frozen = true;
+  s.clip = 0.05;
+  const Data data = make_data(s);
+  for (const char* optimizer : {"momentum", "adamw"}) {
+    s.optimizer = optimizer;
+    for (int stage = 0; stage <= 3; ++stage) {
+      const std::string context = fmt::format("{}, stage {}, rank {} of {}", optimizer, stage, rank, W);
+      auto model = make_model(s);
+      const zero::TrafficByCollective before = comm.traffic();
+      const RankTrace mpi = run_rank(s, data, *model, comm, stage);
+      const zero::TrafficByCollective mpi_traffic = comm.traffic() - before;
+      RankTrace simulated;
+      zero::TrafficByCollective simulated_traffic;
+      std::vector<std::shared_ptr<Mlp>> models;
+      for (int r = 0; r < W; ++r) models.push_back(make_model(s));
+      zero::run_in_process(W, [&](zero::Communicator& c) {
+        RankTrace t = run_rank(s, data, *models[static_cast<size_t>(c.rank())], c, stage);
+        if (c.rank() == rank) {
+          simulated = t;
+          simulated_traffic = c.traffic();
+        }
+      });
+      expect_same_rank_trace(mpi, simulated, context);
+      for (size_t c = 0; c < zero::kNumCollectives; ++c) EXPECT_EQ(mpi_traffic[c], simulated_traffic[c]) << context;
+    }
+  }
+}
+
+TEST(ZeroMpi, ShardsWrittenByMpiRanksConsolidateToSingleProcessTraining) {
+  zero::MpiCommunicator& comm = world();
+  TrainSetup s;
+  s.micro_batches = 2 * comm.world_size();
+  s.steps = 2;
+  s.optimizer = "amsgrad";
+  const Data data = make_data(s);
+  // Every rank uses rank 0's directory name.
+  Tensor id = full({1}, static_cast<double>(getpid()), kFloat64);
+  comm.broadcast(id, 0);
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / fmt::format("graft_zero_mpi_{}", id.item<int64_t>())).string();
+  auto model = make_model(s);
+  {
+    zero::ShardedOptimizer opt(*model, make_groups(s, *model), make_factory(s), comm, 3);
+    for (int step = 0; step < s.steps; ++step) {
+      for (int j = comm.rank(); j < s.micro_batches; j += comm.world_size())
+        opt.backward(micro_batch_loss(s, *model, data.input(s, step, j), data.target(s, step, j)));
+      opt.step();
+    }
+    opt.save(dir);
+  }
+  if (comm.rank() == 0) {
+    const Trace plain = run_plain(s);
+    expect_identical(zero::consolidate_shards(zero::read_shards(dir)), plain.states.back(), "consolidated");
+    std::filesystem::remove_all(dir);
+  }
+  comm.barrier();
+}
+
+}  // namespace
+}  // namespace zero_test
+
+int main(int argc, char** argv) {
+  graft::optim::zero::MpiEnvironment mpi(&argc, &argv);
+  // Kernels on one thread, as on an in-process rank, so that both compute alike.
+  graft::optim::zero::SingleThreadedKernels one_thread;
+  ::testing::InitGoogleTest(&argc, argv);
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (rank != 0) {
+    // Rank 0 prints the progress; the others only their failures.
+    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+    delete listeners.Release(listeners.default_result_printer());
+  }
+  int failed = RUN_ALL_TESTS();
+  // The run fails when any rank failed.
+  int any = 0;
+  MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  if (rank == 0 && any && !failed) std::fprintf(stderr, "zero_mpi_tests: another rank failed\n");
+  return any;
+}
