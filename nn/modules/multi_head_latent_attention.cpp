@@ -3,7 +3,7 @@
 #include <cmath>
 
 #include "graft/nn/modules/detail/child_as.h"
-#include "graft/nn/modules/detail/llm_layers.h"
+#include "graft/nn/modules/normalization.h"
 #include "graft/ops/attention.h"
 #include "graft/ops/matmul.h"
 #include "graft/ops/shape.h"
@@ -35,12 +35,12 @@ MultiHeadLatentAttention::MultiHeadLatentAttention(const MultiHeadLatentAttentio
     register_module("q_proj", std::make_shared<Linear>(o.d_model, H * q_head_dim, false, o.dtype));
   } else {
     register_module("q_a_proj", std::make_shared<Linear>(o.d_model, o.q_lora_rank, o.bias, o.dtype));
-    register_module("q_a_layernorm", std::make_shared<detail::RMSNormLayer>(o.q_lora_rank, o.norm_eps, o.dtype));
+    register_module("q_a_layernorm", std::make_shared<RMSNorm>(IntList{o.q_lora_rank}, o.norm_eps, true, o.dtype));
     register_module("q_b_proj", std::make_shared<Linear>(o.q_lora_rank, H * q_head_dim, false, o.dtype));
   }
   register_module("kv_a_proj_with_mqa",
                   std::make_shared<Linear>(o.d_model, o.kv_lora_rank + o.qk_rope_head_dim, o.bias, o.dtype));
-  register_module("kv_a_layernorm", std::make_shared<detail::RMSNormLayer>(o.kv_lora_rank, o.norm_eps, o.dtype));
+  register_module("kv_a_layernorm", std::make_shared<RMSNorm>(IntList{o.kv_lora_rank}, o.norm_eps, true, o.dtype));
   // No bias: the absorbed (cached) path relies on kv_b_proj being linear.
   register_module("kv_b_proj",
                   std::make_shared<Linear>(o.kv_lora_rank, H * (o.qk_nope_head_dim + o.v_head_dim), false, o.dtype));

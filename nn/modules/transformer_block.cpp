@@ -1,7 +1,9 @@
 #include "graft/nn/modules/transformer_block.h"
 
 #include "graft/nn/modules/detail/child_as.h"
+#include "graft/nn/modules/feed_forward.h"
 #include "graft/nn/modules/grouped_query_attention.h"
+#include "graft/nn/modules/normalization.h"
 #include "graft/ops/operators.h"
 
 namespace graft::nn {
@@ -47,20 +49,23 @@ std::shared_ptr<CausalSelfAttention> make_causal_attention(const AttentionConfig
 }
 
 TransformerBlock::TransformerBlock(std::shared_ptr<CausalSelfAttention> attention, int64_t ffn_hidden,
-                                   std::optional<double> norm_eps, DType dtype)
+                                   std::optional<double> norm_eps, DType dtype, int64_t ffn_multiple_of)
     : Module("TransformerBlock") {
   GRAFT_CHECK(attention != nullptr, "TransformerBlock: the attention module is null");
   GRAFT_CHECK(ffn_hidden >= 0, "TransformerBlock: ffn_hidden must be non-negative (0 = default), got {}", ffn_hidden);
+  GRAFT_CHECK(ffn_multiple_of > 0, "TransformerBlock: ffn_multiple_of must be positive, got {}", ffn_multiple_of);
   const int64_t d = attention->d_model();
-  register_module("norm1", std::make_shared<detail::RMSNormLayer>(d, norm_eps, dtype));
+  const int64_t hidden = ffn_hidden > 0 ? ffn_hidden : FeedForward::default_hidden(d, "swiglu", ffn_multiple_of);
+  register_module("norm1", std::make_shared<RMSNorm>(IntList{d}, norm_eps, true, dtype));
   register_module("attn", attention);
-  register_module("norm2", std::make_shared<detail::RMSNormLayer>(d, norm_eps, dtype));
-  register_module("ffn", std::make_shared<detail::SwiGLUFeedForward>(
-                             d, ffn_hidden > 0 ? ffn_hidden : detail::default_swiglu_hidden(d), dtype));
+  register_module("norm2", std::make_shared<RMSNorm>(IntList{d}, norm_eps, true, dtype));
+  register_module("ffn", std::make_shared<FeedForward>(d, hidden, "swiglu", /*bias=*/false, /*dropout=*/0.0,
+                                                       ffn_multiple_of, dtype));
 }
 
-TransformerBlock::TransformerBlock(const AttentionConfig& attention, int64_t ffn_hidden, std::optional<double> norm_eps)
-    : TransformerBlock(make_causal_attention(attention), ffn_hidden, norm_eps, attention.dtype) {}
+TransformerBlock::TransformerBlock(const AttentionConfig& attention, int64_t ffn_hidden, std::optional<double> norm_eps,
+                                   int64_t ffn_multiple_of)
+    : TransformerBlock(make_causal_attention(attention), ffn_hidden, norm_eps, attention.dtype, ffn_multiple_of) {}
 
 std::shared_ptr<CausalSelfAttention> TransformerBlock::attn() const {
   return detail::child_as<CausalSelfAttention>(*this, "attn", "CausalSelfAttention");

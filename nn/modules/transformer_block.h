@@ -1,7 +1,7 @@
 #pragma once
 // TransformerBlock: a pre-norm decoder block (GPT-2 / LLaMA layout):
 //   h = x + attn(norm1(x))        attention: any CausalSelfAttention (MHA, MQA, GQA, MLA)
-//   y = h + ffn(norm2(h))         ffn: SwiGLU, down_proj(silu(gate_proj(h)) * up_proj(h))
+//   y = h + ffn(norm2(h))         ffn: SwiGLU FeedForward without biases, w2(silu(w1 h) * w3 h) (LLaMA's names)
 // with RMSNorm for both norms. forward(x, cache) passes the layer's cache to the attention (see
 // CausalSelfAttention). Children, in this order: norm1, attn, norm2, ffn; the forward reaches them through
 // the registry, so replace_module("attn", other_attention) swaps the attention (it must be a
@@ -9,7 +9,6 @@
 #include <optional>
 
 #include "graft/nn/modules/causal_self_attention.h"
-#include "graft/nn/modules/detail/llm_layers.h"
 #include "graft/nn/modules/multi_head_latent_attention.h"
 
 namespace graft::nn {
@@ -38,10 +37,16 @@ std::shared_ptr<CausalSelfAttention> make_causal_attention(const AttentionConfig
 
 class TransformerBlock : public Module {
  public:
-  // ffn_hidden = 0 picks the SwiGLU default (detail::default_swiglu_hidden).
+  static constexpr int64_t kDefaultFFNMultipleOf = 8;
+
+  // ffn_hidden = 0 picks the SwiGLU default, FeedForward::default_hidden(d_model, "swiglu", ffn_multiple_of):
+  // 2/3 of 4 * d_model rounded up to a multiple of ffn_multiple_of. The blocks default to multiple_of 8
+  // (d_model 64 gives 176), not FeedForward's 256 (LLaMA's, which would more than double small models' FFNs).
   TransformerBlock(std::shared_ptr<CausalSelfAttention> attention, int64_t ffn_hidden = 0,
-                   std::optional<double> norm_eps = 1e-6, DType dtype = kFloat32);
-  TransformerBlock(const AttentionConfig& attention, int64_t ffn_hidden = 0, std::optional<double> norm_eps = 1e-6);
+                   std::optional<double> norm_eps = 1e-6, DType dtype = kFloat32,
+                   int64_t ffn_multiple_of = kDefaultFFNMultipleOf);
+  TransformerBlock(const AttentionConfig& attention, int64_t ffn_hidden = 0, std::optional<double> norm_eps = 1e-6,
+                   int64_t ffn_multiple_of = kDefaultFFNMultipleOf);
 
   Tensor forward(const Tensor& x, LayerCache* cache);
   Tensor forward(const Tensor& x) override { return forward(x, nullptr); }

@@ -1,6 +1,8 @@
 #include "graft/nn/modules/transformer_lm.h"
 
 #include "graft/nn/modules/detail/child_as.h"
+#include "graft/nn/modules/embedding.h"
+#include "graft/nn/modules/normalization.h"
 #include "graft/ops/linear.h"
 
 namespace graft::nn {
@@ -39,11 +41,12 @@ size_t TransformerLMState::stored_bytes() const {
 
 TransformerLM::TransformerLM(const TransformerLMConfig& c) : CausalLM("TransformerLM"), config(checked(c)) {
   const DType dtype = c.attention.dtype;
-  register_module("embed_tokens", std::make_shared<detail::TokenEmbedding>(c.vocab_size, c.attention.d_model, dtype));
+  register_module("embed_tokens", std::make_shared<Embedding>(c.vocab_size, c.attention.d_model, std::nullopt, std::nullopt,
+                                                               2.0, false, dtype));
   auto blocks = register_module("layers", std::make_shared<ModuleList>());
   for (int64_t i = 0; i < c.num_layers; ++i)
-    blocks->push_back(std::make_shared<TransformerBlock>(c.attention, c.ffn_hidden, c.norm_eps));
-  register_module("norm", std::make_shared<detail::RMSNormLayer>(c.attention.d_model, c.norm_eps, dtype));
+    blocks->push_back(std::make_shared<TransformerBlock>(c.attention, c.ffn_hidden, c.norm_eps, c.ffn_multiple_of));
+  register_module("norm", std::make_shared<RMSNorm>(IntList{c.attention.d_model}, c.norm_eps, true, dtype));
   if (!c.tie_embeddings)
     register_module("lm_head", std::make_shared<Linear>(c.attention.d_model, c.vocab_size, false, dtype));
 }

@@ -2,7 +2,7 @@
 // TransformerLM: a small decoder-only language model (LLaMA layout) implementing nn::CausalLM:
 //   embed_tokens -> layers.0 .. layers.{N-1} (pre-norm TransformerBlock) -> norm (RMSNorm) -> lm_head
 // State dict names: embed_tokens.weight, layers.<i>.norm1.weight, layers.<i>.attn.q_proj.weight, ...,
-// layers.<i>.ffn.gate_proj.weight, norm.weight, lm_head.weight. With tie_embeddings the output layer reuses
+// layers.<i>.ffn.w1.weight (w2, w3), norm.weight, lm_head.weight. With tie_embeddings the output layer reuses
 // embed_tokens.weight and there is no lm_head (PyTorch would list the shared tensor under both names).
 //
 // forward(tokens) is the full-sequence (training) pass; forward(tokens, state) continues the sequences of
@@ -20,7 +20,8 @@ struct TransformerLMConfig {
   int64_t num_layers = 0;
   // attention.d_model is the model width; attention.dtype the parameters' dtype.
   AttentionConfig attention;
-  int64_t ffn_hidden = 0;  // 0: the SwiGLU default for d_model
+  int64_t ffn_hidden = 0;  // 0: the SwiGLU default for d_model, rounded up to a multiple of ffn_multiple_of
+  int64_t ffn_multiple_of = TransformerBlock::kDefaultFFNMultipleOf;
   std::optional<double> norm_eps = 1e-6;
   bool tie_embeddings = false;
 };

@@ -161,13 +161,65 @@ TEST(TransformerLM, StateDictNamesAreStable) {
             (std::vector<std::string>{"embed_tokens.weight", "layers.0.norm1.weight", "layers.0.attn.q_proj.weight",
                                       "layers.0.attn.k_proj.weight", "layers.0.attn.v_proj.weight",
                                       "layers.0.attn.o_proj.weight", "layers.0.norm2.weight",
-                                      "layers.0.ffn.gate_proj.weight", "layers.0.ffn.up_proj.weight",
-                                      "layers.0.ffn.down_proj.weight", "norm.weight", "lm_head.weight"}));
+                                      "layers.0.ffn.w1.weight", "layers.0.ffn.w2.weight",
+                                      "layers.0.ffn.w3.weight", "norm.weight", "lm_head.weight"}));
   // A second model loads the first one's weights and computes the same logits.
   nn::TransformerLM copy(config);
   copy.load_state_dict(model.state_dict());
   Tensor tokens = randint(0, 37, {1, 5}, dtype(kInt64));
   EXPECT_EQ(max_abs_diff(copy.forward(tokens), model.forward(tokens)), 0.0);
+}
+
+TEST(TransformerLM, FFNHiddenSizeComesFromTheConfig) {
+  auto hidden = [](const nn::TransformerLMConfig& c) {
+    nn::TransformerLM model(c);
+    auto ffn = std::dynamic_pointer_cast<nn::FeedForward>(model.layer(0)->ffn());
+    EXPECT_NE(ffn, nullptr);
+    EXPECT_EQ(ffn->child("w3")->parameter("weight").shape(), (Shape{ffn->hidden, c.attention.d_model}));
+    return ffn->hidden;
+  };
+  auto config = tiny(K::GQA);
+  config.num_layers = 1;
+  EXPECT_EQ(hidden(config), 88);  // int(2 * 4 * 32 / 3) = 85, rounded up to a multiple of 8
+  config.ffn_multiple_of = 64;
+  EXPECT_EQ(hidden(config), 128);
+  config.ffn_hidden = 50;
+  EXPECT_EQ(hidden(config), 50);
+}
+
+TEST(TransformerLM, PrintsLikePyTorch) {
+  auto config = tiny(K::MQA);
+  config.num_layers = 1;
+  config.attention.d_model = 16;
+  nn::TransformerLM model(config);
+  // PyTorch's layout for the standard modules (torch 2.x's RMSNorm; Embedding, Linear, SiLU, Dropout as in 1.13).
+  EXPECT_EQ(model.repr(), R"(TransformerLM(
+  vocab_size=37, d_model=16, num_layers=1, attention=MQA, tie_embeddings=False
+  (embed_tokens): Embedding(37, 16)
+  (layers): ModuleList(
+    (0): TransformerBlock(
+      (norm1): RMSNorm((16,), eps=1e-06, elementwise_affine=True)
+      (attn): MultiQueryAttention(
+        d_model=16, num_heads=4, num_kv_heads=1, head_dim=4, rope=True
+        (q_proj): Linear(in_features=16, out_features=16, bias=False)
+        (k_proj): Linear(in_features=16, out_features=4, bias=False)
+        (v_proj): Linear(in_features=16, out_features=4, bias=False)
+        (o_proj): Linear(in_features=16, out_features=16, bias=False)
+        (rotary): RotaryEmbedding(head_dim=4, max_positions=64, base=10000)
+      )
+      (norm2): RMSNorm((16,), eps=1e-06, elementwise_affine=True)
+      (ffn): FeedForward(
+        (w1): Linear(in_features=16, out_features=48, bias=False)
+        (w2): Linear(in_features=48, out_features=16, bias=False)
+        (w3): Linear(in_features=16, out_features=48, bias=False)
+        (act): SiLU()
+        (dropout): Dropout(p=0.0, inplace=False)
+      )
+    )
+  )
+  (norm): RMSNorm((16,), eps=1e-06, elementwise_affine=True)
+  (lm_head): Linear(in_features=16, out_features=37, bias=False)
+))");
 }
 
 TEST(TransformerLM, TiedEmbeddingsShareTheWeight) {
@@ -255,6 +307,9 @@ TEST(TransformerLM, RejectsMisuse) {
                "tokens have batch 3 but the decoding state holds 2 sequences");
   expect_error([&] { model.forward(zeros({2, 65}, dtype(kInt64)), *state); }, "65 more exceed max_positions=64");
   EXPECT_EQ(state->length(), 0);
+  auto bad_ffn = tiny(K::GQA);
+  bad_ffn.ffn_multiple_of = 0;
+  expect_error([&] { nn::TransformerLM m(bad_ffn); }, "ffn_multiple_of must be positive, got 0");
   nn::TransformerLM other(tiny(K::MLA));
   auto foreign = other.new_state(2);
   expect_error([&] { model.forward(zeros({2, 1}, dtype(kInt64)), *foreign); }, "expected a KVCache (from new_cache()), got a LatentKVCache");

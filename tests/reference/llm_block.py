@@ -10,7 +10,7 @@ ops, the way transformers' LlamaDecoderLayer and DeepseekV2Attention compute the
 - RMSNorm: x * rsqrt(mean(x^2) + eps) * weight
 - RoPE: rotate-half convention, angles p * base^(-2i/D) computed in float64
 - GQA: key/value heads repeated with repeat_interleave (graft never repeats them), causal softmax
-- SwiGLU: down(silu(gate(x)) * up(x))
+- SwiGLU: w2(silu(w1(x)) * w3(x)) (LLaMA's names: w1 gate, w3 up, w2 down; nn::FeedForward's)
 - MLA: the uncached DeepSeek-V2 computation (latent c_kv, per-head up-projections, decoupled RoPE key)
 Weights, inputs and an output gradient are drawn here (float64) and stored under graft's state-dict names;
 the outputs and the gradients of the input and of every parameter are stored beside them.
@@ -87,7 +87,8 @@ block = {
     "attn.v_proj.weight": param(HKV * HD, D), "attn.v_proj.bias": param(HKV * HD),
     "attn.o_proj.weight": param(D, H * HD), "attn.o_proj.bias": param(D),
     "norm2.weight": (1 + 0.1 * torch.randn(D, dtype=DT)).requires_grad_(),
-    "ffn.gate_proj.weight": param(FFN, D), "ffn.up_proj.weight": param(FFN, D), "ffn.down_proj.weight": param(D, FFN),
+    # drawn in the order gate (w1), up (w3), down (w2)
+    "ffn.w1.weight": param(FFN, D), "ffn.w3.weight": param(FFN, D), "ffn.w2.weight": param(D, FFN),
 }
 
 
@@ -102,8 +103,7 @@ def block_forward(p, x):
     a = causal_attention(q, k, v, 1 / math.sqrt(HD)).transpose(1, 2).reshape(B, T, H * HD)
     h = x + F.linear(a, p["attn.o_proj.weight"], p["attn.o_proj.bias"])
     n2 = rms_norm(h, p["norm2.weight"], EPS)
-    ffn = F.linear(F.silu(F.linear(n2, p["ffn.gate_proj.weight"])) * F.linear(n2, p["ffn.up_proj.weight"]),
-                   p["ffn.down_proj.weight"])
+    ffn = F.linear(F.silu(F.linear(n2, p["ffn.w1.weight"])) * F.linear(n2, p["ffn.w3.weight"]), p["ffn.w2.weight"])
     return h + ffn
 
 
