@@ -8,6 +8,7 @@
 
 #include "graft/autograd/grad_mode.h"
 #include "graft/graph/factory.h"
+#include "graft/nn/utils/detail/grad_norm.h"
 #include "graft/ops/shape.h"
 #include "graft/optim/zero/detail/stage3_partition.h"
 #include "graft/optim/zero/detail/zero_state.h"
@@ -288,36 +289,11 @@ void ShardedOptimizer::reduce(size_t bucket) {
 
 // ---------------------------------------------------------------- clipping
 
-namespace {
-
-// nn::utils::clip_grad_norm_'s accumulator (nn/utils/clip_grad.cpp), with its state in two doubles so that
-// it can travel between ranks: the sum (or extremum) and whether a NaN was seen.
-struct NormState {
-  double p;
-  double* acc;
-  double* nan;
-  void add(double x) const {
-    const double a = std::abs(x);
-    if (std::isinf(p)) *acc = p > 0 ? std::fmax(*acc, a) : std::fmin(*acc, a);
-    else if (std::isnan(a)) *acc = a;
-    else if (p == 0) *acc += a != 0;
-    else if (p == 1) *acc += a;
-    else if (p == 2) *acc += a * a;
-    else *acc += std::pow(a, p);
-    if (std::isnan(a)) *nan = 1;
-  }
-  double result() const {
-    if (*nan != 0) return std::numeric_limits<double>::quiet_NaN();
-    if (std::isinf(p) || p == 0 || p == 1) return *acc;
-    if (p == 2) return std::sqrt(*acc);
-    return std::pow(*acc, 1.0 / p);
-  }
-};
-
-double initial_norm(double p) { return std::isinf(p) && p < 0 ? std::numeric_limits<double>::infinity() : 0.0; }
-double round_to(double x, DType dtype) { return dtype == kFloat32 ? static_cast<double>(static_cast<float>(x)) : x; }
-
-}  // namespace
+// The arithmetic of nn::utils::clip_grad_norm_, with the accumulators' state in a tensor that travels between
+// ranks.
+using nn::utils::detail::clip_coefficient;
+using nn::utils::detail::NormAccumulator;
+using nn::utils::detail::round_to;
 
 double ShardedOptimizer::clip_grad_norm_(double max_norm, double norm_type, bool error_if_nonfinite) {
   GRAFT_CHECK(!in_backward_, "ShardedOptimizer.clip_grad_norm_: called while a backward is running");
@@ -335,7 +311,7 @@ double ShardedOptimizer::clip_grad_norm_(double max_norm, double norm_type, bool
   const size_t n = params_.size();
   Tensor state = zeros({static_cast<int64_t>(2 * n)}, kFloat64);
   double* s = state.data_ptr<double>();
-  for (size_t i = 0; i < n; ++i) s[2 * i] = initial_norm(norm_type);
+  for (size_t i = 0; i < n; ++i) s[2 * i] = NormAccumulator::initial(norm_type);
   auto accumulate_own = [&] {
     for (ZeroBucket& b : buckets_) {
       dispatch_floating(b.layout.dtype, "clip_grad_norm_", [&]<class T>() {
@@ -344,7 +320,7 @@ double ShardedOptimizer::clip_grad_norm_(double max_norm, double norm_type, bool
           const size_t id = b.params[m];
           if (!params_[id].has_grad) continue;
           const FlatRange o = b.layout.overlap(m, b.range);
-          const NormState norm{norm_type, &s[2 * id], &s[2 * id + 1]};
+          const NormAccumulator norm{norm_type, &s[2 * id], &s[2 * id + 1]};
           for (int64_t e = o.begin; e < o.end; ++e) norm.add(static_cast<double>(g[e - b.range.begin]));
         }
       });
@@ -358,25 +334,14 @@ double ShardedOptimizer::clip_grad_norm_(double max_norm, double norm_type, bool
       comm_.broadcast(state, r);
     }
   }
-  double total_acc = initial_norm(norm_type), total_nan = 0;
-  const NormState total{norm_type, &total_acc, &total_nan};
+  double total_acc = NormAccumulator::initial(norm_type), total_nan = 0;
+  const NormAccumulator total{norm_type, &total_acc, &total_nan};
   for (size_t i : with_grad) {
-    const NormState norm{norm_type, &s[2 * i], &s[2 * i + 1]};
+    const NormAccumulator norm{norm_type, &s[2 * i], &s[2 * i + 1]};
     total.add(round_to(norm.result(), params_[i].tensor.dtype()));
   }
   const double total_norm = round_to(total.result(), dtype);
-  GRAFT_CHECK(!error_if_nonfinite || std::isfinite(total_norm),
-              "clip_grad_norm_: The total norm of order {} for gradients from `parameters` is non-finite, so it cannot be "
-              "clipped. To disable this error and scale the gradients by the non-finite norm anyway, set "
-              "`error_if_nonfinite=false`",
-              norm_type);
-  double coef;
-  if (dtype == kFloat32) {
-    const float t = static_cast<float>(total_norm);
-    coef = (1.0f / (t + 1e-6f)) * static_cast<float>(max_norm);
-  } else {
-    coef = (1.0 / (total_norm + 1e-6)) * max_norm;
-  }
+  const double coef = clip_coefficient(total_norm, max_norm, norm_type, dtype, error_if_nonfinite);
   if (std::isnan(coef) || coef < 1.0) {
     for (ZeroBucket& b : buckets_) {
       for (size_t m = 0; m < b.params.size(); ++m) {
