@@ -130,11 +130,13 @@ MhaInputs prepare_mha_inputs(const std::string& who, const MhaDims& dims, const 
   } else if (is_causal) {
     mask = reshape(causal_masked_out(L, S), {1, 1, L, S});
   }
-  if (kpm.defined()) kpm = pad_keys(kpm, dims.extra_keys);
-  if (mask.defined()) mask = pad_keys(mask, dims.extra_keys);
+  if (kpm.defined()) kpm = pad_keys(kpm, dims.extra_keys());
+  if (mask.defined()) mask = pad_keys(mask, dims.extra_keys());
 
   // Merge, and turn bool masks into sdpa's "True = takes part".
   const DType dt = query.dtype();
+  GRAFT_CHECK(query.dtype() == dims.parameter_dtype, "{}: query is {} but the module's parameters are {}", who,
+              dtype_name(query.dtype()), dtype_name(dims.parameter_dtype));
   if (!kpm.defined() && !mask.defined()) return in;
   if (!kpm.defined() || !mask.defined()) {
     const Tensor& m = kpm.defined() ? kpm : mask;

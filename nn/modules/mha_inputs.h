@@ -16,7 +16,9 @@ struct MhaDims {
   bool batch_first;
   // Key/value rows the module appends to every sequence (add_bias_kv and add_zero_attn, one each); the
   // merged mask has that many more columns, which always take part, as PyTorch pads its masks with zeros.
-  int64_t extra_keys;
+  bool add_bias_kv, add_zero_attn;
+  DType parameter_dtype;  // the query must have it
+  int64_t extra_keys() const { return (add_bias_kv ? 1 : 0) + (add_zero_attn ? 1 : 0); }
 };
 
 struct MhaInputs {

@@ -90,11 +90,10 @@ std::tuple<Tensor, Tensor> MultiheadAttention::forward(const Tensor& query, cons
                                                        const Tensor& attn_mask, bool average_attn_weights,
                                                        bool is_causal) {
   ForwardCall call(*this);
-  const int64_t extra_keys = (bias_k.defined() ? 1 : 0) + (add_zero_attn ? 1 : 0);
-  detail::MhaInputs in = detail::prepare_mha_inputs(kName, {embed_dim, num_heads, kdim, vdim, batch_first, extra_keys},
-                                                    query, key, value, key_padding_mask, attn_mask, is_causal);
-  GRAFT_CHECK(query.dtype() == out_proj->weight.dtype(), "{}: query is {} but the module's parameters are {}", kName,
-              dtype_name(query.dtype()), dtype_name(out_proj->weight.dtype()));
+  const detail::MhaDims dims{embed_dim, num_heads, kdim, vdim, batch_first, bias_k.defined(),
+                             add_zero_attn, out_proj->weight.dtype()};
+  detail::MhaInputs in =
+      detail::prepare_mha_inputs(kName, dims, query, key, value, key_padding_mask, attn_mask, is_causal);
   const int64_t E = embed_dim;
 
   // In-projection, as torch's _in_projection_packed: one product when query, key and value are one tensor.
