@@ -52,19 +52,7 @@ Trace run_segment(const TrainSetup& s, int world, int stage, int first, int last
     }
     if (!save_dir.empty()) opt.save(save_dir);
   });
-  Trace out;
-  for (int k = 0; k < last - first; ++k) {
-    std::vector<std::pair<int, double>> all;
-    std::vector<optim::Checkpoint> shards;
-    for (const RankTrace& rt : ranks) {
-      all.insert(all.end(), rt.losses[static_cast<size_t>(k)].begin(), rt.losses[static_cast<size_t>(k)].end());
-      shards.push_back(rt.shards[static_cast<size_t>(k)]);
-    }
-    out.losses.push_back(sum_in_order(all));
-    out.states.push_back(zero::consolidate_shards(shards));
-    if (s.clip > 0) out.norms.push_back(ranks[0].norms[static_cast<size_t>(k)]);
-  }
-  return out;
+  return merge_rank_traces(ranks, last - first, s.clip > 0);
 }
 
 // The part of a trace from step `from` on.

@@ -144,6 +144,24 @@ inline double sum_in_order(std::vector<std::pair<int, double>> losses) {
   return total;
 }
 
+// One trace from every rank's: the losses summed in micro-batch order, the shards consolidated, and the
+// clipping norms (the same on every rank) taken from rank 0.
+inline Trace merge_rank_traces(const std::vector<RankTrace>& ranks, int steps, bool clipped) {
+  Trace trace;
+  for (size_t step = 0; step < static_cast<size_t>(steps); ++step) {
+    std::vector<std::pair<int, double>> all;
+    std::vector<optim::Checkpoint> shards;
+    for (const RankTrace& rt : ranks) {
+      all.insert(all.end(), rt.losses[step].begin(), rt.losses[step].end());
+      shards.push_back(rt.shards[step]);
+    }
+    trace.losses.push_back(sum_in_order(all));
+    trace.states.push_back(zero::consolidate_shards(shards));
+    if (clipped) trace.norms.push_back(ranks[0].norms[step]);
+  }
+  return trace;
+}
+
 // The whole world in-process; the trace is assembled from every rank's.
 inline Trace run_zero(const TrainSetup& s, int world_size, int stage) {
   const Data data = make_data(s);
@@ -153,19 +171,7 @@ inline Trace run_zero(const TrainSetup& s, int world_size, int stage) {
   zero::run_in_process(world_size, [&](zero::Communicator& comm) {
     ranks[static_cast<size_t>(comm.rank())] = run_rank(s, data, *models[static_cast<size_t>(comm.rank())], comm, stage);
   });
-  Trace trace;
-  for (int step = 0; step < s.steps; ++step) {
-    std::vector<std::pair<int, double>> all;
-    std::vector<optim::Checkpoint> shards;
-    for (const RankTrace& rt : ranks) {
-      all.insert(all.end(), rt.losses[static_cast<size_t>(step)].begin(), rt.losses[static_cast<size_t>(step)].end());
-      shards.push_back(rt.shards[static_cast<size_t>(step)]);
-    }
-    trace.losses.push_back(sum_in_order(all));
-    trace.states.push_back(zero::consolidate_shards(shards));
-    if (s.clip > 0) trace.norms.push_back(ranks[0].norms[static_cast<size_t>(step)]);
-  }
-  return trace;
+  return merge_rank_traces(ranks, s.steps, s.clip > 0);
 }
 
 inline std::unique_ptr<optim::Optimizer> make_plain_optimizer(const TrainSetup& s, const std::vector<optim::OptimizerParamGroup>& groups) {
