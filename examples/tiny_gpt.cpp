@@ -436,20 +436,21 @@ int main(int argc, char** argv) {
     const int64_t checked = check_greedy_against_full_pass(*model, greedy, prompt_length);
     fmt::print("(greedy decoding with the KV cache agrees with a full forward pass at all {} positions)\n\n", checked);
 
-    nn::GenerationConfig top_k = base;
-    top_k.do_sample = true;
-    top_k.temperature = s.temperature;
+    auto sampling = [&] {
+      nn::GenerationConfig config = base;
+      config.do_sample = true;
+      config.temperature = s.temperature;
+      config.seed = flags.seed;
+      return config;
+    };
+    nn::GenerationConfig top_k = sampling();
     top_k.top_k = s.top_k;
-    top_k.seed = flags.seed;
     start = Clock::now();
     const Tensor top_k_sample = nn::generate(*model, prompt, top_k);
     show(fmt::format("top-k sampling, k = {}, temperature {}", s.top_k, s.temperature), top_k_sample, seconds_since(start));
 
-    nn::GenerationConfig top_p = base;
-    top_p.do_sample = true;
-    top_p.temperature = s.temperature;
+    nn::GenerationConfig top_p = sampling();
     top_p.top_p = s.top_p;
-    top_p.seed = flags.seed;
     start = Clock::now();
     const Tensor top_p_sample = nn::generate(*model, prompt, top_p);
     show(fmt::format("top-p sampling, p = {}, temperature {}", s.top_p, s.temperature), top_p_sample, seconds_since(start));
