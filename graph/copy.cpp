@@ -1,10 +1,10 @@
-#include "graft/ops/kernels/copy.h"
+#include "graft/graph/copy.h"
 
 #include <cstring>
 
-#include "graft/ops/kernels/loops.h"
+#include "graft/graph/loops.h"
 
-namespace graft::kernels {
+namespace graft::loops {
 
 void copy_into(const Tensor& dst, const Tensor& src) {
   if (dst.dtype() == src.dtype() && dst.is_contiguous() && src.is_contiguous() && dst.numel() == src.numel()) {
@@ -23,4 +23,4 @@ Tensor copy_as(const Tensor& src, DType dtype) {
   return out;
 }
 
-}  // namespace graft::kernels
+}  // namespace graft::loops

@@ -1,11 +1,13 @@
 #pragma once
 // Elementwise loops over strided, broadcast operands: the one piece of iteration code every pointwise,
-// comparison and copy kernel shares.
+// comparison and copy kernel shares (ops/kernels uses them as its own: ops/kernels/loops.h), and what a
+// user's own kernel can build on.
 //
 // An operand is described by a base pointer and byte strides aligned with the loop shape (0 along
 // broadcast dims). for_each_row coalesces dims that are contiguous across all operands, then calls
 // row(ptrs, inner_strides, n) for each innermost run; map<...> layers typed loops with contiguous fast
-// paths on top. Large loops are split across OpenMP threads (oneDNN's runtime; see DEVELOPERS.md).
+// paths on top. Large loops are split across OpenMP threads (oneDNN's runtime; see DEVELOPERS.md); loops must not run inside
+// an OpenMP region of their own making other than through parallel_for.
 #include <omp.h>
 
 #include <array>
@@ -13,7 +15,7 @@
 
 #include "graft/graph/tensor.h"
 
-namespace graft::kernels {
+namespace graft::loops {
 
 // Below this many elements a loop stays on one thread: an OpenMP region costs about a microsecond.
 inline constexpr int64_t kParallelGrain = 32768;
@@ -218,4 +220,4 @@ void map3(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& c, 
   });
 }
 
-}  // namespace graft::kernels
+}  // namespace graft::loops

@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "graft/graph/grad_mode.h"
-#include "graft/ops/kernels/copy.h"
+#include "graft/graph/copy.h"
 
 namespace graft::nn {
 
@@ -197,8 +197,8 @@ void Module::to(DType dtype) {
   auto cast = [dtype](Tensor& t) {
     if (!t.defined() || !is_floating(t.dtype()) || t.dtype() == dtype) return;
     Tensor grad = t.grad();
-    t.impl()->set_data(*kernels::copy_as(t, dtype).impl());
-    if (grad.defined()) t.mutable_grad() = kernels::copy_as(grad, dtype);
+    t.impl()->set_data(*loops::copy_as(t, dtype).impl());
+    if (grad.defined()) t.mutable_grad() = loops::copy_as(grad, dtype);
   };
   for (auto& [name, m] : named_modules()) {
     for (auto& [n, t] : m->parameters_) cast(t);

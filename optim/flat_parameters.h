@@ -9,6 +9,7 @@
 // Slots start at multiples of kSlotAlignment elements (64 bytes of float32); the gaps between them are
 // zero in every buffer and are never updated.
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <string>
@@ -109,10 +110,10 @@ struct FlatRange {
 
 // Calls f(member, begin, end) over the parts inside `range` of the slots of the members flagged in
 // `active`, the elements split evenly across OpenMP threads (one parallel region for the whole bucket).
-// begin/end index the buffers.
-template <class F>
-void for_each_active_range(const FlatBucket& bucket, const std::vector<uint8_t>& active, F&& f, FlatRange range = {});
+// begin/end index the buffers. f runs once per (thread, member) piece, so a std::function costs nothing
+// measurable next to the element loop inside it.
+void for_each_active_range(const FlatBucket& bucket, const std::vector<uint8_t>& active,
+                           const std::function<void(size_t member, int64_t begin, int64_t end)>& f,
+                           FlatRange range = {});
 
 }  // namespace graft::optim
-
-#include "graft/optim/detail/for_each_active_range.h"
