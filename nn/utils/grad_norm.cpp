@@ -1,11 +1,11 @@
-#include "graft/nn/utils/detail/grad_norm.h"
+#include "graft/nn/utils/grad_norm.h"
 
 #include <cmath>
 #include <limits>
 
 #include "graft/graph/error.h"
 
-namespace graft::nn::utils::detail {
+namespace graft::nn::utils {
 
 double NormAccumulator::initial(double p) {
   return std::isinf(p) && p < 0 ? std::numeric_limits<double>::infinity() : 0.0;
@@ -44,4 +44,4 @@ double clip_coefficient(double total_norm, double max_norm, double norm_type, DT
   return (1.0 / (total_norm + 1e-6)) * max_norm;
 }
 
-}  // namespace graft::nn::utils::detail
+}  // namespace graft::nn::utils
