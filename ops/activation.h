@@ -39,4 +39,19 @@ Tensor softmax(const Tensor& input, int64_t dim, std::optional<DType> dtype = st
 // log(0) of an underflowed probability). Fully -inf slices give NaN, as with softmax and in PyTorch.
 Tensor log_softmax(const Tensor& input, int64_t dim, std::optional<DType> dtype = std::nullopt);
 
+// softmax over the last dim of the entries where `keep` (a bool tensor broadcastable to input, or
+// undefined: everything) is true and that are not -inf; a row where nothing takes part is all zeros instead
+// of NaN, as PyTorch's _safe_softmax inside scaled_dot_product_attention since torch 2.5. Its gradient is
+// zero on such rows. What attention's probabilities are: scores masked, then normalised.
+// Raises graft::Error for a non-floating input, a non-bool keep, or a keep that does not broadcast.
+Tensor masked_softmax(const Tensor& input, const Tensor& keep = {});
+
+// The input gradient of softmax (and masked_softmax) from its output y = softmax(x, dim) and the output
+// gradient: y * (grad_output - sum(grad_output * y, dim)). PyTorch's _softmax_backward_data. Differentiable
+// in both arguments.
+Tensor softmax_backward_data(const Tensor& grad_output, const Tensor& output, int64_t dim);
+// The same for log_softmax from its output y: grad_output - exp(y) * sum(grad_output, dim).
+// PyTorch's _log_softmax_backward_data.
+Tensor log_softmax_backward_data(const Tensor& grad_output, const Tensor& output, int64_t dim);
+
 }  // namespace graft::nn::functional

@@ -34,7 +34,7 @@ Tensor dropout(const Tensor& input, double p, bool training, Generator* generato
   Tensor mask = scaled_mask(input.shape(), input.dtype(), p, generator ? *generator : default_generator());
   Tensor y = empty_tensor(input.shape(), input.dtype());
   dispatch_floating(input.dtype(), "dropout", [&]<class T>() {
-    kernels::map2<T, T, T>(y, input, mask, [](T x, T m) { return x * m; });
+    loops::map2<T, T, T>(y, input, mask, [](T x, T m) { return x * m; });
   });
   if (auto node = make_node("NativeDropoutBackward0", {input}, [](Node& n, GradList& g) -> GradList {
         return {mul(g[0], n.saved(0))};

@@ -5,7 +5,6 @@
 #include <algorithm>
 
 #include "graft/ops/kernels/backend.h"
-#include "graft/ops/kernels/copy.h"
 #include "graft/ops/kernels/loops.h"
 
 namespace graft::kernels {
