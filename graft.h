@@ -2,7 +2,7 @@
 // graft: a small, fast define-by-run computational graph with reverse-mode autograd.
 // This header pulls in the whole public API.
 #include "graft/autograd/engine.h"
-#include "graft/autograd/grad_mode.h"
+#include "graft/graph/grad_mode.h"
 #include "graft/autograd/gradcheck.h"
 #include "graft/data/dataloader.h"
 #include "graft/data/dataset.h"

@@ -1,6 +1,6 @@
 #pragma once
 // Whether ops record the graph on this thread. The flag is thread-local, as in PyTorch. It lives in graph/
-// because saved tensors consult it; the public header is autograd/grad_mode.h.
+// because saved tensors consult it (as PyTorch keeps it in c10/core, below autograd).
 namespace graft {
 
 class GradMode {

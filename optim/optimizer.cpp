@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "graft/autograd/grad_mode.h"
+#include "graft/graph/grad_mode.h"
 #include "graft/graph/node.h"
 #include "graft/ops/shape.h"
 

@@ -16,6 +16,8 @@
 
 namespace graft::nn {
 
+namespace F = functional;
+
 namespace {
 
 constexpr const char* kName = "EagerMultiheadAttention";
@@ -114,9 +116,9 @@ std::tuple<Tensor, Tensor> EagerMultiheadAttention::forward(const Tensor& query,
     std::vector<Tensor> qkv = chunk((*in_proj)(in.query), 3, -1);  // one product for self-attention
     q = qkv[0], k = qkv[1], v = qkv[2];
   } else if (use_in_proj) {
-    q = functional::linear(in.query, rows(in_proj->weight, 0, E), rows(in_proj->bias, 0, E));
-    k = functional::linear(in.key, rows(in_proj->weight, 1, E), rows(in_proj->bias, 1, E));
-    v = functional::linear(in.value, rows(in_proj->weight, 2, E), rows(in_proj->bias, 2, E));
+    q = F::linear(in.query, rows(in_proj->weight, 0, E), rows(in_proj->bias, 0, E));
+    k = F::linear(in.key, rows(in_proj->weight, 1, E), rows(in_proj->bias, 1, E));
+    v = F::linear(in.value, rows(in_proj->weight, 2, E), rows(in_proj->bias, 2, E));
   } else {
     q = (*q_proj)(in.query), k = (*k_proj)(in.key), v = (*v_proj)(in.value);
   }
@@ -130,9 +132,9 @@ std::tuple<Tensor, Tensor> EagerMultiheadAttention::forward(const Tensor& query,
     dead_rows = eq(amax(scores, {-1}, true), kNegInf);
     scores = masked_fill(scores, dead_rows, 0.0);
   }
-  Tensor weights = functional::softmax(scores, -1);
+  Tensor weights = F::softmax(scores, -1);
   if (dead_rows.defined()) weights = masked_fill(weights, dead_rows, 0.0);
-  weights = functional::dropout(weights, dropout, is_training());
+  weights = F::dropout(weights, dropout, is_training());
   Tensor out = matmul(weights, v);
   out = (*out_proj)(detail::merge_heads(out));
   return detail::finish_mha_outputs(in, batch_first, out, weights, need_weights, average_attn_weights);

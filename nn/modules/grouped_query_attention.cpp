@@ -8,6 +8,8 @@
 
 namespace graft::nn {
 
+namespace F = functional;
+
 GroupedQueryAttention::GroupedQueryAttention(int64_t d_model, int64_t num_heads, int64_t num_kv_heads, bool rope,
                                              bool bias, int64_t max_positions, double rope_base, DType dtype)
     : GroupedQueryAttention("GroupedQueryAttention", d_model, num_heads, num_kv_heads, rope, bias, max_positions,
@@ -66,7 +68,7 @@ Tensor GroupedQueryAttention::forward(const Tensor& x, LayerCache* cache) {
 
   // Without cached tokens the mask is the plain causal one; one new token sees everything.
   Tensor mask = past > 0 && T > 1 ? causal_chunk_mask(T, past) : Tensor();
-  Tensor out = functional::scaled_dot_product_attention(q, k, v, mask, 0.0, /*is_causal=*/past == 0, std::nullopt,
+  Tensor out = F::scaled_dot_product_attention(q, k, v, mask, 0.0, /*is_causal=*/past == 0, std::nullopt,
                                                          /*enable_gqa=*/num_kv_heads != num_heads);
   return child("o_proj")->forward(out.transpose(1, 2).reshape({B, T, num_heads * head_dim}));
 }

@@ -10,6 +10,8 @@
 
 namespace graft::nn {
 
+namespace F = functional;
+
 namespace {
 
 const MultiHeadLatentAttentionOptions& checked(const MultiHeadLatentAttentionOptions& o) {
@@ -102,14 +104,14 @@ Tensor MultiHeadLatentAttention::forward(const Tensor& x, LayerCache* cache) {
     Tensor kv = child("kv_b_proj")->forward(c_kv).reshape({B, T, H, dn + dv}).transpose(1, 2);  // (B, H, T, dn + dv)
     Tensor query = cat({q_nope, q_rope}, -1);
     Tensor key = cat({kv.narrow(-1, 0, dn), k_rope.expand({B, H, T, dr})}, -1);
-    out = functional::scaled_dot_product_attention(query, key, kv.narrow(-1, dn, dv), {}, 0.0, /*is_causal=*/true,
+    out = F::scaled_dot_product_attention(query, key, kv.narrow(-1, dn, dv), {}, 0.0, /*is_causal=*/true,
                                                    scale);
   } else {
     Tensor entries = latent_cache->update(c_kv, k_rope.squeeze(1));  // (B, 1, S, dc + dr)
     // Absorbed: q_nope . (W^UK c) = (q_nope W^UK) . c, and sum_s a_s W^UV c_s = W^UV sum_s a_s c_s.
     Tensor query = cat({matmul(q_nope, w_uk()), q_rope}, -1);  // (B, H, T, dc + dr)
     Tensor mask = past > 0 && T > 1 ? causal_chunk_mask(T, past) : Tensor();
-    Tensor latent_out = functional::scaled_dot_product_attention(query, entries, entries.narrow(-1, 0, dc), mask, 0.0,
+    Tensor latent_out = F::scaled_dot_product_attention(query, entries, entries.narrow(-1, 0, dc), mask, 0.0,
                                                                  /*is_causal=*/past == 0, scale, /*enable_gqa=*/true);
     out = matmul(latent_out, w_uv().transpose(1, 2));  // (B, H, T, dc) @ (H, dc, dv)
   }

@@ -5,8 +5,8 @@
 #include "graft/graph/factory.h"
 #include "graft/nn/init.h"
 #include "graft/nn/modules/mha_inputs.h"
+#include "graft/ops/activation.h"
 #include "graft/ops/attention.h"
-#include "graft/ops/detail/attention_softmax.h"
 #include "graft/ops/dropout.h"
 #include "graft/ops/linear.h"
 #include "graft/ops/matmul.h"
@@ -128,7 +128,7 @@ std::tuple<Tensor, Tensor> MultiheadAttention::forward(const Tensor& query, cons
     Tensor keep;
     if (in.mask.defined() && in.mask.dtype() == kBool) keep = in.mask;
     else if (in.mask.defined()) scores = add(scores, in.mask);
-    weights = graft::detail::masked_softmax(scores, keep);
+    weights = F::masked_softmax(scores, keep);
     if (p > 0.0) weights = F::dropout(weights, p, true);
     out = matmul(weights, v);
   }

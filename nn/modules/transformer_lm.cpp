@@ -7,6 +7,8 @@
 
 namespace graft::nn {
 
+namespace F = functional;
+
 namespace {
 constexpr const char* kOp = "TransformerLM";
 
@@ -85,7 +87,7 @@ Tensor TransformerLM::run(const Tensor& tokens, TransformerLMState* state) {
     h = blocks->at<TransformerBlock>(i)->forward(h, state ? &state->cache(i) : nullptr);
   h = child("norm")->forward(h);
   if (state) state->length_ += tokens.size(1);
-  return config.tie_embeddings ? functional::linear(h, embedding_weight()) : child("lm_head")->forward(h);
+  return config.tie_embeddings ? F::linear(h, embedding_weight()) : child("lm_head")->forward(h);
 }
 
 Tensor TransformerLM::forward(const Tensor& tokens) {

@@ -7,7 +7,7 @@
 #include <regex>
 #include <set>
 
-#include "graft/autograd/grad_mode.h"
+#include "graft/graph/grad_mode.h"
 #include "graft/graph/factory.h"
 #include "graft/ops/shape.h"
 #include "graft/optim/zero/detail/stage3_partition.h"

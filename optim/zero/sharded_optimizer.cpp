@@ -6,9 +6,9 @@
 #include <map>
 #include <set>
 
-#include "graft/autograd/grad_mode.h"
+#include "graft/graph/grad_mode.h"
 #include "graft/graph/factory.h"
-#include "graft/nn/utils/detail/grad_norm.h"
+#include "graft/nn/utils/grad_norm.h"
 #include "graft/ops/shape.h"
 #include "graft/optim/zero/detail/stage3_partition.h"
 #include "graft/optim/zero/detail/zero_state.h"
@@ -291,9 +291,9 @@ void ShardedOptimizer::reduce(size_t bucket) {
 
 // The arithmetic of nn::utils::clip_grad_norm_, with the accumulators' state in a tensor that travels between
 // ranks.
-using nn::utils::detail::clip_coefficient;
-using nn::utils::detail::NormAccumulator;
-using nn::utils::detail::round_to;
+using nn::utils::clip_coefficient;
+using nn::utils::NormAccumulator;
+using nn::utils::round_to;
 
 double ShardedOptimizer::clip_grad_norm_(double max_norm, double norm_type, bool error_if_nonfinite) {
   GRAFT_CHECK(!in_backward_, "ShardedOptimizer.clip_grad_norm_: called while a backward is running");
