@@ -9,6 +9,13 @@
 
 namespace graft::optim {
 
+double OptimizerOptions::value_from_map(const std::map<std::string, double>& values, const char* optimizer,
+                                        const char* key) {
+  auto it = values.find(key);
+  GRAFT_CHECK(it != values.end(), "{}Options: the saved hyperparameters lack '{}'", optimizer, key);
+  return it->second;
+}
+
 using nlohmann::json;
 
 // ---------------------------------------------------------------- OptimizerParamGroup

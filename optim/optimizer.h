@@ -48,6 +48,11 @@ class OptimizerOptions {
   // state_dict() saves for each group. from_map reads them back and fails on a missing name.
   virtual std::map<std::string, double> to_map() const = 0;
   virtual void from_map(const std::map<std::string, double>& values) = 0;
+
+ protected:
+  /// values[key], for from_map.
+  /// @throws graft::Error naming `optimizer` and `key` when the saved hyperparameters lack it.
+  static double value_from_map(const std::map<std::string, double>& values, const char* optimizer, const char* key);
 };
 
 // clone() for an options struct.

@@ -3,13 +3,13 @@
 //
 // Each step appends the new tokens' keys (B, Hkv, T, D) and values (B, Hkv, T, Dv) and gets back all keys
 // and values so far, (B, Hkv, S, D) and (B, Hkv, S, Dv), as views of a preallocated buffer whose capacity
-// doubles when full (see detail/SequenceBuffer, also for how it behaves under autograd). Keys are stored
+// doubles when full (see nn/modules/sequence_buffer.h, also for how it behaves under autograd). Keys are stored
 // as given, i.e. already rotated by RoPE at their positions. bytes() counts the stored elements
 // (2 * B * Hkv * S * D for D = Dv), capacity_bytes() the allocated buffers.
 // Like transformers' DynamicCache for one layer; PyTorch itself has no KV cache.
 #include <utility>
 
-#include "graft/nn/modules/detail/sequence_buffer.h"
+#include "graft/nn/modules/sequence_buffer.h"
 #include "graft/nn/modules/layer_cache.h"
 
 namespace graft::nn {
@@ -35,7 +35,7 @@ class KVCache : public LayerCache {
   void clear() override;
 
  private:
-  detail::SequenceBuffer keys_, values_;
+  SequenceBuffer keys_, values_;
 };
 
 }  // namespace graft::nn

@@ -7,8 +7,8 @@
 // The two are stored side by side as one (B, 1, S, kv_lora_rank + qk_rope_head_dim) tensor: with the
 // up-projections absorbed into the query and output (see MultiHeadLatentAttention) this is the key of a
 // single-head (multi-query) attention, and its first kv_lora_rank columns are the value, so decoding reads
-// the cache without copying it. Growth and autograd as in KVCache (detail/SequenceBuffer).
-#include "graft/nn/modules/detail/sequence_buffer.h"
+// the cache without copying it. Growth and autograd as in KVCache (nn/modules/sequence_buffer.h).
+#include "graft/nn/modules/sequence_buffer.h"
 #include "graft/nn/modules/layer_cache.h"
 
 namespace graft::nn {
@@ -35,7 +35,7 @@ class LatentKVCache : public LayerCache {
   void clear() override;
 
  private:
-  detail::SequenceBuffer entries_;
+  SequenceBuffer entries_;
   int64_t kv_lora_rank_ = -1;  // set by the first update
 };
 

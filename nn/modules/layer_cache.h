@@ -26,4 +26,9 @@ class LayerCache {
   virtual void clear() = 0;
 };
 
+/// Checks the `index` argument of LayerCache::select (and of the buffers behind a cache) for a batch of
+/// `batch` rows. @throws graft::Error naming `owner` when index is not a 1-D int64 tensor or holds a value
+/// outside [0, batch).
+void check_select_index(const char* owner, const Tensor& index, int64_t batch);
+
 }  // namespace graft::nn

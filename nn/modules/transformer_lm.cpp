@@ -24,7 +24,7 @@ TransformerLMState::TransformerLMState(std::vector<std::unique_ptr<LayerCache>> 
     : caches_(std::move(caches)), batch_(batch) {}
 
 void TransformerLMState::select(const Tensor& index) {
-  detail::check_select_index("TransformerLMState", index, batch_);
+  check_select_index("TransformerLMState", index, batch_);
   for (auto& c : caches_) c->select(index);
   batch_ = index.size(0);
 }

@@ -121,7 +121,7 @@ bool onednn_alg(const ActivationSpec& f, EltwiseAlg& out) {
 }
 
 bool onednn_eligible(const ActivationSpec& f, const Tensor& t, EltwiseAlg& alg) {
-  return t.dtype() == kFloat32 && t.numel() >= kOneDnnEltwiseMinElements && !use_reference() && onednn_alg(f, alg);
+  return t.dtype() == kFloat32 && t.numel() >= kOneDnnEltwiseMinElements && !use_reference_kernels() && onednn_alg(f, alg);
 }
 
 // oneDNN's soft_relu loses accuracy left of 0 (relative error 1.5e-5 on [-4, 0), 2e-3 on [-8, -4), and

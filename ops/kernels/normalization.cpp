@@ -154,7 +154,7 @@ bool layer_norm_onednn_eligible(const Tensor& x, const Tensor& weight, const Ten
                                 int64_t min_elements) {
   auto f32_or_none = [](const Tensor& t) { return !t.defined() || t.dtype() == kFloat32; };
   return x.dtype() == kFloat32 && f32_or_none(weight) && f32_or_none(bias) && cols > 0 && x.numel() >= min_elements &&
-         !use_reference();
+         !use_reference_kernels();
 }
 
 NormForward layer_norm_onednn(const Tensor& x_in, const Tensor& weight, const Tensor& bias, int64_t cols, double eps) {

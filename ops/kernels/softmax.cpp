@@ -198,7 +198,7 @@ dnnl::softmax_v2_forward::primitive_desc forward_pd(const DimLayout& l, bool log
 }
 
 bool onednn_eligible(const Tensor& t, int64_t min_elements) {
-  return t.dtype() == kFloat32 && t.numel() >= min_elements && t.dim() > 0 && !use_reference();
+  return t.dtype() == kFloat32 && t.numel() >= min_elements && t.dim() > 0 && !use_reference_kernels();
 }
 
 void onednn_forward(const Tensor& x, const Tensor& y, const DimLayout& l, bool log) {

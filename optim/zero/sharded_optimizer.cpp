@@ -17,13 +17,9 @@ namespace graft::optim::zero {
 
 using detail::ZeroBucket;
 using detail::ZeroParam;
+using detail::span;
 
 namespace {
-
-// Elements [begin, begin + length) of a 1-D buffer.
-Tensor span(const Tensor& buffer, int64_t begin, int64_t length) {
-  return make_view(buffer, {length}, {1}, buffer.storage_offset() + begin);
-}
 
 // Member m's slot of a padded flat buffer, shaped like `like`.
 Tensor slot_view(const Tensor& buffer, const ZeroBucketLayout& layout, size_t m, const Tensor& like) {
@@ -146,7 +142,7 @@ void ShardedOptimizer::setup(const std::vector<OptimizerParamGroup>& groups, Opt
   for (size_t i = 0; i < params_.size(); ++i)
     if (params_[i].tensor.requires_grad())
       params_[i].hook = params_[i].tensor.register_hook([this, i](const Tensor&) { gradient_arrived(i); });
-  if (stage_ == 3) partition_ = std::make_unique<detail::Stage3Partition>(*this);
+  if (stage_ == 3) partition_ = std::make_unique<detail::Stage3Partition>(detail::Stage3State{model_, comm_, params_, buckets_});
 }
 
 void ShardedOptimizer::build_inner(const std::vector<OptimizerParamGroup>& groups, OptimizerFactory factory) {

@@ -132,8 +132,6 @@ class ShardedOptimizer {
   void load(const std::string& dir);
 
  private:
-  friend class detail::Stage3Partition;
-  friend struct ShardedOptimizerAccess;
   void setup(const std::vector<OptimizerParamGroup>& groups, OptimizerFactory factory);
   void build_inner(const std::vector<OptimizerParamGroup>& groups, OptimizerFactory factory);
   void point_grads_at(size_t bucket, const Tensor& buffer);

@@ -267,7 +267,7 @@ TEST(Softmax, MaskedRowsGiveWhatPyTorchGives) {
 
 TEST(MaskedSoftmax, IsSoftmaxOverTheKeptEntriesAndZeroWhereNothingIsKept) {
   for (bool reference : {false, true}) {
-    kernels::ReferenceKernelsGuard guard(reference);
+    ReferenceKernelsGuard guard(reference);
     SCOPED_TRACE(reference ? "reference loops" : "fast path");
     Tensor x = uniform({8, 2, 16, kSoftmaxCols}, kFloat32, -4, 4, 31);
     Tensor keep = uniform({16, kSoftmaxCols}, kFloat32, 0, 1, 32) > 0.5;
@@ -364,7 +364,7 @@ TEST(Activations, OneDnnAgreesWithTheLoopsOnLargeInputs) {
       if (input.is_same(special) && !is_softmax) continue;
       SCOPED_TRACE(std::string(name) + (input.is_same(special) ? " (masked, NaN and inf rows)" : ""));
       auto run = [&](bool reference) {
-        kernels::ReferenceKernelsGuard guard(reference);
+        ReferenceKernelsGuard guard(reference);
         Tensor xi = input.detach().clone().requires_grad_();
         Tensor y = f(xi);
         return std::pair{y, first_grad(y, xi, v)};
@@ -395,7 +395,7 @@ TEST(Activations, CompositeBackwardMatchesFusedBackward) {
 TEST(Activations, SoftplusKeepsItsFarNegativeTail) {
   // log(1 + e^x) ~ e^x: 9.36e-14 at -30, not 0, on both paths.
   for (bool reference : {false, true}) {
-    kernels::ReferenceKernelsGuard guard(reference);
+    ReferenceKernelsGuard guard(reference);
     Tensor x = full({2048}, -30.0);
     EXPECT_NEAR(F::softplus(x).at<double>({5}) / std::exp(-30.0), 1.0, 1e-5) << "reference: " << reference;
   }

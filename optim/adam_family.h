@@ -1,16 +1,30 @@
 #pragma once
-// What Adam and AdamW share (optim/adam.h, optim/adamw.h): their options and the optimizer around the fused
-// update of optim/detail/adam_update.h. An options struct `O` deriving from AdamFamilyOptions<O> names its
+// What Adam and AdamW share (optim/adam.h, optim/adamw.h): their options, the fused update of a flat
+// bucket, and the optimizer around it. An options struct `O` deriving from AdamFamilyOptions<O> names its
 // optimizer (O::optimizer_name) and its kind of weight decay (O::decoupled_weight_decay).
+#include <cstdint>
 #include <map>
 #include <string>
 #include <tuple>
+#include <vector>
 
-#include "graft/optim/detail/adam_update.h"
-#include "graft/optim/detail/options_map.h"
+#include "graft/optim/flat_parameters.h"
 #include "graft/optim/optimizer.h"
 
-namespace graft::optim::detail {
+namespace graft::optim {
+
+/// The hyperparameters of one Adam/AdamW update.
+struct AdamHyperparameters {
+  double lr, beta1, beta2, eps, weight_decay;
+  bool amsgrad, maximize;
+  bool decoupled;  ///< AdamW: p *= 1 - lr * weight_decay instead of adding weight_decay * p to the gradient
+};
+
+/// The Adam/AdamW update of the members of `bucket` flagged in `active`, over the elements in `range`: one
+/// fused, vectorised pass over the flat parameter, gradient and state buffers (PyTorch 1.13's formulas, in
+/// the buffers' dtype). Each active member's step count is advanced by one.
+void adam_update(FlatBucket& bucket, const std::vector<uint8_t>& active, const AdamHyperparameters& h,
+                 FlatRange range);
 
 // GRAFT_ARG whose setter returns the derived options struct, so that chained setters keep its type.
 #define GRAFT_ADAM_ARG(T, name)                 \
@@ -51,12 +65,12 @@ struct AdamFamilyOptions : public OptimizerCloneableOptions<Options> {
 
   void from_map(const std::map<std::string, double>& v) override {
     const char* name = Options::optimizer_name;
-    lr_ = map_value(v, name, "lr");
-    betas_ = {map_value(v, name, "beta1"), map_value(v, name, "beta2")};
-    eps_ = map_value(v, name, "eps");
-    weight_decay_ = map_value(v, name, "weight_decay");
-    amsgrad_ = map_value(v, name, "amsgrad") != 0;
-    maximize_ = map_value(v, name, "maximize") != 0;
+    lr_ = this->value_from_map(v, name, "lr");
+    betas_ = {this->value_from_map(v, name, "beta1"), this->value_from_map(v, name, "beta2")};
+    eps_ = this->value_from_map(v, name, "eps");
+    weight_decay_ = this->value_from_map(v, name, "weight_decay");
+    amsgrad_ = this->value_from_map(v, name, "amsgrad") != 0;
+    maximize_ = this->value_from_map(v, name, "maximize") != 0;
   }
 };
 
@@ -95,4 +109,4 @@ class AdamFamily : public Optimizer {
   }
 };
 
-}  // namespace graft::optim::detail
+}  // namespace graft::optim

@@ -15,7 +15,7 @@
 
 #include "graft/graph/tensor.h"
 
-namespace graft::nn::detail {
+namespace graft::nn {
 
 class SequenceBuffer {
  public:
@@ -45,7 +45,4 @@ class SequenceBuffer {
   bool tracked_ = false;  // storage_ is a graph tensor built with cat (see above)
 };
 
-// Checks `index` for LayerCache::select of a batch of `batch` rows.
-void check_select_index(const char* owner, const Tensor& index, int64_t batch);
-
-}  // namespace graft::nn::detail
+}  // namespace graft::nn

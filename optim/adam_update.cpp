@@ -1,8 +1,8 @@
-#include "graft/optim/detail/adam_update.h"
+#include "graft/optim/adam_family.h"
 
 #include <cmath>
 
-namespace graft::optim::detail {
+namespace graft::optim {
 
 namespace {
 
@@ -91,4 +91,4 @@ void adam_update(FlatBucket& bucket, const std::vector<uint8_t>& active, const A
   dispatch_floating(bucket.dtype(), "Adam", [&]<class T>() { dispatch<T>(bucket, active, h, c, range); });
 }
 
-}  // namespace graft::optim::detail
+}  // namespace graft::optim

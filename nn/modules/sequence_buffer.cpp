@@ -1,14 +1,15 @@
-#include "graft/nn/modules/detail/sequence_buffer.h"
+#include "graft/nn/modules/sequence_buffer.h"
 
 #include <algorithm>
 #include <cstdint>
 
 #include "graft/graph/factory.h"
 #include "graft/graph/grad_mode.h"
+#include "graft/nn/modules/layer_cache.h"
 #include "graft/ops/indexing.h"
 #include "graft/ops/shape.h"
 
-namespace graft::nn::detail {
+namespace graft::nn {
 
 namespace {
 
@@ -19,16 +20,6 @@ Shape with_length(const Shape& shape, int64_t length) {
 }
 
 }  // namespace
-
-void check_select_index(const char* owner, const Tensor& index, int64_t batch) {
-  GRAFT_CHECK(index.defined() && index.dtype() == kInt64 && index.dim() == 1,
-              "{}::select: index must be a 1-D int64 tensor, got {}", owner,
-              index.defined() ? fmt::format("{} of shape {}", dtype_name(index.dtype()), shape_str(index.shape()))
-                              : std::string("an undefined tensor"));
-  for (int64_t i : index.to_vector<int64_t>())
-    GRAFT_CHECK(i >= 0 && i < batch, "{}::select: index {} is out of range for a batch of {} sequences", owner, i,
-                batch);
-}
 
 SequenceBuffer::SequenceBuffer(std::string owner, int64_t min_capacity)
     : owner_(std::move(owner)), min_capacity_(std::max<int64_t>(min_capacity, 1)) {}
@@ -125,4 +116,4 @@ void SequenceBuffer::clear() {
   tracked_ = false;
 }
 
-}  // namespace graft::nn::detail
+}  // namespace graft::nn
