@@ -50,7 +50,6 @@ void BatchNorm1d::reset_parameters() {
 }
 
 Tensor BatchNorm1d::forward(const Tensor& input) {
-  ForwardCall call(*this);
   GRAFT_CHECK(input.dim() == 2 || input.dim() == 3, "BatchNorm1d: expected 2D or 3D input (got {}D input of shape {})",
               input.dim(), shape_str(input.shape()));
   GRAFT_CHECK(input.size(1) == num_features,

@@ -12,7 +12,6 @@ Dropout::Dropout(double prob) : Module("Dropout"), p(prob) {
 }
 
 Tensor Dropout::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return F::dropout(input, p, is_training());
 }
 
