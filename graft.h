@@ -1,6 +1,7 @@
 #pragma once
 // graft: a small, fast define-by-run computational graph with reverse-mode autograd.
 // This header pulls in the whole public API.
+#include "graft/autograd/custom_function.h"
 #include "graft/autograd/engine.h"
 #include "graft/graph/grad_mode.h"
 #include "graft/autograd/gradcheck.h"
@@ -41,3 +42,6 @@
 #include "graft/optim/sgd.h"
 #include "graft/optim/zero/zero.h"
 #include "graft/nn/nn.h"
+#include "graft/utils/graph_picture.h"
+#include "graft/utils/plot.h"
+#include "graft/utils/progress.h"
