@@ -7,7 +7,7 @@
 //     static Tensor forward(autograd::AutogradContext* ctx, const Tensor& x, double beta) {
 //       ctx->save_for_backward({x});
 //       ctx->saved_data["beta"] = beta;
-//       return log1p_exp(x * beta) / beta;            // any ops or kernels: nothing is recorded here
+//       return log(1 + exp(x * beta)) / beta;        // any ops or kernels: nothing is recorded here
 //     }
 //     // One gradient per forward argument: undefined (Tensor()) for beta and where none is needed.
 //     static TensorList backward(autograd::AutogradContext* ctx, TensorList grad_outputs) {

@@ -1,8 +1,8 @@
 #pragma once
 // The MPI back end of Communicator (optim/zero/communicator.h), in the graft_mpi library so that graft itself
-// does not depend on MPI (link graft::graft_mpi; it is built when CMake finds MPI). Ranks are the processes of
-// an MPI communicator, started with `mpirun -np N program` (as root add --allow-run-as-root, and
-// --oversubscribe for more ranks than cores).
+// does not depend on MPI (link graft::mpi, from find_package(graft COMPONENTS mpi), or pkg-config graft-mpi;
+// it is built when CMake finds MPI). Ranks are the processes of an MPI communicator, started with
+// `mpirun -np N program` (as root add --allow-run-as-root, and --oversubscribe for more ranks than cores).
 //
 // Sums keep Communicator's rank order: a reduce-scatter moves every rank's chunks to their owners with
 // MPI_Alltoallv and each owner sums them locally in rank order (MPI_Reduce_scatter and MPI_Allreduce promise
