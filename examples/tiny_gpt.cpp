@@ -175,7 +175,7 @@ Evaluation evaluate(nn::TransformerLM& model, const std::vector<int64_t>& ids, c
     const std::vector<int64_t> part(starts.begin() + static_cast<std::ptrdiff_t>(from),
                                     starts.begin() + static_cast<std::ptrdiff_t>(std::min(starts.size(), from + static_cast<size_t>(batch))));
     const Batch b = windows(ids, part, context);
-    const Tensor logits = model.forward(b.x);
+    const Tensor logits = model(b.x);
     const int64_t n = b.y.numel();
     loss_sum += next_char_loss(logits, b.y).item<double>() * static_cast<double>(n);
     correct += count_correct(logits.reshape({n, logits.size(-1)}), b.y.reshape({n}));
@@ -221,7 +221,7 @@ struct History {
 // forward pass of the whole sequence also ranks first (within float rounding). Returns the positions checked.
 int64_t check_greedy_against_full_pass(nn::TransformerLM& model, const Tensor& sequence, int64_t prompt_length) {
   NoGradGuard no_grad;
-  const Tensor logits = model.forward(sequence).select(0, 0);  // (L, V)
+  const Tensor logits = model(sequence).select(0, 0);  // (L, V)
   const std::vector<int64_t> ids = sequence.select(0, 0).to_vector<int64_t>();
   const int64_t vocab = logits.size(1);
   const std::vector<float> values = logits.contiguous().to_vector<float>();

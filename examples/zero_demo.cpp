@@ -68,7 +68,7 @@ Run train(int stage, const Options& o, const Tensor& images, const Tensor& label
     for (int step = 0; step < o.steps; ++step) {
       // Global micro-batch j of the step runs on rank j % W; here j = r.
       const int64_t first = (static_cast<int64_t>(step) * o.ranks + r) * o.micro_batch;
-      Tensor loss = F::cross_entropy(model.forward(images.narrow(0, first, o.micro_batch)),
+      Tensor loss = F::cross_entropy(model(images.narrow(0, first, o.micro_batch)),
                                      labels.narrow(0, first, o.micro_batch)) /
                     static_cast<double>(o.ranks);
       losses[static_cast<size_t>(r)].push_back(loss.item<double>());

@@ -38,6 +38,11 @@ class EagerMultiheadAttention : public MultiheadAttention {
                           bool add_bias_kv = false, bool add_zero_attn = false,
                           std::optional<int64_t> kdim = std::nullopt, std::optional<int64_t> vdim = std::nullopt,
                           bool batch_first = false, bool use_in_proj = false, DType dtype = kFloat32);
+  /// The same with the arguments named: `EagerMultiheadAttention({.embed_dim = 64, .num_heads = 4}, true)`.
+  explicit EagerMultiheadAttention(const MultiheadAttentionOptions& options, bool use_in_proj = false)
+      : EagerMultiheadAttention(options.embed_dim, options.num_heads, options.dropout, options.bias,
+                                options.add_bias_kv, options.add_zero_attn, options.kdim, options.vdim,
+                                options.batch_first, use_in_proj, options.dtype) {}
 
   /// An eager twin of `mha`: its configuration, dtype and training mode, and its weights copied bitwise
   /// (in_proj_weight's row blocks [0, E), [E, 2E), [2E, 3E) become q_proj, k_proj and v_proj without in_proj;

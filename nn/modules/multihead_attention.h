@@ -61,6 +61,22 @@ class MultiheadAttentionBase : public Module {
   }
 };
 
+/// The arguments of MultiheadAttention by name, for designated initialisers where PyTorch takes keywords:
+/// `nn::MultiheadAttention({.embed_dim = 64, .num_heads = 4, .batch_first = true})`. The defaults are
+/// PyTorch's.
+struct MultiheadAttentionOptions {
+  int64_t embed_dim = 0;
+  int64_t num_heads = 0;
+  double dropout = 0.0;
+  bool bias = true;
+  bool add_bias_kv = false;
+  bool add_zero_attn = false;
+  std::optional<int64_t> kdim = std::nullopt;
+  std::optional<int64_t> vdim = std::nullopt;
+  bool batch_first = false;
+  DType dtype = kFloat32;
+};
+
 /// torch.nn.MultiheadAttention. Its drop-in replacement EagerMultiheadAttention derives from it, so a typed
 /// handle `nn::Child<nn::MultiheadAttention>` reaches the eager module after replace_mha_with_eager.
 class MultiheadAttention : public MultiheadAttentionBase {
@@ -70,6 +86,10 @@ class MultiheadAttention : public MultiheadAttentionBase {
   MultiheadAttention(int64_t embed_dim, int64_t num_heads, double dropout = 0.0, bool bias = true,
                      bool add_bias_kv = false, bool add_zero_attn = false, std::optional<int64_t> kdim = std::nullopt,
                      std::optional<int64_t> vdim = std::nullopt, bool batch_first = false, DType dtype = kFloat32);
+  /// The same, with the arguments named (MultiheadAttentionOptions). @throws graft::Error as above.
+  explicit MultiheadAttention(const MultiheadAttentionOptions& options)
+      : MultiheadAttention(options.embed_dim, options.num_heads, options.dropout, options.bias, options.add_bias_kv,
+                           options.add_zero_attn, options.kdim, options.vdim, options.batch_first, options.dtype) {}
 
   std::tuple<Tensor, Tensor> forward(const Tensor& query, const Tensor& key, const Tensor& value,
                                      const Tensor& key_padding_mask = {}, bool need_weights = true,

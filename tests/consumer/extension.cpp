@@ -41,8 +41,8 @@ struct SwishBlock : nn::Module {
 
 // Attention kept as a typed member, the normal C++ way.
 struct AttentionBlock : nn::Module {
-  nn::Child<nn::MultiheadAttention> attn = register_module(
-      "attn", nn::MultiheadAttention(8, 2, 0.0, true, false, false, std::nullopt, std::nullopt, /*batch_first=*/true));
+  nn::Child<nn::MultiheadAttention> attn =
+      register_module("attn", nn::MultiheadAttention({.embed_dim = 8, .num_heads = 2, .batch_first = true}));
   AttentionBlock() : nn::Module("AttentionBlock") {}
   Tensor forward(const Tensor& x) override { return std::get<0>(attn(x, x, x)); }
 };

@@ -21,8 +21,7 @@ struct Block : Module {
   Child<Linear> ff = register_module("ff", Linear(E, E));
   explicit Block(std::shared_ptr<MultiheadAttention> shared = nullptr) : Module("Block") {
     attn = shared ? register_module("attn", shared)
-                  : register_module("attn", MultiheadAttention(E, 2, 0.0, true, false, false, std::nullopt,
-                                                               std::nullopt, /*batch_first=*/true));
+                  : register_module("attn", MultiheadAttention({.embed_dim = E, .num_heads = 2, .batch_first = true}));
   }
   Tensor forward(const Tensor& x) override {
     auto [y, weights] = attn(x, x, x);
@@ -109,7 +108,7 @@ INSTANTIATE_TEST_SUITE_P(FusedAndSeparate, MemberHeldMha, ::testing::Values(fals
 struct StaleBlock : Module {
   std::shared_ptr<MultiheadAttention> attn;
   StaleBlock() : Module("StaleBlock") {
-    attn = register_module("attn", MultiheadAttention(E, 2, 0.0, true, false, false, std::nullopt, std::nullopt, true));
+    attn = register_module("attn", MultiheadAttention({.embed_dim = E, .num_heads = 2, .batch_first = true}));
   }
   Tensor forward(const Tensor& x) override { return std::get<0>((*attn)(x, x, x)); }
 };
