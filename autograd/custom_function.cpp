@@ -1,7 +1,5 @@
 #include "graft/autograd/custom_function.h"
 
-#include <cxxabi.h>
-
 #include <algorithm>
 #include <cstdlib>
 
@@ -198,20 +196,5 @@ GradList CustomFunctionNodeBase::apply(GradList&& grads) {
   }
   return out;
 }
-
-// ---------------------------------------------------------------- helpers of Function<T>::apply
-
-namespace detail {
-
-std::string function_type_name(const std::type_info& type) {
-  int status = 0;
-  char* demangled = abi::__cxa_demangle(type.name(), nullptr, nullptr, &status);
-  std::string name = status == 0 && demangled ? demangled : type.name();
-  std::free(demangled);
-  const size_t colon = name.rfind("::");
-  return colon == std::string::npos ? name : name.substr(colon + 2);
-}
-
-}  // namespace detail
 
 }  // namespace graft::autograd

@@ -49,6 +49,7 @@
 #include <vector>
 
 #include "graft/autograd/function.h"
+#include "graft/graph/type_name.h"
 
 namespace graft::autograd {
 
@@ -176,9 +177,6 @@ class CustomFunctionNode final : public CustomFunctionNodeBase {
 
 namespace detail {
 
-/// The unqualified class name of T ("Softplus"), for the default node name.
-std::string function_type_name(const std::type_info& type);
-
 template <class A>
 constexpr bool is_tensor = std::is_same_v<std::remove_cvref_t<A>, Tensor>;
 template <class A>
@@ -262,7 +260,7 @@ struct Function {
  private:
   static std::string node_name() {
     if constexpr (requires { T::name(); }) return std::string(T::name());
-    else return detail::function_type_name(typeid(T)) + "Backward";
+    else return short_type_name(typeid(T)) + "Backward";
   }
   static constexpr bool is_once_differentiable() {
     if constexpr (requires { T::once_differentiable; }) return static_cast<bool>(T::once_differentiable);

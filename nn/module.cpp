@@ -1,7 +1,5 @@
 #include "graft/nn/module.h"
 
-#include <cxxabi.h>
-
 #include <algorithm>
 #include <atomic>
 #include <exception>
@@ -44,19 +42,6 @@ std::vector<std::string> split_path(const std::string& path) {
 }
 
 }  // namespace
-
-namespace detail {
-
-std::string short_type_name(const std::type_info& type) {
-  int status = 0;
-  char* demangled = abi::__cxa_demangle(type.name(), nullptr, nullptr, &status);
-  std::string name = status == 0 && demangled ? demangled : type.name();
-  std::free(demangled);
-  const size_t colon = name.rfind("::");
-  return colon == std::string::npos ? name : name.substr(colon + 2);
-}
-
-}  // namespace detail
 
 Module::Module(std::string type_name) : type_name_(std::move(type_name)) {}
 

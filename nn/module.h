@@ -36,6 +36,7 @@
 
 #include "graft/graph/scope.h"
 #include "graft/graph/tensor.h"
+#include "graft/graph/type_name.h"
 
 namespace graft::nn {
 
@@ -55,11 +56,6 @@ struct ModuleSlot {
 
 template <class M>
 class Child;
-
-namespace detail {
-/// The unqualified class name of a type ("Linear" for graft::nn::Linear), for error messages.
-std::string short_type_name(const std::type_info& type);
-}  // namespace detail
 
 class Module : public std::enable_shared_from_this<Module> {
  public:
@@ -109,7 +105,7 @@ class Module : public std::enable_shared_from_this<Module> {
   Child<M> child_as(const std::string& name) const {
     std::shared_ptr<ModuleSlot> slot = find_slot(name);
     GRAFT_CHECK(dynamic_cast<M*>(slot->module.get()) != nullptr, "{}: child '{}' must be a {}, got a {}", type_name_,
-                name, detail::short_type_name(typeid(M)), slot->module->type_name());
+                name, short_type_name(typeid(M)), slot->module->type_name());
     return Child<M>(std::move(slot));
   }
   /// A descendant by dotted path ("" is this module).
@@ -396,7 +392,7 @@ class Child {
   [[noreturn]] void wrong_type(const Module& m) const {
     GRAFT_FAIL("child '{}' must be a {}, got a {} (a replacement of another type? hold it as Child<Module> or as a "
                "base class both share)",
-               slot_->name, detail::short_type_name(typeid(M)), m.type_name());
+               slot_->name, short_type_name(typeid(M)), m.type_name());
   }
   std::shared_ptr<ModuleSlot> slot_;
 };
