@@ -40,6 +40,17 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
 /// (NaN when every target is ignored, as in PyTorch).
 Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight = {}, int64_t ignore_index = -100,
                 std::string_view reduction = "mean");
+/// nll_loss's keyword arguments, for designated initialisers: `F::nll_loss(log_probs, target, {.reduction =
+/// "sum"})`. The defaults are PyTorch's.
+struct NLLLossFuncOptions {
+  Tensor weight = {};
+  int64_t ignore_index = -100;
+  std::string_view reduction = "mean";
+};
+/// nll_loss with its keyword arguments named. @throws graft::Error as the positional form.
+inline Tensor nll_loss(const Tensor& input, const Tensor& target, const NLLLossFuncOptions& options) {
+  return nll_loss(input, target, options.weight, options.ignore_index, options.reduction);
+}
 /// nll_loss(log_softmax(input, class dim), ...), through a max-subtracted log-softmax, so it never takes log(0).
 /// The target is either class indices (int64, as for nll_loss) or class probabilities (floating, input's
 /// shape; ignore_index must then stay negative, and the mean divides by the number of samples N * d1 * ... *
@@ -50,6 +61,21 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight 
 /// becomes target * (1 - ls) + ls / C.
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight = {},
                      int64_t ignore_index = -100, std::string_view reduction = "mean", double label_smoothing = 0.0);
+
+/// cross_entropy's keyword arguments, for designated initialisers:
+/// `F::cross_entropy(logits, target, {.ignore_index = 0, .label_smoothing = 0.1})`. The defaults are PyTorch's.
+/// (LibTorch's F::CrossEntropyFuncOptions is a builder with the same fields; this one is an aggregate.)
+struct CrossEntropyFuncOptions {
+  Tensor weight = {};
+  int64_t ignore_index = -100;
+  std::string_view reduction = "mean";
+  double label_smoothing = 0.0;
+};
+/// cross_entropy with its keyword arguments named. @throws graft::Error as the positional form.
+inline Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntropyFuncOptions& options) {
+  return cross_entropy(input, target, options.weight, options.ignore_index, options.reduction,
+                       options.label_smoothing);
+}
 
 /// Focal loss (Lin et al., 2017) on softmax logits, for class-index targets: per sample
 ///   alpha_t * (1 - p_t)^gamma * CE,  CE = -log p_t,  p_t = softmax(input)_target,
