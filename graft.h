@@ -18,6 +18,7 @@
 #include "graft/nn/utils/clip_grad.h"
 #include "graft/ops/activation.h"
 #include "graft/ops/attention.h"
+#include "graft/ops/conv.h"
 #include "graft/ops/dropout.h"
 #include "graft/ops/embedding.h"
 #include "graft/ops/flash_attention.h"
