@@ -28,6 +28,7 @@
 #include "graft/ops/normalization.h"
 #include "graft/ops/operators.h"
 #include "graft/ops/pointwise.h"
+#include "graft/ops/pooling.h"
 #include "graft/ops/reduction.h"
 #include "graft/ops/rope.h"
 #include "graft/ops/sampling.h"
