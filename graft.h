@@ -32,6 +32,7 @@
 #include "graft/ops/pointwise.h"
 #include "graft/ops/pooling.h"
 #include "graft/ops/reduction.h"
+#include "graft/ops/rnn.h"
 #include "graft/ops/rope.h"
 #include "graft/ops/sampling.h"
 #include "graft/ops/scan.h"
