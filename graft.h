@@ -1,8 +1,9 @@
 #pragma once
 // graft: a small, fast define-by-run computational graph with reverse-mode autograd.
 // This header pulls in the whole public API.
+#include "graft/autograd/custom_function.h"
 #include "graft/autograd/engine.h"
-#include "graft/autograd/grad_mode.h"
+#include "graft/graph/grad_mode.h"
 #include "graft/autograd/gradcheck.h"
 #include "graft/data/dataloader.h"
 #include "graft/data/dataset.h"
@@ -18,6 +19,7 @@
 #include "graft/nn/utils/clip_grad.h"
 #include "graft/ops/activation.h"
 #include "graft/ops/attention.h"
+#include "graft/ops/backend.h"
 #include "graft/ops/conv.h"
 #include "graft/ops/dropout.h"
 #include "graft/ops/embedding.h"
@@ -45,3 +47,6 @@
 #include "graft/optim/sgd.h"
 #include "graft/optim/zero/zero.h"
 #include "graft/nn/nn.h"
+#include "graft/utils/graph_picture.h"
+#include "graft/utils/plot.h"
+#include "graft/utils/progress.h"

@@ -1,11 +1,17 @@
-// The backward engine (after torch/csrc/autograd/engine.cpp), single-threaded and free of recursion:
-//   1. discover every node reachable from the roots with an explicit stack, counting the edges that enter
-//      each one (its dependencies) and, for autograd::grad, marking which nodes lead to a requested input;
-//   2. run nodes from a ready queue (latest-created first) once all their dependencies have run, summing the
-//      gradients that meet at one input slot and checking each gradient against its input's shape and dtype
-//      (reducing broadcasts with sum_to, as PyTorch's validate_outputs does).
-// The per-run bookkeeping lives in each node (Node::EngineState), stamped with the run's id, so a run costs
-// no hash maps. The consequence: two threads must not run backward through the same nodes at the same time.
+// The backward engine (after torch/csrc/autograd/engine.cpp), single-threaded and free of recursion. One
+// call of backward() or grad() is one GraphTask, run in three named steps:
+//   1. compute_dependencies: walk every node reachable from the roots with an explicit stack, counting the
+//      edges that enter each one;
+//   2. mark_needed (grad() only): in the same walk's post-order, mark the nodes that lead to a captured
+//      input, so that only those run;
+//   3. execute: run nodes from a ready queue (latest-created first, as PyTorch) once all their dependencies
+//      have run; each node's incoming gradients are summed per input slot, its pre-hooks run, a captured
+//      slot's gradient is recorded (capture), and the gradients it returns are checked against its inputs'
+//      shapes and dtypes (broadcasts reduced with sum_to, as PyTorch's validate_outputs does).
+// Invariants: a node runs at most once per task and only after every edge into it has delivered (or has
+// been skipped); its saved tensors are released right after it runs unless the graph is kept; the per-task
+// bookkeeping lives in each node (Node::EngineState), stamped with the task's id, so a task costs no hash
+// maps -- and two threads must not run backward through the same nodes at the same time.
 #include "graft/autograd/engine.h"
 
 #include <algorithm>
@@ -57,127 +63,157 @@ Tensor validate_gradient(const Node& node, size_t i, Tensor g) {
   return g;
 }
 
-// Runs one backward pass. `captures` (may be empty) lists input slots whose incoming gradient is wanted
-// instead of being propagated; when it is non-empty only the nodes leading to a capture run.
+class GraphTask {
+ public:
+  // `captures` (may be empty) lists input slots whose incoming gradient is wanted instead of being
+  // propagated; when it is non-empty only the nodes leading to a capture run.
+  GraphTask(const std::vector<Edge>& roots, bool keep_graph, std::vector<Capture>& captures)
+      : roots_(roots), keep_graph_(keep_graph), captures_(captures), run_(next_run_id.fetch_add(1)) {}
+
+  void run(GradList&& root_grads) {
+    compute_dependencies();
+    try {
+      execute(std::move(root_grads));
+    } catch (...) {
+      clear_buffers();
+      throw;
+    }
+    clear_buffers();
+  }
+
+ private:
+  // First visit of `n` in this task: resets its state. False when it was already visited.
+  bool visit(Node* n) {
+    Node::EngineState& st = n->engine_state();
+    if (st.run == run_) return false;
+    st.run = run_;
+    st.pending = 0;
+    st.needed = captures_.empty();
+    st.captured = false;
+    st.buffer.clear();
+    for (const Capture& c : captures_)
+      if (c.node == n) st.captured = true;
+    seen_.push_back(n);
+    return true;
+  }
+
+  // Steps 1 and 2: dependency counts, and (for grad()) which nodes lead to a capture.
+  void compute_dependencies() {
+    struct Frame {
+      Node* node;
+      size_t next_child;
+    };
+    std::vector<Frame> stack;
+    for (const Edge& r : roots_)
+      if (visit(r.node.get())) stack.push_back({r.node.get(), 0});
+    while (!stack.empty()) {
+      Frame& f = stack.back();
+      if (f.next_child < f.node->num_inputs()) {
+        const Edge& e = f.node->next_edge(f.next_child++);
+        if (!e.valid()) continue;
+        Node* child = e.node.get();
+        const bool fresh = visit(child);
+        child->engine_state().pending++;
+        if (fresh) stack.push_back({child, 0});
+        continue;
+      }
+      if (!captures_.empty()) mark_needed(f.node);  // post-order: every child is done
+      stack.pop_back();
+    }
+  }
+
+  // A node runs for grad() when one of its children receives a capture or runs itself.
+  static void mark_needed(Node* n) {
+    bool needed = false;
+    for (size_t i = 0; i < n->num_inputs() && !needed; ++i) {
+      const Edge& e = n->next_edge(i);
+      if (!e.valid()) continue;
+      const Node::EngineState& cs = e.node->engine_state();
+      needed = cs.captured || cs.needed;
+    }
+    n->engine_state().needed = needed;
+  }
+
+  // Step 3.
+  void execute(GradList&& root_grads) {
+    for (size_t i = 0; i < roots_.size(); ++i) {
+      Node* n = roots_[i].node.get();
+      Node::EngineState& st = n->engine_state();
+      if (st.buffer.size() < n->num_outputs()) st.buffer.resize(n->num_outputs());
+      accumulate(st.buffer, roots_[i].input_nr, std::move(root_grads[i]));
+    }
+    for (const Edge& r : roots_) {
+      Node* n = r.node.get();
+      if (n->engine_state().pending == 0) {
+        n->engine_state().pending = UINT32_MAX;  // queued once even if it is the root of several tensors
+        ready_.push(n);
+      }
+    }
+    while (!ready_.empty()) {
+      Node* node = ready_.top();
+      ready_.pop();
+      evaluate(node);
+    }
+  }
+
+  // Runs one node and hands its gradients to the nodes of its inputs.
+  void evaluate(Node* node) {
+    Node::EngineState& st = node->engine_state();
+    GradList grads = std::move(st.buffer);
+    st.buffer.clear();
+    grads.resize(node->num_outputs());
+    node->run_pre_hooks(grads);
+    if (st.captured) capture(node, grads);
+    if (!st.needed) return;
+
+    const bool any_defined = std::any_of(grads.begin(), grads.end(), [](const Tensor& g) { return g.defined(); });
+    GradList outputs;
+    if (any_defined) {
+      if (node->wants_defined_grads())
+        for (size_t i = 0; i < grads.size(); ++i)
+          if (!grads[i].defined()) grads[i] = zeros(node->output_meta(i).shape, node->output_meta(i).dtype);
+      outputs = node->apply(std::move(grads));
+      GRAFT_CHECK(outputs.size() == node->num_inputs() || (outputs.empty() && node->num_inputs() == 0),
+                  "{}: backward returned {} gradients, expected {}", node->name(), outputs.size(), node->num_inputs());
+    }
+    if (!keep_graph_) node->release_saved();
+
+    for (size_t i = 0; i < node->num_inputs(); ++i) {
+      const Edge& e = node->next_edge(i);
+      if (!e.valid()) continue;
+      Node* child = e.node.get();
+      Node::EngineState& cs = child->engine_state();
+      if (i < outputs.size() && outputs[i].defined()) {
+        if (cs.buffer.size() < child->num_outputs()) cs.buffer.resize(child->num_outputs());
+        accumulate(cs.buffer, e.input_nr, validate_gradient(*node, i, std::move(outputs[i])));
+      }
+      if (--cs.pending == 0) ready_.push(child);
+    }
+  }
+
+  // Records the gradients grad() asked for at this node's input slots.
+  void capture(Node* node, const GradList& grads) {
+    for (Capture& c : captures_)
+      if (c.node == node && grads[c.slot].defined()) c.grad = grads[c.slot];
+  }
+
+  void clear_buffers() {
+    for (Node* n : seen_) n->engine_state().buffer.clear();
+  }
+
+  const std::vector<Edge>& roots_;
+  const bool keep_graph_;
+  std::vector<Capture>& captures_;
+  const uint64_t run_;
+  std::vector<Node*> seen_;
+  std::priority_queue<Node*, std::vector<Node*>, ByCreationOrder> ready_;
+};
+
+// Runs one backward pass, recording it when create_graph.
 void run_backward(const std::vector<Edge>& roots, GradList&& root_grads, bool keep_graph, bool create_graph,
                   std::vector<Capture>& captures) {
   AutoGradMode grad_mode(create_graph);
-  const uint64_t run = next_run_id.fetch_add(1);
-  const bool capturing = !captures.empty();
-
-  // ---- 1. discovery: dependency counts, and (when capturing) which nodes lead to a capture ----
-  std::vector<Node*> seen;
-  auto visit = [&](Node* n) {
-    Node::EngineState& st = n->engine_state();
-    if (st.run == run) return false;
-    st.run = run;
-    st.pending = 0;
-    st.needed = !capturing;
-    st.captured = false;
-    st.buffer.clear();
-    seen.push_back(n);
-    return true;
-  };
-  struct Frame {
-    Node* node;
-    size_t next_child;
-  };
-  std::vector<Frame> stack;
-  for (const Edge& r : roots)
-    if (visit(r.node.get())) stack.push_back({r.node.get(), 0});
-  for (const Capture& c : captures) {
-    if (c.node->engine_state().run == run) c.node->engine_state().captured = true;
-  }
-  while (!stack.empty()) {
-    Frame& f = stack.back();
-    if (f.next_child < f.node->num_inputs()) {
-      const Edge& e = f.node->next_edge(f.next_child++);
-      if (!e.valid()) continue;
-      Node* child = e.node.get();
-      bool fresh = visit(child);
-      child->engine_state().pending++;
-      if (fresh) {
-        for (const Capture& c : captures)
-          if (c.node == child) child->engine_state().captured = true;
-        stack.push_back({child, 0});
-      }
-      continue;
-    }
-    // Post-order: all children are done. A node runs (when capturing) if any child receives a capture.
-    if (capturing) {
-      Node* n = f.node;
-      bool needed = false;
-      for (size_t i = 0; i < n->num_inputs() && !needed; ++i) {
-        const Edge& e = n->next_edge(i);
-        if (!e.valid()) continue;
-        const Node::EngineState& cs = e.node->engine_state();
-        needed = cs.captured || cs.needed;
-      }
-      n->engine_state().needed = needed;
-    }
-    stack.pop_back();
-  }
-
-  // ---- 2. execution ----
-  std::priority_queue<Node*, std::vector<Node*>, ByCreationOrder> ready;
-  for (size_t i = 0; i < roots.size(); ++i) {
-    Node* n = roots[i].node.get();
-    Node::EngineState& st = n->engine_state();
-    if (st.buffer.size() < n->num_outputs()) st.buffer.resize(n->num_outputs());
-    accumulate(st.buffer, roots[i].input_nr, std::move(root_grads[i]));
-  }
-  for (const Edge& r : roots) {
-    Node* n = r.node.get();
-    if (n->engine_state().pending == 0) {
-      n->engine_state().pending = UINT32_MAX;  // queued once even if it is the root of several tensors
-      ready.push(n);
-    }
-  }
-
-  try {
-    while (!ready.empty()) {
-      Node* node = ready.top();
-      ready.pop();
-      Node::EngineState& st = node->engine_state();
-      GradList grads = std::move(st.buffer);
-      st.buffer.clear();
-      grads.resize(node->num_outputs());
-      node->run_pre_hooks(grads);
-      if (st.captured)
-        for (Capture& c : captures)
-          if (c.node == node && grads[c.slot].defined()) c.grad = grads[c.slot];
-      if (!st.needed) continue;
-
-      bool any_defined = std::any_of(grads.begin(), grads.end(), [](const Tensor& g) { return g.defined(); });
-      GradList outputs;
-      if (any_defined) {
-        if (node->wants_defined_grads())
-          for (size_t i = 0; i < grads.size(); ++i)
-            if (!grads[i].defined()) grads[i] = zeros(node->output_meta(i).shape, node->output_meta(i).dtype);
-        outputs = node->apply(std::move(grads));
-        GRAFT_CHECK(outputs.size() == node->num_inputs() || (outputs.empty() && node->num_inputs() == 0),
-                    "{}: backward returned {} gradients, expected {}", node->name(), outputs.size(),
-                    node->num_inputs());
-      }
-      if (!keep_graph) node->release_saved();
-
-      for (size_t i = 0; i < node->num_inputs(); ++i) {
-        const Edge& e = node->next_edge(i);
-        if (!e.valid()) continue;
-        Node* child = e.node.get();
-        Node::EngineState& cs = child->engine_state();
-        if (i < outputs.size() && outputs[i].defined()) {
-          if (cs.buffer.size() < child->num_outputs()) cs.buffer.resize(child->num_outputs());
-          accumulate(cs.buffer, e.input_nr, validate_gradient(*node, i, std::move(outputs[i])));
-        }
-        if (--cs.pending == 0) ready.push(child);
-      }
-    }
-  } catch (...) {
-    for (Node* n : seen) n->engine_state().buffer.clear();
-    throw;
-  }
-  for (Node* n : seen) n->engine_state().buffer.clear();
+  GraphTask(roots, keep_graph, captures).run(std::move(root_grads));
 }
 
 // The root edge and seed gradient of one output tensor.

@@ -1,10 +1,16 @@
 #pragma once
-// What an op needs to put itself in the graph. A differentiable op reads like this:
+// What an op needs to put itself in the graph: make_node creates the backward node (linked to the inputs'
+// gradient edges), set_history makes an output the node's. A differentiable op reads like this (the recipe
+// is compiled and gradchecked by tests/autograd/op_recipe_test.cpp, which these lines quote):
 //
-//   Tensor tanh(const Tensor& x) {
-//     Tensor y = kernels::tanh(x);
-//     if (auto node = autograd::make_node("TanhBackward0", {x}, [](Node& n, GradList& g) -> GradList {
-//           return {tanh_backward(g[0], n.saved(0))};
+//   Tensor my_tanh(const Tensor& x) {
+//     Tensor y = empty_tensor(x.shape(), x.dtype());                      // forward: checks, then a kernel
+//     dispatch_floating(x.dtype(), "my_tanh", [&]<class T>() {
+//       loops::map1<T, T>(y, x, [](T v) { return std::tanh(v); });
+//     });
+//     if (auto node = autograd::make_node("MyTanhBackward0", {x}, [](Node& n, GradList& g) -> GradList {
+//           Tensor out = n.saved(0);
+//           return {g[0] * (1 - out * out)};                                // backward, written with ops
 //         })) {
 //       autograd::set_history(y, node);
 //       node->save_output(y);
@@ -14,7 +20,8 @@
 //
 // make_node returns null when nothing is recorded (grad mode off, or no input requires grad), so the
 // forward pays for a node only when backward can need it. Backward lambdas are written with ops, which
-// makes them differentiable in turn when the engine records the backward pass (create_graph).
+// makes them differentiable in turn when the engine records the backward pass (create_graph). Users
+// writing their own ops usually want autograd/custom_function.h instead, which wraps all of this.
 #include <initializer_list>
 #include <memory>
 
@@ -23,10 +30,10 @@
 
 namespace graft::autograd {
 
-// The leaf's AccumulateGrad node (created on first use and cached weakly on the leaf).
+/// The leaf's AccumulateGrad node (created on first use and cached weakly on the leaf).
 std::shared_ptr<Node> grad_accumulator(const Tensor& leaf);
 
-// Where the gradient of `t` goes: its grad_fn, or its accumulator when it is a leaf requiring grad.
+/// Where the gradient of `t` goes: its grad_fn, or its accumulator when it is a leaf requiring grad.
 Edge gradient_edge(const Tensor& t);
 
 inline bool any_requires_grad(ArrayRef<Tensor> inputs) {
@@ -35,7 +42,7 @@ inline bool any_requires_grad(ArrayRef<Tensor> inputs) {
   return false;
 }
 
-// True when an op with these inputs must record a node.
+/// True when an op with these inputs must record a node.
 inline bool needs_recording(ArrayRef<Tensor> inputs) { return GradMode::is_enabled() && any_requires_grad(inputs); }
 
 template <class Fn>
@@ -46,7 +53,7 @@ std::shared_ptr<FunctionNode<Fn>> make_node(const char* name, ArrayRef<Tensor> i
   return node;
 }
 
-// Makes `output` the next output of `node` (its grad_fn). Returns the output's number.
+/// Makes `output` the next output of `node` (its grad_fn). Returns the output's number.
 uint32_t set_history(const Tensor& output, const std::shared_ptr<Node>& node);
 
 }  // namespace graft::autograd

@@ -8,7 +8,7 @@
 #include <memory>
 
 #include "graft/graph/factory.h"
-#include "graft/ops/kernels/loops.h"
+#include "graft/graph/loops.h"
 
 namespace graft::data {
 
@@ -102,7 +102,7 @@ Tensor read_mnist_images(const std::string& path, bool flatten) {
   float* out = images.data_ptr<float>();
   const uint8_t* in = idx.bytes.data();
   const int64_t total = images.numel();
-  kernels::parallel_for(total, total, [&](int64_t b, int64_t e) {
+  loops::parallel_for(total, total, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) out[i] = static_cast<float>(in[i]) / 255.0f;
   });
   return images;

@@ -26,13 +26,14 @@
 #include <nlohmann/json.hpp>
 
 #include "common/cli.h"
-#include "common/graph_picture.h"
+#include "graft/utils/graph_picture.h"
 #include "common/metrics.h"
-#include "common/plot.h"
-#include "common/progress.h"
+#include "graft/utils/plot.h"
+#include "graft/utils/progress.h"
 
 using namespace graft;
 using namespace graft::examples;
+using namespace graft::utils;
 namespace F = graft::nn::functional;
 using nlohmann::json;
 
@@ -127,13 +128,13 @@ int main(int argc, char** argv) {
   CLI::App app{"An MLP 784-512-256-10 trained on Fashion-MNIST with Adam, with per-epoch checkpoints and --resume."};
   add_training_flags(app, flags);
   app.add_flag("--resume", resume, "continue from <out-dir>/checkpoint.safetensors (same settings as the first run)");
-  app.add_option("--limit-train", limit_train, "use only the first N training images (0: all 60000)")->check(CLI::NonNegativeNumber);
-  app.add_option("--limit-test", limit_test, "use only the first N test images (0: all 10000)")->check(CLI::NonNegativeNumber);
+  app.add_option("--limit-train", limit_train, "use only the first N training images (0: all 60000)")->check(examples::NonNegative);
+  app.add_option("--limit-test", limit_test, "use only the first N test images (0: all 10000)")->check(examples::NonNegative);
   app.add_option("--schedule", schedule, "learning-rate schedule per epoch")
       ->check(CLI::IsMember({"constant", "cosine"}))
       ->capture_default_str();
   app.add_option("--stop-after-epoch", stop_after, "stop after this epoch's checkpoint, as if interrupted (0: never)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(examples::NonNegative);
   app.add_option("--data-dir", data_dir, "the Fashion-MNIST IDX files (Debian's dataset-fashion-mnist)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   // --quick: two epochs on a subset, unless the flags say otherwise.

@@ -14,6 +14,8 @@
 
 namespace graft::nn {
 
+namespace F = functional;
+
 namespace {
 
 // The index of the largest value (the first of equal ones).
@@ -42,7 +44,7 @@ Tensor decode(CausalLM& model, const Tensor& input_ids, const GenerationConfig& 
   for (int64_t step = 0; step < config.max_new_tokens; ++step) {
     std::vector<int64_t> next(static_cast<size_t>(rows));
     if (config.do_sample) {
-      Tensor probs = functional::softmax(warp_logits(logits.tensor, config), -1, kFloat64);
+      Tensor probs = F::softmax(warp_logits(logits.tensor, config), -1, kFloat64);
       next = multinomial(probs, 1, /*replacement=*/true, generator).to_vector<int64_t>();
     } else {
       for (int64_t r = 0; r < rows; ++r) next[static_cast<size_t>(r)] = argmax_row(logits.row(r, d.vocab), d.vocab);

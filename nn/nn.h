@@ -29,6 +29,7 @@
 #include "graft/nn/modules/rnn_cell.h"
 #include "graft/nn/modules/rotary_embedding.h"
 #include "graft/nn/modules/self_attention.h"
+#include "graft/nn/modules/sequence_buffer.h"
 #include "graft/nn/modules/transformer_block.h"
 #include "graft/nn/modules/transformer_lm.h"
 #include "graft/nn/serialization.h"

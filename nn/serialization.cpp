@@ -9,8 +9,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "graft/graph/copy.h"
 #include "graft/graph/factory.h"
-#include "graft/ops/kernels/copy.h"
 
 namespace graft::nn {
 
@@ -83,7 +83,7 @@ void save_safetensors(const StateDict& tensors, const std::string& path, const s
   for (const auto& [name, t] : tensors) {
     GRAFT_CHECK(t.defined(), "save_safetensors: tensor '{}' is undefined", name);
     GRAFT_CHECK(name != "__metadata__" && !header.contains(name), "save_safetensors: duplicate or reserved name '{}'", name);
-    Tensor c = t.is_contiguous() ? t : kernels::contiguous_copy(t);
+    Tensor c = loops::contiguous_data(t);
     const uint64_t n = static_cast<uint64_t>(c.numel()) * c.element_size();
     header[name] = {{"dtype", safetensors_dtype(c.dtype())},
                     {"shape", std::vector<int64_t>(c.shape().begin(), c.shape().end())},

@@ -40,7 +40,7 @@ Tensor normal_cdf(const Tensor& x) {
     using T = decltype(v);
     return T(0.5) * (T(1) + std::erf(v * T(kSqrt1_2)));
   });
-  if (auto node = make_node("NormalCdfBackward", {x}, [](Node& n, GradList& g) -> GradList {
+  if (auto node = make_node("NormalCdfBackward0", {x}, [](Node& n, GradList& g) -> GradList {
         return {mul(g[0], normal_pdf(n.saved(0)))};
       })) {
     set_history(y, node);
@@ -133,7 +133,7 @@ Tensor softplus(const Tensor& input, double beta, double threshold) {
                                 });
 }
 
-// ---------------------------------------------------------------- softmax, log_softmax
+// ---------------------------------------------------------------- softmax, log_softmax, masked_softmax
 
 namespace {
 
@@ -146,6 +146,16 @@ Tensor softmax_grad(const Tensor& grad, const Tensor& y, int64_t dim, bool log) 
       });
 }
 
+// The node of softmax, log_softmax and masked_softmax: all three differentiate through their output.
+void record_softmax(const char* node_name, const Tensor& x, const Tensor& y, int64_t dim, bool log) {
+  if (auto node = make_node(node_name, {x}, [dim, log](Node& n, GradList& g) -> GradList {
+        return {softmax_grad(g[0], n.saved(0), dim, log)};
+      })) {
+    set_history(y, node);
+    node->save_output(y);
+  }
+}
+
 Tensor softmax_impl(const char* op, const char* node_name, const Tensor& input, int64_t dim, std::optional<DType> dtype,
                     bool log) {
   check_defined(op, "input", input);
@@ -153,13 +163,16 @@ Tensor softmax_impl(const char* op, const char* node_name, const Tensor& input, 
   floating_argument(op, x);
   const int64_t d = wrap_dim(op, dim, x.dim());
   Tensor y = kernels::softmax_forward(x, d, log);
-  if (auto node = make_node(node_name, {x}, [d, log](Node& n, GradList& g) -> GradList {
-        return {softmax_grad(g[0], n.saved(0), d, log)};
-      })) {
-    set_history(y, node);
-    node->save_output(y);
-  }
+  record_softmax(node_name, x, y, d, log);
   return y;
+}
+
+Tensor backward_data(const char* op, const Tensor& grad_output, const Tensor& output, int64_t dim, bool log) {
+  check_defined(op, "grad_output", grad_output);
+  floating_argument(op, output);
+  GRAFT_CHECK(grad_output.shape() == output.shape(), "{}: grad_output has shape {} but output has shape {}", op,
+              shape_str(grad_output.shape()), shape_str(output.shape()));
+  return softmax_grad(grad_output, output, wrap_dim(op, dim, output.dim()), log);
 }
 
 }  // namespace
@@ -170,6 +183,28 @@ Tensor softmax(const Tensor& input, int64_t dim, std::optional<DType> dtype) {
 
 Tensor log_softmax(const Tensor& input, int64_t dim, std::optional<DType> dtype) {
   return softmax_impl("log_softmax", "LogSoftmaxBackward0", input, dim, dtype, true);
+}
+
+Tensor masked_softmax(const Tensor& input, const Tensor& keep) {
+  constexpr const char* op = "masked_softmax";
+  floating_argument(op, input);
+  if (keep.defined()) {
+    GRAFT_CHECK(keep.dtype() == kBool, "{}: keep must be a bool tensor, got {}", op, dtype_name(keep.dtype()));
+    GRAFT_CHECK(is_expandable_to(keep.shape(), input.shape()),
+                "{}: keep of shape {} cannot be broadcast to the input's shape {}", op, shape_str(keep.shape()),
+                shape_str(input.shape()));
+  }
+  Tensor y = kernels::masked_softmax(input, keep);
+  record_softmax("MaskedSoftmaxBackward0", input, y, input.dim() - 1, false);
+  return y;
+}
+
+Tensor softmax_backward_data(const Tensor& grad_output, const Tensor& output, int64_t dim) {
+  return backward_data("softmax_backward_data", grad_output, output, dim, false);
+}
+
+Tensor log_softmax_backward_data(const Tensor& grad_output, const Tensor& output, int64_t dim) {
+  return backward_data("log_softmax_backward_data", grad_output, output, dim, true);
 }
 
 }  // namespace graft::nn::functional

@@ -3,8 +3,9 @@
 #include <cmath>
 #include <mutex>
 
+#include "graft/ops/activation.h"
 #include "graft/ops/detail/attention_checks.h"
-#include "graft/ops/detail/attention_softmax.h"
+#include "graft/ops/detail/causal_mask.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/matmul.h"
 #include "graft/ops/operators.h"

@@ -27,7 +27,7 @@ Tensor scaled_mask(IntList shape, DType dtype, double p, Generator& gen) {
 Tensor apply_mask(const Tensor& input, const Tensor& mask) {
   Tensor y = empty_tensor(input.shape(), input.dtype());
   dispatch_floating(input.dtype(), "dropout", [&]<class T>() {
-    kernels::map2<T, T, T>(y, input, mask, [](T x, T m) { return x * m; });
+    loops::map2<T, T, T>(y, input, mask, [](T x, T m) { return x * m; });
   });
   if (auto node = make_node("NativeDropoutBackward0", {input}, [](Node& n, GradList& g) -> GradList {
         return {mul(g[0], n.saved(0))};

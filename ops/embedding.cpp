@@ -77,7 +77,7 @@ Tensor embedding(const Tensor& input, const Tensor& weight, std::optional<int64_
                 "{}: padding_idx {} must be within num_embeddings ({})", op, *padding_idx, num_weights);
     pad = *padding_idx < 0 ? *padding_idx + num_weights : *padding_idx;
   }
-  Tensor ids = kernels::contiguous_copy(input).reshape({-1});
+  Tensor ids = loops::contiguous_copy(input).reshape({-1});
   std::vector<int64_t> id = ids.to_vector<int64_t>();
   for (int64_t v : id)
     GRAFT_CHECK(v >= 0 && v < num_weights, "{}: index {} is out of range for {} embeddings (weight shape {})", op, v,

@@ -2,8 +2,9 @@
 
 #include <cmath>
 
+#include "graft/ops/activation.h"
 #include "graft/ops/detail/attention_checks.h"
-#include "graft/ops/detail/attention_softmax.h"
+#include "graft/ops/detail/causal_mask.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/kernels/flash_attention.h"
 #include "graft/ops/matmul.h"
@@ -20,7 +21,7 @@ constexpr const char* kOp = "flash_attention";
 
 // `t` (..., L, C) as a contiguous (BH, L, C) tensor outside the graph (only the kernels read it).
 Tensor as_3d(const Tensor& t, int64_t bh) {
-  Tensor c = t.is_contiguous() ? t : kernels::contiguous_copy(t);
+  Tensor c = loops::contiguous_data(t);
   Shape shape{bh, t.shape()[t.dim() - 2], t.shape()[t.dim() - 1]};
   return make_view(c, shape, contiguous_strides(shape), c.storage_offset());
 }
@@ -33,7 +34,7 @@ TensorList composite_backward(const Tensor& q, const Tensor& k, const Tensor& v,
   const int64_t T = q.shape()[q.dim() - 2], S = k.shape()[k.dim() - 2];
   Tensor p = masked_softmax(matmul(q * scale, transpose(k, -2, -1)), causal ? causal_keep_mask(T, S) : Tensor());
   Tensor dv = matmul(transpose(p, -2, -1), dout);
-  Tensor ds = softmax_backward_data(matmul(dout, transpose(v, -2, -1)), p);
+  Tensor ds = softmax_backward_data(matmul(dout, transpose(v, -2, -1)), p, -1);
   Tensor dq = matmul(ds, k) * scale;
   Tensor dk = matmul(transpose(ds, -2, -1), q) * scale;
   return {dq, dk, dv};

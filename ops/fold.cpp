@@ -42,7 +42,7 @@ void count_blocks(const char* op, BlockGeometry& g, int64_t h, int64_t w) {
               g.stride[1]);
 }
 
-Tensor contiguous_input(const Tensor& t) { return t.is_contiguous() ? t : kernels::contiguous_copy(t); }
+Tensor contiguous_input(const Tensor& t) { return t.is_contiguous() ? t : loops::contiguous_copy(t); }
 
 Tensor fold_map(const Tensor& columns, const FoldSpec& spec);
 

@@ -72,7 +72,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   GRAFT_CHECK(x.dim() > 0 || index.numel() == 1,
               "index_select: a 0-dim input takes exactly one index, got {} (index shape {})", index.numel(),
               shape_str(index.shape()));
-  Tensor xc = x.is_contiguous() ? x : kernels::contiguous_copy(x);
+  Tensor xc = loops::contiguous_data(x);
   const int64_t size = x.dim() == 0 ? 1 : x.shape()[d];
   std::vector<int64_t> idx = checked_indices("index_select", index, size, d);
   Shape shape = x.shape();
@@ -84,7 +84,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   const char* src = static_cast<const char*>(xc.data_ptr());
   char* dst = static_cast<char*>(out.data_ptr());
   const int64_t n = static_cast<int64_t>(idx.size());
-  kernels::parallel_for(outer * n, outer * n * inner, [&](int64_t b, int64_t e) {
+  loops::parallel_for(outer * n, outer * n * inner, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       int64_t o = r / n, i = r % n;
       std::memcpy(dst + static_cast<size_t>(r) * row_bytes, src + static_cast<size_t>(o * size + idx[i]) * row_bytes, row_bytes);
@@ -112,8 +112,8 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
   const int64_t size = x.dim() == 0 ? 1 : x.shape()[d];
   std::vector<int64_t> idx = checked_indices("index_add", index, size, d);
   DType dt = promote_types(x.dtype(), source.dtype());
-  Tensor out = kernels::copy_as(x, dt);
-  Tensor src = kernels::copy_as(source, dt);
+  Tensor out = loops::copy_as(x, dt);
+  Tensor src = loops::copy_as(source, dt);
   const kernels::DimLayout layout = kernels::dim_layout(x.shape(), x.dim() == 0 ? 0 : d);
   const int64_t outer = layout.outer, inner = layout.inner;
   const int64_t n = static_cast<int64_t>(idx.size());
@@ -131,9 +131,9 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
         }
     };
     if (outer >= omp_get_max_threads())
-      kernels::parallel_for(outer, outer * n * inner, [&](int64_t b, int64_t e) { add_rows(b, e, 0, inner); });
+      loops::parallel_for(outer, outer * n * inner, [&](int64_t b, int64_t e) { add_rows(b, e, 0, inner); });
     else
-      kernels::parallel_for(inner, outer * n * inner, [&](int64_t b, int64_t e) { add_rows(0, outer, b, e); });
+      loops::parallel_for(inner, outer * n * inner, [&](int64_t b, int64_t e) { add_rows(0, outer, b, e); });
   });
   if (auto node = make_node("IndexAddBackward0", {x, source}, [d](Node& n, GradList& g) -> GradList {
         return {g[0], n.needs_input_grad(1) ? index_select(g[0], d, n.saved(0)) : Tensor()};
@@ -150,7 +150,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   const int64_t d = wrap_dim("gather", dim, x.dim());
   check_gather_shapes("gather", x, d, index, nullptr);
   const int64_t size = x.dim() == 0 ? 1 : x.shape()[d];
-  Tensor idx = index.is_contiguous() ? index : kernels::contiguous_copy(index);
+  Tensor idx = loops::contiguous_data(index);
   const int64_t* ip = idx.data_ptr<int64_t>();
   for (int64_t i = 0; i < idx.numel(); ++i)
     GRAFT_CHECK(ip[i] >= 0 && ip[i] < size, "gather: index {} is out of range for dim {} of size {}", ip[i], d, size);
@@ -161,7 +161,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   dispatch_all(x.dtype(), [&]<class T>() {
     const T* xp = static_cast<const T*>(x.data_ptr());
     T* op = static_cast<T*>(out.data_ptr());
-    kernels::parallel_for(rows.rows, idx.numel(), [&](int64_t rb, int64_t re) {
+    loops::parallel_for(rows.rows, idx.numel(), [&](int64_t rb, int64_t re) {
       for (int64_t r = rb; r < re; ++r) {
         const T* xrow = xp + rows.offset(r, x.strides(), true);
         const int64_t* irow = ip + r * rows.len;
@@ -191,12 +191,12 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
               shape_str(src.shape()), x.dim(), shape_str(x.shape()));
   check_gather_shapes("scatter_add", x, d, index, &src);
   const int64_t size = x.dim() == 0 ? 1 : x.shape()[d];
-  Tensor idx = index.is_contiguous() ? index : kernels::contiguous_copy(index);
+  Tensor idx = loops::contiguous_data(index);
   const int64_t* ip = idx.data_ptr<int64_t>();
   for (int64_t i = 0; i < idx.numel(); ++i)
     GRAFT_CHECK(ip[i] >= 0 && ip[i] < size, "scatter_add: index {} is out of range for dim {} of size {}", ip[i], d, size);
   DType dt = promote_types(x.dtype(), src.dtype());
-  Tensor out = kernels::copy_as(x, dt);
+  Tensor out = loops::copy_as(x, dt);
   Tensor s = as_dtype(src, dt);
   const IndexRows rows(index.shape(), d);
   const int64_t os_d = x.dim() == 0 ? 0 : out.strides()[d], os_last = rows.last_stride(out.strides());
@@ -220,9 +220,9 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
       }
     };
     if (along_last)
-      kernels::parallel_for(rows.rows, idx.numel(), [&](int64_t b, int64_t e) { add(b, e, 0, rows.len); });
+      loops::parallel_for(rows.rows, idx.numel(), [&](int64_t b, int64_t e) { add(b, e, 0, rows.len); });
     else
-      kernels::parallel_for(rows.len, idx.numel(), [&](int64_t b, int64_t e) { add(0, rows.rows, b, e); });
+      loops::parallel_for(rows.len, idx.numel(), [&](int64_t b, int64_t e) { add(0, rows.rows, b, e); });
   });
   if (auto node = make_node("ScatterAddBackward0", {x, src}, [d, src_shape = src.shape()](Node& n, GradList& g) -> GradList {
         if (!n.needs_input_grad(1)) return {g[0], Tensor()};
@@ -247,14 +247,14 @@ namespace {
 Tensor triangle(const char* op, const char* node_name, const Tensor& x, int64_t k, bool lower) {
   check_defined(op, "input", x);
   GRAFT_CHECK(x.dim() >= 2, "{}: input must have at least 2 dims, got shape {}", op, shape_str(x.shape()));
-  Tensor xc = x.is_contiguous() ? x : kernels::contiguous_copy(x);
+  Tensor xc = loops::contiguous_data(x);
   Tensor out = empty_tensor(x.shape(), x.dtype());
   const int64_t R = x.shape()[x.dim() - 2], C = x.shape()[x.dim() - 1];
   const int64_t mats = R * C == 0 ? 0 : x.numel() / (R * C);
   dispatch_all(x.dtype(), [&]<class T>() {
     const T* xp = static_cast<const T*>(xc.data_ptr());
     T* op_ = static_cast<T*>(out.data_ptr());
-    kernels::parallel_for(mats * R, mats * R * C, [&](int64_t rb, int64_t re) {
+    loops::parallel_for(mats * R, mats * R * C, [&](int64_t rb, int64_t re) {
       for (int64_t mr = rb; mr < re; ++mr) {
         const int64_t r = mr % R;
         const T* in_row = xp + mr * C;

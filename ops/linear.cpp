@@ -33,12 +33,12 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   const int64_t rows = input.numel() / std::max<int64_t>(in_f, 1);
   Tensor x2 = as_dtype(input, dt);
   x2 = x2.is_contiguous() ? make_view(x2, {1, rows, in_f}, {0, in_f, 1}, x2.storage_offset())
-                          : make_view(kernels::contiguous_copy(x2), {1, rows, in_f}, {0, in_f, 1}, 0);
+                          : make_view(loops::contiguous_copy(x2), {1, rows, in_f}, {0, in_f, 1}, 0);
   Tensor w = as_dtype(weight, dt);
   Tensor wt = make_view(w, {1, in_f, out_f}, {0, w.strides()[1], w.strides()[0]}, w.storage_offset());
   Tensor out = empty_tensor({1, rows, out_f}, dt);
   if (bias.defined()) {
-    kernels::copy_into(out, as_dtype(bias, dt));
+    loops::copy_into(out, as_dtype(bias, dt));
     kernels::bmm(x2, wt, out, /*accumulate=*/true);
   } else {
     kernels::bmm(x2, wt, out, /*accumulate=*/false);

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "graft/graph/warning.h"
+#include "graft/ops/activation.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/indexing.h"
 #include "graft/ops/kernels/loss.h"
@@ -114,25 +116,6 @@ Tensor along_class_dim(const Tensor& per_class, int64_t ndim, int64_t class_dim)
   return reshape(per_class, shape);
 }
 
-// ---- log-softmax (private until ops/activation's log_softmax is merged) ----
-
-Tensor loss_log_softmax_backward(const Tensor& grad, const Tensor& output, int64_t dim) {
-  return backward_formula(
-      {grad, output}, [&] { return kernels::loss_log_softmax_backward(grad, output, dim); },
-      [&] { return sub(grad, mul(exp(output), sum(grad, {dim}, true))); });
-}
-
-Tensor loss_log_softmax(const Tensor& x, int64_t dim) {
-  Tensor y = kernels::loss_log_softmax(x, dim);
-  if (auto node = make_node("LogSoftmaxBackward0", {x}, [dim](Node& n, GradList& g) -> GradList {
-        return {loss_log_softmax_backward(g[0], n.saved(0), dim)};
-      })) {
-    set_history(y, node);
-    node->save_output(y);
-  }
-  return y;
-}
-
 // ---- nll_loss: one fused kernel each way ----
 
 Tensor nll_loss_backward(const Tensor& grad, const Tensor& index, const Tensor& coef, const Shape& input_shape,
@@ -178,7 +161,7 @@ Tensor cross_entropy_probabilities(const char* op, const Tensor& input, const Te
   GRAFT_CHECK(ignore_index < 0, "{}: ignore_index ({}) is not supported for class-probability targets", op, ignore_index);
   const int64_t cd = class_dim_of(op, input);
   const int64_t classes = input.shape()[cd];
-  Tensor log_probs = loss_log_softmax(input, cd);
+  Tensor log_probs = log_softmax(input, cd);
   Tensor t = label_smoothing > 0 ? add(mul(target, 1.0 - label_smoothing), label_smoothing / static_cast<double>(classes))
                                  : target;
   Tensor terms = mul(log_probs, t);
@@ -213,7 +196,7 @@ Tensor focal_loss_impl(const Tensor& input, const Tensor& target, const Tensor* 
   for (int64_t c : target.to_vector<int64_t>())
     GRAFT_CHECK(c >= 0 && c < classes, "{}: target {} is out of bounds (expected a class index in [0, {}))", op, c, classes);
 
-  Tensor log_pt = squeeze(gather(loss_log_softmax(input, cd), cd, unsqueeze(target, cd)), cd);
+  Tensor log_pt = squeeze(gather(log_softmax(input, cd), cd, unsqueeze(target, cd)), cd);
   Tensor loss = mul(pow(rsub(exp(log_pt), 1), gamma), neg(log_pt));
   if (alpha_per_class)
     loss = mul(loss, reshape(index_select(*alpha_per_class, 0, reshape(target, {-1})), target.shape()));
@@ -222,21 +205,8 @@ Tensor focal_loss_impl(const Tensor& input, const Tensor& target, const Tensor* 
   return reduce_loss(loss, r);
 }
 
-// log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)): exact for any z; its derivative is sigmoid(z), which keeps
-// the gradient exact at z = 0 as well. (Private until ops/activation's softplus is merged.)
-Tensor stable_softplus(const Tensor& z) {
-  Tensor y = map_floating("softplus", z, [](auto v) {
-    using T = decltype(v);
-    return std::max(v, T(0)) + std::log1p(std::exp(-std::abs(v)));
-  });
-  if (auto node = make_node("SoftplusBackward0", {z}, [](Node& n, GradList& g) -> GradList {
-        return {mul(g[0], sigmoid(n.saved(0)))};
-      })) {
-    set_history(y, node);
-    node->save(z);
-  }
-  return y;
-}
+// log(1 + exp(z)) for any z: softplus without its threshold (its kernel is exact for large |z|).
+Tensor exact_softplus(const Tensor& z) { return softplus(z, 1.0, std::numeric_limits<double>::infinity()); }
 
 // The factor of softplus(-x) in binary_cross_entropy_with_logits: 1 + (pos_weight - 1) target.
 Tensor positive_weight(const Tensor& pos_weight, const Tensor& target) { return add(mul(sub(pos_weight, 1), target), 1); }
@@ -333,7 +303,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
   {
     NoGradGuard no_grad;  // the node below carries the gradient, in PyTorch's accurate form
     Tensor x = input.detach(), y = t.detach();
-    Tensor softplus_neg = stable_softplus(neg(x));  // -log(sigmoid(x)), finite for any x
+    Tensor softplus_neg = exact_softplus(neg(x));  // -log(sigmoid(x)), finite for any x
     loss = add(mul(rsub(y, 1), x), pw.defined() ? mul(positive_weight(pw, y), softplus_neg) : softplus_neg);
     if (w.defined()) loss = mul(loss, w);
   }
@@ -348,7 +318,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
           gx = mul(gw, has_pos ? sub(mul(positive_weight(pw, y), sigmoid(x)), mul(pw, y)) : sub(sigmoid(x), y));
         // d/dy = pos_weight softplus(-x) - softplus(x) (-x without pos_weight), as PyTorch.
         if (n.needs_input_grad(1))
-          gy = mul(gw, has_pos ? sub(mul(pw, stable_softplus(neg(x))), stable_softplus(x)) : neg(x));
+          gy = mul(gw, has_pos ? sub(mul(pw, exact_softplus(neg(x))), exact_softplus(x)) : neg(x));
         return {gx, gy};
       })) {
     set_history(loss, node);
@@ -388,7 +358,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
     return cross_entropy_probabilities(op, input, target, weight, ignore_index, r, label_smoothing);
 
   check_class_target(op, input, target);
-  Tensor log_probs = loss_log_softmax(input, cd);
+  Tensor log_probs = log_softmax(input, cd);
   Tensor nll = nll_loss_impl(op, log_probs, target, weight, ignore_index, r);
   if (label_smoothing == 0.0) return nll;
 

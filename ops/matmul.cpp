@@ -30,7 +30,7 @@ Tensor as_batched(const Tensor& t, const Shape& batch, int64_t batch_numel) {
   if (view_strides(full, strides, target, target_strides))
     return make_view(t, target, target_strides, t.storage_offset());
   Tensor expanded = make_view(t, full, strides, t.storage_offset());
-  Tensor copy = kernels::contiguous_copy(expanded);
+  Tensor copy = loops::contiguous_copy(expanded);
   return make_view(copy, target, contiguous_strides(target), 0);
 }
 

@@ -186,14 +186,14 @@ void update_running(const Tensor& running, const Tensor& batch, double momentum,
     for (int64_t c = 0; c < running.numel(); ++c)
       out[c] = static_cast<T>((1.0 - momentum) * cur[c] + momentum * batch_scale * b[c]);
   });
-  kernels::copy_into(running, updated);
+  loops::copy_into(running, updated);
   running.storage()->bump_version();
 }
 
 Tensor rstd_of(const Tensor& var, double eps) {
   Tensor r = empty_tensor(var.shape(), var.dtype());
   dispatch_floating(var.dtype(), "batch_norm", [&]<class T>() {
-    kernels::map1<T, T>(r, var, [eps](T v) { return static_cast<T>(1.0 / std::sqrt(static_cast<double>(v) + eps)); });
+    loops::map1<T, T>(r, var, [eps](T v) { return static_cast<T>(1.0 / std::sqrt(static_cast<double>(v) + eps)); });
   });
   return r;
 }
@@ -238,7 +238,7 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
       update_running(running_var, stats.var, momentum, n / (n - 1));
     }
   } else {
-    mean_c = kernels::copy_as(running_mean.reshape(channel_shape), input.dtype());
+    mean_c = loops::copy_as(running_mean.reshape(channel_shape), input.dtype());
     rstd_c = rstd_of(running_var.reshape(channel_shape), eps);
   }
   Tensor y = kernels::batch_norm_forward(input, mean_c, rstd_c, w, b);

@@ -46,7 +46,7 @@ Tensor pad_adjoint(const Tensor& gy, const PadSpec& spec);
 // zero fill: the fill value does not depend on the input).
 Tensor pad_map(const Tensor& x, const PadSpec& spec, double value) {
   Tensor y = empty_tensor(spec.out_shape, x.dtype());
-  kernels::pad_forward(x.is_contiguous() ? x : kernels::contiguous_copy(x), spec.sources, value, y);
+  kernels::pad_forward(x.is_contiguous() ? x : loops::contiguous_copy(x), spec.sources, value, y);
   if (auto node = make_node("PadBackward0", {x}, [spec](Node&, GradList& g) -> GradList {
         return {pad_adjoint(g[0], spec)};
       }))
@@ -56,7 +56,7 @@ Tensor pad_map(const Tensor& x, const PadSpec& spec, double value) {
 
 Tensor pad_adjoint(const Tensor& gy, const PadSpec& spec) {
   Tensor gx = empty_tensor(spec.in_shape, gy.dtype());
-  kernels::pad_backward(gy.is_contiguous() ? gy : kernels::contiguous_copy(gy), spec.sources, gx);
+  kernels::pad_backward(gy.is_contiguous() ? gy : loops::contiguous_copy(gy), spec.sources, gx);
   if (auto node = make_node("PadBackwardBackward0", {gy}, [spec](Node&, GradList& g) -> GradList {
         return {pad_map(g[0], spec, 0.0)};
       }))

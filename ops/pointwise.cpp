@@ -30,7 +30,7 @@ Tensor map_scalar(const char* op, const Tensor& x, const Scalar& s, DType out_dt
   Tensor out = empty_tensor(x.shape(), out_dtype);
   dispatch_all(out_dtype, [&]<class T>() {
     const T sv = s.to<T>();
-    kernels::map1<T, T>(out, xc, [&](T v) { return static_cast<T>(f(v, sv)); });
+    loops::map1<T, T>(out, xc, [&](T v) { return static_cast<T>(f(v, sv)); });
   });
   return out;
 }
@@ -164,7 +164,7 @@ Tensor neg(const Tensor& x) {
   check_defined("neg", "input", x);
   GRAFT_CHECK(x.dtype() != kBool, "neg: negation of a bool tensor is not supported; use logical_not");
   Tensor out = empty_tensor(x.shape(), x.dtype());
-  dispatch_numeric(x.dtype(), "neg", [&]<class T>() { kernels::map1<T, T>(out, x, [](T v) { return static_cast<T>(-v); }); });
+  dispatch_numeric(x.dtype(), "neg", [&]<class T>() { loops::map1<T, T>(out, x, [](T v) { return static_cast<T>(-v); }); });
   if (auto node = make_node("NegBackward0", {x}, [](Node&, GradList& g) -> GradList { return {neg(g[0])}; }))
     set_history(out, node);
   return out;
@@ -288,7 +288,7 @@ Tensor sign(const Tensor& x) {
   check_defined("sign", "input", x);
   Tensor y = empty_tensor(x.shape(), x.dtype());
   dispatch_all(x.dtype(), [&]<class T>() {
-    kernels::map1<T, T>(y, x, [](T v) {
+    loops::map1<T, T>(y, x, [](T v) {
       if constexpr (std::is_same_v<T, bool>) return v;
       else return static_cast<T>((T(0) < v) - (v < T(0)));
     });
@@ -301,7 +301,7 @@ Tensor sign(const Tensor& x) {
 Tensor abs(const Tensor& x) {
   check_defined("abs", "input", x);
   Tensor y = empty_tensor(x.shape(), x.dtype());
-  dispatch_numeric(x.dtype(), "abs", [&]<class T>() { kernels::map1<T, T>(y, x, [](T v) { return v < T(0) ? T(-v) : v; }); });
+  dispatch_numeric(x.dtype(), "abs", [&]<class T>() { loops::map1<T, T>(y, x, [](T v) { return v < T(0) ? T(-v) : v; }); });
   if (auto node = make_node("AbsBackward0", {x}, [](Node& n, GradList& g) -> GradList { return {mul(g[0], sign(n.saved(0)))}; })) {
     set_history(y, node);
     node->save(x);
@@ -383,7 +383,7 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> m
   dispatch_numeric(dt, "clamp", [&]<class T>() {
     const bool has_lo = min.has_value(), has_hi = max.has_value();
     const T lo = has_lo ? min->to<T>() : T(0), hi = has_hi ? max->to<T>() : T(0);
-    kernels::map1<T, T>(y, xc, [&](T v) {
+    loops::map1<T, T>(y, xc, [&](T v) {
       if constexpr (std::is_floating_point_v<T>)
         if (std::isnan(v)) return v;
       if (has_lo && v < lo) v = lo;
@@ -449,7 +449,7 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
   Tensor out = empty_tensor(shape, dt);
   Tensor ac = as_dtype(a, dt), bc = as_dtype(b, dt);
   dispatch_all(dt, [&]<class T>() {
-    kernels::map3<T, bool, T, T>(out, condition, ac, bc, [](bool c, T x, T y) { return c ? x : y; });
+    loops::map3<T, bool, T, T>(out, condition, ac, bc, [](bool c, T x, T y) { return c ? x : y; });
   });
   if (auto node = make_node("WhereBackward0", {a, b}, [](Node& n, GradList& g) -> GradList {
         Tensor c = n.saved(0);
@@ -480,7 +480,7 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, const Scalar& value) {
   Tensor out = empty_tensor(shape, x.dtype());
   dispatch_all(x.dtype(), [&]<class T>() {
     const T v = value.to<T>();
-    kernels::map2<T, T, bool>(out, x, mask, [v](T a, bool m) { return m ? v : a; });
+    loops::map2<T, T, bool>(out, x, mask, [v](T a, bool m) { return m ? v : a; });
   });
   if (auto node = make_node("MaskedFillBackward0", {x}, [](Node& n, GradList& g) -> GradList {
         return {masked_fill(g[0], n.saved(0), 0)};
@@ -507,7 +507,7 @@ Tensor compare(const char* op, const Tensor& a, const Scalar& s, F f) {
   Tensor out = empty_tensor(a.shape(), kBool);
   dispatch_all(dt, [&]<class T>() {
     const T sv = s.to<T>();
-    kernels::map1<bool, T>(out, ac, [&](T v) { return static_cast<bool>(f(v, sv)); });
+    loops::map1<bool, T>(out, ac, [&](T v) { return static_cast<bool>(f(v, sv)); });
   });
   return out;
 }
@@ -538,7 +538,7 @@ Tensor logical_not(const Tensor& x) {
   check_defined("logical_not", "input", x);
   Tensor out = empty_tensor(x.shape(), kBool);
   Tensor xb = as_dtype(x, kBool);
-  kernels::map1<bool, bool>(out, xb, [](bool v) { return !v; });
+  loops::map1<bool, bool>(out, xb, [](bool v) { return !v; });
   return out;
 }
 
@@ -546,7 +546,7 @@ Tensor isnan(const Tensor& x) {
   check_defined("isnan", "input", x);
   Tensor out = empty_tensor(x.shape(), kBool);
   dispatch_all(x.dtype(), [&]<class T>() {
-    kernels::map1<bool, T>(out, x, [](T v) {
+    loops::map1<bool, T>(out, x, [](T v) {
       if constexpr (std::is_floating_point_v<T>) return std::isnan(v);
       else return false;
     });
@@ -558,7 +558,7 @@ Tensor isinf(const Tensor& x) {
   check_defined("isinf", "input", x);
   Tensor out = empty_tensor(x.shape(), kBool);
   dispatch_all(x.dtype(), [&]<class T>() {
-    kernels::map1<bool, T>(out, x, [](T v) {
+    loops::map1<bool, T>(out, x, [](T v) {
       if constexpr (std::is_floating_point_v<T>) return std::isinf(v);
       else return false;
     });

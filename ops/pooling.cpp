@@ -24,7 +24,7 @@ struct PoolSpec {
 
 // `t` of shape (*, H, W) or (*, L) as the contiguous (P, H, W) planes the kernels take (L: H = 1).
 Tensor as_planes(const Tensor& t, int spatial) {
-  Tensor c = t.is_contiguous() ? t : kernels::contiguous_copy(t);
+  Tensor c = t.is_contiguous() ? t : loops::contiguous_copy(t);
   const int64_t w = c.shape()[c.dim() - 1], h = spatial == 2 ? c.shape()[c.dim() - 2] : 1;
   const Shape planes{h * w == 0 ? 0 : c.numel() / (h * w), h, w};
   return make_view(c, planes, contiguous_strides(planes), c.storage_offset());

@@ -13,7 +13,6 @@ using namespace graft::detail;
 
 namespace {
 
-Tensor contiguous_input(const Tensor& t) { return t.is_contiguous() ? t : kernels::contiguous_copy(t); }
 
 void check_head_dim(const char* op, int64_t head_dim) {
   GRAFT_CHECK(head_dim > 0 && head_dim % 2 == 0, "{}: head_dim must be positive and even, got {}", op, head_dim);
@@ -61,7 +60,7 @@ Tensor rotate_half(const Tensor& x) {
   GRAFT_CHECK(x.dim() >= 1 && x.shape()[x.dim() - 1] % 2 == 0,
               "rotate_half: the last dim must have an even size, got shape {}", shape_str(x.shape()));
   Tensor out = empty_tensor(x.shape(), x.dtype());
-  kernels::rotate_half(contiguous_input(x), out);
+  kernels::rotate_half(loops::contiguous_data(x), out);
   if (auto node = make_node("RotateHalfBackward0", {x}, [](Node&, GradList& g) -> GradList {
         return {neg(rotate_half(g[0]))};  // the adjoint of cat(-x2, x1) is cat(g2, -g1)
       }))
@@ -87,9 +86,9 @@ Tensor apply_rotary_emb(const Tensor& x, const Tensor& cos, const Tensor& sin) {
               "{}: cos and sin of shape {} do not broadcast to the input's shape {} (expected (T, head_dim) or another "
               "shape ending in head_dim that broadcasts)",
               op, shape_str(cos.shape()), shape_str(x.shape()));
-  Tensor c = contiguous_input(cos), s = contiguous_input(sin);
+  Tensor c = loops::contiguous_data(cos), s = loops::contiguous_data(sin);
   Tensor out = empty_tensor(x.shape(), x.dtype());
-  kernels::rope_forward(contiguous_input(x), c, s, out);
+  kernels::rope_forward(loops::contiguous_data(x), c, s, out);
   if (auto node = make_node("ApplyRotaryEmbBackward0", {x, cos, sin}, [](Node& n, GradList& g) -> GradList {
         Tensor x = n.saved(0), cos = n.saved(1), sin = n.saved(2);
         const Tensor& gy = g[0];
@@ -99,7 +98,7 @@ Tensor apply_rotary_emb(const Tensor& x, const Tensor& cos, const Tensor& sin) {
               {gy, cos, sin},
               [&] {
                 Tensor dx = empty_tensor(gy.shape(), gy.dtype());
-                kernels::rope_backward(contiguous_input(gy), contiguous_input(cos), contiguous_input(sin), dx);
+                kernels::rope_backward(loops::contiguous_data(gy), loops::contiguous_data(cos), loops::contiguous_data(sin), dx);
                 return dx;
               },
               [&] { return gy * cos - rotate_half(gy * sin); });

@@ -307,7 +307,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     sizes[i] = t.shape()[d];
     Shape part = out.shape();
     part[d] = sizes[i];
-    kernels::copy_into(make_view(out, part, out.strides(), at * out.strides()[d]), t);
+    loops::copy_into(make_view(out, part, out.strides(), at * out.strides()[d]), t);
     at += sizes[i];
   }
   if (auto node = make_node("CatBackward0", ArrayRef<Tensor>(tensors), [d, offsets, sizes](Node& n, GradList& g) -> GradList {
@@ -344,7 +344,7 @@ Tensor contiguous(const Tensor& x) {
 
 Tensor clone(const Tensor& x) {
   check_defined("clone", "input", x);
-  Tensor out = kernels::contiguous_copy(x);
+  Tensor out = loops::contiguous_copy(x);
   if (auto node = make_node("CloneBackward0", {x}, [](Node&, GradList& g) -> GradList { return {g[0]}; }))
     set_history(out, node);
   return out;
@@ -353,7 +353,7 @@ Tensor clone(const Tensor& x) {
 Tensor to(const Tensor& x, DType dtype) {
   check_defined("to", "input", x);
   if (x.dtype() == dtype) return x;
-  Tensor out = kernels::copy_as(x, dtype);
+  Tensor out = loops::copy_as(x, dtype);
   if (!is_floating(dtype)) return out;  // integer and bool results are outside the graph
   if (auto node = make_node("ToCopyBackward0", {x}, [from = x.dtype()](Node&, GradList& g) -> GradList {
         return {to(g[0], from)};
@@ -377,7 +377,7 @@ Tensor slice_backward(const Tensor& grad, IntList input_shape, int64_t dim, int6
   strides[dim] *= step;
   GRAFT_CHECK(shape == grad.shape(), "slice_backward: gradient of shape {} does not fit the slice {} of {}",
               shape_str(grad.shape()), shape_str(shape), shape_str(input_shape));
-  kernels::copy_into(make_view(out, shape, strides, start * out.strides()[dim]), grad);
+  loops::copy_into(make_view(out, shape, strides, start * out.strides()[dim]), grad);
   if (auto node = make_node("SliceBackwardBackward0", {grad}, [dim, start, end, step](Node&, GradList& g) -> GradList {
         return {slice(g[0], dim, start, end, step)};
       }))
@@ -399,7 +399,7 @@ Tensor select_backward(const Tensor& grad, IntList input_shape, int64_t dim, int
   strides.erase(strides.begin() + dim);
   GRAFT_CHECK(shape == grad.shape(), "select_backward: gradient of shape {} does not fit a slice {} of {}",
               shape_str(grad.shape()), shape_str(shape), shape_str(input_shape));
-  kernels::copy_into(make_view(out, shape, strides, index * out.strides()[dim]), grad);
+  loops::copy_into(make_view(out, shape, strides, index * out.strides()[dim]), grad);
   if (auto node = make_node("SelectBackwardBackward0", {grad}, [dim, index](Node&, GradList& g) -> GradList {
         return {select(g[0], dim, index)};
       }))

@@ -93,7 +93,7 @@ Tensor& update(const char* op, Tensor& self, const Tensor& other, F f) {
   check_fits(op, self, other);
   Tensor o = detail::as_dtype(other, self.dtype());
   dispatch_numeric(self.dtype(), op, [&]<class T>() {
-    kernels::map2<T, T, T>(self, self, o, [&](T a, T b) { return static_cast<T>(f(a, b)); });
+    loops::map2<T, T, T>(self, self, o, [&](T a, T b) { return static_cast<T>(f(a, b)); });
   });
   self.storage()->bump_version();
   return self;
@@ -102,7 +102,7 @@ Tensor& update(const char* op, Tensor& self, const Tensor& other, F f) {
 template <class F>
 Tensor& update_scalar(const char* op, Tensor& self, F f) {
   check_inplace(op, self);
-  dispatch_all(self.dtype(), [&]<class T>() { kernels::map1<T, T>(self, self, [&](T a) { return static_cast<T>(f(a)); }); });
+  dispatch_all(self.dtype(), [&]<class T>() { loops::map1<T, T>(self, self, [&](T a) { return static_cast<T>(f(a)); }); });
   self.storage()->bump_version();
   return self;
 }
@@ -115,7 +115,7 @@ Tensor& Tensor::fill_(const Scalar& value) {
   check_inplace("fill_", *this);
   dispatch_all(dtype(), [&]<class T>() {
     const T v = value.to<T>();
-    kernels::map1<T, T>(*this, *this, [v](T) { return v; });
+    loops::map1<T, T>(*this, *this, [v](T) { return v; });
   });
   storage()->bump_version();
   return *this;
@@ -124,7 +124,7 @@ Tensor& Tensor::fill_(const Scalar& value) {
 Tensor& Tensor::copy_(const Tensor& src) {
   check_inplace("copy_", *this);
   check_fits("copy_", *this, src);
-  kernels::copy_into(*this, src);
+  loops::copy_into(*this, src);
   storage()->bump_version();
   return *this;
 }
@@ -156,7 +156,7 @@ Tensor& Tensor::div_(const Scalar& other) {
 Tensor& Tensor::clamp_(std::optional<Scalar> min, std::optional<Scalar> max) {
   check_inplace("clamp_", *this);
   Tensor clamped = graft::clamp(detach(), min, max);
-  kernels::copy_into(*this, clamped);
+  loops::copy_into(*this, clamped);
   storage()->bump_version();
   return *this;
 }
@@ -166,7 +166,7 @@ Tensor& Tensor::masked_fill_(const Tensor& mask, const Scalar& value) {
   GRAFT_CHECK(mask.dtype() == kBool, "masked_fill_: mask must be a bool tensor, got {}", dtype_name(mask.dtype()));
   dispatch_all(dtype(), [&]<class T>() {
     const T v = value.to<T>();
-    kernels::map2<T, T, bool>(*this, *this, mask, [v](T a, bool m) { return m ? v : a; });
+    loops::map2<T, T, bool>(*this, *this, mask, [v](T a, bool m) { return m ? v : a; });
   });
   storage()->bump_version();
   return *this;

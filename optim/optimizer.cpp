@@ -3,11 +3,18 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "graft/autograd/grad_mode.h"
+#include "graft/graph/grad_mode.h"
 #include "graft/graph/node.h"
 #include "graft/ops/shape.h"
 
 namespace graft::optim {
+
+double OptimizerOptions::value_from_map(const std::map<std::string, double>& values, const char* optimizer,
+                                        const char* key) {
+  auto it = values.find(key);
+  GRAFT_CHECK(it != values.end(), "{}Options: the saved hyperparameters lack '{}'", optimizer, key);
+  return it->second;
+}
 
 using nlohmann::json;
 

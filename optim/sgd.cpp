@@ -1,6 +1,5 @@
 #include "graft/optim/sgd.h"
 
-#include "graft/optim/detail/options_map.h"
 
 namespace graft::optim {
 
@@ -14,13 +13,12 @@ std::map<std::string, double> SGDOptions::to_map() const {
 }
 
 void SGDOptions::from_map(const std::map<std::string, double>& v) {
-  using detail::map_value;
-  lr_ = map_value(v, "SGD", "lr");
-  momentum_ = map_value(v, "SGD", "momentum");
-  dampening_ = map_value(v, "SGD", "dampening");
-  weight_decay_ = map_value(v, "SGD", "weight_decay");
-  nesterov_ = map_value(v, "SGD", "nesterov") != 0;
-  maximize_ = map_value(v, "SGD", "maximize") != 0;
+  lr_ = value_from_map(v, "SGD", "lr");
+  momentum_ = value_from_map(v, "SGD", "momentum");
+  dampening_ = value_from_map(v, "SGD", "dampening");
+  weight_decay_ = value_from_map(v, "SGD", "weight_decay");
+  nesterov_ = value_from_map(v, "SGD", "nesterov") != 0;
+  maximize_ = value_from_map(v, "SGD", "maximize") != 0;
 }
 
 SGD::SGD(const std::vector<OptimizerParamGroup>& groups, const SGDOptions& defaults)

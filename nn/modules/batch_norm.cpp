@@ -10,6 +10,8 @@
 
 namespace graft::nn {
 
+namespace F = functional;
+
 BatchNorm::BatchNorm(std::string name, std::string accepted_dims, int64_t features, double eps_,
                      std::optional<double> momentum_, bool affine_, bool track, DType dtype)
     : Module(name),
@@ -49,7 +51,6 @@ void BatchNorm::reset_parameters() {
 }
 
 Tensor BatchNorm::forward(const Tensor& input) {
-  ForwardCall call(*this);
   GRAFT_CHECK(accepts_dims(input.dim()), "{}: expected {} input (got {}D input of shape {})", type_name(),
               accepted_dims_, input.dim(), shape_str(input.shape()));
   GRAFT_CHECK(input.size(1) == num_features,
@@ -60,7 +61,7 @@ Tensor BatchNorm::forward(const Tensor& input) {
   if (update && !momentum) factor = 1.0 / static_cast<double>(num_batches_tracked.item<int64_t>() + 1);
   // Eval mode without running statistics normalises with the batch's, as PyTorch does.
   const bool use_batch_stats = is_training() || !track_running_stats;
-  Tensor y = functional::batch_norm(input, running_mean, running_var, weight, bias, use_batch_stats, factor, eps);
+  Tensor y = F::batch_norm(input, running_mean, running_var, weight, bias, use_batch_stats, factor, eps);
   if (update) {
     NoGradGuard no_grad;
     num_batches_tracked.add_(1);

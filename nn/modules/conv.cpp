@@ -126,7 +126,6 @@ Conv1d::Conv1d(int64_t in, int64_t out, IntList kernel, IntList stride, const fu
              dtype) {}
 
 Tensor Conv1d::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return functional::conv1d(mode_padded(input), weight, bias, stride, functional_padding(), dilation, groups);
 }
 
@@ -136,7 +135,6 @@ Conv2d::Conv2d(int64_t in, int64_t out, IntList kernel, IntList stride, const fu
              dtype) {}
 
 Tensor Conv2d::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return functional::conv2d(mode_padded(input), weight, bias, stride, functional_padding(), dilation, groups);
 }
 
@@ -175,12 +173,10 @@ ConvTranspose1d::ConvTranspose1d(int64_t in, int64_t out, IntList kernel, IntLis
              dilation, output_padding, groups, bias, std::move(padding_mode), dtype) {}
 
 Tensor ConvTranspose1d::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return functional::conv_transpose1d(input, weight, bias, stride, padding, output_padding, groups, dilation);
 }
 
 Tensor ConvTranspose1d::forward(const Tensor& input, IntList output_size) {
-  ForwardCall call(*this);
   return functional::conv_transpose1d(input, weight, bias, stride, padding,
                                       output_padding_for(*this, input, output_size), groups, dilation);
 }
@@ -192,12 +188,10 @@ ConvTranspose2d::ConvTranspose2d(int64_t in, int64_t out, IntList kernel, IntLis
              dilation, output_padding, groups, bias, std::move(padding_mode), dtype) {}
 
 Tensor ConvTranspose2d::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return functional::conv_transpose2d(input, weight, bias, stride, padding, output_padding, groups, dilation);
 }
 
 Tensor ConvTranspose2d::forward(const Tensor& input, IntList output_size) {
-  ForwardCall call(*this);
   return functional::conv_transpose2d(input, weight, bias, stride, padding,
                                       output_padding_for(*this, input, output_size), groups, dilation);
 }

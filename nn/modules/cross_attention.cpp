@@ -4,6 +4,8 @@
 
 namespace graft::nn {
 
+namespace F = functional;
+
 CrossAttention::CrossAttention(int64_t embed_dim_, std::optional<int64_t> context_dim_, bool bias, double dropout_,
                                DType dtype)
     : Module("CrossAttention"), embed_dim(embed_dim_), context_dim(context_dim_.value_or(embed_dim_)), dropout(dropout_) {
@@ -17,7 +19,6 @@ CrossAttention::CrossAttention(int64_t embed_dim_, std::optional<int64_t> contex
 }
 
 Tensor CrossAttention::forward(const Tensor& x, const Tensor& context, const Tensor& attn_mask, bool is_causal) {
-  ForwardCall call(*this);
   GRAFT_CHECK(x.defined() && context.defined(), "CrossAttention: x and context must be defined");
   GRAFT_CHECK(x.dim() >= 2 && x.shape().back() == embed_dim,
               "CrossAttention: expected x of shape (..., L, embed_dim={}), got {}", embed_dim, shape_str(x.shape()));
@@ -25,7 +26,7 @@ Tensor CrossAttention::forward(const Tensor& x, const Tensor& context, const Ten
               "CrossAttention: expected context of shape (..., S, context_dim={}), got {}", context_dim,
               shape_str(context.shape()));
   Tensor q = (*q_proj)(x), k = (*k_proj)(context), v = (*v_proj)(context);
-  Tensor attended = functional::scaled_dot_product_attention(q, k, v, attn_mask, is_training() ? dropout : 0.0, is_causal);
+  Tensor attended = F::scaled_dot_product_attention(q, k, v, attn_mask, is_training() ? dropout : 0.0, is_causal);
   return (*out_proj)(attended);
 }
 

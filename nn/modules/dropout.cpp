@@ -5,13 +5,14 @@
 
 namespace graft::nn {
 
+namespace F = functional;
+
 Dropout::Dropout(double prob) : Module("Dropout"), p(prob) {
   GRAFT_CHECK(p >= 0.0 && p <= 1.0, "Dropout: dropout probability has to be between 0 and 1, but got {}", p);
 }
 
 Tensor Dropout::forward(const Tensor& input) {
-  ForwardCall call(*this);
-  return functional::dropout(input, p, is_training());
+  return F::dropout(input, p, is_training());
 }
 
 std::string Dropout::extra_repr() const { return "p=" + repr_format::py_float(p) + ", inplace=False"; }
@@ -21,7 +22,6 @@ Dropout2d::Dropout2d(double prob) : Module("Dropout2d"), p(prob) {
 }
 
 Tensor Dropout2d::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return functional::dropout2d(input, p, is_training());
 }
 

@@ -16,6 +16,8 @@
 
 namespace graft::nn {
 
+namespace F = functional;
+
 namespace {
 
 constexpr const char* kName = "EagerMultiheadAttention";
@@ -34,40 +36,33 @@ EagerMultiheadAttention::EagerMultiheadAttention(int64_t embed_dim_, int64_t num
                                                  bool add_bias_kv, bool add_zero_attn_, std::optional<int64_t> kdim_,
                                                  std::optional<int64_t> vdim_, bool batch_first_, bool use_in_proj_,
                                                  DType dtype)
-    : MultiheadAttentionBase(kName),
-      embed_dim(embed_dim_),
-      kdim(kdim_.value_or(embed_dim_)),
-      vdim(vdim_.value_or(embed_dim_)),
-      num_heads(num_heads_),
-      head_dim(num_heads_ > 0 ? embed_dim_ / num_heads_ : 0),
-      dropout(dropout_),
-      batch_first(batch_first_),
-      add_zero_attn(add_zero_attn_),
+    : MultiheadAttention(kName, embed_dim_, num_heads_, dropout_, add_zero_attn_, kdim_, vdim_, batch_first_, dtype),
       use_in_proj(use_in_proj_) {
-  GRAFT_CHECK(embed_dim > 0 && num_heads > 0 && kdim > 0 && vdim > 0,
-              "{}: embed_dim, num_heads, kdim and vdim must be positive, got embed_dim={} num_heads={} kdim={} vdim={}",
-              kName, embed_dim, num_heads, kdim, vdim);
-  GRAFT_CHECK(head_dim * num_heads == embed_dim, "{}: embed_dim must be divisible by num_heads, got embed_dim={} num_heads={}",
-              kName, embed_dim, num_heads);
-  GRAFT_CHECK(dropout >= 0.0 && dropout <= 1.0, "{}: dropout must be in [0, 1], got {}", kName, dropout);
-  GRAFT_CHECK(is_floating(dtype), "{}: dtype must be floating, got {}", kName, dtype_name(dtype));
   GRAFT_CHECK(!use_in_proj || (kdim == embed_dim && vdim == embed_dim),
               "{}: use_in_proj (one fused in_proj for q, k and v) needs kdim == vdim == embed_dim, got embed_dim={} "
               "kdim={} vdim={}",
               kName, embed_dim, kdim, vdim);
   const int64_t E = embed_dim;
   if (use_in_proj) {
-    in_proj = register_module("in_proj", std::make_shared<Linear>(E, 3 * E, bias, dtype));
+    in_proj = register_module("in_proj", Linear(E, 3 * E, bias, dtype));
   } else {
-    q_proj = register_module("q_proj", std::make_shared<Linear>(E, E, bias, dtype));
-    k_proj = register_module("k_proj", std::make_shared<Linear>(kdim, E, bias, dtype));
-    v_proj = register_module("v_proj", std::make_shared<Linear>(vdim, E, bias, dtype));
+    q_proj = register_module("q_proj", Linear(E, E, bias, dtype));
+    k_proj = register_module("k_proj", Linear(kdim, E, bias, dtype));
+    v_proj = register_module("v_proj", Linear(vdim, E, bias, dtype));
   }
   if (add_bias_kv) {
     bias_k = register_parameter("bias_k", zeros({1, 1, E}, graft::dtype(dtype)));
     bias_v = register_parameter("bias_v", zeros({1, 1, E}, graft::dtype(dtype)));
   }
-  out_proj = register_module("out_proj", std::make_shared<Linear>(E, E, bias, dtype));
+  out_proj = register_module("out_proj", Linear(E, E, bias, dtype));
+}
+
+void EagerMultiheadAttention::reset_parameters() {
+  for (const Child<Linear>& proj : {in_proj, q_proj, k_proj, v_proj, out_proj})
+    if (proj) proj->reset_parameters();
+  NoGradGuard no_grad;
+  if (bias_k.defined()) bias_k.zero_();
+  if (bias_v.defined()) bias_v.zero_();
 }
 
 std::shared_ptr<EagerMultiheadAttention> EagerMultiheadAttention::from(const MultiheadAttention& mha, bool use_in_proj) {
@@ -80,7 +75,7 @@ std::shared_ptr<EagerMultiheadAttention> EagerMultiheadAttention::from(const Mul
     copy_into(eager->in_proj->weight, mha.in_proj_weight);
     if (mha.in_proj_bias.defined()) copy_into(eager->in_proj->bias, mha.in_proj_bias);
   } else {
-    const std::shared_ptr<Linear>* targets[] = {&eager->q_proj, &eager->k_proj, &eager->v_proj};
+    const Child<Linear>* targets[] = {&eager->q_proj, &eager->k_proj, &eager->v_proj};
     const Tensor* separate[] = {&mha.q_proj_weight, &mha.k_proj_weight, &mha.v_proj_weight};
     for (int64_t i = 0; i < 3; ++i) {
       Linear& proj = **targets[i];
@@ -102,7 +97,6 @@ std::tuple<Tensor, Tensor> EagerMultiheadAttention::forward(const Tensor& query,
                                                             const Tensor& key_padding_mask, bool need_weights,
                                                             const Tensor& attn_mask, bool average_attn_weights,
                                                             bool is_causal) {
-  ForwardCall call(*this);
   const detail::MhaDims dims{embed_dim, num_heads, kdim, vdim, batch_first, bias_k.defined(),
                              add_zero_attn, out_proj->weight.dtype()};
   detail::MhaInputs in =
@@ -114,9 +108,9 @@ std::tuple<Tensor, Tensor> EagerMultiheadAttention::forward(const Tensor& query,
     std::vector<Tensor> qkv = chunk((*in_proj)(in.query), 3, -1);  // one product for self-attention
     q = qkv[0], k = qkv[1], v = qkv[2];
   } else if (use_in_proj) {
-    q = functional::linear(in.query, rows(in_proj->weight, 0, E), rows(in_proj->bias, 0, E));
-    k = functional::linear(in.key, rows(in_proj->weight, 1, E), rows(in_proj->bias, 1, E));
-    v = functional::linear(in.value, rows(in_proj->weight, 2, E), rows(in_proj->bias, 2, E));
+    q = F::linear(in.query, rows(in_proj->weight, 0, E), rows(in_proj->bias, 0, E));
+    k = F::linear(in.key, rows(in_proj->weight, 1, E), rows(in_proj->bias, 1, E));
+    v = F::linear(in.value, rows(in_proj->weight, 2, E), rows(in_proj->bias, 2, E));
   } else {
     q = (*q_proj)(in.query), k = (*k_proj)(in.key), v = (*v_proj)(in.value);
   }
@@ -130,9 +124,9 @@ std::tuple<Tensor, Tensor> EagerMultiheadAttention::forward(const Tensor& query,
     dead_rows = eq(amax(scores, {-1}, true), kNegInf);
     scores = masked_fill(scores, dead_rows, 0.0);
   }
-  Tensor weights = functional::softmax(scores, -1);
+  Tensor weights = F::softmax(scores, -1);
   if (dead_rows.defined()) weights = masked_fill(weights, dead_rows, 0.0);
-  weights = functional::dropout(weights, dropout, is_training());
+  weights = F::dropout(weights, dropout, is_training());
   Tensor out = matmul(weights, v);
   out = (*out_proj)(detail::merge_heads(out));
   return detail::finish_mha_outputs(in, batch_first, out, weights, need_weights, average_attn_weights);

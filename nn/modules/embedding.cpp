@@ -8,6 +8,8 @@
 
 namespace graft::nn {
 
+namespace F = functional;
+
 Embedding::Embedding(int64_t num, int64_t dim, std::optional<int64_t> padding, std::optional<double> max_norm_,
                      double norm_type_, bool scale_grad, DType dtype)
     : Module("Embedding"),
@@ -54,8 +56,7 @@ void Embedding::reset_parameters() {
 }
 
 Tensor Embedding::forward(const Tensor& input) {
-  ForwardCall call(*this);
-  return functional::embedding(input, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq);
+  return F::embedding(input, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq);
 }
 
 std::string Embedding::extra_repr() const {

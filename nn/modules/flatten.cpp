@@ -10,7 +10,6 @@ namespace graft::nn {
 Flatten::Flatten(int64_t start, int64_t end) : Module("Flatten"), start_dim(start), end_dim(end) {}
 
 Tensor Flatten::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return flatten(input, start_dim, end_dim);
 }
 
@@ -22,7 +21,6 @@ Unflatten::Unflatten(int64_t d, IntList sizes)
 }
 
 Tensor Unflatten::forward(const Tensor& input) {
-  ForwardCall call(*this);
   GRAFT_CHECK(dim >= -input.dim() && dim < input.dim(), "Unflatten: dim {} is out of range for input of shape {}", dim,
               shape_str(input.shape()));
   const int64_t d = dim < 0 ? dim + input.dim() : dim;

@@ -30,7 +30,7 @@ std::pair<Tensor, Tensor> KVCache::update(const Tensor& key, const Tensor& value
 }
 
 void KVCache::select(const Tensor& index) {
-  detail::check_select_index(kKind, index, keys().defined() ? keys().size(0) : INT64_MAX);
+  check_select_index(kKind, index, keys().defined() ? keys().size(0) : INT64_MAX);
   keys_.select(index);
   values_.select(index);
 }

@@ -39,7 +39,7 @@ Tensor LatentKVCache::rope_key() const {
 }
 
 void LatentKVCache::select(const Tensor& index) {
-  detail::check_select_index(kKind, index, entries().defined() ? entries().size(0) : INT64_MAX);
+  check_select_index(kKind, index, entries().defined() ? entries().size(0) : INT64_MAX);
   entries_.select(index);
 }
 

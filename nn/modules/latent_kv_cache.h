@@ -7,8 +7,8 @@
 // The two are stored side by side as one (B, 1, S, kv_lora_rank + qk_rope_head_dim) tensor: with the
 // up-projections absorbed into the query and output (see MultiHeadLatentAttention) this is the key of a
 // single-head (multi-query) attention, and its first kv_lora_rank columns are the value, so decoding reads
-// the cache without copying it. Growth and autograd as in KVCache (detail/SequenceBuffer).
-#include "graft/nn/modules/detail/sequence_buffer.h"
+// the cache without copying it. Growth and autograd as in KVCache (nn/modules/sequence_buffer.h).
+#include "graft/nn/modules/sequence_buffer.h"
 #include "graft/nn/modules/layer_cache.h"
 
 namespace graft::nn {
@@ -17,9 +17,9 @@ class LatentKVCache : public LayerCache {
  public:
   explicit LatentKVCache(int64_t initial_capacity = 16);
 
-  // Appends latent (B, T, kv_lora_rank) and rope_key (B, T, qk_rope_head_dim); returns entries().
+  /// Appends latent (B, T, kv_lora_rank) and rope_key (B, T, qk_rope_head_dim); returns entries().
   Tensor update(const Tensor& latent, const Tensor& rope_key);
-  // All S tokens so far: (B, 1, S, kv_lora_rank + qk_rope_head_dim), undefined while empty.
+  /// All S tokens so far: (B, 1, S, kv_lora_rank + qk_rope_head_dim), undefined while empty.
   Tensor entries() const { return entries_.contents(); }
   Tensor latent() const;    // (B, S, kv_lora_rank)
   Tensor rope_key() const;  // (B, S, qk_rope_head_dim)
@@ -35,7 +35,7 @@ class LatentKVCache : public LayerCache {
   void clear() override;
 
  private:
-  detail::SequenceBuffer entries_;
+  SequenceBuffer entries_;
   int64_t kv_lora_rank_ = -1;  // set by the first update
 };
 

@@ -8,6 +8,8 @@
 
 namespace graft::nn {
 
+namespace F = functional;
+
 namespace {
 constexpr const char* kOp = "LatentQueryAttention";
 
@@ -40,12 +42,10 @@ Tensor LatentQueryAttention::merge_heads(const Tensor& t) const {
 }
 
 Tensor LatentQueryAttention::compress(const Tensor& context, const Tensor& key_padding_mask) {
-  ForwardCall call(*this);
   return compress_slots(context, key_padding_mask);
 }
 
 Tensor LatentQueryAttention::attend(const Tensor& query, const Tensor& slots) {
-  ForwardCall call(*this);
   return attend_slots(query, slots);
 }
 
@@ -63,7 +63,7 @@ Tensor LatentQueryAttention::compress_slots(const Tensor& context, const Tensor&
   // The latent queries are shared by the batch: (1, H, latent_len, head_dim) broadcasts over B.
   Tensor q = split_heads(project("latent_q_proj", latents).unsqueeze(0));
   Tensor k = split_heads(project("k_proj", context)), v = split_heads(project("v_proj", context));
-  return merge_heads(functional::scaled_dot_product_attention(q, k, v, keep));
+  return merge_heads(F::scaled_dot_product_attention(q, k, v, keep));
 }
 
 Tensor LatentQueryAttention::attend_slots(const Tensor& query, const Tensor& slots) {
@@ -73,11 +73,10 @@ Tensor LatentQueryAttention::attend_slots(const Tensor& query, const Tensor& slo
               slots.size(0));
   Tensor q = split_heads(project("q_proj", query));
   Tensor k = split_heads(project("slot_k_proj", slots)), v = split_heads(project("slot_v_proj", slots));
-  return project("o_proj", merge_heads(functional::scaled_dot_product_attention(q, k, v)));
+  return project("o_proj", merge_heads(F::scaled_dot_product_attention(q, k, v)));
 }
 
 Tensor LatentQueryAttention::forward(const Tensor& query, const Tensor& context, const Tensor& key_padding_mask) {
-  ForwardCall call(*this);
   check_sequence("query", query, d_model);
   check_sequence("context", context, d_model);
   GRAFT_CHECK(query.size(0) == context.size(0), "{}: query has batch {} but context has batch {}", kOp, query.size(0),

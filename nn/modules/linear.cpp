@@ -8,6 +8,8 @@
 
 namespace graft::nn {
 
+namespace F = functional;
+
 Linear::Linear(int64_t in, int64_t out, bool with_bias, DType dtype)
     : Module("Linear"), in_features(in), out_features(out) {
   GRAFT_CHECK(in >= 0 && out >= 0, "Linear: feature counts must be non-negative, got in_features={} out_features={}", in, out);
@@ -25,8 +27,7 @@ void Linear::reset_parameters() {
 }
 
 Tensor Linear::forward(const Tensor& input) {
-  ForwardCall call(*this);
-  return functional::linear(input, weight, bias);
+  return F::linear(input, weight, bias);
 }
 
 std::string Linear::extra_repr() const {

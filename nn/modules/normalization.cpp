@@ -9,6 +9,8 @@
 
 namespace graft::nn {
 
+namespace F = functional;
+
 namespace {
 
 Shape checked_shape(const char* module, IntList normalized_shape) {
@@ -40,8 +42,7 @@ void LayerNorm::reset_parameters() {
 }
 
 Tensor LayerNorm::forward(const Tensor& input) {
-  ForwardCall call(*this);
-  return functional::layer_norm(input, normalized_shape, weight, bias, eps);
+  return F::layer_norm(input, normalized_shape, weight, bias, eps);
 }
 
 std::string LayerNorm::extra_repr() const {
@@ -62,8 +63,7 @@ void RMSNorm::reset_parameters() {
 }
 
 Tensor RMSNorm::forward(const Tensor& input) {
-  ForwardCall call(*this);
-  return functional::rms_norm(input, normalized_shape, weight, eps);
+  return F::rms_norm(input, normalized_shape, weight, eps);
 }
 
 std::string RMSNorm::extra_repr() const {

@@ -12,7 +12,6 @@ ZeroPad2d::ZeroPad2d(IntList p) : Module("ZeroPad2d") {
 }
 
 Tensor ZeroPad2d::forward(const Tensor& input) {
-  ForwardCall call(*this);
   GRAFT_CHECK(input.dim() >= 2, "ZeroPad2d: expected an input of at least 2 dims, got shape {}", shape_str(input.shape()));
   return functional::pad(input, IntList(padding.data(), padding.size()), "constant", 0.0);
 }

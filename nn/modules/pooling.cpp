@@ -35,12 +35,10 @@ MaxPool1d::MaxPool1d(IntList k, IntList s, IntList p, IntList d, bool ceil)
 }
 
 Tensor MaxPool1d::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return functional::max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode);
 }
 
 std::tuple<Tensor, Tensor> MaxPool1d::forward_with_indices(const Tensor& input) {
-  ForwardCall call(*this);
   return functional::max_pool1d_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode);
 }
 
@@ -56,12 +54,10 @@ MaxPool2d::MaxPool2d(IntList k, IntList s, IntList p, IntList d, bool ceil)
 }
 
 Tensor MaxPool2d::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return functional::max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode);
 }
 
 std::tuple<Tensor, Tensor> MaxPool2d::forward_with_indices(const Tensor& input) {
-  ForwardCall call(*this);
   return functional::max_pool2d_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode);
 }
 
@@ -77,7 +73,6 @@ AvgPool1d::AvgPool1d(IntList k, IntList s, IntList p, bool ceil, bool count_pad)
 }
 
 Tensor AvgPool1d::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return functional::avg_pool1d(input, kernel_size, stride, padding, ceil_mode, count_include_pad);
 }
 
@@ -93,7 +88,6 @@ AvgPool2d::AvgPool2d(IntList k, IntList s, IntList p, bool ceil, bool count_pad,
 }
 
 Tensor AvgPool2d::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return functional::avg_pool2d(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override);
 }
 
@@ -106,7 +100,6 @@ AdaptiveAvgPool2d::AdaptiveAvgPool2d(IntList size) : Module("AdaptiveAvgPool2d")
 }
 
 Tensor AdaptiveAvgPool2d::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return functional::adaptive_avg_pool2d(input, output_size);
 }
 
@@ -117,12 +110,10 @@ AdaptiveMaxPool2d::AdaptiveMaxPool2d(IntList size) : Module("AdaptiveMaxPool2d")
 }
 
 Tensor AdaptiveMaxPool2d::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return functional::adaptive_max_pool2d(input, output_size);
 }
 
 std::tuple<Tensor, Tensor> AdaptiveMaxPool2d::forward_with_indices(const Tensor& input) {
-  ForwardCall call(*this);
   return functional::adaptive_max_pool2d_with_indices(input, output_size);
 }
 

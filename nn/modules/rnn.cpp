@@ -85,7 +85,6 @@ std::string RNNBase::extra_repr() const {
 }
 
 Tensor RNNBase::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return run(input, {}, {}, {}, true).output;
 }
 
@@ -173,7 +172,6 @@ RNN::RNN(int64_t input, int64_t hidden, int64_t layers, std::string nonlinearity
       nonlinearity(std::move(nonlinearity_)) {}
 
 RecurrentOutput RNN::forward(const Tensor& input, const Tensor& h0, const Tensor& lengths, bool enforce_sorted) {
-  ForwardCall call(*this);
   return run(input, h0, {}, lengths, enforce_sorted);
 }
 
@@ -183,7 +181,6 @@ LSTM::LSTM(int64_t input, int64_t hidden, int64_t layers, bool bias, bool batch_
 
 RecurrentOutput LSTM::forward(const Tensor& input, const Tensor& h0, const Tensor& c0, const Tensor& lengths,
                               bool enforce_sorted) {
-  ForwardCall call(*this);
   return run(input, h0, c0, lengths, enforce_sorted);
 }
 
@@ -192,7 +189,6 @@ GRU::GRU(int64_t input, int64_t hidden, int64_t layers, bool bias, bool batch_fi
     : RNNBase("GRU", "GRU", input, hidden, layers, bias, batch_first, dropout, bidirectional, 0, dtype) {}
 
 RecurrentOutput GRU::forward(const Tensor& input, const Tensor& h0, const Tensor& lengths, bool enforce_sorted) {
-  ForwardCall call(*this);
   return run(input, h0, {}, lengths, enforce_sorted);
 }
 

@@ -38,7 +38,6 @@ RNNCell::RNNCell(int64_t input, int64_t hidden, bool bias, std::string nonlinear
 }
 
 Tensor RNNCell::forward(const Tensor& input, const Tensor& hx) {
-  ForwardCall call(*this);
   return nonlinearity == "tanh" ? functional::rnn_tanh_cell(input, hx, weight_ih, weight_hh, bias_ih, bias_hh)
                                 : functional::rnn_relu_cell(input, hx, weight_ih, weight_hh, bias_ih, bias_hh);
 }
@@ -51,7 +50,6 @@ LSTMCell::LSTMCell(int64_t input, int64_t hidden, bool bias, DType dtype)
     : RNNCellBase("LSTMCell", input, hidden, bias, 4, dtype) {}
 
 std::tuple<Tensor, Tensor> LSTMCell::forward(const Tensor& input, const Tensor& hx, const Tensor& cx) {
-  ForwardCall call(*this);
   return functional::lstm_cell(input, hx, cx, weight_ih, weight_hh, bias_ih, bias_hh);
 }
 
@@ -59,7 +57,6 @@ GRUCell::GRUCell(int64_t input, int64_t hidden, bool bias, DType dtype)
     : RNNCellBase("GRUCell", input, hidden, bias, 3, dtype) {}
 
 Tensor GRUCell::forward(const Tensor& input, const Tensor& hx) {
-  ForwardCall call(*this);
   return functional::gru_cell(input, hx, weight_ih, weight_hh, bias_ih, bias_hh);
 }
 

@@ -6,6 +6,8 @@
 
 namespace graft::nn {
 
+namespace F = functional;
+
 RotaryEmbedding::RotaryEmbedding(int64_t head_dim_, int64_t max_positions_, double base_, DType dtype)
     : Module("RotaryEmbedding"), head_dim(head_dim_), max_positions(max_positions_), base(base_), tables_dtype_(dtype) {
   GRAFT_CHECK(head_dim > 0 && head_dim % 2 == 0, "RotaryEmbedding: head_dim must be positive and even, got {}",
@@ -13,13 +15,13 @@ RotaryEmbedding::RotaryEmbedding(int64_t head_dim_, int64_t max_positions_, doub
   GRAFT_CHECK(max_positions > 0, "RotaryEmbedding: max_positions must be positive, got {}", max_positions);
   GRAFT_CHECK(base > 0.0 && std::isfinite(base), "RotaryEmbedding: base must be positive and finite, got {}", base);
   GRAFT_CHECK(is_floating(dtype), "RotaryEmbedding: dtype must be floating-point, got {}", dtype_name(dtype));
-  auto [cos, sin] = functional::rope_cos_sin(head_dim, 0, max_positions, base, dtype);
+  auto [cos, sin] = F::rope_cos_sin(head_dim, 0, max_positions, base, dtype);
   register_buffer("cos_cached", cos, /*persistent=*/false);
   register_buffer("sin_cached", sin, /*persistent=*/false);
 }
 
 void RotaryEmbedding::build_tables(DType dtype) {
-  auto [cos, sin] = functional::rope_cos_sin(head_dim, 0, max_positions, base, dtype);
+  auto [cos, sin] = F::rope_cos_sin(head_dim, 0, max_positions, base, dtype);
   buffer("cos_cached") = cos;
   buffer("sin_cached") = sin;
   tables_dtype_ = dtype;
@@ -39,12 +41,11 @@ std::pair<Tensor, Tensor> RotaryEmbedding::cos_sin(int64_t offset, int64_t lengt
 }
 
 Tensor RotaryEmbedding::forward(const Tensor& x, int64_t offset) {
-  ForwardCall call(*this);
   GRAFT_CHECK(x.defined() && x.dim() >= 2 && x.size(-1) == head_dim,
               "RotaryEmbedding: expected an input of shape (..., T, {}), got {}", head_dim,
               x.defined() ? shape_str(x.shape()) : std::string("an undefined tensor"));
   auto [cos, sin] = cos_sin(offset, x.size(-2), x.dtype());
-  return functional::apply_rotary_emb(x, cos, sin);
+  return F::apply_rotary_emb(x, cos, sin);
 }
 
 std::string RotaryEmbedding::extra_repr() const {

@@ -4,6 +4,8 @@
 
 namespace graft::nn {
 
+namespace F = functional;
+
 SelfAttention::SelfAttention(int64_t embed_dim_, bool bias, double dropout_, DType dtype)
     : Module("SelfAttention"), embed_dim(embed_dim_), dropout(dropout_) {
   GRAFT_CHECK(embed_dim > 0, "SelfAttention: embed_dim must be positive, got {}", embed_dim);
@@ -17,12 +19,11 @@ SelfAttention::SelfAttention(int64_t embed_dim_, bool bias, double dropout_, DTy
 Tensor SelfAttention::forward(const Tensor& x) { return forward(x, Tensor(), false); }
 
 Tensor SelfAttention::forward(const Tensor& x, const Tensor& attn_mask, bool is_causal) {
-  ForwardCall call(*this);
   GRAFT_CHECK(x.defined(), "SelfAttention: the input is undefined");
   GRAFT_CHECK(x.dim() >= 2 && x.shape().back() == embed_dim,
               "SelfAttention: expected an input of shape (..., L, embed_dim={}), got {}", embed_dim, shape_str(x.shape()));
   Tensor q = (*q_proj)(x), k = (*k_proj)(x), v = (*v_proj)(x);
-  Tensor attended = functional::scaled_dot_product_attention(q, k, v, attn_mask, is_training() ? dropout : 0.0, is_causal);
+  Tensor attended = F::scaled_dot_product_attention(q, k, v, attn_mask, is_training() ? dropout : 0.0, is_causal);
   return (*out_proj)(attended);
 }
 

@@ -2,18 +2,13 @@
 
 #include <cmath>
 
-#include "graft/autograd/grad_mode.h"
-#include "graft/nn/utils/detail/grad_norm.h"
+#include "graft/graph/grad_mode.h"
+#include "graft/nn/utils/grad_norm.h"
 #include "graft/ops/shape.h"
 
 namespace graft::nn::utils {
 
 namespace {
-
-using detail::clip_coefficient;
-using detail::NormAccumulator;
-using detail::round_to;
-
 
 std::vector<Tensor> defined_grads(const std::vector<Tensor>& parameters) {
   std::vector<Tensor> grads;

@@ -1,5 +1,7 @@
 #include "graft/ops/detail/convolution.h"
 
+#include "graft/graph/copy.h"
+#include "graft/graph/loops.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/kernels/conv.h"
 #include "graft/ops/reduction.h"
@@ -11,7 +13,7 @@ namespace {
 // `t` (N, C, *spatial) or a weight (O, C / groups, *kernel) as the contiguous 4-D tensor the kernels take:
 // one spatial dim becomes a height of 1.
 Tensor as_4d(const Tensor& t) {
-  Tensor c = t.is_contiguous() ? t : kernels::contiguous_copy(t);
+  Tensor c = t.is_contiguous() ? t : loops::contiguous_copy(t);
   if (c.dim() == 4) return c;
   const Shape s{c.shape()[0], c.shape()[1], 1, c.shape()[2]};
   return make_view(c, s, contiguous_strides(s), c.storage_offset());
@@ -30,7 +32,7 @@ std::vector<int64_t> bias_dims(const ConvParams& p) {
 }
 
 Tensor contiguous_or_none(const Tensor& t) {
-  return !t.defined() || t.is_contiguous() ? t : kernels::contiguous_copy(t);
+  return !t.defined() || t.is_contiguous() ? t : loops::contiguous_copy(t);
 }
 
 // y[:, c] += b[c] for every channel c.
@@ -40,7 +42,7 @@ void add_channel_bias(const Tensor& y, const Tensor& bias) {
   dispatch_floating(y.dtype(), "conv_transpose", [&]<class T>() {
     T* yp = y.data_ptr<T>();
     const T* bp = b.data_ptr<T>();
-    kernels::parallel_for(y.shape()[0] * channels, y.numel(), [&](int64_t r0, int64_t r1) {
+    loops::parallel_for(y.shape()[0] * channels, y.numel(), [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r)
         for (int64_t i = 0; i < plane; ++i) yp[r * plane + i] += bp[r % channels];
     });

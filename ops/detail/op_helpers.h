@@ -1,9 +1,9 @@
 #pragma once
 // Shared plumbing of the op implementations (not part of the public API).
 #include "graft/autograd/function.h"
+#include "graft/graph/copy.h"
 #include "graft/graph/factory.h"
-#include "graft/ops/kernels/copy.h"
-#include "graft/ops/kernels/loops.h"
+#include "graft/graph/loops.h"
 
 namespace graft::detail {
 
@@ -15,19 +15,19 @@ inline void check_defined(const char* op, const char* arg, const Tensor& t) {
 }
 
 // `t` in dtype `dt`: t itself, or a converted copy outside the graph (the op's node links the original).
-inline Tensor as_dtype(const Tensor& t, DType dt) { return t.dtype() == dt ? t : kernels::copy_as(t, dt); }
+inline Tensor as_dtype(const Tensor& t, DType dt) { return t.dtype() == dt ? t : loops::copy_as(t, dt); }
 
 // The input of a floating function (exp, log, ...): integers and bools become float32, as in PyTorch.
 inline Tensor floating_input(const char* op, const Tensor& x) {
   check_defined(op, "input", x);
-  return is_floating(x.dtype()) ? x : kernels::copy_as(x, kFloat32);
+  return is_floating(x.dtype()) ? x : loops::copy_as(x, kFloat32);
 }
 
 // y = f(x) elementwise over a floating tensor; f is a generic lambda.
 template <class F>
 Tensor map_floating(const char* op, const Tensor& x, F f) {
   Tensor y = empty_tensor(x.shape(), x.dtype());
-  dispatch_floating(x.dtype(), op, [&]<class T>() { kernels::map1<T, T>(y, x, [&](T v) { return static_cast<T>(f(v)); }); });
+  dispatch_floating(x.dtype(), op, [&]<class T>() { loops::map1<T, T>(y, x, [&](T v) { return static_cast<T>(f(v)); }); });
   return y;
 }
 
@@ -40,9 +40,9 @@ Tensor map_binary(const char* op, const Tensor& a, const Tensor& b, DType comput
   Tensor ac = as_dtype(a, compute), bc = as_dtype(b, compute);
   dispatch_all(compute, [&]<class T>() {
     if (out_dtype == DType::Bool)
-      kernels::map2<bool, T, T>(out, ac, bc, [&](T x, T y) { return static_cast<bool>(f(x, y)); });
+      loops::map2<bool, T, T>(out, ac, bc, [&](T x, T y) { return static_cast<bool>(f(x, y)); });
     else if (out_dtype == compute)
-      kernels::map2<T, T, T>(out, ac, bc, [&](T x, T y) { return static_cast<T>(f(x, y)); });
+      loops::map2<T, T, T>(out, ac, bc, [&](T x, T y) { return static_cast<T>(f(x, y)); });
     else
       GRAFT_FAIL("{}: unsupported result dtype {}", op, dtype_name(out_dtype));
   });

@@ -1,9 +1,9 @@
 #include "graft/ops/kernels/activation.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "graft/ops/kernels/backend.h"
-#include "graft/ops/kernels/copy.h"
 #include "graft/ops/kernels/loops.h"
 #include "graft/ops/kernels/onednn_primitives.h"
 
@@ -31,7 +31,11 @@ T forward_of(T v, T alpha, T beta) {
   else if constexpr (A == Activation::GeluTanh)
     return T(0.5) * v * (T(1) + std::tanh(T(kGeluBeta) * (v + T(kGeluKappa) * v * v * v)));
   else if constexpr (A == Activation::Silu) return v * sigmoid_of(v);
-  else if constexpr (A == Activation::Softplus) return v * alpha > beta ? v : std::log1p(std::exp(v * alpha)) / alpha;
+  else if constexpr (A == Activation::Softplus) {
+    // log1p(exp(z)) as max(z, 0) + log1p(exp(-|z|)), which cannot overflow: the threshold may be +inf.
+    const T z = v * alpha;
+    return z > beta ? v : (std::max(z, T(0)) + std::log1p(std::exp(-std::abs(z)))) / alpha;
+  }
   else if constexpr (A == Activation::Tanh) return std::tanh(v);
   else return sigmoid_of(v);
 }
@@ -117,7 +121,7 @@ bool onednn_alg(const ActivationSpec& f, EltwiseAlg& out) {
 }
 
 bool onednn_eligible(const ActivationSpec& f, const Tensor& t, EltwiseAlg& alg) {
-  return t.dtype() == kFloat32 && t.numel() >= kOneDnnEltwiseMinElements && !use_reference() && onednn_alg(f, alg);
+  return t.dtype() == kFloat32 && t.numel() >= kOneDnnEltwiseMinElements && !use_reference_kernels() && onednn_alg(f, alg);
 }
 
 // oneDNN's soft_relu loses accuracy left of 0 (relative error 1.5e-5 on [-4, 0), 2e-3 on [-8, -4), and

@@ -21,8 +21,6 @@ std::atomic<bool> reference{env_reference()};
 [[maybe_unused]] const bool onednn_ready = (init_onednn(), true);
 }  // namespace
 
-bool use_reference() { return reference.load(std::memory_order_relaxed); }
-void set_use_reference(bool on) { reference.store(on, std::memory_order_relaxed); }
 
 void init_onednn() {
   static std::once_flag once;
@@ -39,3 +37,10 @@ OmpThreadsGuard::~OmpThreadsGuard() {
 }
 
 }  // namespace graft::kernels
+
+namespace graft {
+
+bool use_reference_kernels() { return kernels::reference.load(std::memory_order_relaxed); }
+void set_use_reference_kernels(bool on) { kernels::reference.store(on, std::memory_order_relaxed); }
+
+}  // namespace graft

@@ -220,7 +220,7 @@ std::shared_ptr<const ConvPrimitive> cached(onednn::PrimitiveCache<ConvPrimitive
 }
 
 bool onednn_eligible(std::initializer_list<const Tensor*> tensors) {
-  if (use_reference()) return false;
+  if (use_reference_kernels()) return false;
   for (const Tensor* t : tensors)
     if (t->defined() && (t->dtype() != kFloat32 || t->numel() == 0)) return false;
   return true;

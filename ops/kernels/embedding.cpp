@@ -3,14 +3,13 @@
 #include <cstring>
 #include <vector>
 
-#include "graft/ops/kernels/copy.h"
 #include "graft/ops/kernels/loops.h"
 
 namespace graft::kernels {
 
 Tensor embedding_gather(const Tensor& weight, const Tensor& ids) {
-  Tensor w = weight.is_contiguous() ? weight : contiguous_copy(weight);
-  Tensor idx = ids.is_contiguous() ? ids : contiguous_copy(ids);
+  Tensor w = contiguous_data(weight);
+  Tensor idx = contiguous_data(ids);
   const int64_t n = idx.numel(), dim = weight.shape()[1];
   Tensor out = empty_tensor({n, dim}, weight.dtype());
   const size_t row_bytes = static_cast<size_t>(dim) * weight.element_size();
@@ -26,8 +25,8 @@ Tensor embedding_gather(const Tensor& weight, const Tensor& ids) {
 
 Tensor embedding_backward(const Tensor& grad, const Tensor& ids, int64_t num_weights, int64_t padding_idx,
                           bool scale_grad_by_freq) {
-  Tensor g = grad.is_contiguous() ? grad : contiguous_copy(grad);
-  Tensor idx = ids.is_contiguous() ? ids : contiguous_copy(ids);
+  Tensor g = contiguous_data(grad);
+  Tensor idx = contiguous_data(ids);
   const int64_t n = idx.numel(), dim = grad.shape()[1];
   const int64_t* ip = idx.data_ptr<int64_t>();
   // Counting sort: the positions of each id, in order (CSR: start[v] .. start[v + 1]).

@@ -100,7 +100,7 @@ template <class T>
 void forward_loops(const Tensor& q, const Tensor& k, const Tensor& v, T scale, bool causal, FlashBlocks blk,
                    const Tensor& out, const Tensor& lse) {
   const Dims d = dims_of(q, k, v);
-  const bool fast = std::is_same_v<T, float> && !use_reference();
+  const bool fast = std::is_same_v<T, float> && !use_reference_kernels();
   const T* Q = static_cast<const T*>(q.data_ptr());
   const T* K = static_cast<const T*>(k.data_ptr());
   const T* V = static_cast<const T*>(v.data_ptr());
@@ -191,7 +191,7 @@ void backward_loops(const Tensor& q, const Tensor& k, const Tensor& v, const Ten
                     const Tensor& dout, T scale, bool causal, FlashBlocks blk, const Tensor& dq, const Tensor& dk,
                     const Tensor& dv) {
   const Dims d = dims_of(q, k, v);
-  const bool fast = std::is_same_v<T, float> && !use_reference();
+  const bool fast = std::is_same_v<T, float> && !use_reference_kernels();
   const T* Q = static_cast<const T*>(q.data_ptr());
   const T* K = static_cast<const T*>(k.data_ptr());
   const T* V = static_cast<const T*>(v.data_ptr());

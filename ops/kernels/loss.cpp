@@ -6,7 +6,6 @@
 #include <type_traits>
 #include <vector>
 
-#include "graft/ops/kernels/copy.h"
 #include "graft/ops/kernels/dim_layout.h"
 #include "graft/ops/kernels/loops.h"
 
@@ -22,94 +21,7 @@ Tensor contiguous_as(const Tensor& t, DType dtype) {
 template <class T>
 using Acc = std::conditional_t<std::is_same_v<T, float>, double, T>;
 
-template <class T>
-void log_softmax_rows(const T* x, T* y, const DimLayout& l) {
-  const int64_t C = l.size;
-  parallel_for(l.outer, l.outer * C, [&](int64_t b, int64_t e) {
-    for (int64_t o = b; o < e; ++o) {
-      const T* xr = x + o * C;
-      T* yr = y + o * C;
-      // NaN never compares greater, so a row with a NaN keeps a finite max and then turns NaN through
-      // exp; a row of -inf gets max -inf and NaN everywhere, as in PyTorch.
-      T m = -std::numeric_limits<T>::infinity();
-      for (int64_t c = 0; c < C; ++c) m = xr[c] > m ? xr[c] : m;
-      Acc<T> s = 0;
-      for (int64_t c = 0; c < C; ++c) s += std::exp(xr[c] - m);
-      const T lse = static_cast<T>(m + std::log(s));
-      for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] - lse;
-    }
-  });
-}
-
-// Classes strided by `inner`: the loops run over whole inner rows so memory is read in order.
-template <class T>
-void log_softmax_blocks(const T* x, T* y, const DimLayout& l) {
-  const int64_t C = l.size, I = l.inner;
-  parallel_for(l.outer, l.outer * C * I, [&](int64_t b, int64_t e) {
-    std::vector<T> m(static_cast<size_t>(I));
-    std::vector<Acc<T>> s(static_cast<size_t>(I));
-    for (int64_t o = b; o < e; ++o) {
-      const T* xb = x + o * C * I;
-      T* yb = y + o * C * I;
-      std::fill(m.begin(), m.end(), -std::numeric_limits<T>::infinity());
-      std::fill(s.begin(), s.end(), Acc<T>(0));
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t i = 0; i < I; ++i) m[i] = xb[c * I + i] > m[i] ? xb[c * I + i] : m[i];
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t i = 0; i < I; ++i) s[i] += std::exp(xb[c * I + i] - m[i]);
-      for (int64_t i = 0; i < I; ++i) m[i] = static_cast<T>(m[i] + std::log(s[i]));  // m now holds the lse
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t i = 0; i < I; ++i) yb[c * I + i] = xb[c * I + i] - m[i];
-    }
-  });
-}
-
-template <class T>
-void log_softmax_backward_blocks(const T* g, const T* y, T* gx, const DimLayout& l) {
-  const int64_t C = l.size, I = l.inner;
-  parallel_for(l.outer, l.outer * C * I, [&](int64_t b, int64_t e) {
-    std::vector<Acc<T>> s(static_cast<size_t>(I));
-    for (int64_t o = b; o < e; ++o) {
-      const int64_t base = o * C * I;
-      std::fill(s.begin(), s.end(), Acc<T>(0));
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t i = 0; i < I; ++i) s[i] += g[base + c * I + i];
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t i = 0; i < I; ++i) {
-          const int64_t k = base + c * I + i;
-          gx[k] = static_cast<T>(g[k] - std::exp(y[k]) * s[i]);
-        }
-    }
-  });
-}
-
 }  // namespace
-
-Tensor loss_log_softmax(const Tensor& x, int64_t dim) {
-  Tensor xc = contiguous_as(x, x.dtype());
-  Tensor y = empty_tensor(x.shape(), x.dtype());
-  if (x.numel() == 0) return y;
-  const DimLayout l = dim_layout(x.shape(), dim);
-  dispatch_floating(x.dtype(), "log_softmax", [&]<class T>() {
-    const T* xp = static_cast<const T*>(xc.data_ptr());
-    T* yp = static_cast<T*>(y.data_ptr());
-    if (l.inner == 1) log_softmax_rows(xp, yp, l);
-    else log_softmax_blocks(xp, yp, l);
-  });
-  return y;
-}
-
-Tensor loss_log_softmax_backward(const Tensor& grad, const Tensor& output, int64_t dim) {
-  Tensor g = contiguous_as(grad, output.dtype()), y = contiguous_as(output, output.dtype());
-  Tensor gx = empty_tensor(output.shape(), output.dtype());
-  if (output.numel() == 0) return gx;
-  const DimLayout l = dim_layout(output.shape(), dim);
-  dispatch_floating(output.dtype(), "log_softmax_backward", [&]<class T>() {
-    log_softmax_backward_blocks(static_cast<const T*>(g.data_ptr()), static_cast<const T*>(y.data_ptr()),
-                                static_cast<T*>(gx.data_ptr()), l);
-  });
-  return gx;
-}
 
 NllLoss nll_loss_forward(const char* op, const Tensor& input, int64_t class_dim, const Tensor& target,
                          const Tensor& weight, int64_t ignore_index, Reduction reduction) {

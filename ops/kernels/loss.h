@@ -1,6 +1,6 @@
 #pragma once
-// Kernels of the losses (ops/loss.cpp): log-softmax along the class dim, the gather/scatter of nll_loss,
-// and elementwise binary cross-entropy. Plain loops templated on the element type (f32 and f64).
+// Kernels of the losses (ops/loss.cpp): the gather/scatter of nll_loss and elementwise binary
+// cross-entropy (their log-softmax is ops/activation's). Plain loops templated on the element type (f32 and f64).
 #include <cstdint>
 
 #include "graft/graph/tensor.h"
@@ -8,12 +8,6 @@
 namespace graft::kernels {
 
 enum class Reduction : uint8_t { None, Mean, Sum };
-
-// log(softmax(x)) along `dim`, with the max subtracted first. The losses' own copy: ops/activation's
-// log_softmax is being written in parallel and the two are to be unified.
-Tensor loss_log_softmax(const Tensor& x, int64_t dim);
-// The gradient of log_softmax: grad - exp(output) * sum(grad, dim).
-Tensor loss_log_softmax_backward(const Tensor& grad, const Tensor& output, int64_t dim);
 
 // nll_loss over `input` whose classes run along `class_dim`; `target` has input's shape without that dim.
 // Returns the loss (target's shape for Reduction::None, else 0-dim), and for backward the class index of

@@ -5,7 +5,6 @@
 #include <algorithm>
 
 #include "graft/ops/kernels/backend.h"
-#include "graft/ops/kernels/copy.h"
 #include "graft/ops/kernels/loops.h"
 
 namespace graft::kernels {
@@ -148,7 +147,7 @@ void bmm(const Tensor& a, const Tensor& b, const Tensor& out, bool accumulate) {
     return;
   }
   const int64_t macs = out.shape()[1] * out.shape()[2] * a.shape()[2];
-  if (out.dtype() == DType::Float32 && !use_reference() && macs > kTinyMacs) {
+  if (out.dtype() == DType::Float32 && !use_reference_kernels() && macs > kTinyMacs) {
     sgemm_batched(a, b, out, accumulate);
     return;
   }

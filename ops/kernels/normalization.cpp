@@ -5,7 +5,6 @@
 
 #include "graft/graph/factory.h"
 #include "graft/ops/kernels/backend.h"
-#include "graft/ops/kernels/copy.h"
 #include "graft/ops/kernels/loops.h"
 #include "graft/ops/kernels/onednn_primitives.h"
 
@@ -13,7 +12,6 @@ namespace graft::kernels {
 
 namespace {
 
-Tensor dense_or_none(const Tensor& t) { return !t.defined() || t.is_contiguous() ? t : contiguous_copy(t); }
 
 template <class T>
 T* ptr_or_null(const Tensor& t) {
@@ -100,7 +98,7 @@ void row_norm_backward(const T* g, const T* x, const T* mean, const T* rstd, con
 
 NormForward row_norm_reference(const Tensor& x_in, const Tensor& weight, const Tensor& bias, int64_t cols, double eps,
                                bool center) {
-  Tensor x = dense_or_none(x_in), w = dense_or_none(weight), b = dense_or_none(bias);
+  Tensor x = contiguous_data(x_in), w = contiguous_data(weight), b = contiguous_data(bias);
   const int64_t rows = cols == 0 ? 0 : x.numel() / cols;
   NormForward out{empty_tensor(x.shape(), x.dtype()), center ? empty_tensor({rows}, x.dtype()) : Tensor(),
                   empty_tensor({rows}, x.dtype())};
@@ -113,7 +111,7 @@ NormForward row_norm_reference(const Tensor& x_in, const Tensor& weight, const T
 
 NormGrads row_norm_backward_reference(const Tensor& grad, const Tensor& x_in, const Tensor& mean, const Tensor& rstd,
                                       const Tensor& weight, int64_t cols, NormGradsWanted wanted, bool center) {
-  Tensor x = dense_or_none(x_in), w = dense_or_none(weight);
+  Tensor x = contiguous_data(x_in), w = contiguous_data(weight);
   Tensor g = onednn::dense(grad, x.shape(), x.dtype());
   const int64_t rows = cols == 0 ? 0 : x.numel() / cols;
   NormGrads out;
@@ -156,12 +154,12 @@ bool layer_norm_onednn_eligible(const Tensor& x, const Tensor& weight, const Ten
                                 int64_t min_elements) {
   auto f32_or_none = [](const Tensor& t) { return !t.defined() || t.dtype() == kFloat32; };
   return x.dtype() == kFloat32 && f32_or_none(weight) && f32_or_none(bias) && cols > 0 && x.numel() >= min_elements &&
-         !use_reference();
+         !use_reference_kernels();
 }
 
 NormForward layer_norm_onednn(const Tensor& x_in, const Tensor& weight, const Tensor& bias, int64_t cols, double eps) {
   static onednn::PrimitiveCache<LayerNormForward> cache;
-  Tensor x = dense_or_none(x_in), w = dense_or_none(weight), b = dense_or_none(bias);
+  Tensor x = contiguous_data(x_in), w = contiguous_data(weight), b = contiguous_data(bias);
   const int64_t rows = x.numel() / cols;
   const float e = static_cast<float>(eps);
   const auto flags = layer_norm_flags(w.defined(), b.defined());
@@ -189,7 +187,7 @@ NormForward layer_norm_onednn(const Tensor& x_in, const Tensor& weight, const Te
 NormGrads layer_norm_backward_onednn(const Tensor& grad, const Tensor& x_in, const Tensor& mean, const Tensor& rstd,
                                      const Tensor& weight, int64_t cols, double eps, NormGradsWanted wanted) {
   static onednn::PrimitiveCache<LayerNormBackward> cache;
-  Tensor x = dense_or_none(x_in), w = dense_or_none(weight);
+  Tensor x = contiguous_data(x_in), w = contiguous_data(weight);
   Tensor g = onednn::dense(grad, x.shape(), kFloat32);
   const int64_t rows = x.numel() / cols;
   const float e = static_cast<float>(eps);
@@ -204,7 +202,7 @@ NormGrads layer_norm_backward_onednn(const Tensor& grad, const Tensor& x_in, con
   });
   // oneDNN wants the variance back: var = 1/rstd^2 - eps.
   Tensor var = empty_tensor({rows}, kFloat32);
-  Tensor rs = dense_or_none(rstd), mu = dense_or_none(mean);
+  Tensor rs = contiguous_data(rstd), mu = contiguous_data(mean);
   const float* r = rs.data_ptr<float>();
   float* v = var.data_ptr<float>();
   for (int64_t i = 0; i < rows; ++i) v[i] = 1.f / (r[i] * r[i]) - e;
@@ -281,7 +279,7 @@ NormGrads rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& r
 }
 
 ChannelStatistics batch_norm_statistics(const Tensor& x_in) {
-  Tensor x = dense_or_none(x_in);
+  Tensor x = contiguous_data(x_in);
   const BatchLayout b = batch_layout(x);
   ChannelStatistics out{empty_tensor({b.c}, x.dtype()), empty_tensor({b.c}, x.dtype())};
   const double count = static_cast<double>(b.n * b.l);
@@ -312,8 +310,8 @@ ChannelStatistics batch_norm_statistics(const Tensor& x_in) {
 
 Tensor batch_norm_forward(const Tensor& x_in, const Tensor& mean, const Tensor& rstd, const Tensor& weight,
                           const Tensor& bias) {
-  Tensor x = dense_or_none(x_in), w = dense_or_none(weight), bb = dense_or_none(bias);
-  Tensor m = dense_or_none(mean), r = dense_or_none(rstd);
+  Tensor x = contiguous_data(x_in), w = contiguous_data(weight), bb = contiguous_data(bias);
+  Tensor m = contiguous_data(mean), r = contiguous_data(rstd);
   const BatchLayout b = batch_layout(x);
   Tensor y = empty_tensor(x.shape(), x.dtype());
   dispatch_floating(x.dtype(), "batch_norm", [&]<class T>() {
@@ -335,7 +333,7 @@ Tensor batch_norm_forward(const Tensor& x_in, const Tensor& mean, const Tensor& 
 
 NormGrads batch_norm_backward(const Tensor& grad, const Tensor& x_in, const Tensor& mean, const Tensor& rstd,
                               const Tensor& weight, bool training, NormGradsWanted wanted) {
-  Tensor x = dense_or_none(x_in), w = dense_or_none(weight), m = dense_or_none(mean), r = dense_or_none(rstd);
+  Tensor x = contiguous_data(x_in), w = contiguous_data(weight), m = contiguous_data(mean), r = contiguous_data(rstd);
   Tensor g = onednn::dense(grad, x.shape(), x.dtype());
   const BatchLayout b = batch_layout(x);
   NormGrads out;

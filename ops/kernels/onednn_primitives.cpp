@@ -3,7 +3,7 @@
 #include <omp.h>
 
 #include "graft/ops/kernels/backend.h"
-#include "graft/ops/kernels/copy.h"
+#include "graft/ops/kernels/loops.h"
 
 namespace graft::kernels::onednn {
 

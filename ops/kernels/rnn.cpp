@@ -4,7 +4,7 @@
 
 #include "graft/graph/factory.h"
 #include "graft/ops/kernels/activation.h"
-#include "graft/ops/kernels/copy.h"
+#include "graft/graph/copy.h"
 #include "graft/ops/kernels/loops.h"
 #include "graft/ops/kernels/matmul.h"
 

@@ -1,6 +1,8 @@
 #pragma once
-// softmax and log_softmax along one dim, forward and backward: plain loops for f32 and f64 (the
-// reference), oneDNN's softmax_v2 for float32 tensors large enough to pay for a library call.
+// The one softmax kernel family: softmax and log_softmax along any dim, the masked softmax attention uses,
+// and their backward. Plain loops for f32 and f64 (the reference; sums in double), and oneDNN's softmax_v2
+// for float32 tensors large enough to pay for a library call, with its non-finite rows fixed up to what the
+// loops give.
 #include <cstdint>
 
 #include "graft/graph/tensor.h"
@@ -14,17 +16,16 @@ inline constexpr int64_t kOneDnnSoftmaxMinElements = 1024;
 inline constexpr int64_t kOneDnnSoftmaxBackwardMinElements = 4096;
 
 // softmax (log = false) or log_softmax (log = true) of x along `dim` (already wrapped), contiguous, in x's
-// dtype. A slice whose maximum is -inf (all -inf) comes out NaN, as in PyTorch.
+// dtype. A slice whose maximum is -inf (all -inf) or that holds a NaN or +inf comes out NaN, as in PyTorch.
 Tensor softmax_forward(const Tensor& x, int64_t dim, bool log);
 
-// The input gradient from the output y = softmax_forward(x, dim, log) and the output gradient:
-// y * (g - sum(g * y)) for softmax, g - exp(y) * sum(g) for log_softmax.
-Tensor softmax_backward(const Tensor& grad, const Tensor& output, int64_t dim, bool log);
+// softmax over the last dim of the entries where `keep` (bool, broadcastable to x, or undefined) is true
+// and that are not -inf; a row where nothing takes part is all zeros (PyTorch's _safe_softmax), a row
+// with a kept NaN or +inf is NaN. Contiguous, in x's dtype.
+Tensor masked_softmax(const Tensor& x, const Tensor& keep);
 
-// oneDNN's softmax over the last dim of contiguous float32 tensors (x and y may be one tensor), with no
-// handling of non-finite slices: oneDNN's exp does not propagate NaN and an all -inf slice comes out NaN,
-// so callers fix such slices up themselves (see softmax_forward).
-void onednn_softmax_last_dim(const Tensor& x, const Tensor& y);
-void onednn_softmax_backward_last_dim(const Tensor& grad, const Tensor& output, const Tensor& grad_input);
+// The input gradient from the output y of softmax_forward(x, dim, log) or masked_softmax (dim last, log
+// false) and the output gradient: y * (g - sum(g * y)) for softmax, g - exp(y) * sum(g) for log_softmax.
+Tensor softmax_backward(const Tensor& grad, const Tensor& output, int64_t dim, bool log);
 
 }  // namespace graft::kernels

@@ -6,9 +6,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "graft/ops/kernels/copy.h"
-#include "graft/ops/kernels/dim_layout.h"
 #include "graft/ops/kernels/loops.h"
+#include "graft/ops/kernels/dim_layout.h"
 
 namespace graft::kernels {
 
@@ -31,7 +30,7 @@ bool before(T a, T b, bool descending) {
 // are at base + l * inner for l in [0, len); the k outputs of the lane go to out_base + j * inner.
 template <class T, class Lane>
 void for_each_lane(const Tensor& in, int64_t dim, int64_t k, Tensor& values, Tensor& indices, Lane lane) {
-  Tensor x = in.is_contiguous() ? in : contiguous_copy(in);
+  Tensor x = contiguous_data(in);
   const Shape& shape = in.shape();
   const DimLayout layout = dim_layout(shape, dim);
   const int64_t len = layout.size, outer = layout.outer, inner = layout.inner;

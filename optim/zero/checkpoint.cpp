@@ -7,7 +7,7 @@
 #include <regex>
 #include <set>
 
-#include "graft/autograd/grad_mode.h"
+#include "graft/graph/grad_mode.h"
 #include "graft/graph/factory.h"
 #include "graft/ops/shape.h"
 #include "graft/optim/zero/detail/stage3_partition.h"
@@ -19,6 +19,7 @@ namespace graft::optim::zero {
 using nlohmann::json;
 using detail::ZeroBucket;
 using detail::ZeroParam;
+using detail::span;
 
 namespace {
 
@@ -29,10 +30,6 @@ DType dtype_from_name(const std::string& name) {
   for (DType d : {kFloat32, kFloat64})
     if (name == dtype_name(d)) return d;
   GRAFT_FAIL("ZeRO checkpoint: unsupported dtype '{}'", name);
-}
-
-Tensor span(const Tensor& buffer, int64_t begin, int64_t length) {
-  return make_view(buffer, {length}, {1}, buffer.storage_offset() + begin);
 }
 
 std::string tensor_key(size_t group, size_t bucket, const std::string& what) {

@@ -6,9 +6,9 @@
 #include <map>
 #include <set>
 
-#include "graft/autograd/grad_mode.h"
+#include "graft/graph/grad_mode.h"
 #include "graft/graph/factory.h"
-#include "graft/nn/utils/detail/grad_norm.h"
+#include "graft/nn/utils/grad_norm.h"
 #include "graft/ops/shape.h"
 #include "graft/optim/zero/detail/stage3_partition.h"
 #include "graft/optim/zero/detail/zero_state.h"
@@ -17,13 +17,9 @@ namespace graft::optim::zero {
 
 using detail::ZeroBucket;
 using detail::ZeroParam;
+using detail::span;
 
 namespace {
-
-// Elements [begin, begin + length) of a 1-D buffer.
-Tensor span(const Tensor& buffer, int64_t begin, int64_t length) {
-  return make_view(buffer, {length}, {1}, buffer.storage_offset() + begin);
-}
 
 // Member m's slot of a padded flat buffer, shaped like `like`.
 Tensor slot_view(const Tensor& buffer, const ZeroBucketLayout& layout, size_t m, const Tensor& like) {
@@ -146,7 +142,7 @@ void ShardedOptimizer::setup(const std::vector<OptimizerParamGroup>& groups, Opt
   for (size_t i = 0; i < params_.size(); ++i)
     if (params_[i].tensor.requires_grad())
       params_[i].hook = params_[i].tensor.register_hook([this, i](const Tensor&) { gradient_arrived(i); });
-  if (stage_ == 3) partition_ = std::make_unique<detail::Stage3Partition>(*this);
+  if (stage_ == 3) partition_ = std::make_unique<detail::Stage3Partition>(detail::Stage3State{model_, comm_, params_, buckets_});
 }
 
 void ShardedOptimizer::build_inner(const std::vector<OptimizerParamGroup>& groups, OptimizerFactory factory) {
@@ -291,9 +287,9 @@ void ShardedOptimizer::reduce(size_t bucket) {
 
 // The arithmetic of nn::utils::clip_grad_norm_, with the accumulators' state in a tensor that travels between
 // ranks.
-using nn::utils::detail::clip_coefficient;
-using nn::utils::detail::NormAccumulator;
-using nn::utils::detail::round_to;
+using nn::utils::clip_coefficient;
+using nn::utils::NormAccumulator;
+using nn::utils::round_to;
 
 double ShardedOptimizer::clip_grad_norm_(double max_norm, double norm_type, bool error_if_nonfinite) {
   GRAFT_CHECK(!in_backward_, "ShardedOptimizer.clip_grad_norm_: called while a backward is running");

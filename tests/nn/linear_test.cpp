@@ -5,7 +5,7 @@
 
 #include "graft/autograd/gradcheck.h"
 #include "graft/graft.h"
-#include "graft/ops/kernels/backend.h"
+#include "graft/ops/backend.h"
 
 using namespace graft;
 namespace F = graft::nn::functional;
@@ -32,7 +32,7 @@ TEST(Linear, GradcheckAndGradgradcheckOverBatchDims) {
 TEST(Linear, OneDnnAndReferencePathsAgree) {
   Tensor x = randn({64, 96}), w = randn({80, 96}), b = randn({80});
   Tensor fast = F::linear(x, w, b);
-  kernels::ReferenceKernelsGuard ref;
+  ReferenceKernelsGuard ref;
   EXPECT_TRUE(allclose(fast, F::linear(x, w, b), 1e-4, 1e-4));
 }
 

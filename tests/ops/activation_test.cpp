@@ -83,6 +83,43 @@ GRAFT_REGISTER_OP({.name = "softplus", .samples = [](DType dt) {
 GRAFT_REGISTER_OP({.name = "softmax", .samples = [](DType dt) { return softmax_samples(dt, F::softmax); }});
 GRAFT_REGISTER_OP({.name = "log_softmax", .samples = [](DType dt) { return softmax_samples(dt, F::log_softmax); }});
 
+// Keep masks with rows where nothing is kept (zeros, and no gradient), broadcast from fewer dims.
+GRAFT_REGISTER_OP({.name = "masked_softmax", .samples = [](DType dt) {
+  auto with_keep = [](const Tensor& keep) { return [keep](const TensorList& in) { return F::masked_softmax(in[0], keep); }; };
+  Tensor keep = uniform({4, 5}, kFloat32, 0, 1, 21) > 0.4;
+  keep.select(0, 2).fill_(false);
+  Tensor wide_keep = uniform({16, kSoftmaxCols}, kFloat32, 0, 1, 22) > 0.2;
+  wide_keep.select(0, 3).fill_(false);
+  return std::vector<Sample>{
+      sample("no mask", {uniform({3, 5}, dt, -3, 3, 1)}, [](const TensorList& in) { return F::masked_softmax(in[0]); }),
+      sample("a row with nothing kept", {uniform({4, 5}, dt, -3, 3, 2)}, with_keep(keep)),
+      sample("mask broadcast over heads", {uniform({2, 3, 4, 5}, dt, -3, 3, 3)}, with_keep(keep)),
+      sample("column mask", {uniform({4, 5}, dt, -3, 3, 4)}, with_keep(tensor({true, false, true, true, false}, {5}))),
+      sample("0-dim", {uniform({}, dt, -3, 3, 5)}, [](const TensorList& in) { return F::masked_softmax(in[0]); }),
+      sample("transposed view", {uniform({5, 4}, dt, -3, 3, 6)},
+             [keep](const TensorList& in) { return F::masked_softmax(in[0].t(), keep); }),
+      sample("large enough for oneDNN", {uniform({16, kSoftmaxCols}, dt, -4, 4, 7)}, with_keep(wide_keep))};
+}});
+
+// Both arguments are free variables here: the output comes from a softmax of the sample's own input.
+std::vector<Sample> backward_data_samples(DType dt, Tensor (*backward)(const Tensor&, const Tensor&, int64_t), SoftmaxFn forward) {
+  auto along = [backward](int64_t dim) {
+    return [backward, dim](const TensorList& in) { return backward(in[0], in[1], dim); };
+  };
+  auto out = [&](IntList shape, int64_t dim, uint64_t seed) { return forward(uniform(shape, dt, -3, 3, seed), dim, std::nullopt); };
+  return {sample("rows", {uniform({3, 5}, dt, -1, 1, 11), out({3, 5}, 1, 1)}, along(1)),
+          sample("columns", {uniform({3, 5}, dt, -1, 1, 12), out({3, 5}, 0, 2)}, along(0)),
+          sample("middle dim as -2", {uniform({2, 3, 4}, dt, -1, 1, 13), out({2, 3, 4}, 1, 3)}, along(-2)),
+          sample("large enough for oneDNN", {uniform({16, kSoftmaxCols}, dt, -1, 1, 14), out({16, kSoftmaxCols}, 1, 4)},
+                 along(1))};
+}
+GRAFT_REGISTER_OP({.name = "softmax_backward_data", .samples = [](DType dt) {
+  return backward_data_samples(dt, F::softmax_backward_data, F::softmax);
+}});
+GRAFT_REGISTER_OP({.name = "log_softmax_backward_data", .samples = [](DType dt) {
+  return backward_data_samples(dt, F::log_softmax_backward_data, F::log_softmax);
+}});
+
 // ---------------------------------------------------------------- helpers
 
 std::vector<double> values(const Tensor& t) { return t.to_vector<double>(); }
@@ -213,6 +250,7 @@ TEST(Activations, NodesAreNamedAsInPyTorch) {
   EXPECT_STREQ(F::gelu(x, "tanh").grad_fn()->name(), "GeluBackward0");
   EXPECT_STREQ(F::softmax(x, 1).grad_fn()->name(), "SoftmaxBackward0");
   EXPECT_STREQ(F::log_softmax(x, 1).grad_fn()->name(), "LogSoftmaxBackward0");
+  EXPECT_STREQ(F::masked_softmax(x).grad_fn()->name(), "MaskedSoftmaxBackward0");
 }
 
 TEST(Softmax, MaskedRowsGiveWhatPyTorchGives) {
@@ -225,6 +263,42 @@ TEST(Softmax, MaskedRowsGiveWhatPyTorchGives) {
   std::vector<double> lp = values(F::log_softmax(x, 1));
   EXPECT_TRUE(std::isnan(lp[0]));
   EXPECT_EQ(lp[4], -kInf);
+}
+
+TEST(MaskedSoftmax, IsSoftmaxOverTheKeptEntriesAndZeroWhereNothingIsKept) {
+  for (bool reference : {false, true}) {
+    ReferenceKernelsGuard guard(reference);
+    SCOPED_TRACE(reference ? "reference loops" : "fast path");
+    Tensor x = uniform({8, 2, 16, kSoftmaxCols}, kFloat32, -4, 4, 31);
+    Tensor keep = uniform({16, kSoftmaxCols}, kFloat32, 0, 1, 32) > 0.5;
+    keep.select(0, 7).fill_(false);
+    Tensor p = F::masked_softmax(x, keep);
+    Tensor expected = F::softmax(masked_fill(x, logical_not(keep), -kInf), -1);
+    EXPECT_TRUE(allclose(p.narrow(2, 0, 7), expected.narrow(2, 0, 7), 1e-6, 1e-7));
+    EXPECT_EQ(p.select(2, 7).abs().sum().item<double>(), 0.0);
+    EXPECT_TRUE(allclose(p.narrow(2, 8, 8), expected.narrow(2, 8, 8), 1e-6, 1e-7));
+    // -inf entries take no part either: a row of -inf is zeros, not NaN as in softmax.
+    Tensor all_inf = full({2, 3}, -kInf);
+    EXPECT_EQ(F::masked_softmax(all_inf).abs().sum().item<double>(), 0.0);
+  }
+}
+
+TEST(MaskedSoftmax, RowsWithNothingKeptGetNoGradient) {
+  Tensor x = uniform({3, 4}, kFloat64, -2, 2, 41).requires_grad_();
+  Tensor keep = tensor({true, true, false, true, false, false, false, false, true, false, true, true}, {3, 4});
+  (F::masked_softmax(x, keep) * uniform({3, 4}, kFloat64, -1, 1, 42)).sum().backward();
+  EXPECT_EQ(x.grad().select(0, 1).abs().sum().item<double>(), 0.0);
+  EXPECT_EQ(x.grad().at<double>({0, 2}), 0.0);
+  EXPECT_NE(x.grad().at<double>({0, 0}), 0.0);
+  EXPECT_STREQ(F::masked_softmax(x, keep).grad_fn()->name(), "MaskedSoftmaxBackward0");
+}
+
+TEST(SoftmaxBackwardData, IsTheGradientOfSoftmaxAndLogSoftmax) {
+  Tensor x = uniform({4, 6}, kFloat64, -2, 2, 51).requires_grad_();
+  Tensor g = uniform({4, 6}, kFloat64, -1, 1, 52);
+  Tensor y = F::softmax(x, 0), ly = F::log_softmax(x, 0);
+  EXPECT_TRUE(allclose(F::softmax_backward_data(g, y.detach(), 0), autograd::grad({y}, {x}, {g})[0], 1e-12, 1e-14));
+  EXPECT_TRUE(allclose(F::log_softmax_backward_data(g, ly.detach(), 0), autograd::grad({ly}, {x}, {g})[0], 1e-12, 1e-14));
 }
 
 TEST(Softmax, SubtractsTheMaximumSoLargeInputsDoNotOverflow) {
@@ -290,7 +364,7 @@ TEST(Activations, OneDnnAgreesWithTheLoopsOnLargeInputs) {
       if (input.is_same(special) && !is_softmax) continue;
       SCOPED_TRACE(std::string(name) + (input.is_same(special) ? " (masked, NaN and inf rows)" : ""));
       auto run = [&](bool reference) {
-        kernels::ReferenceKernelsGuard guard(reference);
+        ReferenceKernelsGuard guard(reference);
         Tensor xi = input.detach().clone().requires_grad_();
         Tensor y = f(xi);
         return std::pair{y, first_grad(y, xi, v)};
@@ -321,7 +395,7 @@ TEST(Activations, CompositeBackwardMatchesFusedBackward) {
 TEST(Activations, SoftplusKeepsItsFarNegativeTail) {
   // log(1 + e^x) ~ e^x: 9.36e-14 at -30, not 0, on both paths.
   for (bool reference : {false, true}) {
-    kernels::ReferenceKernelsGuard guard(reference);
+    ReferenceKernelsGuard guard(reference);
     Tensor x = full({2048}, -30.0);
     EXPECT_NEAR(F::softplus(x).at<double>({5}) / std::exp(-30.0), 1.0, 1e-5) << "reference: " << reference;
   }
@@ -343,6 +417,15 @@ TEST(Activations, RejectBadInput) {
   EXPECT_EQ(error_of([&] { F::softmax(Tensor(), 0); }), "softmax: argument 'input' is an undefined tensor");
   EXPECT_NE(error_of([&] { F::softmax(ones({2, 3}), 2); }).find("softmax"), std::string::npos);
   EXPECT_NE(error_of([&] { F::log_softmax(ones({2, 3}), -3); }).find("log_softmax"), std::string::npos);
+  EXPECT_EQ(error_of([&] { F::masked_softmax(ints); }),
+            "masked_softmax: expected a floating-point input (float32 or float64), got int64");
+  EXPECT_EQ(error_of([&] { F::masked_softmax(ones({2, 3}), ones({3})); }), "masked_softmax: keep must be a bool tensor, got float32");
+  EXPECT_EQ(error_of([&] { F::masked_softmax(ones({2, 3}), tensor({true, false})); }),
+            "masked_softmax: keep of shape [2] cannot be broadcast to the input's shape [2, 3]");
+  EXPECT_EQ(error_of([&] { F::softmax_backward_data(ones({2, 3}), ones({3, 2}), 0); }),
+            "softmax_backward_data: grad_output has shape [2, 3] but output has shape [3, 2]");
+  EXPECT_NE(error_of([&] { F::log_softmax_backward_data(ones({2, 3}), ones({2, 3}), 2); }).find("log_softmax_backward_data"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -255,7 +255,7 @@ TEST(ScaledDotProductAttention, Float32AgreesWithFloat64AtModerateSize) {
 // results, including the rows oneDNN cannot compute itself (nothing kept: zeros; a NaN or +inf score: NaN).
 TEST(ScaledDotProductAttention, Float32FastPathMatchesTheReferenceLoops) {
   auto run = [](bool reference, int variant) {
-    kernels::ReferenceKernelsGuard guard(reference);
+    ReferenceKernelsGuard guard(reference);
     Tensor q = uniform({2, 4, 48, 16}, kFloat32, -1, 1, 1), k = uniform({2, 2, 40, 16}, kFloat32, -1, 1, 2),
            v = uniform({2, 2, 40, 8}, kFloat32, -1, 1, 3);
     Tensor mask;

@@ -80,7 +80,7 @@ Tensor run_case(const nlohmann::json& c, const Tensor& x, const Tensor& w, const
 }
 
 void check_against_pytorch(DType dt, bool reference_kernels) {
-  kernels::ReferenceKernelsGuard guard(reference_kernels);
+  ReferenceKernelsGuard guard(reference_kernels);
   const double tol = dt == kFloat64 ? 1e-10 : 1e-4;
   for (const auto& c : ref::reference_json("conv.json").at("cases")) {
     SCOPED_TRACE(c.at("name").get<std::string>());
@@ -108,7 +108,7 @@ TEST(Conv, OneDnnAgreesWithTheLoopsOnACnnLayer) {
   Tensor x0 = uniform({4, 16, 10, 9}, kFloat32, -1, 1, 1), w0 = uniform({32, 16, 3, 3}, kFloat32, -0.3, 0.3, 2),
          b0 = uniform({32}, kFloat32, -1, 1, 3), v = uniform({4, 32, 5, 5}, kFloat32, -1, 1, 4);
   auto run = [&](bool reference) {
-    kernels::ReferenceKernelsGuard guard(reference);
+    ReferenceKernelsGuard guard(reference);
     Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(), b = b0.clone().requires_grad_();
     Tensor y = F::conv2d(x, w, b, 2, 1);
     TensorList out = autograd::grad({y}, {x, w, b}, {v});

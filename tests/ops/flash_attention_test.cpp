@@ -105,7 +105,7 @@ TEST(FlashAttention, ReferenceKernelsAgreeWithSgemmTiles) {
   Grads fast = run(flash, q, k, v, dout);
   Grads reference;
   {
-    kernels::ReferenceKernelsGuard guard;
+    ReferenceKernelsGuard guard;
     reference = run(flash, q, k, v, dout);
   }
   expect_same(fast, reference, 1e-5, 1e-5);

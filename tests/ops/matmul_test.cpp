@@ -142,7 +142,7 @@ void expect_kernels_agree(const Tensor& a, const Tensor& b, const std::string& w
   const int64_t B = std::max(a.shape()[0], b.shape()[0]);
   Tensor fast = empty({B, a.shape()[1], b.shape()[2]}), ref = empty({B, a.shape()[1], b.shape()[2]});
   {
-    kernels::ReferenceKernelsGuard guard(false);
+    ReferenceKernelsGuard guard(false);
     kernels::bmm(a, b, fast);
   }
   kernels::bmm_reference(a, b, ref);
@@ -153,7 +153,7 @@ void expect_kernels_agree(const Tensor& a, const Tensor& b, const std::string& w
   // accumulate = true adds to what is there
   Tensor acc = ones({B, a.shape()[1], b.shape()[2]});
   {
-    kernels::ReferenceKernelsGuard guard(false);
+    ReferenceKernelsGuard guard(false);
     kernels::bmm(a, b, acc, true);
   }
   EXPECT_TRUE(allclose(acc.to(kFloat64), exact + 1.0, 1e-4, 1e-5)) << "accumulate";
@@ -211,7 +211,7 @@ TEST(MatmulKernels, OpsAgreeWithTheReferencePathOnEveryMatmulCase) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
     auto run = [&](bool reference, DType dt) {
-      kernels::ReferenceKernelsGuard guard(reference);
+      ReferenceKernelsGuard guard(reference);
       Tensor a = uniform(c.a, dt, -1, 1, 1).requires_grad_(), b = uniform(c.b, dt, -1, 1, 2).requires_grad_();
       Tensor out = matmul(c.transpose_a ? a.transpose(-1, -2) : a, b);
       TensorList g = autograd::grad({out}, {a, b}, {uniform(out.shape(), dt, -1, 1, 3)});

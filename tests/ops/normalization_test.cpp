@@ -127,7 +127,7 @@ TEST(LayerNorm, OneDnnAgreesWithTheLoopsOnLargeInputs) {
   for (int variant = 0; variant < 3; ++variant) {  // weight and bias, weight only, neither
     SCOPED_TRACE(variant);
     auto run = [&](bool reference) {
-      kernels::ReferenceKernelsGuard guard(reference);
+      ReferenceKernelsGuard guard(reference);
       Tensor x = x0.clone().requires_grad_(), w = variant < 2 ? w0.clone().requires_grad_() : Tensor(),
              b = variant == 0 ? b0.clone().requires_grad_() : Tensor();
       Tensor y = F::layer_norm(x, {cols}, w, b);

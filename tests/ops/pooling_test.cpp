@@ -123,7 +123,7 @@ std::pair<Tensor, Tensor> run_case(const nlohmann::json& c, const Tensor& x) {
 }
 
 void check_against_pytorch(DType dt, bool reference_kernels) {
-  kernels::ReferenceKernelsGuard guard(reference_kernels);
+  ReferenceKernelsGuard guard(reference_kernels);
   const double tol = dt == kFloat64 ? 1e-10 : 1e-5;
   for (const auto& c : ref::reference_json("pooling.json").at("cases")) {
     SCOPED_TRACE(c.at("name").get<std::string>());

@@ -6,7 +6,7 @@
 #include <set>
 
 #include "graft/autograd/gradcheck.h"
-#include "graft/ops/kernels/backend.h"
+#include "graft/ops/backend.h"
 #include "support/op_registry.h"
 
 using namespace graft;
@@ -84,7 +84,7 @@ TEST_P(OpTest, ReferenceKernelsAgree) {
   for (const Sample& s : op().samples(kFloat32)) {
     SCOPED_TRACE(op().name + ": " + s.description);
     auto run = [&](bool reference) {
-      kernels::ReferenceKernelsGuard guard(reference);
+      ReferenceKernelsGuard guard(reference);
       TensorList in = op().differentiable ? prepare(s) : s.inputs;
       TensorList out = s.fn(in);
       TensorList result = out;

@@ -226,7 +226,7 @@ TEST(RnnLayer, FastKernelsAgreeWithTheLoops) {
     SCOPED_TRACE(mode);
     const LayerArgs a = layer_args(mode, 6, 16, 24, 48, kFloat32);
     auto run = [&](bool reference) {
-      kernels::ReferenceKernelsGuard guard(reference);
+      ReferenceKernelsGuard guard(reference);
       TensorList in;
       for (const Tensor& t : a.list()) in.push_back(t.defined() ? t.detach().clone().requires_grad_() : t);
       TensorList out = run_layer(mode, in, tensor({6, 6, 5, 3, 6, 1, 2, 6, 6, 6, 4, 6, 6, 5, 6, 1}));

@@ -8,8 +8,6 @@
 #include <tuple>
 
 #include "graft/graph/factory.h"
-#include "graft/optim/zero/detail/zero_state.h"
-#include "graft/optim/zero/sharded_optimizer.h"
 
 namespace graft::optim::zero::detail {
 
@@ -17,8 +15,8 @@ namespace {
 constexpr size_t kNone = std::numeric_limits<size_t>::max();
 }
 
-Stage3Partition::Stage3Partition(ShardedOptimizer& owner) : owner_(owner) {
-  std::vector<ZeroParam>& params = owner_.params_;
+Stage3Partition::Stage3Partition(Stage3State state) : state_(state) {
+  const std::vector<ZeroParam>& params = state_.params;
   const size_t n = params.size();
   storages_.resize(n);
   holds_.assign(n, 0);
@@ -31,7 +29,7 @@ Stage3Partition::Stage3Partition(ShardedOptimizer& owner) : owner_(owner) {
   }
   // One set per module: the partitioned parameters registered on the module itself.
   std::set<const nn::Module*> visited;
-  for (auto& [name, module] : owner_.model_.named_modules()) {
+  for (auto& [name, module] : state_.model.named_modules()) {
     if (!visited.insert(module.get()).second) continue;
     Set set;
     for (const Tensor& t : module->parameters(/*recurse=*/false)) {
@@ -65,7 +63,7 @@ Stage3Partition::~Stage3Partition() {
 }
 
 void Stage3Partition::gather(const std::vector<size_t>& ids) {
-  std::vector<ZeroParam>& params = owner_.params_;
+  const std::vector<ZeroParam>& params = state_.params;
   // The released ones, bucket by bucket (ids are sorted by bucket and member within a set; sort anyway).
   std::vector<size_t> need;
   for (size_t id : ids)
@@ -74,7 +72,7 @@ void Stage3Partition::gather(const std::vector<size_t>& ids) {
     return std::tie(params[a].bucket, params[a].member) < std::tie(params[b].bucket, params[b].member);
   });
   need.erase(std::unique(need.begin(), need.end()), need.end());
-  Communicator& comm = owner_.comm_;
+  Communicator& comm = state_.comm;
   const int W = comm.world_size(), rank = comm.rank();
   for (size_t first = 0; first < need.size();) {
     const size_t bucket = params[need[first]].bucket;
@@ -82,7 +80,7 @@ void Stage3Partition::gather(const std::vector<size_t>& ids) {
     while (last < need.size() && params[need[last]].bucket == bucket) ++last;
     const std::vector<size_t> members(need.begin() + static_cast<std::ptrdiff_t>(first),
                                       need.begin() + static_cast<std::ptrdiff_t>(last));
-    const ZeroBucket& b = owner_.buckets_[bucket];
+    const ZeroBucket& b = state_.buckets[bucket];
     const ZeroBucketLayout& l = b.layout;
     std::vector<int64_t> counts(static_cast<size_t>(W), 0);
     for (int s = 0; s < W; ++s)
@@ -113,8 +111,8 @@ void Stage3Partition::gather(const std::vector<size_t>& ids) {
 
 void Stage3Partition::unpack(size_t bucket, const std::vector<size_t>& ids, const Tensor& received,
                              const std::vector<int64_t>& counts) {
-  std::vector<ZeroParam>& params = owner_.params_;
-  const ZeroBucketLayout& l = owner_.buckets_[bucket].layout;
+  const std::vector<ZeroParam>& params = state_.params;
+  const ZeroBucketLayout& l = state_.buckets[bucket].layout;
   const size_t esize = element_size(l.dtype);
   for (size_t id : ids) storages_[id]->refill();
   const char* src = static_cast<const char*>(received.data_ptr());
@@ -136,7 +134,7 @@ void Stage3Partition::unpack(size_t bucket, const std::vector<size_t>& ids, cons
 void Stage3Partition::release(const std::vector<size_t>& ids) {
   for (size_t id : ids) {
     GRAFT_CHECK(holds_[id] > 0, "ShardedOptimizer (stage 3): parameter '{}' released more often than gathered",
-                owner_.params_[id].name);
+                state_.params[id].name);
     if (--holds_[id] == 0) storages_[id]->release();
   }
 }
@@ -151,7 +149,7 @@ void Stage3Partition::gather_for_backward(size_t param) {
   gather(sets_[k].params);
   Held h{k, 0};
   for (size_t id : sets_[k].params)
-    if (owner_.params_[id].tensor.requires_grad() && !arrived_[id]) ++h.pending;
+    if (state_.params[id].tensor.requires_grad() && !arrived_[id]) ++h.pending;
   held_.push_back(h);
 }
 
@@ -183,7 +181,7 @@ int64_t Stage3Partition::resident_bytes() const {
 int64_t Stage3Partition::resident_elements() const {
   int64_t n = 0;
   for (size_t i = 0; i < storages_.size(); ++i)
-    if (holds_[i] > 0) n += owner_.params_[i].tensor.numel();
+    if (holds_[i] > 0) n += state_.params[i].tensor.numel();
   return n;
 }
 

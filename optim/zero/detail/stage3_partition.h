@@ -11,18 +11,26 @@
 
 #include "graft/graph/storage.h"
 #include "graft/nn/module.h"
-
-namespace graft::optim::zero {
-class ShardedOptimizer;
-}
+#include "graft/optim/zero/communicator.h"
+#include "graft/optim/zero/detail/zero_state.h"
 
 namespace graft::optim::zero::detail {
+
+// What the partition works on: the sharded optimizer's model, communicator, parameters and buckets. The
+// optimizer owns them and keeps them in place for the partition's lifetime; the partition reads the
+// parameters and the buckets' layouts and slices, and writes only the parameters' storages.
+struct Stage3State {
+  nn::Module& model;
+  Communicator& comm;
+  const std::vector<ZeroParam>& params;
+  const std::vector<ZeroBucket>& buckets;
+};
 
 class Stage3Partition {
  public:
   // Gives every parameter its own storage holding its current values, installs the hooks, and releases
   // every parameter.
-  explicit Stage3Partition(ShardedOptimizer& owner);
+  explicit Stage3Partition(Stage3State state);
   ~Stage3Partition();
   Stage3Partition(const Stage3Partition&) = delete;
   Stage3Partition& operator=(const Stage3Partition&) = delete;
@@ -55,7 +63,7 @@ class Stage3Partition {
   void unpack(size_t bucket, const std::vector<size_t>& ids, const Tensor& received,
               const std::vector<int64_t>& counts);
 
-  ShardedOptimizer& owner_;
+  Stage3State state_;
   std::vector<std::shared_ptr<Storage>> storages_;  // per ZeroParam
   std::vector<int> holds_;                          // per ZeroParam
   std::vector<size_t> owner_set_;                   // per ZeroParam: the set gathered for its backward

@@ -10,6 +10,11 @@
 
 namespace graft::optim::zero::detail {
 
+// Elements [begin, begin + length) of a 1-D buffer, as a view.
+inline Tensor span(const Tensor& buffer, int64_t begin, int64_t length) {
+  return make_view(buffer, {length}, {1}, buffer.storage_offset() + begin);
+}
+
 // One parameter of the optimizer, numbered across groups in order (as Optimizer::state_dict numbers them).
 struct ZeroParam {
   Tensor tensor;

@@ -1,0 +1,26 @@
+#include "graft/graph/copy.h"
+
+#include <cstring>
+
+#include "graft/graph/loops.h"
+
+namespace graft::loops {
+
+void copy_into(const Tensor& dst, const Tensor& src) {
+  if (dst.dtype() == src.dtype() && dst.is_contiguous() && src.is_contiguous() && dst.numel() == src.numel()) {
+    if (dst.data_ptr() != src.data_ptr() && dst.numel() > 0)
+      std::memmove(dst.data_ptr(), src.data_ptr(), static_cast<size_t>(dst.numel()) * dst.element_size());
+    return;
+  }
+  dispatch_all(dst.dtype(), [&]<class TD>() {
+    dispatch_all(src.dtype(), [&]<class TS>() { map1<TD, TS>(dst, src, [](TS v) { return static_cast<TD>(v); }); });
+  });
+}
+
+Tensor copy_as(const Tensor& src, DType dtype) {
+  Tensor out = empty_tensor(src.shape(), dtype);
+  copy_into(out, src);
+  return out;
+}
+
+}  // namespace graft::loops
