@@ -21,9 +21,14 @@ namespace graft::nn {
 /// What BatchNorm1d and BatchNorm2d share (PyTorch's _BatchNorm): everything but the input dims they accept.
 class BatchNorm : public Module {
  public:
+  /// The layer applied to `input` (see the class comment for the shapes it takes).
+  /// @throws graft::Error for an input of the wrong rank, channel count or size, naming the op and the shape.
   Tensor forward(const Tensor& input) override;
+  /// Resets running_mean to zeros, running_var to ones and num_batches_tracked to 0.
   void reset_running_stats();
+  /// Reinitialises the parameters as PyTorch does.
   void reset_parameters();  // running stats too, as PyTorch's
+  /// The arguments as PyTorch's repr prints them.
   std::string extra_repr() const override;
 
   int64_t num_features;

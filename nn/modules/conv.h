@@ -48,6 +48,8 @@ class Conv1d : public ConvNd {
   Conv1d(int64_t in_channels, int64_t out_channels, IntList kernel_size, IntList stride = 1,
          const functional::ConvPadding& padding = 0, IntList dilation = 1, int64_t groups = 1, bool bias = true,
          std::string padding_mode = "zeros", DType dtype = kFloat32);
+  /// The layer applied to `input` (see the class comment for the shapes it takes).
+  /// @throws graft::Error for an input of the wrong rank, channel count or size, naming the op and the shape.
   Tensor forward(const Tensor& input) override;
 };
 
@@ -58,6 +60,8 @@ class Conv2d : public ConvNd {
   Conv2d(int64_t in_channels, int64_t out_channels, IntList kernel_size, IntList stride = 1,
          const functional::ConvPadding& padding = 0, IntList dilation = 1, int64_t groups = 1, bool bias = true,
          std::string padding_mode = "zeros", DType dtype = kFloat32);
+  /// The layer applied to `input` (see the class comment for the shapes it takes).
+  /// @throws graft::Error for an input of the wrong rank, channel count or size, naming the op and the shape.
   Tensor forward(const Tensor& input) override;
 };
 
@@ -68,6 +72,8 @@ class ConvTranspose1d : public ConvNd {
   ConvTranspose1d(int64_t in_channels, int64_t out_channels, IntList kernel_size, IntList stride = 1,
                   IntList padding = 0, IntList output_padding = 0, int64_t groups = 1, bool bias = true,
                   IntList dilation = 1, std::string padding_mode = "zeros", DType dtype = kFloat32);
+  /// The layer applied to `input` (see the class comment for the shapes it takes).
+  /// @throws graft::Error for an input of the wrong rank, channel count or size, naming the op and the shape.
   Tensor forward(const Tensor& input) override;
   /// The output with the spatial size `output_size` (the input's last dim): output_padding is chosen to reach
   /// it, as PyTorch's forward(input, output_size).
@@ -82,6 +88,8 @@ class ConvTranspose2d : public ConvNd {
   ConvTranspose2d(int64_t in_channels, int64_t out_channels, IntList kernel_size, IntList stride = 1,
                   IntList padding = 0, IntList output_padding = 0, int64_t groups = 1, bool bias = true,
                   IntList dilation = 1, std::string padding_mode = "zeros", DType dtype = kFloat32);
+  /// The layer applied to `input` (see the class comment for the shapes it takes).
+  /// @throws graft::Error for an input of the wrong rank, channel count or size, naming the op and the shape.
   Tensor forward(const Tensor& input) override;
   /// The output with the spatial size `output_size` ((H, W), or (N, C, H, W) whose last two are used).
   Tensor forward(const Tensor& input, IntList output_size);

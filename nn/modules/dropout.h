@@ -18,7 +18,10 @@ class Dropout : public Module {
 class Dropout2d : public Module {
  public:
   explicit Dropout2d(double p = 0.5);
+  /// Training: F::dropout2d(input, p); eval: input itself.
+  /// @throws graft::Error for an input of fewer than 2 dims.
   Tensor forward(const Tensor& input) override;
+  /// The arguments as PyTorch's repr prints them.
   std::string extra_repr() const override;
   double p;
 };

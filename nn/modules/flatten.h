@@ -13,6 +13,7 @@ class Flatten : public Module {
   explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1);
   /// @throws graft::Error when a dim is out of range for the input or start_dim comes after end_dim.
   Tensor forward(const Tensor& input) override;
+  /// The arguments as PyTorch's repr prints them.
   std::string extra_repr() const override;
   int64_t start_dim, end_dim;
 };
@@ -23,6 +24,7 @@ class Unflatten : public Module {
   Unflatten(int64_t dim, IntList unflattened_size);
   /// @throws graft::Error when the sizes do not multiply to the size of dim `dim`.
   Tensor forward(const Tensor& input) override;
+  /// The arguments as PyTorch's repr prints them.
   std::string extra_repr() const override;
   int64_t dim;
   std::vector<int64_t> unflattened_size;

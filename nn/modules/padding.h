@@ -14,6 +14,7 @@ class ZeroPad2d : public Module {
   explicit ZeroPad2d(IntList padding);
   /// @throws graft::Error for an input of fewer than 2 dims or a negative output size.
   Tensor forward(const Tensor& input) override;
+  /// The arguments as PyTorch's repr prints them.
   std::string extra_repr() const override;
   std::array<int64_t, 4> padding;  // left, right, top, bottom
 };

@@ -17,9 +17,12 @@ class MaxPool1d : public Module {
  public:
   explicit MaxPool1d(IntList kernel_size, IntList stride = {}, IntList padding = 0, IntList dilation = 1,
                      bool ceil_mode = false);
+  /// The layer applied to `input` (see the class comment for the shapes it takes).
+  /// @throws graft::Error for an input of the wrong rank, channel count or size, naming the op and the shape.
   Tensor forward(const Tensor& input) override;
   /// The output and the indices of the maxima (F::max_pool1d_with_indices).
   std::tuple<Tensor, Tensor> forward_with_indices(const Tensor& input);
+  /// The arguments as PyTorch's repr prints them.
   std::string extra_repr() const override;
   std::vector<int64_t> kernel_size, stride, padding, dilation;  // as given
   bool ceil_mode;
@@ -30,8 +33,13 @@ class MaxPool2d : public Module {
  public:
   explicit MaxPool2d(IntList kernel_size, IntList stride = {}, IntList padding = 0, IntList dilation = 1,
                      bool ceil_mode = false);
+  /// The layer applied to `input` (see the class comment for the shapes it takes).
+  /// @throws graft::Error for an input of the wrong rank, channel count or size, naming the op and the shape.
   Tensor forward(const Tensor& input) override;
+  /// The output and the flat indices of the maxima, as forward with return_indices=True.
+  /// @throws graft::Error as forward.
   std::tuple<Tensor, Tensor> forward_with_indices(const Tensor& input);
+  /// The arguments as PyTorch's repr prints them.
   std::string extra_repr() const override;
   std::vector<int64_t> kernel_size, stride, padding, dilation;
   bool ceil_mode;
@@ -42,7 +50,10 @@ class AvgPool1d : public Module {
  public:
   explicit AvgPool1d(IntList kernel_size, IntList stride = {}, IntList padding = 0, bool ceil_mode = false,
                      bool count_include_pad = true);
+  /// The layer applied to `input` (see the class comment for the shapes it takes).
+  /// @throws graft::Error for an input of the wrong rank, channel count or size, naming the op and the shape.
   Tensor forward(const Tensor& input) override;
+  /// The arguments as PyTorch's repr prints them.
   std::string extra_repr() const override;
   std::vector<int64_t> kernel_size, stride, padding;
   bool ceil_mode, count_include_pad;
@@ -54,7 +65,10 @@ class AvgPool2d : public Module {
  public:
   explicit AvgPool2d(IntList kernel_size, IntList stride = {}, IntList padding = 0, bool ceil_mode = false,
                      bool count_include_pad = true, std::optional<int64_t> divisor_override = std::nullopt);
+  /// The layer applied to `input` (see the class comment for the shapes it takes).
+  /// @throws graft::Error for an input of the wrong rank, channel count or size, naming the op and the shape.
   Tensor forward(const Tensor& input) override;
+  /// The arguments as PyTorch's repr prints them.
   std::string extra_repr() const override;
   std::vector<int64_t> kernel_size, stride, padding;
   bool ceil_mode, count_include_pad;
@@ -65,7 +79,10 @@ class AvgPool2d : public Module {
 class AdaptiveAvgPool2d : public Module {
  public:
   explicit AdaptiveAvgPool2d(IntList output_size);
+  /// The layer applied to `input` (see the class comment for the shapes it takes).
+  /// @throws graft::Error for an input of the wrong rank, channel count or size, naming the op and the shape.
   Tensor forward(const Tensor& input) override;
+  /// The arguments as PyTorch's repr prints them.
   std::string extra_repr() const override;
   std::vector<int64_t> output_size;
 };
@@ -74,8 +91,13 @@ class AdaptiveAvgPool2d : public Module {
 class AdaptiveMaxPool2d : public Module {
  public:
   explicit AdaptiveMaxPool2d(IntList output_size);
+  /// The layer applied to `input` (see the class comment for the shapes it takes).
+  /// @throws graft::Error for an input of the wrong rank, channel count or size, naming the op and the shape.
   Tensor forward(const Tensor& input) override;
+  /// The output and the flat indices of the maxima, as forward with return_indices=True.
+  /// @throws graft::Error as forward.
   std::tuple<Tensor, Tensor> forward_with_indices(const Tensor& input);
+  /// The arguments as PyTorch's repr prints them.
   std::string extra_repr() const override;
   std::vector<int64_t> output_size;
 };

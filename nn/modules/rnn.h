@@ -35,6 +35,7 @@ class RNNBase : public Module {
   Tensor forward(const Tensor& input) override;
   /// Reinitialises every parameter U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)), in registration order.
   void reset_parameters();
+  /// The arguments as PyTorch's repr prints them.
   std::string extra_repr() const override;
   /// The parameters of layer `layer` in direction `direction` (0 forward, 1 reverse): w_ih, w_hh, b_ih, b_hh,
   /// w_hr (undefined where absent).

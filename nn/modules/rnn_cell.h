@@ -13,7 +13,9 @@ namespace graft::nn {
 /// What the cells share (PyTorch's RNNCellBase).
 class RNNCellBase : public Module {
  public:
+  /// Reinitialises the parameters as PyTorch does.
   void reset_parameters();
+  /// The arguments as PyTorch's repr prints them.
   std::string extra_repr() const override;
   int64_t input_size, hidden_size;
   bool bias;
@@ -31,6 +33,7 @@ class RNNCell : public RNNCellBase {
   /// h' from input and hx (undefined: zeros).
   Tensor forward(const Tensor& input, const Tensor& hx);
   Tensor forward(const Tensor& input) override { return forward(input, Tensor()); }
+  /// The arguments as PyTorch's repr prints them.
   std::string extra_repr() const override;
   std::string nonlinearity;
 };
