@@ -26,17 +26,18 @@ Tensor json_tensor(const nlohmann::json& ref, const char* values, const char* sh
 }
 
 TEST(LayerWeights, APyTorchCnnLoadsAndGivesPyTorchsOutput) {
-  auto model = std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
-      std::make_shared<nn::Conv2d>(1, 4, 3, 1, 1), std::make_shared<nn::BatchNorm2d>(4), std::make_shared<nn::ReLU>(),
-      std::make_shared<nn::MaxPool2d>(2), std::make_shared<nn::Conv2d>(4, 6, 3, 1, "same", 1, 2, false),
-      std::make_shared<nn::ReLU>(), std::make_shared<nn::AdaptiveAvgPool2d>(IntList{2, 2}), std::make_shared<nn::Flatten>(),
-      std::make_shared<nn::Linear>(24, 3)});
+  nn::Sequential model(nn::Conv2d(1, 4, 3, 1, 1), nn::BatchNorm2d(4), nn::ReLU(), nn::MaxPool2d(2),
+                       nn::Conv2d(4, 6, 3, 1, "same", 1, 2, false), nn::ReLU(), nn::AdaptiveAvgPool2d(IntList{2, 2}),
+                       nn::Flatten(), nn::Linear(24, 3));
+  Shape seen_by_hook;
+  model[4]->register_forward_hook([&](nn::Module&, const TensorList&, const TensorList& out) { seen_by_hook = out[0].shape(); });
   const nlohmann::json ref = read_json("cnn_model.json");
-  EXPECT_EQ(keys(model->state_dict()), ref["keys"].get<std::vector<std::string>>());
-  nn::load(*model, kRef + "cnn_model.safetensors");
-  model->eval();
-  Tensor y = model->forward(json_tensor(ref, "input", "input_shape"));
+  EXPECT_EQ(keys(model.state_dict()), ref["keys"].get<std::vector<std::string>>());
+  nn::load(model, kRef + "cnn_model.safetensors");
+  model.eval();
+  Tensor y = model(json_tensor(ref, "input", "input_shape"));
   EXPECT_TRUE(allclose(y, json_tensor(ref, "output", "output_shape"), 1e-5, 1e-6)) << y;
+  EXPECT_EQ(seen_by_hook, Shape({2, 6, 4, 4})) << "Sequential calls its children, so their hooks run";
 }
 
 }  // namespace
