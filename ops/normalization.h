@@ -23,12 +23,13 @@ Tensor rms_norm(const Tensor& input, IntList normalized_shape, const Tensor& wei
 /// graft shorthand: normalized_shape taken from weight's shape.
 Tensor rms_norm(const Tensor& input, const Tensor& weight, std::optional<double> eps = std::nullopt);
 
-/// Batch normalisation of input (N, C) or (N, C, L) (any (N, C, *) works), per channel C.
+/// Batch normalisation of input (N, C, *) per channel C: (N, C) and (N, C, L) for BatchNorm1d, (N, C, H, W) for
+/// BatchNorm2d.
 /// training: normalises with the batch's mean and biased variance over every dim but 1, and, when given,
 /// updates running_mean and running_var in place (outside autograd; their version counters are bumped):
 ///   running_mean = (1 - momentum) * running_mean + momentum * batch_mean
 ///   running_var  = (1 - momentum) * running_var  + momentum * batch_var * n / (n - 1)   (unbiased)
-/// with n = N * L values per channel, which must exceed 1.
+/// with n = numel / C values per channel (N * L, N * H * W), which must exceed 1.
 /// Not training: normalises with running_mean and running_var, which must then be given.
 /// running_mean/running_var are buffers: they get no gradient and must not require grad.
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
