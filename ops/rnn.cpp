@@ -17,8 +17,6 @@ using kernels::RnnMode;
 
 namespace {
 
-std::string shape_or_none(const Tensor& t) { return t.defined() ? shape_str(t.shape()) : "none"; }
-
 // A tensor argument of `shape` and `dtype`, or undefined when optional.
 void check_arg(const char* op, const char* arg, const Tensor& t, IntList shape, DType dtype, bool optional) {
   if (!t.defined()) {

@@ -54,8 +54,12 @@ void check_case(const std::string& name, RNNBase& module, DType dt) {
   }
   loss.backward();
   EXPECT_TRUE(graft::testing::close_to(x.grad(), ref_tensor(c.at("grad_x"), kFloat64), tol, tol)) << "grad x";
-  if (h0.defined()) EXPECT_TRUE(graft::testing::close_to(h0.grad(), ref_tensor(c.at("grad_h0"), kFloat64), tol, tol)) << "grad h0";
-  if (c0.defined()) EXPECT_TRUE(graft::testing::close_to(c0.grad(), ref_tensor(c.at("grad_c0"), kFloat64), tol, tol)) << "grad c0";
+  if (h0.defined()) {
+    EXPECT_TRUE(graft::testing::close_to(h0.grad(), ref_tensor(c.at("grad_h0"), kFloat64), tol, tol)) << "grad h0";
+  }
+  if (c0.defined()) {
+    EXPECT_TRUE(graft::testing::close_to(c0.grad(), ref_tensor(c.at("grad_c0"), kFloat64), tol, tol)) << "grad c0";
+  }
   for (const auto& [k, p] : module.named_parameters())
     EXPECT_TRUE(graft::testing::close_to(p.grad(), ref_tensor(c.at("param_grads").at(k), kFloat64), tol, tol)) << "grad " << k;
 }
@@ -146,7 +150,9 @@ TEST(GRU, EachEntryOfAPaddedBatchGetsWhatItGetsAlone) {
     RecurrentOutput alone = gru.forward(x.narrow(0, b, 1).narrow(1, 0, lengths[b]), {});
     EXPECT_TRUE(allclose(all.output.narrow(0, b, 1).narrow(1, 0, lengths[b]), alone.output, 1e-12, 1e-12)) << b;
     EXPECT_TRUE(allclose(all.h_n.narrow(1, b, 1), alone.h_n, 1e-12, 1e-12)) << b;
-    if (lengths[b] < 5) EXPECT_EQ(all.output.narrow(0, b, 1).narrow(1, lengths[b], 5 - lengths[b]).abs().sum().item<double>(), 0.0);
+    if (lengths[b] < 5) {
+      EXPECT_EQ(all.output.narrow(0, b, 1).narrow(1, lengths[b], 5 - lengths[b]).abs().sum().item<double>(), 0.0);
+    }
   }
 }
 

@@ -27,7 +27,8 @@ struct LayerArgs {
 LayerArgs layer_args(const std::string& mode, int64_t T, int64_t B, int64_t I, int64_t H, DType dt, bool bias = true,
                      int64_t proj = 0, uint64_t seed = 1) {
   const int64_t G = gates_of(mode), P = proj > 0 ? proj : H;
-  LayerArgs a{mode};
+  LayerArgs a;
+  a.mode = mode;
   a.x = uniform({T, B, I}, dt, -1, 1, seed);
   a.h0 = uniform({B, P}, dt, -1, 1, seed + 1);
   if (mode == "LSTM") a.c0 = uniform({B, H}, dt, -1, 1, seed + 2);
@@ -194,7 +195,9 @@ void expect_layer_matches_cells(const LayerArgs& a0, const std::vector<int64_t>&
   };
   for (size_t i = 0; i < 3; ++i) {
     ASSERT_EQ(fused[i].defined(), cells[i].defined());
-    if (fused[i].defined()) EXPECT_TRUE(allclose(fused[i], cells[i], tol, tol)) << "output " << i << "\n" << fused[i] << "\n" << cells[i];
+    if (fused[i].defined()) {
+      EXPECT_TRUE(allclose(fused[i], cells[i], tol, tol)) << "output " << i << "\n" << fused[i] << "\n" << cells[i];
+    }
   }
   TensorList wrt_f, wrt_c;
   for (const Tensor& t : fa.list())
