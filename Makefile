@@ -1,6 +1,6 @@
 # graft's entry points. Each target installs missing Debian packages first (quick when all are present).
 #   make demo    build and run the main example
-#   make test    build and run the whole test suite: Release, ASan+UBSan, the installed-package consumer, MPI
+#   make test    build and run the whole test suite: Release, Doxygen (no warnings), ASan+UBSan, the installed-package consumer, MPI
 #   make bench   build and run the benchmarks (JSON lines)
 JOBS        ?= 2
 BUILD       ?= build
