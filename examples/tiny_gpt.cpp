@@ -33,18 +33,15 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <array>
 #include <chrono>
 #include <cmath>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "common/char_text.h"
 #include "common/cli.h"
 #include "graft/utils/graph_picture.h"
 #include "common/metrics.h"
@@ -63,139 +60,14 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
-std::string read_text(const std::string& path) {
-  GRAFT_CHECK(std::filesystem::is_regular_file(path),
-              "--text: there is no file at {} (the default, the GPL v3, comes with Debian's base-files package; "
-              "pass any text file with --text)",
-              path);
-  std::ifstream in(path, std::ios::binary);
-  GRAFT_CHECK(in.good(), "--text: cannot open {}", path);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-// The distinct bytes of a text, in increasing order; a byte's id is its rank.
-class CharVocab {
- public:
-  explicit CharVocab(const std::string& text) {
-    for (const char c : text) id_[static_cast<unsigned char>(c)] = 0;
-    for (int b = 0; b < 256; ++b)
-      if (id_[b] == 0) {
-        id_[b] = static_cast<int64_t>(chars_.size());
-        chars_.push_back(static_cast<char>(b));
-      }
-  }
-  int64_t size() const { return static_cast<int64_t>(chars_.size()); }
-  // `what` names the text in the error raised for a byte the vocabulary lacks.
-  std::vector<int64_t> encode(const std::string& text, const char* what) const {
-    std::vector<int64_t> ids;
-    ids.reserve(text.size());
-    for (const char c : text) {
-      const int64_t id = id_[static_cast<unsigned char>(c)];
-      GRAFT_CHECK(id >= 0, "{}: the character {:?} (byte {}) never occurs in the training text", what, std::string(1, c),
-                  static_cast<int>(static_cast<unsigned char>(c)));
-      ids.push_back(id);
-    }
-    return ids;
-  }
-  std::string decode(const std::vector<int64_t>& ids) const {
-    std::string out;
-    for (const int64_t id : ids) out += chars_.at(static_cast<size_t>(id));
-    return out;
-  }
-  // The bytes as numbers (JSON strings must be UTF-8, a byte of a multi-byte character is not).
-  json to_json() const {
-    json bytes = json::array();
-    for (const char c : chars_) bytes.push_back(static_cast<int>(static_cast<unsigned char>(c)));
-    return bytes;
-  }
-
- private:
-  std::array<int64_t, 256> id_ = [] {
-    std::array<int64_t, 256> a;
-    a.fill(-1);
-    return a;
-  }();
-  std::string chars_;
-};
-
-// Inputs (B, T) and targets (B, T), the targets shifted one character ahead.
-struct Batch {
-  Tensor x, y;
-};
-
-// The windows of `context` + 1 characters of `ids` starting at `starts`.
-Batch windows(const std::vector<int64_t>& ids, const std::vector<int64_t>& starts, int64_t context) {
-  std::vector<int64_t> x, y;
-  x.reserve(starts.size() * static_cast<size_t>(context));
-  y.reserve(x.capacity());
-  for (const int64_t s : starts) {
-    x.insert(x.end(), ids.begin() + s, ids.begin() + s + context);
-    y.insert(y.end(), ids.begin() + s + 1, ids.begin() + s + context + 1);
-  }
-  const auto batch = static_cast<int64_t>(starts.size());
-  return {tensor(x, {batch, context}, dtype(kInt64)), tensor(y, {batch, context}, dtype(kInt64))};
-}
-
-// `count` window offsets uniform over `ids` (each window, context + 1 characters, fits).
-std::vector<int64_t> random_starts(const std::vector<int64_t>& ids, int64_t count, int64_t context, Generator& gen) {
-  std::vector<int64_t> starts;
-  const auto span = static_cast<uint64_t>(static_cast<int64_t>(ids.size()) - context);
-  for (int64_t i = 0; i < count; ++i) starts.push_back(static_cast<int64_t>(gen.below(span)));
-  return starts;
-}
-
-// Windows covering `ids` end to end, each predicting `context` new characters (the last one ends at the end
-// of the text and may overlap its neighbour).
-std::vector<int64_t> covering_starts(const std::vector<int64_t>& ids, int64_t context) {
-  const int64_t last = static_cast<int64_t>(ids.size()) - context - 1;
-  std::vector<int64_t> starts;
-  for (int64_t s = 0; s < last; s += context) starts.push_back(s);
-  starts.push_back(last);
-  return starts;
-}
-
-// Mean cross-entropy (nats per character) of the next-character predictions over `logits` (B, T, V).
-Tensor next_char_loss(const Tensor& logits, const Tensor& targets) {
-  const int64_t n = targets.numel();
-  return F::cross_entropy(logits.reshape({n, logits.size(-1)}), targets.reshape({n}));
-}
-
-struct Evaluation {
-  double loss, accuracy;
-};
-
-// The model's mean loss and next-character accuracy over the windows at `starts`, `batch` windows at a time.
-Evaluation evaluate(nn::TransformerLM& model, const std::vector<int64_t>& ids, const std::vector<int64_t>& starts,
-                    int64_t context, int64_t batch) {
-  NoGradGuard no_grad;
+// The model's mean loss and next-character accuracy over the windows at `starts` (in eval mode).
+CharEvaluation evaluate(nn::TransformerLM& model, const std::vector<int64_t>& ids, const std::vector<int64_t>& starts,
+                        int64_t context, int64_t batch) {
   model.eval();
-  double loss_sum = 0;
-  int64_t correct = 0, count = 0;
-  for (size_t from = 0; from < starts.size(); from += static_cast<size_t>(batch)) {
-    const std::vector<int64_t> part(starts.begin() + static_cast<std::ptrdiff_t>(from),
-                                    starts.begin() + static_cast<std::ptrdiff_t>(std::min(starts.size(), from + static_cast<size_t>(batch))));
-    const Batch b = windows(ids, part, context);
-    const Tensor logits = model(b.x);
-    const int64_t n = b.y.numel();
-    loss_sum += next_char_loss(logits, b.y).item<double>() * static_cast<double>(n);
-    correct += count_correct(logits.reshape({n, logits.size(-1)}), b.y.reshape({n}));
-    count += n;
-  }
+  const CharEvaluation result =
+      evaluate_windows([&](const Tensor& x) { return model(x); }, ids, starts, context, batch);
   model.train();
-  return {loss_sum / static_cast<double>(count), static_cast<double>(correct) / static_cast<double>(count)};
-}
-
-// The entropy (nats) of the character frequencies of `ids`.
-double unigram_entropy(const std::vector<int64_t>& ids, int64_t vocab) {
-  std::vector<double> counts(static_cast<size_t>(vocab), 0.0);
-  for (const int64_t id : ids) counts[static_cast<size_t>(id)] += 1;
-  double h = 0;
-  for (const double c : counts)
-    if (c > 0) {
-      const double p = c / static_cast<double>(ids.size());
-      h -= p * std::log(p);
-    }
-  return h;
+  return result;
 }
 
 struct ModelFlags {
@@ -309,17 +181,12 @@ int main(int argc, char** argv) {
     GRAFT_CHECK(warmup < steps, "--warmup ({}) must be smaller than --steps ({})", warmup, steps);
 
     // The text, its vocabulary, and the split: the first 90% trains, the last 10% validates.
-    const std::string text = read_text(text_path);
-    const CharVocab vocab(text);
-    const std::vector<int64_t> ids = vocab.encode(text, "--text");
-    const auto split = static_cast<int64_t>(0.9 * static_cast<double>(ids.size()));
-    const std::vector<int64_t> train(ids.begin(), ids.begin() + split), val(ids.begin() + split, ids.end());
-    GRAFT_CHECK(static_cast<int64_t>(val.size()) > m.context + 1,
-                "--text: {} has {} characters; its last 10% ({}) must be longer than a window of --context + 1 = {}",
-                text_path, ids.size(), val.size(), m.context + 1);
-    const double entropy = unigram_entropy(train, vocab.size());
-    fmt::print("{}: {} characters, {} distinct; {} train, {} validation\n", text_path, ids.size(), vocab.size(),
-               train.size(), val.size());
+    const CharCorpus corpus = CharCorpus::load(text_path, m.context);
+    const CharVocab& vocab = corpus.vocab;
+    const std::vector<int64_t>&train = corpus.train, &val = corpus.val;
+    const double entropy = corpus.unigram_entropy();
+    fmt::print("{}: {} characters, {} distinct; {} train, {} validation\n", text_path, train.size() + val.size(),
+               vocab.size(), train.size(), val.size());
     fmt::print("unigram entropy of the training text: {:.3f} nats/char (uniform: {:.3f})\n", entropy,
                std::log(static_cast<double>(vocab.size())));
 
@@ -372,8 +239,8 @@ int main(int argc, char** argv) {
     const std::vector<int64_t> train_eval_starts = random_starts(train, train_eval_windows, m.context, windows_generator);
     History history;
     auto record_evaluation = [&](int64_t step) {
-      const Evaluation t = evaluate(*model, train, train_eval_starts, m.context, flags.batch_size);
-      const Evaluation v = evaluate(*model, val, val_starts, m.context, flags.batch_size);
+      const CharEvaluation t = evaluate(*model, train, train_eval_starts, m.context, flags.batch_size);
+      const CharEvaluation v = evaluate(*model, val, val_starts, m.context, flags.batch_size);
       history.eval_step.push_back(static_cast<double>(step));
       history.train_loss.push_back(t.loss);
       history.val_loss.push_back(v.loss);
@@ -389,7 +256,7 @@ int main(int argc, char** argv) {
       const int64_t n = std::min(eval_every, steps - done);
       ProgressBar bar(fmt::format("steps {}-{}/{}", done + 1, done + n, steps), n, std::cout, {}, "chars");
       for (int64_t i = 0; i < n; ++i, ++done) {
-        const Batch b = windows(train, random_starts(train, flags.batch_size, m.context, windows_generator), m.context);
+        const CharBatch b = windows(train, random_starts(train, flags.batch_size, m.context, windows_generator), m.context);
         adamw.zero_grad();
         const Tensor logits = (*model)(b.x);
         const Tensor loss = next_char_loss(logits, b.y);
@@ -496,7 +363,7 @@ int main(int argc, char** argv) {
     {
       // The graph of the loss of one short window.
       const int64_t length = std::min<int64_t>(m.context, 8);
-      const Batch b = windows(train, {0}, length);
+      const CharBatch b = windows(train, {0}, length);
       write_graph({next_char_loss((*model)(b.x), b.y)}, *model, graph, {.max_depth = 2});
     }
     fmt::print("weights: {}\ncheckpoint: {}\npictures: {}, {}.{{dot,svg}}\n", model_path, checkpoint_path, curves, graph);
