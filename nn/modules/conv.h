@@ -30,6 +30,25 @@ struct ConvOptions {
 using Conv1dOptions = ConvOptions;
 using Conv2dOptions = ConvOptions;
 
+/// ConvTranspose1d's and ConvTranspose2d's constructor arguments by name:
+/// `nn::ConvTranspose2d({.in_channels = 8, .out_channels = 4, .kernel_size = {4}, .stride = {2}, .padding = {1}})`.
+/// The defaults are PyTorch's.
+struct ConvTransposeOptions {
+  int64_t in_channels = 0;
+  int64_t out_channels = 0;
+  std::vector<int64_t> kernel_size = {};
+  std::vector<int64_t> stride = {1};
+  std::vector<int64_t> padding = {0};
+  std::vector<int64_t> output_padding = {0};
+  int64_t groups = 1;
+  bool bias = true;
+  std::vector<int64_t> dilation = {1};
+  std::string padding_mode = "zeros";
+  DType dtype = kFloat32;
+};
+using ConvTranspose1dOptions = ConvTransposeOptions;
+using ConvTranspose2dOptions = ConvTransposeOptions;
+
 /// What the convolution layers share (PyTorch's _ConvNd): sizes expanded to one value per spatial dim.
 class ConvNd : public Module {
  public:
@@ -99,6 +118,10 @@ class ConvTranspose1d : public ConvNd {
   ConvTranspose1d(int64_t in_channels, int64_t out_channels, IntList kernel_size, IntList stride = 1,
                   IntList padding = 0, IntList output_padding = 0, int64_t groups = 1, bool bias = true,
                   IntList dilation = 1, std::string padding_mode = "zeros", DType dtype = kFloat32);
+  /// The same, with the arguments named. @throws graft::Error as above.
+  explicit ConvTranspose1d(const ConvTranspose1dOptions& o)
+      : ConvTranspose1d(o.in_channels, o.out_channels, o.kernel_size, o.stride, o.padding, o.output_padding, o.groups,
+                      o.bias, o.dilation, o.padding_mode, o.dtype) {}
   /// The layer applied to `input` (see the class comment for the shapes it takes).
   /// @throws graft::Error for an input of the wrong rank, channel count or size, naming the op and the shape.
   Tensor forward(const Tensor& input) override;
@@ -115,6 +138,10 @@ class ConvTranspose2d : public ConvNd {
   ConvTranspose2d(int64_t in_channels, int64_t out_channels, IntList kernel_size, IntList stride = 1,
                   IntList padding = 0, IntList output_padding = 0, int64_t groups = 1, bool bias = true,
                   IntList dilation = 1, std::string padding_mode = "zeros", DType dtype = kFloat32);
+  /// The same, with the arguments named. @throws graft::Error as above.
+  explicit ConvTranspose2d(const ConvTranspose2dOptions& o)
+      : ConvTranspose2d(o.in_channels, o.out_channels, o.kernel_size, o.stride, o.padding, o.output_padding, o.groups,
+                      o.bias, o.dilation, o.padding_mode, o.dtype) {}
   /// The layer applied to `input` (see the class comment for the shapes it takes).
   /// @throws graft::Error for an input of the wrong rank, channel count or size, naming the op and the shape.
   Tensor forward(const Tensor& input) override;

@@ -113,6 +113,15 @@ TEST(ConvOptions, NameTheArgumentsAndBuildTheSameLayer) {
   EXPECT_EQ(Conv1d({.in_channels = 1, .out_channels = 2, .kernel_size = {5}, .padding = "same"}).repr(),
             Conv1d(1, 2, 5, 1, "same").repr());
   EXPECT_THROW(Conv2d(Conv2dOptions{.in_channels = 2, .out_channels = 6}), Error) << "kernel_size has no default";
+  manual_seed(5);
+  ConvTranspose2d transposed(8, 4, 4, 2, 1, 1, 2, false);
+  manual_seed(5);
+  ConvTranspose2d named_transposed({.in_channels = 8, .out_channels = 4, .kernel_size = {4}, .stride = {2},
+                                    .padding = {1}, .output_padding = {1}, .groups = 2, .bias = false});
+  EXPECT_EQ(named_transposed.repr(), transposed.repr());
+  EXPECT_TRUE(equal(named_transposed.weight, transposed.weight));
+  EXPECT_EQ(ConvTranspose1d({.in_channels = 2, .out_channels = 3, .kernel_size = {3}}).repr(),
+            ConvTranspose1d(2, 3, 3).repr());
 }
 
 }  // namespace
