@@ -3,6 +3,7 @@
 // This header pulls in the whole public API.
 #include "graft/autograd/engine.h"
 #include "graft/graph/grad_mode.h"
+#include "graft/graph/autocast_mode.h"
 #include "graft/autograd/gradcheck.h"
 #include "graft/data/dataloader.h"
 #include "graft/data/dataset.h"
@@ -37,6 +38,7 @@
 #include "graft/optim/adam.h"
 #include "graft/optim/adamw.h"
 #include "graft/optim/checkpoint.h"
+#include "graft/optim/grad_scaler.h"
 #include "graft/optim/lr_scheduler.h"
 #include "graft/optim/sgd.h"
 #include "graft/optim/zero/zero.h"

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "graft/ops/detail/autocast.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/kernels/activation.h"
 #include "graft/ops/kernels/softmax.h"
@@ -24,7 +25,7 @@ constexpr double kGeluKappa = 0.044715;
 
 Tensor floating_argument(const char* op, const Tensor& x) {
   check_defined(op, "input", x);
-  GRAFT_CHECK(is_floating(x.dtype()), "{}: expected a floating-point input (float32 or float64), got {}", op,
+  GRAFT_CHECK(is_floating(x.dtype()), "{}: expected a floating-point input, got {}", op,
               dtype_name(x.dtype()));
   return x;
 }
@@ -178,14 +179,17 @@ Tensor backward_data(const char* op, const Tensor& grad_output, const Tensor& ou
 }  // namespace
 
 Tensor softmax(const Tensor& input, int64_t dim, std::optional<DType> dtype) {
+  if (autocast_wants_float32({input})) return softmax(autocast_float32(input), dim, dtype);
   return softmax_impl("softmax", "SoftmaxBackward0", input, dim, dtype, false);
 }
 
 Tensor log_softmax(const Tensor& input, int64_t dim, std::optional<DType> dtype) {
+  if (autocast_wants_float32({input})) return log_softmax(autocast_float32(input), dim, dtype);
   return softmax_impl("log_softmax", "LogSoftmaxBackward0", input, dim, dtype, true);
 }
 
 Tensor masked_softmax(const Tensor& input, const Tensor& keep) {
+  if (autocast_wants_float32({input})) return masked_softmax(autocast_float32(input), keep);
   constexpr const char* op = "masked_softmax";
   floating_argument(op, input);
   if (keep.defined()) {

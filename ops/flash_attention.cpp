@@ -5,6 +5,7 @@
 #include "graft/ops/activation.h"
 #include "graft/ops/detail/attention_checks.h"
 #include "graft/ops/detail/causal_mask.h"
+#include "graft/ops/detail/autocast.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/kernels/flash_attention.h"
 #include "graft/ops/matmul.h"
@@ -44,6 +45,9 @@ TensorList composite_backward(const Tensor& q, const Tensor& k, const Tensor& v,
 
 Tensor flash_attention(const Tensor& query, const Tensor& key, const Tensor& value, bool is_causal,
                        std::optional<double> scale, FlashAttentionBlockSizes block_sizes) {
+  if (autocast_wants_lower({query, key, value}))
+    return flash_attention(autocast_lower(query), autocast_lower(key), autocast_lower(value), is_causal, scale,
+                           block_sizes);
   check_attention_operands(kOp, query, key, value);
   const Shape batch(query.shape().begin(), query.shape().end() - 2);
   GRAFT_CHECK(Shape(key.shape().begin(), key.shape().end() - 2) == batch &&
@@ -64,7 +68,7 @@ Tensor flash_attention(const Tensor& query, const Tensor& key, const Tensor& val
   out_shape.push_back(T);
   out_shape.push_back(Ev);
   Tensor out = empty_tensor(out_shape, query.dtype());
-  Tensor lse = empty_tensor({BH, T}, query.dtype());
+  Tensor lse = empty_tensor({BH, T}, opmath_dtype(query.dtype()));  // float32 for 16-bit inputs
   Shape out3{BH, T, Ev};
   kernels::flash_attention_forward(as_3d(query, BH), as_3d(key, BH), as_3d(value, BH), scale_factor, is_causal, blocks,
                                    make_view(out, out3, contiguous_strides(out3), 0), lse);

@@ -7,7 +7,9 @@
 // building an optimizer moves the parameters' data into them (the Tensor handles stay valid and keep
 // their values). Differences from PyTorch 1.13, all raising graft::Error:
 // - a parameter listed twice in a group is an error (PyTorch warns); one that is not a leaf is an error
-//   even when it retains its gradient; parameters must be float32 or float64;
+//   even when it retains its gradient; parameters must be float32 or float64 (PyTorch also steps bfloat16
+//   and float16 parameters in their own dtype; graft keeps float32 master weights instead: autocast, or
+//   ZeRO's mixed precision);
 // - every group's options are validated (PyTorch checks only the defaults).
 // Because a bucket's parameters share one storage, they share one version counter: writing one
 // parameter in place between a forward and its backward invalidates tensors saved from the others too.
@@ -106,7 +108,9 @@ class Optimizer {
   virtual const char* name() const = 0;
 
   // Runs `closure` (with grad mode on) when given, then updates every parameter that has a gradient,
-  // with grad mode off. Returns the closure's loss (undefined without a closure).
+  // with grad mode off. Returns the closure's loss (undefined without a closure). After a float16 autocast
+  // scope (graph/autocast_mode.h), a gradient that is inf or NaN raises graft::Error naming GradScaler
+  // (optim/grad_scaler.h), which checks and skips such steps, rather than turning the weights into NaN.
   Tensor step(const LossClosure& closure = nullptr);
   // Zeroes every defined gradient in place (detaching it first), or drops it with set_to_none.
   void zero_grad(bool set_to_none = false);
@@ -151,9 +155,13 @@ class Optimizer {
                       FlatRange range) = 0;
 
  private:
+  // The float16-overflow guard of step(): checks the gradients once per new float16 autocast scope.
+  void check_float16_overflow();
+
   std::unique_ptr<OptimizerOptions> defaults_;
   std::vector<OptimizerParamGroup> groups_;
   std::vector<FlatParameters> flat_;
+  uint64_t float16_scopes_seen_ = 0;
 };
 
 }  // namespace graft::optim

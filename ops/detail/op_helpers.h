@@ -23,11 +23,18 @@ inline Tensor floating_input(const char* op, const Tensor& x) {
   return is_floating(x.dtype()) ? x : loops::copy_as(x, kFloat32);
 }
 
-// y = f(x) elementwise over a floating tensor; f is a generic lambda.
+// The elementwise helpers below call f with the elements converted to opmath_t<T>: float for bfloat16 and
+// float16, so each element is computed in float32 and rounded once when stored, as PyTorch does.
+template <class T>
+inline opmath_t<T> opmath(T v) { return static_cast<opmath_t<T>>(v); }
+
+// y = f(x) elementwise over a floating tensor (float32, float64, bfloat16, float16); f is a generic lambda.
 template <class F>
 Tensor map_floating(const char* op, const Tensor& x, F f) {
   Tensor y = empty_tensor(x.shape(), x.dtype());
-  dispatch_floating(x.dtype(), op, [&]<class T>() { loops::map1<T, T>(y, x, [&](T v) { return static_cast<T>(f(v)); }); });
+  dispatch_floating_and_half(x.dtype(), op, [&]<class T>() {
+    loops::map1<T, T>(y, x, [&](T v) { return static_cast<T>(f(opmath(v))); });
+  });
   return y;
 }
 
@@ -40,14 +47,17 @@ Tensor map_binary(const char* op, const Tensor& a, const Tensor& b, DType comput
   Tensor ac = as_dtype(a, compute), bc = as_dtype(b, compute);
   dispatch_all(compute, [&]<class T>() {
     if (out_dtype == DType::Bool)
-      loops::map2<bool, T, T>(out, ac, bc, [&](T x, T y) { return static_cast<bool>(f(x, y)); });
+      loops::map2<bool, T, T>(out, ac, bc, [&](T x, T y) { return static_cast<bool>(f(opmath(x), opmath(y))); });
     else if (out_dtype == compute)
-      loops::map2<T, T, T>(out, ac, bc, [&](T x, T y) { return static_cast<T>(f(x, y)); });
+      loops::map2<T, T, T>(out, ac, bc, [&](T x, T y) { return static_cast<T>(f(opmath(x), opmath(y))); });
     else
       GRAFT_FAIL("{}: unsupported result dtype {}", op, dtype_name(out_dtype));
   });
   return out;
 }
+
+using loops::from_opmath;
+using loops::to_opmath;
 
 // Computes a backward formula: `fused()` (one kernel) when nothing is being recorded, else `composite()`,
 // the same formula from differentiable ops, so that the backward pass can itself be differentiated.
