@@ -1,13 +1,13 @@
 # graft's entry points. Each target installs missing Debian packages first (quick when all are present).
 #   make demo    build and run the main example
-#   make test    build and run the whole test suite: Release, ASan+UBSan, the installed-package consumer, MPI
+#   make test    build and run the whole test suite: Release, Doxygen (no warnings), ASan+UBSan, the installed-package consumer, MPI
 #   make bench   build and run the benchmarks (JSON lines)
 JOBS        ?= 2
 BUILD       ?= build
 ASAN_BUILD  ?= build-asan
 CMAKE_FLAGS ?=
 
-.PHONY: all deps configure build demo test test-release test-asan test-consumer bench clean
+.PHONY: all deps configure build demo test test-release test-asan test-consumer test-docs docs bench clean
 
 all: build
 
@@ -22,10 +22,12 @@ configure: deps $(BUILD)/CMakeCache.txt
 build: configure
 	cmake --build $(BUILD) -j$(JOBS)
 
-demo: build
+# The demo builds only what it runs: the library and two examples.
+demo: configure
+	cmake --build $(BUILD) -j$(JOBS) --target quickstart mlp_fashion_mnist
 	scripts/run-demo.sh $(BUILD)
 
-test: test-release test-asan test-consumer
+test: test-release test-docs test-asan test-consumer
 
 test-release: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
@@ -38,6 +40,16 @@ test-asan: deps
 
 test-consumer: build
 	scripts/test-consumer.sh $(BUILD)
+
+# The API reference (Doxygen) of the public headers, in $(BUILD)/docs/html; test-docs fails on any warning.
+docs: deps
+	mkdir -p $(BUILD)/docs
+	GRAFT_DOCS_OUT=$(BUILD)/docs GRAFT_DOCS_WARN_AS_ERROR=NO doxygen docs/Doxyfile
+	@echo "API reference: $(BUILD)/docs/html/index.html"
+
+test-docs: deps
+	mkdir -p $(BUILD)/docs
+	GRAFT_DOCS_OUT=$(BUILD)/docs GRAFT_DOCS_WARN_AS_ERROR=FAIL_ON_WARNINGS doxygen docs/Doxyfile
 
 bench: build
 	$(BUILD)/bench/graft_bench

@@ -15,14 +15,14 @@ struct IdxArray {
   std::vector<uint8_t> bytes;  // the elements, row-major
 };
 
-// Reads an IDX file of unsigned bytes (element type 0x08). A missing file, a bad magic number, another
-// element type, a truncated or over-long file, or a corrupt gzip stream is a graft::Error naming the file.
+/// Reads an IDX file of unsigned bytes (element type 0x08). A missing file, a bad magic number, another
+/// element type, a truncated or over-long file, or a corrupt gzip stream is a graft::Error naming the file.
 IdxArray read_idx(const std::string& path);
 
-// MNIST-format images (an IDX file of shape (N, rows, cols)) as float32 pixel / 255, shaped (N, rows * cols)
-// when flatten, else (N, 1, rows, cols).
+/// MNIST-format images (an IDX file of shape (N, rows, cols)) as float32 pixel / 255, shaped (N, rows * cols)
+/// when flatten, else (N, 1, rows, cols).
 Tensor read_mnist_images(const std::string& path, bool flatten = true);
-// MNIST-format labels (an IDX file of shape (N)) as int64.
+/// MNIST-format labels (an IDX file of shape (N)) as int64.
 Tensor read_mnist_labels(const std::string& path);
 
 }  // namespace graft::data

@@ -17,7 +17,7 @@ inline constexpr DType kInt64 = DType::Int64;
 inline constexpr DType kBool = DType::Bool;
 inline constexpr DType kBFloat16 = DType::BFloat16;
 inline constexpr DType kFloat16 = DType::Float16;
-// PyTorch's aliases.
+/// PyTorch's aliases.
 inline constexpr DType kFloat = DType::Float32;
 inline constexpr DType kDouble = DType::Float64;
 inline constexpr DType kLong = DType::Int64;
@@ -51,8 +51,8 @@ constexpr const char* dtype_name(DType t) {
 constexpr bool is_reduced_floating(DType t) { return t == DType::BFloat16 || t == DType::Float16; }
 constexpr bool is_floating(DType t) { return t == DType::Float32 || t == DType::Float64 || is_reduced_floating(t); }
 
-// PyTorch's promotion between two tensors: bool < int64 < bfloat16, float16 < float32 < float64, and
-// bfloat16 with float16 gives float32 (neither holds the other's values).
+/// PyTorch's promotion between two tensors: bool < int64 < bfloat16, float16 < float32 < float64, and
+/// bfloat16 with float16 gives float32 (neither holds the other's values).
 constexpr int promotion_rank(DType t) {
   switch (t) {
     case DType::Bool: return 0;
@@ -80,9 +80,9 @@ template <> struct dtype_of<BFloat16> { static constexpr DType value = DType::BF
 template <> struct dtype_of<Half> { static constexpr DType value = DType::Float16; };
 template <class T> inline constexpr DType dtype_v = dtype_of<T>::value;
 
-// Calls f.template operator()<T>() with T the C++ type of `t`. `op` names the caller in the error.
-// dispatch_floating covers the kernels written for float32 and float64 only: a 16-bit tensor reaching one
-// is an error naming the op and the dtype (ops compute those in float32 before they get here).
+/// Calls `f.template operator()<T>()` with T the C++ type of `t`. `op` names the caller in the error.
+/// dispatch_floating covers the kernels written for float32 and float64 only: a 16-bit tensor reaching one
+/// is an error naming the op and the dtype (ops compute those in float32 before they get here).
 template <class F>
 decltype(auto) dispatch_floating(DType t, const char* op, F&& f) {
   switch (t) {

@@ -13,8 +13,15 @@
 
 namespace graft::nn {
 
+/// Writes `tensors` (each in its own dtype: F32, F64, BF16, F16, I64, BOOL) and `metadata` to a safetensors
+/// file at `path`, atomically (a temporary file renamed into place).
+/// @throws graft::Error when the file cannot be written, or a name repeats.
 void save_safetensors(const StateDict& tensors, const std::string& path,
                       const std::map<std::string, std::string>& metadata = {});
+/// Reads every tensor of a safetensors file (F32, F64, BF16, F16, I64, BOOL, bit for bit) and, when
+/// `metadata` is given, its metadata.
+/// @return the tensors in the file's data order.
+/// @throws graft::Error for an unreadable, truncated or malformed file, or an unsupported dtype.
 StateDict load_safetensors(const std::string& path, std::map<std::string, std::string>* metadata = nullptr);
 
 /// How `load` reads a file into a module.

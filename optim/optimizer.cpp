@@ -1,8 +1,5 @@
 #include "graft/optim/optimizer.h"
 
-#include "graft/graph/autocast_mode.h"
-#include "graft/optim/detail/finite.h"
-
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -65,8 +62,7 @@ void Optimizer::add_param_group(const OptimizerParamGroup& group) {
                 "{}: parameter {} of shape {} is {}; only float32 and float64 can be optimized{}", name(), i,
                 shape_str(p.shape()), dtype_name(p.dtype()),
                 is_reduced_floating(p.dtype())
-                    ? " (train 16-bit models with float32 master weights: float32 parameters under AutocastGuard, or "
-                      "ZeRO's mixed precision)"
+                    ? " (graft does not step 16-bit parameters: keep float32 master weights and cast a copy)"
                     : "");
     GRAFT_CHECK(seen.insert(p.impl()).second,
                 "{}: the parameter group lists parameter {} (shape {}) twice; graft keeps each parameter once in a flat "
@@ -118,7 +114,6 @@ Tensor Optimizer::step(const LossClosure& closure) {
               "{}: param_groups() has {} groups but the optimizer set up {}; add groups with add_param_group", name(),
               groups_.size(), flat_.size());
   NoGradGuard no_grad;
-  check_float16_overflow();
   for (size_t g = 0; g < groups_.size(); ++g) {
     for (FlatBucket& bucket : flat_[g].buckets()) {
       std::vector<uint8_t> active = bucket.sync();
@@ -127,19 +122,6 @@ Tensor Optimizer::step(const LossClosure& closure) {
     }
   }
   return loss;
-}
-
-void Optimizer::check_float16_overflow() {
-  const uint64_t scopes = graft::detail::float16_autocast_scopes();
-  if (scopes == float16_scopes_seen_) return;
-  float16_scopes_seen_ = scopes;
-  for (const OptimizerParamGroup& group : groups_)
-    for (const Tensor& p : group.params())
-      GRAFT_CHECK(detail::all_finite(p.grad()),
-                  "{}.step: a gradient (parameter of shape {}) is inf or NaN after float16 autocast: float16 "
-                  "overflowed. Scale the loss with optim::GradScaler (scaler.scale(loss).backward(); "
-                  "scaler.step(optimizer); scaler.update()), which skips such steps, or autocast to bfloat16",
-                  name(), shape_str(p.shape()));
 }
 
 void Optimizer::step_range(size_t group, size_t bucket_index, FlatRange range) {

@@ -35,7 +35,7 @@ class InProcessCommunicator final : public Communicator {
   InProcessGroup& group_;
 };
 
-// The shared state of W in-process ranks.
+/// The shared state of W in-process ranks.
 class InProcessGroup {
  public:
   explicit InProcessGroup(int world_size);
@@ -44,16 +44,16 @@ class InProcessGroup {
   InProcessGroup& operator=(const InProcessGroup&) = delete;
 
   int world_size() const { return world_size_; }
-  // Rank `rank`'s communicator, owned by the group. Each must be used by one thread at a time.
+  /// Rank `rank`'s communicator, owned by the group. Each must be used by one thread at a time.
   InProcessCommunicator& communicator(int rank);
-  // Makes every rank waiting in a collective, now or later, raise graft::Error carrying `reason` instead of
-  // waiting for a rank that will never come (run_in_process calls it when a rank fails).
+  /// Makes every rank waiting in a collective, now or later, raise graft::Error carrying `reason` instead of
+  /// waiting for a rank that will never come (run_in_process calls it when a rank fails).
   void abort(const std::string& reason);
   bool aborted() const;
 
  private:
   friend class InProcessCommunicator;
-  // What a rank published for the collective in progress.
+  /// What a rank published for the collective in progress.
   struct Slot {
     const char* op = nullptr;
     DType dtype = kFloat32;
@@ -63,8 +63,8 @@ class InProcessGroup {
     int64_t n = 0;
     int root = 0;
   };
-  // Publishes `slot` for `rank`, waits for every rank and checks that they all called the same collective
-  // with the same sizes.
+  /// Publishes `slot` for `rank`, waits for every rank and checks that they all called the same collective
+  /// with the same sizes.
   void publish(int rank, Slot slot);
   void wait_all();
 
@@ -79,14 +79,14 @@ class InProcessGroup {
   std::string abort_reason_;
 };
 
-// Runs fn on world_size threads, one per rank, each with its rank's InProcessCommunicator, and waits for all.
-// Each thread limits OpenMP to one thread, so that every kernel runs the same way on every rank (and as in
-// an MPI process of one thread). When a rank throws, the other ranks are released from their collectives
-// and the first exception is rethrown here. world_size must be at least 1.
+/// Runs fn on world_size threads, one per rank, each with its rank's InProcessCommunicator, and waits for all.
+/// Each thread limits OpenMP to one thread, so that every kernel runs the same way on every rank (and as in
+/// an MPI process of one thread). When a rank throws, the other ranks are released from their collectives
+/// and the first exception is rethrown here. world_size must be at least 1.
 void run_in_process(int world_size, const std::function<void(Communicator&)>& fn);
 
-// OpenMP limited to one thread on the calling thread for the scope (what run_in_process does for each rank);
-// lets a single-process reference run compute exactly as a rank does.
+/// OpenMP limited to one thread on the calling thread for the scope (what run_in_process does for each rank);
+/// lets a single-process reference run compute exactly as a rank does.
 class SingleThreadedKernels {
  public:
   SingleThreadedKernels();

@@ -24,7 +24,7 @@ struct ZeroBucketLayout {
 
   int64_t padded() const { return slice * world_size; }
   FlatRange range(int rank) const { return {slice * rank, slice * (rank + 1)}; }
-  // The part of member m's slot inside `range` ([begin, end), empty when begin >= end).
+  /// The part of member m's slot inside `range` ([begin, end), empty when begin >= end).
   FlatRange overlap(size_t m, FlatRange range) const;
 };
 
@@ -33,7 +33,7 @@ struct ZeroGroupLayout {
   std::vector<std::pair<size_t, size_t>> where;  // per parameter of the group: (bucket, member)
 };
 
-// The layout of one parameter group's tensors for `world_size` ranks.
+/// The layout of one parameter group's tensors for `world_size` ranks.
 ZeroGroupLayout make_zero_layout(const std::vector<Tensor>& params, int world_size);
 
 }  // namespace graft::optim::zero

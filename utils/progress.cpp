@@ -1,4 +1,4 @@
-#include "progress.h"
+#include "graft/utils/progress.h"
 
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 
 #include <fmt/format.h>
 
-namespace graft::examples {
+namespace graft::utils {
 
 bool stdout_is_terminal() { return isatty(STDOUT_FILENO) == 1; }
 
@@ -128,4 +128,4 @@ void ProgressBar::finish(const std::string& summary) {
   out_ << std::flush;
 }
 
-}  // namespace graft::examples
+}  // namespace graft::utils

@@ -1,4 +1,4 @@
-#include "plot.h"
+#include "graft/utils/plot.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,9 +9,9 @@
 
 #include <fmt/format.h>
 
-#include <graft/graph/error.h>
+#include "graft/graph/error.h"
 
-namespace graft::examples {
+namespace graft::utils {
 
 namespace {
 
@@ -192,4 +192,4 @@ void write_text_file(const std::string& text, const std::string& path) {
   }
 }
 
-}  // namespace graft::examples
+}  // namespace graft::utils

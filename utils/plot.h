@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace graft::examples {
+namespace graft::utils {
 
 struct Series {
   std::string name;
@@ -20,13 +20,13 @@ struct Panel {
   std::vector<Series> series;
 };
 
-// Tick positions covering [lo, hi] with about `target` intervals, at multiples of 1, 2 or 5 x 10^k.
+/// Tick positions covering [lo, hi] with about `target` intervals, at multiples of 1, 2 or 5 x 10^k.
 std::vector<double> nice_ticks(double lo, double hi, int target = 5);
 
-// The panels side by side, each panel_width x panel_height pixels. Series take colours in order.
+/// The panels side by side, each panel_width x panel_height pixels. Series take colours in order.
 std::string curves_svg(const std::vector<Panel>& panels, int panel_width = 480, int panel_height = 340);
 
-// Writes `text` to `path` through a temporary file renamed into place; graft::Error on failure.
+/// Writes `text` to `path` through a temporary file renamed into place; graft::Error on failure.
 void write_text_file(const std::string& text, const std::string& path);
 
-}  // namespace graft::examples
+}  // namespace graft::utils
