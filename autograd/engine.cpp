@@ -20,7 +20,6 @@
 
 #include "graft/autograd/function.h"
 #include "graft/autograd/grad_arithmetic.h"
-#include "graft/graph/autocast_mode.h"
 #include "graft/graph/factory.h"
 #include "graft/graph/node.h"
 #include "graft/graph/warning.h"
@@ -214,7 +213,6 @@ class GraphTask {
 void run_backward(const std::vector<Edge>& roots, GradList&& root_grads, bool keep_graph, bool create_graph,
                   std::vector<Capture>& captures) {
   AutoGradMode grad_mode(create_graph);
-  detail::AutocastSuspend no_autocast;  // each backward computes in the dtypes its forward recorded
   GraphTask(roots, keep_graph, captures).run(std::move(root_grads));
 }
 

@@ -7,7 +7,6 @@
 
 #include "graft/graph/warning.h"
 #include "graft/ops/activation.h"
-#include "graft/ops/detail/autocast.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/indexing.h"
 #include "graft/ops/kernels/loss.h"
@@ -232,8 +231,6 @@ void check_regression(const char* op, const Tensor& input, const Tensor& target)
 // ---------------------------------------------------------------- regression losses
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, std::string_view reduction) {
-  if (autocast_wants_float32({input, target}))
-    return mse_loss(autocast_float32(input), autocast_float32(target), reduction);
   const Reduction r = parse_reduction("mse_loss", reduction);
   check_regression("mse_loss", input, target);
   Tensor d = sub(input, target);
@@ -241,15 +238,12 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, std::string_view redu
 }
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, std::string_view reduction) {
-  if (autocast_wants_float32({input, target})) return l1_loss(autocast_float32(input), autocast_float32(target), reduction);
   const Reduction r = parse_reduction("l1_loss", reduction);
   check_regression("l1_loss", input, target);
   return reduce_loss(abs(sub(input, target)), r);
 }
 
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, std::string_view reduction, double beta) {
-  if (autocast_wants_float32({input, target}))
-    return smooth_l1_loss(autocast_float32(input), autocast_float32(target), reduction, beta);
   const Reduction r = parse_reduction("smooth_l1_loss", reduction);
   check_regression("smooth_l1_loss", input, target);
   GRAFT_CHECK(beta >= 0, "smooth_l1_loss: beta must be >= 0 (negative values are not supported), got {}", beta);
@@ -262,8 +256,6 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, std::string_vie
 // ---------------------------------------------------------------- binary cross-entropy
 
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, std::string_view reduction) {
-  if (autocast_wants_float32({input, target, weight}))
-    return binary_cross_entropy(autocast_float32(input), autocast_float32(target), autocast_float32(weight), reduction);
   const char* op = "binary_cross_entropy";
   const Reduction r = parse_reduction(op, reduction);
   check_defined(op, "input", input);
@@ -297,9 +289,6 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
 
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight,
                                         std::string_view reduction, const Tensor& pos_weight) {
-  if (autocast_wants_float32({input, target, weight, pos_weight}))
-    return binary_cross_entropy_with_logits(autocast_float32(input), autocast_float32(target), autocast_float32(weight),
-                                            reduction, autocast_float32(pos_weight));
   const char* op = "binary_cross_entropy_with_logits";
   const Reduction r = parse_reduction(op, reduction);
   check_defined(op, "input", input);
@@ -345,8 +334,6 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
 
 Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                 std::string_view reduction) {
-  if (autocast_wants_float32({input, weight}))
-    return nll_loss(autocast_float32(input), target, autocast_float32(weight), ignore_index, reduction);
   const char* op = "nll_loss";
   const Reduction r = parse_reduction(op, reduction);
   const int64_t cd = check_class_inputs(op, input, target);
@@ -356,9 +343,6 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight,
 
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                      std::string_view reduction, double label_smoothing) {
-  if (autocast_wants_float32({input, target, weight}))
-    return cross_entropy(autocast_float32(input), autocast_float32(target), autocast_float32(weight), ignore_index,
-                         reduction, label_smoothing);
   const char* op = "cross_entropy";
   const Reduction r = parse_reduction(op, reduction);
   check_defined(op, "input", input);
@@ -390,14 +374,11 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
 }
 
 Tensor focal_loss(const Tensor& input, const Tensor& target, double alpha, double gamma, std::string_view reduction) {
-  if (autocast_wants_float32({input})) return focal_loss(autocast_float32(input), target, alpha, gamma, reduction);
   return focal_loss_impl(input, target, nullptr, alpha, gamma, reduction);
 }
 
 Tensor focal_loss(const Tensor& input, const Tensor& target, const Tensor& alpha, double gamma,
                   std::string_view reduction) {
-  if (autocast_wants_float32({input, alpha}))
-    return focal_loss(autocast_float32(input), target, autocast_float32(alpha), gamma, reduction);
   return focal_loss_impl(input, target, &alpha, 1.0, gamma, reduction);
 }
 

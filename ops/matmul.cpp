@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "graft/ops/detail/autocast.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/kernels/matmul.h"
 #include "graft/ops/shape.h"
@@ -84,7 +83,6 @@ Tensor matmul_core(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
-  if (autocast_wants_lower({a, b})) return matmul(autocast_lower(a), autocast_lower(b));
   check_defined("matmul", "input", a);
   check_defined("matmul", "other", b);
   GRAFT_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both arguments need at least 1 dimension, got shapes {} and {}",
@@ -108,7 +106,6 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mm(const Tensor& a, const Tensor& b) {
-  if (autocast_wants_lower({a, b})) return mm(autocast_lower(a), autocast_lower(b));
   check_defined("mm", "input", a);
   check_defined("mm", "mat2", b);
   GRAFT_CHECK(a.dim() == 2 && b.dim() == 2, "mm: expected two matrices, got shapes {} and {}", shape_str(a.shape()),
@@ -119,7 +116,6 @@ Tensor mm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
-  if (autocast_wants_lower({a, b})) return bmm(autocast_lower(a), autocast_lower(b));
   check_defined("bmm", "input", a);
   check_defined("bmm", "mat2", b);
   GRAFT_CHECK(a.dim() == 3 && b.dim() == 3, "bmm: expected two 3-D tensors, got shapes {} and {}", shape_str(a.shape()),

@@ -5,7 +5,6 @@
 #include <string>
 #include <vector>
 
-#include "graft/ops/detail/autocast.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/kernels/normalization.h"
 #include "graft/ops/operators.h"
@@ -79,8 +78,6 @@ GradList row_norm_composite(const Tensor& g, const Tensor& x, const Tensor& w, i
 // ---------------------------------------------------------------- layer_norm
 
 Tensor layer_norm(const Tensor& input, IntList normalized_shape, const Tensor& weight, const Tensor& bias, double eps) {
-  if (autocast_wants_float32({input, weight, bias}))
-    return layer_norm(autocast_float32(input), normalized_shape, autocast_float32(weight), autocast_float32(bias), eps);
   check_floating_input("layer_norm", input);
   const int64_t cols = check_normalized_shape("layer_norm", input, normalized_shape);
   check_parameter("layer_norm", "weight", weight, normalized_shape, input.dtype());
@@ -106,8 +103,6 @@ Tensor layer_norm(const Tensor& input, IntList normalized_shape, const Tensor& w
 // ---------------------------------------------------------------- rms_norm
 
 Tensor rms_norm(const Tensor& input, IntList normalized_shape, const Tensor& weight, std::optional<double> eps_opt) {
-  if (autocast_wants_float32({input, weight}))
-    return rms_norm(autocast_float32(input), normalized_shape, autocast_float32(weight), eps_opt);
   check_floating_input("rms_norm", input);
   const int64_t cols = check_normalized_shape("rms_norm", input, normalized_shape);
   check_parameter("rms_norm", "weight", weight, normalized_shape, input.dtype());

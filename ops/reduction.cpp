@@ -3,7 +3,6 @@
 #include <cmath>
 #include <limits>
 
-#include "graft/ops/detail/autocast.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/indexing.h"
 #include "graft/ops/kernels/reduce.h"
@@ -170,14 +169,10 @@ Tensor arg_index(const char* op, const Tensor& x, std::optional<int64_t> dim, bo
 
 }  // namespace
 
-Tensor sum(const Tensor& x) { return sum_impl("SumBackward0", autocast_float32(x), {}, false); }
-Tensor sum(const Tensor& x, IntList dims, bool keepdim) {
-  return sum_impl("SumBackward1", autocast_float32(x), dims, keepdim);
-}
-Tensor mean(const Tensor& x) { return mean_impl("MeanBackward0", autocast_float32(x), {}, false); }
-Tensor mean(const Tensor& x, IntList dims, bool keepdim) {
-  return mean_impl("MeanBackward1", autocast_float32(x), dims, keepdim);
-}
+Tensor sum(const Tensor& x) { return sum_impl("SumBackward0", x, {}, false); }
+Tensor sum(const Tensor& x, IntList dims, bool keepdim) { return sum_impl("SumBackward1", x, dims, keepdim); }
+Tensor mean(const Tensor& x) { return mean_impl("MeanBackward0", x, {}, false); }
+Tensor mean(const Tensor& x, IntList dims, bool keepdim) { return mean_impl("MeanBackward1", x, dims, keepdim); }
 
 Tensor sum_to(const Tensor& x, IntList shape) {
   check_defined("sum_to", "input", x);
@@ -257,21 +252,16 @@ Tensor var_std(const char* op, const char* node_name, const Tensor& x, IntList d
 
 }  // namespace
 
-Tensor var(const Tensor& x, bool unbiased) {
-  return var_std("var", "VarBackward0", autocast_float32(x), {}, unbiased, false, false);
-}
+Tensor var(const Tensor& x, bool unbiased) { return var_std("var", "VarBackward0", x, {}, unbiased, false, false); }
 Tensor var(const Tensor& x, IntList dims, bool unbiased, bool keepdim) {
-  return var_std("var", "VarBackward1", autocast_float32(x), dims, unbiased, keepdim, false);
+  return var_std("var", "VarBackward1", x, dims, unbiased, keepdim, false);
 }
-Tensor std(const Tensor& x, bool unbiased) {
-  return var_std("std", "StdBackward0", autocast_float32(x), {}, unbiased, false, true);
-}
+Tensor std(const Tensor& x, bool unbiased) { return var_std("std", "StdBackward0", x, {}, unbiased, false, true); }
 Tensor std(const Tensor& x, IntList dims, bool unbiased, bool keepdim) {
-  return var_std("std", "StdBackward1", autocast_float32(x), dims, unbiased, keepdim, true);
+  return var_std("std", "StdBackward1", x, dims, unbiased, keepdim, true);
 }
 
-Tensor logsumexp(const Tensor& x_in, IntList dims, bool keepdim) {
-  const Tensor x = autocast_float32(x_in);
+Tensor logsumexp(const Tensor& x, IntList dims, bool keepdim) {
   check_defined("logsumexp", "input", x);
   Tensor xf = is_floating(x.dtype()) ? x : to(x, kFloat32);  // integers give float32, as in PyTorch
   const uint64_t mask = dim_mask("logsumexp", dims, x.dim());

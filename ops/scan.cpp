@@ -1,6 +1,5 @@
 #include "graft/ops/scan.h"
 
-#include "graft/ops/detail/autocast.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/kernels/reduce.h"
 #include "graft/ops/shape.h"
@@ -24,9 +23,8 @@ Tensor cumulative_sum(const Tensor& x, int64_t dim, bool reverse) {
 
 }  // namespace
 
-Tensor cumsum(const Tensor& input_in, int64_t dim, std::optional<DType> dtype) {
-  check_defined("cumsum", "input", input_in);
-  const Tensor input = autocast_float32(input_in);
+Tensor cumsum(const Tensor& input, int64_t dim, std::optional<DType> dtype) {
+  check_defined("cumsum", "input", input);
   const int64_t d = wrap_dim("cumsum", dim, input.dim());
   const DType dt = dtype ? *dtype : is_floating(input.dtype()) ? input.dtype() : kInt64;
   GRAFT_CHECK(dt != kBool, "cumsum: the result dtype cannot be bool");
