@@ -59,6 +59,17 @@ Tensor map_binary(const char* op, const Tensor& a, const Tensor& b, DType comput
 using loops::from_opmath;
 using loops::to_opmath;
 
+// The ops that have float32 and float64 kernels only (convolution, pooling, fold/unfold, the recurrent ops):
+// a floating input of another dtype is an error naming the op and the dtype. PyTorch 1.13 runs some of them
+// in bfloat16 on the CPU; graft does not yet (README, differences from PyTorch).
+// An undefined input passes (the op's own check_defined names it).
+inline void check_float32_or_float64(const char* op, const Tensor& input) {
+  GRAFT_CHECK(!input.defined() || input.dtype() == kFloat32 || input.dtype() == kFloat64,
+              "{}: expected a floating-point input of dtype float32 or float64, got {}{}", op, dtype_name(input.dtype()),
+              is_reduced_floating(input.dtype()) ? " (graft has no 16-bit kernel for this op; convert with .to(kFloat32))"
+                                                 : "");
+}
+
 // Computes a backward formula: `fused()` (one kernel) when nothing is being recorded, else `composite()`,
 // the same formula from differentiable ops, so that the backward pass can itself be differentiated.
 template <class Fused, class Composite>
