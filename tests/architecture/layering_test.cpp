@@ -112,9 +112,10 @@ TEST(Layering, EveryGraftIncludeResolvesInTheCheckout) {
   for (const SourceFile& f : sources())
     for (const Include& inc : f.includes) {
       const std::string target = graft_path(inc);
-      if (!target.empty())
+      if (!target.empty()) {
         EXPECT_TRUE(fs::exists(kRoot / "include" / inc.path)) << f.rel << ":" << inc.line << " includes " << inc.path
                                                               << ", which does not exist";
+      }
     }
 }
 
