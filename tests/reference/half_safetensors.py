@@ -2,7 +2,7 @@
 """A PyTorch model's weights in float16 and bfloat16 as safetensors (F16 and BF16 entries, written with the
 plain struct/json writer), their bit patterns, special values (NaN, infinities, subnormals, the largest
 finite values), and the model's float32 output after loading the 16-bit weights into a float32 model (what
-load_state_dict does), for tests/nn/half_serialization_test.cpp.
+load_state_dict does), for tests/nn/serialization_test.cpp.
 
 Run with Debian's python3-torch:  /usr/bin/python3 tests/reference/half_safetensors.py
 """
