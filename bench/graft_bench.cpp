@@ -1,9 +1,10 @@
 // graft's benchmarks. Each workload is defined exactly as in the LibTorch anchor
 // (../shared/anchors/libtorch/bench.cpp), so the figures compare as ratios when measured in one session.
 // Prints one JSON object per line: {"workload":..., "metric":..., "value":...}
-//   graft_bench [tiny|gemm|block|mlp|gemm-vs-sgemm|all] [--threads N]   (threads default: $BENCH_THREADS, else 2)
+//   graft_bench [tiny|gemm|gemm-half|block|mlp|gemm-vs-sgemm|all] [--threads N]   (threads default: $BENCH_THREADS, else 2)
 // tiny, gemm, block (gqa_block) and mlp (mlp_fmnist; MLP_EPOCHS epochs, default 2) are the anchor's
-// workloads; gemm-vs-sgemm times graft::matmul against a bare dnnl_sgemm in one process
+// workloads; gemm-half is matmul_1024 in bfloat16 and float16; gemm-vs-sgemm times graft::matmul against a
+// bare dnnl_sgemm in one process
 // (../shared/anchors/onednn/gemm_probe.cpp is the same sgemm as a separate program).
 #include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
@@ -56,13 +57,18 @@ void tiny_ops(int reps) {
   emit("tiny_ops", "us_per_op_fwd_bwd", seconds_between(t0, Clock::now()) / reps / 301 * 1e6);
 }
 
-// Raw f32 matmul throughput through graft::matmul: one warm-up, then `reps` products.
-void matmul_1024(int reps) {
-  graft::Tensor a = graft::randn({1024, 1024}), b = graft::randn({1024, 1024});
+// Raw matmul throughput through graft::matmul: one warm-up, then `reps` products. float32 is the anchor's
+// workload ("matmul_1024"); bfloat16 ("matmul_1024_bf16") reports the path it took as well: oneDNN's bf16
+// kernels where the CPU has AVX512_BF16, float32 copies elsewhere.
+void matmul_1024(int reps, graft::DType dtype = graft::kFloat32) {
+  graft::Tensor a = graft::randn({1024, 1024}, dtype), b = graft::randn({1024, 1024}, dtype);
   graft::matmul(a, b);
   auto t0 = Clock::now();
   for (int i = 0; i < reps; ++i) graft::matmul(a, b);
-  emit("matmul_1024", "gflops", 2.0 * 1024 * 1024 * 1024 * reps / seconds_between(t0, Clock::now()) / 1e9);
+  const std::string name = dtype == graft::kFloat32 ? "matmul_1024" : std::string("matmul_1024_") +
+                                                                          (dtype == graft::kBFloat16 ? "bf16" : "f16");
+  emit(name, "gflops", 2.0 * 1024 * 1024 * 1024 * reps / seconds_between(t0, Clock::now()) / 1e9);
+  if (dtype == graft::kBFloat16) emit(name, "path", graft::bf16_matmul_hardware() ? "onednn_bf16" : "convert_f32");
 }
 
 // graft::matmul against a bare dnnl_sgemm on the same operands, in alternating trials of `reps` products
@@ -189,7 +195,7 @@ int main(int argc, char** argv) {
   std::string what = "all";
   const char* env_threads = std::getenv("BENCH_THREADS");
   int threads = env_threads ? std::atoi(env_threads) : 2;
-  app.add_option("workload", what, "which workloads to run")->check(CLI::IsMember({"tiny", "gemm", "block", "mlp", "gemm-vs-sgemm", "all"}));
+  app.add_option("workload", what, "which workloads to run")->check(CLI::IsMember({"tiny", "gemm", "gemm-half", "block", "mlp", "gemm-vs-sgemm", "all"}));
   int tiny_reps = 200, gemm_reps = 20, block_steps = 10;
   std::string data_root = graft::data::FashionMNIST::kDefaultRoot;
   app.add_option("--tiny-reps", tiny_reps, "tiny_ops runs after warm-up (the anchor's 200; raise it for profiling)")
@@ -204,6 +210,10 @@ int main(int argc, char** argv) {
   omp_set_num_threads(threads);
   emit("config", "threads", omp_get_max_threads());
   if (what == "all" || what == "gemm") matmul_1024(gemm_reps);
+  if (what == "all" || what == "gemm-half") {
+    matmul_1024(gemm_reps, graft::kBFloat16);
+    matmul_1024(gemm_reps, graft::kFloat16);
+  }
   if (what == "all" || what == "tiny") tiny_ops(tiny_reps);
   if (what == "all" || what == "block") gqa_block(block_steps);
   if (what == "all" || what == "mlp") {

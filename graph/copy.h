@@ -15,4 +15,16 @@ inline Tensor contiguous_copy(const Tensor& src) { return copy_as(src, src.dtype
 /// memory reads.
 inline Tensor contiguous_data(const Tensor& t) { return !t.defined() || t.is_contiguous() ? t : contiguous_copy(t); }
 
+/// PyTorch computes bfloat16 and float16 in float32 and rounds each result once. The kernels that
+/// accumulate (reductions, products, softmax, norms, losses) exist for float32 and float64 only; they run on
+/// `to_opmath(t)` (a float32 copy of a 16-bit tensor; any other tensor, or an undefined one, as it is) and
+/// round what they compute with `from_opmath(result, dtype)` (a copy in `dtype` when that is a 16-bit dtype
+/// the result is not in; otherwise the result itself).
+inline Tensor to_opmath(const Tensor& t) {
+  return t.defined() && is_reduced_floating(t.dtype()) ? copy_as(t, kFloat32) : t;
+}
+inline Tensor from_opmath(const Tensor& t, DType dtype) {
+  return t.defined() && t.dtype() != dtype && is_reduced_floating(dtype) ? copy_as(t, dtype) : t;
+}
+
 }  // namespace graft::loops

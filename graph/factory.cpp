@@ -71,6 +71,8 @@ Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, Tensor
     T* p = static_cast<T*>(t.data_ptr());
     for (int64_t i = 0; i < n; ++i) {
       if constexpr (std::is_integral_v<T>) p[i] = static_cast<T>(start.to_int() + i * step.to_int());
+      else if constexpr (is_reduced_floating_type_v<T>)  // PyTorch: start + step * i in float, then rounded
+        p[i] = static_cast<T>(static_cast<float>(s) + static_cast<float>(st) * static_cast<float>(i));
       else p[i] = static_cast<T>(s + static_cast<double>(i) * st);
     }
   });
@@ -91,12 +93,16 @@ Tensor linspace(double start, double end, int64_t steps, TensorOptions options) 
     // (double for integers), and the second half filled backwards from `end` so both ends are exact.
     // (PyTorch's vectorised loop computes runs of 4-16 elements as base + k * step instead, which can
     // differ from this in the last bit for long float tensors.)
-    using Step = std::conditional_t<std::is_floating_point_v<T>, T, double>;
+    // For bfloat16 and float16 every step of that arithmetic rounds to T, as c10's operators do.
+    using Step = std::conditional_t<is_floating_type_v<T>, T, double>;
+    using Math = opmath_t<Step>;
+    auto round = [](Math v) { return static_cast<Math>(static_cast<Step>(v)); };
     const T lo = static_cast<T>(start), hi = static_cast<T>(end);
-    const Step step = (static_cast<Step>(hi) - static_cast<Step>(lo)) / static_cast<Step>(steps - 1);
+    const Math step = round((static_cast<Math>(hi) - static_cast<Math>(lo)) / static_cast<Math>(steps - 1));
     const int64_t half = steps / 2;
     for (int64_t i = 0; i < steps; ++i)
-      p[i] = static_cast<T>(i < half ? lo + step * static_cast<Step>(i) : hi - step * static_cast<Step>(steps - i - 1));
+      p[i] = static_cast<T>(i < half ? static_cast<Math>(lo) + round(step * static_cast<Math>(i))
+                                     : static_cast<Math>(hi) - round(step * static_cast<Math>(steps - i - 1)));
   });
   return finish(std::move(t), options);
 }
@@ -117,11 +123,12 @@ Tensor rand(IntList shape, TensorOptions options, Generator* gen) {
   Tensor t = empty_tensor(shape, dt);
   Generator& g = pick(gen);
   std::lock_guard<std::mutex> lock(g.mutex());
-  dispatch_floating(dt, "rand", [&]<class T>() {
+  // bfloat16 and float16 draw float32 values and round them: the same stream as a float32 tensor.
+  dispatch_floating_and_half(dt, "rand", [&]<class T>() {
     T* p = static_cast<T*>(t.data_ptr());
     for (int64_t i = 0; i < t.numel(); ++i) {
-      if constexpr (std::is_same_v<T, float>) p[i] = g.uniform_float();
-      else p[i] = g.uniform();
+      if constexpr (std::is_same_v<T, double>) p[i] = g.uniform();
+      else p[i] = static_cast<T>(g.uniform_float());
     }
   });
   return finish(std::move(t), options);
@@ -132,13 +139,13 @@ Tensor randn(IntList shape, TensorOptions options, Generator* gen) {
   Tensor t = empty_tensor(shape, dt);
   Generator& g = pick(gen);
   std::lock_guard<std::mutex> lock(g.mutex());
-  dispatch_floating(dt, "randn", [&]<class T>() {
+  dispatch_floating_and_half(dt, "randn", [&]<class T>() {
     T* p = static_cast<T*>(t.data_ptr());
     const int64_t n = t.numel();
     for (int64_t i = 0; i < n; i += 2) {
       double a, b;
       g.normal_pair(a, b);
-      p[i] = static_cast<T>(a);
+      p[i] = static_cast<T>(a);  // 16-bit types through float32, as the float32 stream
       if (i + 1 < n) p[i + 1] = static_cast<T>(b);
     }
   });

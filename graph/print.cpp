@@ -3,6 +3,7 @@
 // one width; rows wrap at 80 characters; tensors of more than 1000 elements are summarised with "..."
 // (3 edge items per dim); the dtype, requires_grad and grad_fn suffixes wrap onto a new line when the
 // last line would pass 80 characters. graft writes dtypes as "dtype=float64" (PyTorch: torch.float64).
+// bfloat16 and float16 elements print their exact values, as PyTorch formats them through Python floats.
 #include <cmath>
 #include <ostream>
 
@@ -172,7 +173,8 @@ std::string Tensor::to_string() const {
     if (dtype() != kFloat32) suffixes.push_back(fmt::format("dtype={}", dtype_name(dtype())));
   } else {
     // float32 (the default), int64 and bool go without a dtype suffix, as in PyTorch.
-    if (dtype() == kFloat64) suffixes.push_back(fmt::format("dtype={}", dtype_name(dtype())));
+    if (dtype() != kFloat32 && dtype() != kInt64 && dtype() != kBool)
+      suffixes.push_back(fmt::format("dtype={}", dtype_name(dtype())));
     Printer printer(*this, numel() > kThreshold);
     std::vector<const char*> elements;
     printer.collect(0, 0, elements);

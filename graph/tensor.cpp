@@ -104,6 +104,8 @@ double read_as_double(const void* p, DType dtype) {
     case DType::Float64: return *static_cast<const double*>(p);
     case DType::Int64: return static_cast<double>(*static_cast<const int64_t*>(p));
     case DType::Bool: return *static_cast<const bool*>(p) ? 1.0 : 0.0;
+    case DType::BFloat16: return static_cast<float>(*static_cast<const BFloat16*>(p));
+    case DType::Float16: return static_cast<float>(*static_cast<const Half*>(p));
   }
   return 0;
 }
@@ -114,6 +116,8 @@ int64_t read_as_int(const void* p, DType dtype) {
     case DType::Float64: return static_cast<int64_t>(*static_cast<const double*>(p));
     case DType::Int64: return *static_cast<const int64_t*>(p);
     case DType::Bool: return *static_cast<const bool*>(p) ? 1 : 0;
+    case DType::BFloat16: return static_cast<int64_t>(static_cast<float>(*static_cast<const BFloat16*>(p)));
+    case DType::Float16: return static_cast<int64_t>(static_cast<float>(*static_cast<const Half*>(p)));
   }
   return 0;
 }

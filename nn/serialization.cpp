@@ -26,6 +26,8 @@ const char* safetensors_dtype(DType t) {
     case DType::Float64: return "F64";
     case DType::Int64: return "I64";
     case DType::Bool: return "BOOL";
+    case DType::BFloat16: return "BF16";
+    case DType::Float16: return "F16";
   }
   return "?";
 }
@@ -35,7 +37,10 @@ DType parse_dtype(const std::string& s, const std::string& name, const std::stri
   if (s == "F64") return kFloat64;
   if (s == "I64") return kInt64;
   if (s == "BOOL") return kBool;
-  GRAFT_FAIL("load_safetensors: tensor '{}' in {} has dtype '{}', which graft does not support (F32, F64, I64, BOOL)",
+  if (s == "BF16") return kBFloat16;
+  if (s == "F16") return kFloat16;
+  GRAFT_FAIL("load_safetensors: tensor '{}' in {} has dtype '{}', which graft does not support (F32, F64, BF16, F16, "
+             "I64, BOOL)",
              name, path, s);
 }
 
@@ -174,6 +179,24 @@ StateDict load_safetensors(const std::string& path, std::map<std::string, std::s
 
 void save(const Module& module, const std::string& path) { save_safetensors(module.state_dict(), path); }
 
-void load(Module& module, const std::string& path, bool strict) { module.load_state_dict(load_safetensors(path), strict); }
+void load(Module& module, const std::string& path, LoadOptions options) {
+  StateDict state = load_safetensors(path);
+  if (!options.convert_dtype) {
+    std::vector<std::string> differ;
+    const StateDict own = module.state_dict();
+    for (const auto& [name, t] : state)
+      for (const auto& [own_name, target] : own)
+        if (own_name == name && target.dtype() != t.dtype())
+          differ.push_back(fmt::format("'{}' is {} in the file and {} in the model", name, dtype_name(t.dtype()),
+                                       dtype_name(target.dtype())));
+    GRAFT_CHECK(differ.empty(),
+                "load: {} does not match the model's dtypes: {}; pass {{.convert_dtype = true}} to convert (as "
+                "load_state_dict does)",
+                path, fmt::join(differ, ", "));
+  }
+  module.load_state_dict(state, options.strict);
+}
+
+void load(Module& module, const std::string& path, bool strict) { load(module, path, LoadOptions{.strict = strict}); }
 
 }  // namespace graft::nn

@@ -24,7 +24,7 @@ constexpr double kGeluKappa = 0.044715;
 
 Tensor floating_argument(const char* op, const Tensor& x) {
   check_defined(op, "input", x);
-  GRAFT_CHECK(is_floating(x.dtype()), "{}: expected a floating-point input (float32 or float64), got {}", op,
+  GRAFT_CHECK(is_floating(x.dtype()), "{}: expected a floating-point input, got {}", op,
               dtype_name(x.dtype()));
   return x;
 }

@@ -1,7 +1,8 @@
 #pragma once
 // Activation functions, as in torch.nn.functional: names, argument order, defaults and semantics follow
 // PyTorch, including its subgradients at the kinks (relu'(0) = 0, leaky_relu'(0) = negative_slope,
-// elu'(0) = alpha). All but relu want floating-point inputs (float32 or float64), as in PyTorch.
+// elu'(0) = alpha). All but relu want floating-point inputs, as in PyTorch (bfloat16 and float16 are computed in
+// float32 and rounded once).
 //
 // Each backward is a fused kernel (oneDNN for large float32 tensors, plain loops otherwise) when nothing
 // records it, and the same formula in differentiable ops under create_graph, so every activation has

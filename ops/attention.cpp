@@ -33,7 +33,7 @@ Tensor dropout_scale_mask(IntList shape, DType dt, double p) {
   const double kept = p < 1.0 ? 1.0 / (1.0 - p) : 0.0;
   Generator& gen = default_generator();
   std::lock_guard<std::mutex> lock(gen.mutex());
-  dispatch_floating(dt, kOp, [&]<class T>() {
+  dispatch_floating_and_half(dt, kOp, [&]<class T>() {
     T* m = static_cast<T*>(mask.data_ptr());
     for (int64_t i = 0; i < mask.numel(); ++i) m[i] = gen.uniform() < 1.0 - p ? static_cast<T>(kept) : T(0);
   });

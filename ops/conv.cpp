@@ -24,8 +24,7 @@ bool check_operands(const char* op, const Tensor& input, const Tensor& weight, c
               shape_str(input.shape()));
   GRAFT_CHECK(weight.dim() == spatial + 2, "{}: expected a {}-D weight {}, got shape {}", op, spatial + 2, weight_layout,
               shape_str(weight.shape()));
-  GRAFT_CHECK(is_floating(input.dtype()), "{}: expected a floating-point input (float32 or float64), got {}", op,
-              dtype_name(input.dtype()));
+  check_float32_or_float64(op, input);
   GRAFT_CHECK(weight.dtype() == input.dtype() && (!bias.defined() || bias.dtype() == input.dtype()),
               "{}: input, weight and bias must have one dtype, got {}, {} and {}", op, dtype_name(input.dtype()),
               dtype_name(weight.dtype()), bias.defined() ? dtype_name(bias.dtype()) : "none");

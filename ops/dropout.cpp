@@ -15,7 +15,7 @@ Tensor scaled_mask(IntList shape, DType dtype, double p, Generator& gen) {
   Tensor mask = empty_tensor(shape, dtype);
   const double keep = 1.0 - p, scale = p < 1.0 ? 1.0 / keep : 0.0;
   std::lock_guard lock(gen.mutex());
-  dispatch_floating(dtype, "dropout", [&]<class T>() {
+  dispatch_floating_and_half(dtype, "dropout", [&]<class T>() {
     T* m = mask.data_ptr<T>();
     const T s = static_cast<T>(scale);
     for (int64_t i = 0; i < mask.numel(); ++i) m[i] = gen.uniform() < keep ? s : T(0);
@@ -26,7 +26,7 @@ Tensor scaled_mask(IntList shape, DType dtype, double p, Generator& gen) {
 // x * mask, the mask broadcast over x (a dropout mask, scaled, of x's shape or with 1s in the dropped-together dims).
 Tensor apply_mask(const Tensor& input, const Tensor& mask) {
   Tensor y = empty_tensor(input.shape(), input.dtype());
-  dispatch_floating(input.dtype(), "dropout", [&]<class T>() {
+  dispatch_floating_and_half(input.dtype(), "dropout", [&]<class T>() {
     loops::map2<T, T, T>(y, input, mask, [](T x, T m) { return x * m; });
   });
   if (auto node = make_node("NativeDropoutBackward0", {input}, [](Node& n, GradList& g) -> GradList {
@@ -41,7 +41,7 @@ Tensor apply_mask(const Tensor& input, const Tensor& mask) {
 void check_dropout_args(const char* op, const Tensor& input, double p) {
   check_defined(op, "input", input);
   GRAFT_CHECK(p >= 0.0 && p <= 1.0, "{}: probability has to be between 0 and 1, but got {}", op, p);
-  GRAFT_CHECK(is_floating(input.dtype()), "{}: expected a floating-point input (float32 or float64), got {}", op,
+  GRAFT_CHECK(is_floating(input.dtype()), "{}: expected a floating-point input, got {}", op,
               dtype_name(input.dtype()));
 }
 

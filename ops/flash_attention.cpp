@@ -64,7 +64,7 @@ Tensor flash_attention(const Tensor& query, const Tensor& key, const Tensor& val
   out_shape.push_back(T);
   out_shape.push_back(Ev);
   Tensor out = empty_tensor(out_shape, query.dtype());
-  Tensor lse = empty_tensor({BH, T}, query.dtype());
+  Tensor lse = empty_tensor({BH, T}, opmath_dtype(query.dtype()));  // float32 for 16-bit inputs
   Shape out3{BH, T, Ev};
   kernels::flash_attention_forward(as_3d(query, BH), as_3d(key, BH), as_3d(value, BH), scale_factor, is_causal, blocks,
                                    make_view(out, out3, contiguous_strides(out3), 0), lse);

@@ -68,8 +68,7 @@ Tensor fold_map(const Tensor& columns, const FoldSpec& spec) {
 
 void check_floating(const char* op, const Tensor& input) {
   check_defined(op, "input", input);
-  GRAFT_CHECK(is_floating(input.dtype()), "{}: expected a floating-point input (float32 or float64), got {}", op,
-              dtype_name(input.dtype()));
+  check_float32_or_float64(op, input);
 }
 
 }  // namespace

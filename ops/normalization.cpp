@@ -20,7 +20,7 @@ namespace {
 
 void check_floating_input(const char* op, const Tensor& x) {
   check_defined(op, "input", x);
-  GRAFT_CHECK(is_floating(x.dtype()), "{}: expected a floating-point input (float32 or float64), got {}", op,
+  GRAFT_CHECK(is_floating(x.dtype()), "{}: expected a floating-point input, got {}", op,
               dtype_name(x.dtype()));
 }
 
@@ -106,9 +106,12 @@ Tensor rms_norm(const Tensor& input, IntList normalized_shape, const Tensor& wei
   check_floating_input("rms_norm", input);
   const int64_t cols = check_normalized_shape("rms_norm", input, normalized_shape);
   check_parameter("rms_norm", "weight", weight, normalized_shape, input.dtype());
+  // PyTorch's default: torch.finfo(input.dtype).eps.
   const double eps = eps_opt ? *eps_opt
-                     : input.dtype() == kFloat32 ? static_cast<double>(std::numeric_limits<float>::epsilon())
-                                                 : std::numeric_limits<double>::epsilon();
+                     : input.dtype() == kFloat32  ? static_cast<double>(std::numeric_limits<float>::epsilon())
+                     : input.dtype() == kBFloat16 ? static_cast<double>(std::numeric_limits<BFloat16>::epsilon())
+                     : input.dtype() == kFloat16  ? static_cast<double>(std::numeric_limits<Half>::epsilon())
+                                                  : std::numeric_limits<double>::epsilon();
   const int64_t k = static_cast<int64_t>(normalized_shape.size());
   kernels::NormForward fwd = kernels::rms_norm_forward(input, weight, cols, eps);
   if (auto node = make_node("RmsNormBackward0", {input, weight}, [cols, k, eps](Node& n, GradList& g) -> GradList {
@@ -175,12 +178,14 @@ GradList batch_norm_composite(const Tensor& g, const Tensor& x, const Tensor& w,
   return out;
 }
 
-// running = (1 - momentum) * running + momentum * batch, in place and outside autograd.
-void update_running(const Tensor& running, const Tensor& batch, double momentum, double batch_scale) {
+// running = (1 - momentum) * running + momentum * batch, in place and outside autograd (16-bit buffers are
+// updated in float32 and rounded).
+void update_running(const Tensor& running, const Tensor& batch_in, double momentum, double batch_scale) {
   NoGradGuard no_grad;
-  Tensor current = contiguous(running);
-  Tensor updated = empty_tensor(running.shape(), running.dtype());
-  dispatch_floating(running.dtype(), "batch_norm", [&]<class T>() {
+  const DType compute = opmath_dtype(running.dtype());
+  Tensor current = loops::copy_as(running, compute), batch = loops::copy_as(batch_in, compute);
+  Tensor updated = empty_tensor(running.shape(), compute);
+  dispatch_floating(compute, "batch_norm", [&]<class T>() {
     const T *cur = current.data_ptr<T>(), *b = batch.data_ptr<T>();
     T* out = updated.data_ptr<T>();
     for (int64_t c = 0; c < running.numel(); ++c)
@@ -190,7 +195,8 @@ void update_running(const Tensor& running, const Tensor& batch, double momentum,
   running.storage()->bump_version();
 }
 
-Tensor rstd_of(const Tensor& var, double eps) {
+Tensor rstd_of(const Tensor& var_in, double eps) {
+  Tensor var = to_opmath(var_in);
   Tensor r = empty_tensor(var.shape(), var.dtype());
   dispatch_floating(var.dtype(), "batch_norm", [&]<class T>() {
     loops::map1<T, T>(r, var, [eps](T v) { return static_cast<T>(1.0 / std::sqrt(static_cast<double>(v) + eps)); });
@@ -238,7 +244,7 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
       update_running(running_var, stats.var, momentum, n / (n - 1));
     }
   } else {
-    mean_c = loops::copy_as(running_mean.reshape(channel_shape), input.dtype());
+    mean_c = loops::copy_as(running_mean.reshape(channel_shape), opmath_dtype(input.dtype()));
     rstd_c = rstd_of(running_var.reshape(channel_shape), eps);
   }
   Tensor y = kernels::batch_norm_forward(input, mean_c, rstd_c, w, b);

@@ -55,8 +55,11 @@ Tensor pad_map(const Tensor& x, const PadSpec& spec, double value) {
 }
 
 Tensor pad_adjoint(const Tensor& gy, const PadSpec& spec) {
-  Tensor gx = empty_tensor(spec.in_shape, gy.dtype());
-  kernels::pad_backward(gy.is_contiguous() ? gy : loops::contiguous_copy(gy), spec.sources, gx);
+  // 16-bit gradients are summed in float32 and rounded once, as PyTorch accumulates them.
+  Tensor g = to_opmath(gy);
+  Tensor gx32 = empty_tensor(spec.in_shape, g.dtype());
+  kernels::pad_backward(g.is_contiguous() ? g : loops::contiguous_copy(g), spec.sources, gx32);
+  Tensor gx = from_opmath(gx32, gy.dtype());
   if (auto node = make_node("PadBackwardBackward0", {gy}, [spec](Node&, GradList& g) -> GradList {
         return {pad_map(g[0], spec, 0.0)};
       }))

@@ -29,8 +29,8 @@ Tensor map_scalar(const char* op, const Tensor& x, const Scalar& s, DType out_dt
   Tensor xc = as_dtype(x, out_dtype);
   Tensor out = empty_tensor(x.shape(), out_dtype);
   dispatch_all(out_dtype, [&]<class T>() {
-    const T sv = s.to<T>();
-    loops::map1<T, T>(out, xc, [&](T v) { return static_cast<T>(f(v, sv)); });
+    const auto sv = opmath(s.to<T>());  // the scalar in the tensor's dtype, as PyTorch converts it
+    loops::map1<T, T>(out, xc, [&](T v) { return static_cast<T>(f(opmath(v), sv)); });
   });
   return out;
 }
@@ -384,8 +384,8 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> m
     const bool has_lo = min.has_value(), has_hi = max.has_value();
     const T lo = has_lo ? min->to<T>() : T(0), hi = has_hi ? max->to<T>() : T(0);
     loops::map1<T, T>(y, xc, [&](T v) {
-      if constexpr (std::is_floating_point_v<T>)
-        if (std::isnan(v)) return v;
+      if constexpr (is_floating_type_v<T>)
+        if (std::isnan(static_cast<opmath_t<T>>(v))) return v;
       if (has_lo && v < lo) v = lo;
       if (has_hi && v > hi) v = hi;  // PyTorch: min(max(x, lo), hi), so hi wins when lo > hi
       return v;
@@ -506,8 +506,8 @@ Tensor compare(const char* op, const Tensor& a, const Scalar& s, F f) {
   Tensor ac = as_dtype(a, dt);
   Tensor out = empty_tensor(a.shape(), kBool);
   dispatch_all(dt, [&]<class T>() {
-    const T sv = s.to<T>();
-    loops::map1<bool, T>(out, ac, [&](T v) { return static_cast<bool>(f(v, sv)); });
+    const auto sv = opmath(s.to<T>());
+    loops::map1<bool, T>(out, ac, [&](T v) { return static_cast<bool>(f(opmath(v), sv)); });
   });
   return out;
 }
@@ -547,7 +547,7 @@ Tensor isnan(const Tensor& x) {
   Tensor out = empty_tensor(x.shape(), kBool);
   dispatch_all(x.dtype(), [&]<class T>() {
     loops::map1<bool, T>(out, x, [](T v) {
-      if constexpr (std::is_floating_point_v<T>) return std::isnan(v);
+      if constexpr (is_floating_type_v<T>) return std::isnan(static_cast<opmath_t<T>>(v));
       else return false;
     });
   });
@@ -559,7 +559,7 @@ Tensor isinf(const Tensor& x) {
   Tensor out = empty_tensor(x.shape(), kBool);
   dispatch_all(x.dtype(), [&]<class T>() {
     loops::map1<bool, T>(out, x, [](T v) {
-      if constexpr (std::is_floating_point_v<T>) return std::isinf(v);
+      if constexpr (is_floating_type_v<T>) return std::isinf(static_cast<opmath_t<T>>(v));
       else return false;
     });
   });

@@ -36,8 +36,7 @@ std::array<int64_t, 2> check_input(const char* op, const Tensor& input, int spat
   GRAFT_CHECK(input.dim() == spatial + 1 || input.dim() == spatial + 2,
               "{}: expected a {}-D (unbatched) or {}-D (batched) input, got shape {}", op, spatial + 1, spatial + 2,
               shape_str(input.shape()));
-  GRAFT_CHECK(is_floating(input.dtype()), "{}: expected a floating-point input (float32 or float64), got {}", op,
-              dtype_name(input.dtype()));
+  check_float32_or_float64(op, input);
   for (int64_t d = input.dim() - spatial - 1; d < input.dim(); ++d)
     GRAFT_CHECK(input.shape()[d] > 0, "{}: only the batch dim may be empty, got input of shape {}", op,
                 shape_str(input.shape()));
@@ -165,6 +164,7 @@ Tensor max_pool1d(const Tensor& input, IntList kernel_size, IntList stride, IntL
 
 std::tuple<Tensor, Tensor> max_pool1d_with_indices(const Tensor& input, IntList kernel_size, IntList stride,
                                                    IntList padding, IntList dilation, bool ceil_mode) {
+  check_float32_or_float64("max_pool1d_with_indices", input);  // PyTorch names this op in max_pool*'s errors too
   return max_pool("MaxPool1DWithIndicesBackward0", input,
                   fixed_windows("max_pool1d", input, 1, kernel_size, stride, padding, dilation, ceil_mode));
 }
@@ -176,6 +176,7 @@ Tensor max_pool2d(const Tensor& input, IntList kernel_size, IntList stride, IntL
 
 std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, IntList kernel_size, IntList stride,
                                                    IntList padding, IntList dilation, bool ceil_mode) {
+  check_float32_or_float64("max_pool2d_with_indices", input);  // PyTorch names this op in max_pool*'s errors too
   return max_pool("MaxPool2DWithIndicesBackward0", input,
                   fixed_windows("max_pool2d", input, 2, kernel_size, stride, padding, dilation, ceil_mode));
 }
@@ -205,6 +206,7 @@ Tensor adaptive_max_pool2d(const Tensor& input, IntList output_size) {
 }
 
 std::tuple<Tensor, Tensor> adaptive_max_pool2d_with_indices(const Tensor& input, IntList output_size) {
+  check_float32_or_float64("adaptive_max_pool2d_with_indices", input);  // PyTorch names this op in max_pool*'s errors too
   return max_pool("AdaptiveMaxPool2DBackward0", input, adaptive_windows("adaptive_max_pool2d", input, output_size));
 }
 

@@ -229,7 +229,10 @@ Tensor var_std(const char* op, const char* node_name, const Tensor& x, IntList d
   // n - correction <= 0 leaves no degrees of freedom: the result is NaN (or inf), as in PyTorch.
   const double dof = static_cast<double>(reduced_count(x.shape(), mask) - correction);
   Tensor r = kernels::var(x, mask, correction);
-  if (take_sqrt) dispatch_floating(r.dtype(), op, [&]<class T>() { loops::map1<T, T>(r, r, [](T v) { return std::sqrt(v); }); });
+  if (take_sqrt)
+    dispatch_floating_and_half(r.dtype(), op, [&]<class T>() {
+      loops::map1<T, T>(r, r, [](T v) { return static_cast<T>(std::sqrt(opmath(v))); });
+    });
   Tensor out = keepdim ? r : squeeze_dims(r, mask);
   if (auto node = make_node(node_name, {x}, [mask, keepdim, dof, take_sqrt](Node& n, GradList& g) -> GradList {
         Tensor x = n.saved(0);

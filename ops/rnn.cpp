@@ -42,7 +42,7 @@ CellArgs check_cell(const char* op, int64_t gates, const Tensor& input, const Te
   check_defined(op, "input", input);
   check_defined(op, "weight_ih", w_ih);
   check_defined(op, "weight_hh", w_hh);
-  GRAFT_CHECK(is_floating(input.dtype()), "{}: expected a floating-point input, got {}", op, dtype_name(input.dtype()));
+  check_float32_or_float64(op, input);
   GRAFT_CHECK(input.dim() == 1 || input.dim() == 2, "{}: expected a 1-D (unbatched) or 2-D (batched) input, got shape {}",
               op, shape_str(input.shape()));
   GRAFT_CHECK(w_hh.dim() == 2 && w_hh.shape()[0] == gates * w_hh.shape()[1],
@@ -166,7 +166,7 @@ std::tuple<Tensor, Tensor, Tensor> rnn_layer(std::string_view mode_name, const T
   const int64_t gates = kernels::rnn_gate_count(mode);
   check_defined(op, "input", input);
   check_defined(op, "weight_hh", w_hh);
-  GRAFT_CHECK(is_floating(input.dtype()), "{}: expected a floating-point input, got {}", op, dtype_name(input.dtype()));
+  check_float32_or_float64(op, input);
   GRAFT_CHECK(input.dim() == 3 && input.shape()[0] > 0,
               "{}: expected an input of shape (T, B, input_size) with T > 0, got {}", op, shape_str(input.shape()));
   GRAFT_CHECK(w_hh.dim() == 2 && w_hh.shape()[0] % gates == 0 && w_hh.shape()[0] > 0,

@@ -35,7 +35,7 @@ std::tuple<Tensor, Tensor> rope_cos_sin(int64_t head_dim, const Tensor& position
   Shape shape = positions.shape();
   shape.push_back(head_dim);
   Tensor cos = empty_tensor(shape, dtype), sin = empty_tensor(shape, dtype);
-  dispatch_floating(dtype, op, [&]<class T>() {
+  dispatch_floating_and_half(dtype, op, [&]<class T>() {
     T* c = static_cast<T*>(cos.data_ptr());
     T* s = static_cast<T*>(sin.data_ptr());
     for (size_t t = 0; t < pos.size(); ++t)

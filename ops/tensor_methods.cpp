@@ -93,7 +93,7 @@ Tensor& update(const char* op, Tensor& self, const Tensor& other, F f) {
   check_fits(op, self, other);
   Tensor o = detail::as_dtype(other, self.dtype());
   dispatch_numeric(self.dtype(), op, [&]<class T>() {
-    loops::map2<T, T, T>(self, self, o, [&](T a, T b) { return static_cast<T>(f(a, b)); });
+    loops::map2<T, T, T>(self, self, o, [&](T a, T b) { return static_cast<T>(f(detail::opmath(a), detail::opmath(b))); });
   });
   self.storage()->bump_version();
   return self;
@@ -102,7 +102,9 @@ Tensor& update(const char* op, Tensor& self, const Tensor& other, F f) {
 template <class F>
 Tensor& update_scalar(const char* op, Tensor& self, F f) {
   check_inplace(op, self);
-  dispatch_all(self.dtype(), [&]<class T>() { loops::map1<T, T>(self, self, [&](T a) { return static_cast<T>(f(a)); }); });
+  dispatch_all(self.dtype(), [&]<class T>() {
+    loops::map1<T, T>(self, self, [&](T a) { return static_cast<T>(f(detail::opmath(a))); });
+  });
   self.storage()->bump_version();
   return self;
 }

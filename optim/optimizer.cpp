@@ -58,8 +58,12 @@ void Optimizer::add_param_group(const OptimizerParamGroup& group) {
     GRAFT_CHECK(p.defined(), "{}: parameter {} of the group is undefined", name(), i);
     GRAFT_CHECK(p.is_leaf(), "{}: can't optimize a non-leaf Tensor (parameter {} of shape {} has grad_fn {})", name(), i,
                 shape_str(p.shape()), p.grad_fn()->name());
-    GRAFT_CHECK(p.is_floating_point(), "{}: parameter {} of shape {} is {}; only float32 and float64 can be optimized",
-                name(), i, shape_str(p.shape()), dtype_name(p.dtype()));
+    GRAFT_CHECK(p.dtype() == kFloat32 || p.dtype() == kFloat64,
+                "{}: parameter {} of shape {} is {}; only float32 and float64 can be optimized{}", name(), i,
+                shape_str(p.shape()), dtype_name(p.dtype()),
+                is_reduced_floating(p.dtype())
+                    ? " (graft does not step 16-bit parameters: keep float32 master weights and cast a copy)"
+                    : "");
     GRAFT_CHECK(seen.insert(p.impl()).second,
                 "{}: the parameter group lists parameter {} (shape {}) twice; graft keeps each parameter once in a flat "
                 "buffer, so duplicates are an error",

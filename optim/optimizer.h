@@ -7,7 +7,8 @@
 // building an optimizer moves the parameters' data into them (the Tensor handles stay valid and keep
 // their values). Differences from PyTorch 1.13, all raising graft::Error:
 // - a parameter listed twice in a group is an error (PyTorch warns); one that is not a leaf is an error
-//   even when it retains its gradient; parameters must be float32 or float64;
+//   even when it retains its gradient; parameters must be float32 or float64 (PyTorch also steps bfloat16
+//   and float16 parameters in their own dtype: graft raises instead);
 // - every group's options are validated (PyTorch checks only the defaults).
 // Because a bucket's parameters share one storage, they share one version counter: writing one
 // parameter in place between a forward and its backward invalidates tensors saved from the others too.

@@ -23,11 +23,18 @@ inline Tensor floating_input(const char* op, const Tensor& x) {
   return is_floating(x.dtype()) ? x : loops::copy_as(x, kFloat32);
 }
 
-// y = f(x) elementwise over a floating tensor; f is a generic lambda.
+// The elementwise helpers below call f with the elements converted to opmath_t<T>: float for bfloat16 and
+// float16, so each element is computed in float32 and rounded once when stored, as PyTorch does.
+template <class T>
+inline opmath_t<T> opmath(T v) { return static_cast<opmath_t<T>>(v); }
+
+// y = f(x) elementwise over a floating tensor (float32, float64, bfloat16, float16); f is a generic lambda.
 template <class F>
 Tensor map_floating(const char* op, const Tensor& x, F f) {
   Tensor y = empty_tensor(x.shape(), x.dtype());
-  dispatch_floating(x.dtype(), op, [&]<class T>() { loops::map1<T, T>(y, x, [&](T v) { return static_cast<T>(f(v)); }); });
+  dispatch_floating_and_half(x.dtype(), op, [&]<class T>() {
+    loops::map1<T, T>(y, x, [&](T v) { return static_cast<T>(f(opmath(v))); });
+  });
   return y;
 }
 
@@ -40,13 +47,27 @@ Tensor map_binary(const char* op, const Tensor& a, const Tensor& b, DType comput
   Tensor ac = as_dtype(a, compute), bc = as_dtype(b, compute);
   dispatch_all(compute, [&]<class T>() {
     if (out_dtype == DType::Bool)
-      loops::map2<bool, T, T>(out, ac, bc, [&](T x, T y) { return static_cast<bool>(f(x, y)); });
+      loops::map2<bool, T, T>(out, ac, bc, [&](T x, T y) { return static_cast<bool>(f(opmath(x), opmath(y))); });
     else if (out_dtype == compute)
-      loops::map2<T, T, T>(out, ac, bc, [&](T x, T y) { return static_cast<T>(f(x, y)); });
+      loops::map2<T, T, T>(out, ac, bc, [&](T x, T y) { return static_cast<T>(f(opmath(x), opmath(y))); });
     else
       GRAFT_FAIL("{}: unsupported result dtype {}", op, dtype_name(out_dtype));
   });
   return out;
+}
+
+using loops::from_opmath;
+using loops::to_opmath;
+
+// The ops that have float32 and float64 kernels only (convolution, pooling, fold/unfold, the recurrent ops):
+// a floating input of another dtype is an error naming the op and the dtype. PyTorch 1.13 runs some of them
+// in bfloat16 on the CPU; graft does not yet (README, differences from PyTorch).
+// An undefined input passes (the op's own check_defined names it).
+inline void check_float32_or_float64(const char* op, const Tensor& input) {
+  GRAFT_CHECK(!input.defined() || input.dtype() == kFloat32 || input.dtype() == kFloat64,
+              "{}: expected a floating-point input of dtype float32 or float64, got {}{}", op, dtype_name(input.dtype()),
+              is_reduced_floating(input.dtype()) ? " (graft has no 16-bit kernel for this op; convert with .to(kFloat32))"
+                                                 : "");
 }
 
 // Computes a backward formula: `fused()` (one kernel) when nothing is being recorded, else `composite()`,

@@ -87,7 +87,7 @@ void check_dtype(const ActivationSpec& f, DType dt) {
   if (f.kind == Activation::Relu)
     GRAFT_CHECK(dt != kBool, "relu: bool inputs are not supported");
   else
-    GRAFT_CHECK(is_floating(dt), "activation: expected a floating-point tensor (float32 or float64), got {}", dtype_name(dt));
+    GRAFT_CHECK(is_floating(dt), "activation: expected a floating-point tensor, got {}", dtype_name(dt));
 }
 
 // ---------------------------------------------------------------- oneDNN eltwise (f32)
@@ -187,7 +187,9 @@ void onednn_backward(const EltwiseAlg& a, const Tensor& grad, const Tensor& save
 
 }  // namespace
 
+// bfloat16 and float16 are computed in float32 and rounded once, as PyTorch's kernels do.
 Tensor activation_forward(const ActivationSpec& f, const Tensor& x) {
+  if (is_reduced_floating(x.dtype())) return from_opmath(activation_forward(f, to_opmath(x)), x.dtype());
   check_dtype(f, x.dtype());
   Tensor y = empty_tensor(x.shape(), x.dtype());
   EltwiseAlg alg;
@@ -207,6 +209,8 @@ Tensor activation_forward(const ActivationSpec& f, const Tensor& x) {
 }
 
 Tensor activation_backward(const ActivationSpec& f, const Tensor& grad, const Tensor& saved) {
+  if (is_reduced_floating(saved.dtype()))
+    return from_opmath(activation_backward(f, to_opmath(grad), to_opmath(saved)), saved.dtype());
   check_dtype(f, saved.dtype());
   GRAFT_CHECK(is_expandable_to(grad.shape(), saved.shape()), "activation backward: grad of shape {} does not fit {}",
               shape_str(grad.shape()), shape_str(saved.shape()));

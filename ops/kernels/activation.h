@@ -21,7 +21,8 @@ struct ActivationSpec {
 // oneDNN's vectorised transcendentals win by 2-60x (gelu_erf at 4096: 1.9 us against 36 us).
 inline constexpr int64_t kOneDnnEltwiseMinElements = 512;
 
-// y = f(x), contiguous, in x's dtype. Relu also takes int64; the others want float32 or float64.
+// y = f(x), contiguous, in x's dtype. Relu also takes int64; the others want floating tensors (bfloat16 and
+// float16 are computed in float32 and rounded).
 Tensor activation_forward(const ActivationSpec& f, const Tensor& x);
 
 // grad * f'(.), of `saved`'s shape and dtype (grad broadcasts to it). `saved` is what the derivative is

@@ -9,6 +9,9 @@ namespace graft::kernels {
 // Runs once, at library load; calling it again is harmless.
 void init_onednn();
 
+// True when bfloat16 products go to oneDNN's bf16 kernels now: the path is OneDnn, or Auto on bf16 hardware.
+bool use_bf16_matmul_kernels();
+
 // Sets the number of OpenMP threads for a scope (oneDNN reads it per call): small matmuls are faster on
 // one thread than paying for a parallel region.
 class OmpThreadsGuard {

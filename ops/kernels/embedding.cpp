@@ -25,6 +25,9 @@ Tensor embedding_gather(const Tensor& weight, const Tensor& ids) {
 
 Tensor embedding_backward(const Tensor& grad, const Tensor& ids, int64_t num_weights, int64_t padding_idx,
                           bool scale_grad_by_freq) {
+  if (is_reduced_floating(grad.dtype()))  // rows summed in float32, rounded once
+    return from_opmath(embedding_backward(to_opmath(grad), ids, num_weights, padding_idx, scale_grad_by_freq),
+                       grad.dtype());
   Tensor g = contiguous_data(grad);
   Tensor idx = contiguous_data(ids);
   const int64_t n = idx.numel(), dim = grad.shape()[1];

@@ -270,8 +270,23 @@ void backward_loops(const Tensor& q, const Tensor& k, const Tensor& v, const Ten
 
 }  // namespace
 
+namespace {
+// A 16-bit result computed into a float32 scratch tensor and rounded into `out` once.
+struct RoundedOutput {
+  const Tensor& out;
+  Tensor scratch = empty_tensor(out.shape(), kFloat32);
+  ~RoundedOutput() { copy_into(out, scratch); }
+};
+}  // namespace
+
+// bfloat16 and float16 run on float32 copies; the outputs are rounded once, the log-sum-exp stays float32.
 void flash_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, double scale, bool is_causal,
                              FlashBlocks blocks, const Tensor& out, const Tensor& lse) {
+  if (is_reduced_floating(q.dtype())) {
+    RoundedOutput o{out};
+    flash_attention_forward(to_opmath(q), to_opmath(k), to_opmath(v), scale, is_causal, blocks, o.scratch, lse);
+    return;
+  }
   dispatch_floating(q.dtype(), "flash_attention", [&]<class T>() {
     forward_loops<T>(q, k, v, static_cast<T>(scale), is_causal, blocks, out, lse);
   });
@@ -280,6 +295,12 @@ void flash_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, 
 void flash_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
                               const Tensor& dout, double scale, bool is_causal, FlashBlocks blocks, const Tensor& dq,
                               const Tensor& dk, const Tensor& dv) {
+  if (is_reduced_floating(q.dtype())) {
+    RoundedOutput gq{dq}, gk{dk}, gv{dv};
+    flash_attention_backward(to_opmath(q), to_opmath(k), to_opmath(v), to_opmath(out), lse, to_opmath(dout), scale,
+                             is_causal, blocks, gq.scratch, gk.scratch, gv.scratch);
+    return;
+  }
   dispatch_floating(q.dtype(), "flash_attention", [&]<class T>() {
     backward_loops<T>(q, k, v, out, lse, dout, static_cast<T>(scale), is_causal, blocks, dq, dk, dv);
   });

@@ -25,6 +25,11 @@ using Acc = std::conditional_t<std::is_same_v<T, float>, double, T>;
 
 NllLoss nll_loss_forward(const char* op, const Tensor& input, int64_t class_dim, const Tensor& target,
                          const Tensor& weight, int64_t ignore_index, Reduction reduction) {
+  if (is_reduced_floating(input.dtype())) {  // in float32; the loss rounded, the coefficients kept in float32
+    NllLoss r = nll_loss_forward(op, to_opmath(input), class_dim, target, to_opmath(weight), ignore_index, reduction);
+    r.loss = from_opmath(r.loss, input.dtype());
+    return r;
+  }
   const DType dt = input.dtype();
   Tensor x = contiguous_as(input, dt);
   Tensor t = contiguous_as(target, DType::Int64);
@@ -106,6 +111,8 @@ Tensor nll_loss_backward(const Tensor& grad, const Tensor& index, const Tensor& 
 }
 
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight) {
+  if (is_reduced_floating(input.dtype()))
+    return from_opmath(binary_cross_entropy(to_opmath(input), to_opmath(target), to_opmath(weight)), input.dtype());
   const DType dt = input.dtype();
   Tensor x = contiguous_as(input, dt);
   Tensor out = empty_tensor(input.shape(), dt);

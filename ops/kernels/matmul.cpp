@@ -13,7 +13,7 @@ namespace {
 
 Tensor zeros_like_scalar(const Tensor& out) {
   Tensor z = empty_tensor({}, out.dtype());
-  dispatch_floating(out.dtype(), "matmul", [&]<class T>() { *static_cast<T*>(z.data_ptr()) = T(0); });
+  dispatch_floating_and_half(out.dtype(), "matmul", [&]<class T>() { *static_cast<T*>(z.data_ptr()) = T(0); });
   return z;
 }
 
@@ -136,12 +136,33 @@ void sgemm_batched(const Tensor& a_in, const Tensor& b_in, const Tensor& out, bo
 
 }  // namespace
 
+namespace {
+
+// A product into a 16-bit `out`, computed in float32 by `multiply` (bmm or bmm_reference) and rounded once.
+template <class Multiply>
+void through_float32(const Tensor& a, const Tensor& b, const Tensor& out, bool accumulate, Multiply multiply) {
+  Tensor out32 = accumulate ? copy_as(out, kFloat32) : empty_tensor(out.shape(), kFloat32);
+  multiply(copy_as(a, kFloat32), copy_as(b, kFloat32), out32, accumulate);
+  copy_into(out, out32);
+}
+
+}  // namespace
+
 void bmm_reference(const Tensor& a, const Tensor& b, const Tensor& out, bool accumulate) {
+  if (is_reduced_floating(out.dtype())) {
+    through_float32(a, b, out, accumulate, [](auto&&... args) { bmm_reference(args...); });
+    return;
+  }
   dispatch_floating(out.dtype(), "matmul", [&]<class T>() { reference_loops<T>(a, b, out, accumulate); });
 }
 
 void bmm(const Tensor& a, const Tensor& b, const Tensor& out, bool accumulate) {
   if (out.numel() == 0) return;
+  if (is_reduced_floating(out.dtype()) && a.shape()[2] > 0 && !use_reference_kernels()) {
+    if (out.dtype() == kBFloat16 && use_bf16_matmul_kernels()) bmm_bf16_onednn(a, b, out, accumulate);
+    else through_float32(a, b, out, accumulate, [](auto&&... args) { bmm(args...); });
+    return;
+  }
   if (a.shape()[2] == 0) {  // an empty inner dim: the product is zero
     if (!accumulate) copy_into(out, zeros_like_scalar(out));
     return;

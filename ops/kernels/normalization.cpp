@@ -252,9 +252,27 @@ void for_channel(const BatchLayout& b, int64_t c, F&& f) {
   for (int64_t n = 0; n < b.n; ++n) f((n * b.c + c) * b.l);
 }
 
+// bfloat16 and float16 normalise float32 copies (PyTorch computes them in float32 too): the outputs and
+// gradients are rounded to the dtypes of what they belong to; the statistics stay float32.
+bool is_half(const Tensor& x) { return is_reduced_floating(x.dtype()); }
+
+NormForward rounded(NormForward f, DType dtype) {
+  f.output = from_opmath(f.output, dtype);
+  return f;
+}
+
+NormGrads rounded(NormGrads g, DType input, const Tensor& weight) {
+  g.input = from_opmath(g.input, input);
+  const DType param = weight.defined() ? weight.dtype() : input;
+  g.weight = from_opmath(g.weight, param);
+  g.bias = from_opmath(g.bias, param);
+  return g;
+}
+
 }  // namespace
 
 NormForward layer_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t cols, double eps) {
+  if (is_half(x)) return rounded(layer_norm_forward(to_opmath(x), to_opmath(weight), to_opmath(bias), cols, eps), x.dtype());
   if (layer_norm_onednn_eligible(x, weight, bias, cols, kOneDnnLayerNormMinElements))
     return layer_norm_onednn(x, weight, bias, cols, eps);
   return row_norm_reference(x, weight, bias, cols, eps, true);
@@ -262,6 +280,10 @@ NormForward layer_norm_forward(const Tensor& x, const Tensor& weight, const Tens
 
 NormGrads layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& mean, const Tensor& rstd,
                               const Tensor& weight, int64_t cols, double eps, NormGradsWanted wanted) {
+  if (is_half(x))
+    return rounded(layer_norm_backward(to_opmath(grad), to_opmath(x), to_opmath(mean), to_opmath(rstd),
+                                       to_opmath(weight), cols, eps, wanted),
+                   x.dtype(), weight);
   if (layer_norm_onednn_eligible(x, weight, Tensor(), cols, kOneDnnLayerNormBackwardMinElements) &&
       mean.dtype() == kFloat32)
     return layer_norm_backward_onednn(grad, x, mean, rstd, weight, cols, eps, wanted);
@@ -269,16 +291,21 @@ NormGrads layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor&
 }
 
 NormForward rms_norm_forward(const Tensor& x, const Tensor& weight, int64_t cols, double eps) {
+  if (is_half(x)) return rounded(rms_norm_forward(to_opmath(x), to_opmath(weight), cols, eps), x.dtype());
   return row_norm_reference(x, weight, Tensor(), cols, eps, false);
 }
 
 NormGrads rms_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& rstd, const Tensor& weight, int64_t cols,
                             NormGradsWanted wanted) {
+  if (is_half(x))
+    return rounded(rms_norm_backward(to_opmath(grad), to_opmath(x), to_opmath(rstd), to_opmath(weight), cols, wanted),
+                   x.dtype(), weight);
   wanted.bias = false;
   return row_norm_backward_reference(grad, x, Tensor(), rstd, weight, cols, wanted, false);
 }
 
 ChannelStatistics batch_norm_statistics(const Tensor& x_in) {
+  if (is_half(x_in)) return batch_norm_statistics(to_opmath(x_in));  // float32 statistics
   Tensor x = contiguous_data(x_in);
   const BatchLayout b = batch_layout(x);
   ChannelStatistics out{empty_tensor({b.c}, x.dtype()), empty_tensor({b.c}, x.dtype())};
@@ -310,6 +337,10 @@ ChannelStatistics batch_norm_statistics(const Tensor& x_in) {
 
 Tensor batch_norm_forward(const Tensor& x_in, const Tensor& mean, const Tensor& rstd, const Tensor& weight,
                           const Tensor& bias) {
+  if (is_half(x_in))
+    return from_opmath(batch_norm_forward(to_opmath(x_in), to_opmath(mean), to_opmath(rstd), to_opmath(weight),
+                                          to_opmath(bias)),
+                       x_in.dtype());
   Tensor x = contiguous_data(x_in), w = contiguous_data(weight), bb = contiguous_data(bias);
   Tensor m = contiguous_data(mean), r = contiguous_data(rstd);
   const BatchLayout b = batch_layout(x);
@@ -333,6 +364,10 @@ Tensor batch_norm_forward(const Tensor& x_in, const Tensor& mean, const Tensor& 
 
 NormGrads batch_norm_backward(const Tensor& grad, const Tensor& x_in, const Tensor& mean, const Tensor& rstd,
                               const Tensor& weight, bool training, NormGradsWanted wanted) {
+  if (is_half(x_in))
+    return rounded(batch_norm_backward(to_opmath(grad), to_opmath(x_in), to_opmath(mean), to_opmath(rstd),
+                                       to_opmath(weight), training, wanted),
+                   x_in.dtype(), weight);
   Tensor x = contiguous_data(x_in), w = contiguous_data(weight), m = contiguous_data(mean), r = contiguous_data(rstd);
   Tensor g = onednn::dense(grad, x.shape(), x.dtype());
   const BatchLayout b = batch_layout(x);

@@ -362,15 +362,22 @@ int64_t reduced_count(const Tensor& in, DimMask mask) {
 template <bool Largest>
 Tensor extreme(const Tensor& in, DimMask mask) {
   Tensor result;
-  dispatch_all(in.dtype(), [&]<class T>() { result = reduce<T, T>(in, mask, in.dtype(), ExtremeOp<T, Largest>{}); });
+  dispatch_non_half(in.dtype(), Largest ? "amax" : "amin", [&]<class T>() {
+    result = reduce<T, T>(in, mask, in.dtype(), ExtremeOp<T, Largest>{});
+  });
   return result;
 }
 
 }  // namespace
 
+// bfloat16 and float16 reduce float32 copies and round the result once (PyTorch accumulates them in float32).
+bool needs_opmath(const Tensor& in) { return is_reduced_floating(in.dtype()); }
+
 Tensor sum(const Tensor& in, DimMask mask, DType out_dtype) {
+  if (needs_opmath(in) || is_reduced_floating(out_dtype))
+    return loops::from_opmath(sum(loops::to_opmath(in), mask, opmath_dtype(out_dtype)), out_dtype);
   Tensor result;
-  dispatch_all(in.dtype(), [&]<class T>() {
+  dispatch_non_half(in.dtype(), "sum", [&]<class T>() {
     if constexpr (std::is_floating_point_v<T>) {
       dispatch_floating(out_dtype, "sum", [&]<class TO>() { result = reduce<T, TO>(in, mask, out_dtype, SumOp<T, TO>{}); });
     } else {
@@ -383,6 +390,7 @@ Tensor sum(const Tensor& in, DimMask mask, DType out_dtype) {
 }
 
 Tensor mean(const Tensor& in, DimMask mask) {
+  if (needs_opmath(in)) return loops::from_opmath(mean(loops::to_opmath(in), mask), in.dtype());
   Tensor result;
   dispatch_floating(in.dtype(), "mean", [&]<class T>() {
     result = reduce<T, T>(in, mask, in.dtype(), MeanOp<T, T>(reduced_count(in, mask)));
@@ -390,10 +398,16 @@ Tensor mean(const Tensor& in, DimMask mask) {
   return result;
 }
 
-Tensor amax(const Tensor& in, DimMask mask) { return extreme<true>(in, mask); }
-Tensor amin(const Tensor& in, DimMask mask) { return extreme<false>(in, mask); }
+// The extremes are exact in any dtype: 16-bit values go through float32 unchanged.
+Tensor amax(const Tensor& in, DimMask mask) {
+  return needs_opmath(in) ? loops::from_opmath(amax(loops::to_opmath(in), mask), in.dtype()) : extreme<true>(in, mask);
+}
+Tensor amin(const Tensor& in, DimMask mask) {
+  return needs_opmath(in) ? loops::from_opmath(amin(loops::to_opmath(in), mask), in.dtype()) : extreme<false>(in, mask);
+}
 
 Tensor var(const Tensor& in, DimMask mask, int64_t correction) {
+  if (needs_opmath(in)) return loops::from_opmath(var(loops::to_opmath(in), mask, correction), in.dtype());
   Tensor result;
   dispatch_floating(in.dtype(), "var", [&]<class T>() {
     using Acc = acc_t<T>;
@@ -407,6 +421,7 @@ Tensor var(const Tensor& in, DimMask mask, int64_t correction) {
 }
 
 Tensor logsumexp(const Tensor& in, DimMask mask) {
+  if (needs_opmath(in)) return loops::from_opmath(logsumexp(loops::to_opmath(in), mask), in.dtype());
   Tensor result;
   dispatch_floating(in.dtype(), "logsumexp", [&]<class T>() {
     Tensor shift = reduce<T, T>(in, mask, in.dtype(), ExtremeOp<T, true>{});
@@ -479,13 +494,18 @@ void arg_reduce_impl(const Tensor& in, int64_t dim, T* v, int64_t* idx) {
 }  // namespace
 
 void arg_reduce(const Tensor& in, int64_t dim, bool largest, Tensor& values, Tensor& indices) {
+  if (needs_opmath(in)) {
+    arg_reduce(loops::to_opmath(in), dim, largest, values, indices);
+    values = loops::from_opmath(values, in.dtype());
+    return;
+  }
   Shape out_shape = in.shape();
   if (in.dim() > 0) out_shape[dim] = 1;
   values = empty_tensor(out_shape, in.dtype());
   indices = empty_tensor(out_shape, DType::Int64);
   if (values.numel() == 0) return;
   GRAFT_CHECK(in.dim() == 0 || in.shape()[dim] > 0, "{}: cannot reduce over dim {} of size 0", largest ? "max" : "min", dim);
-  dispatch_all(in.dtype(), [&]<class T>() {
+  dispatch_non_half(in.dtype(), largest ? "max" : "min", [&]<class T>() {
     T* v = static_cast<T*>(values.data_ptr());
     int64_t* idx = indices.data_ptr<int64_t>();
     if (largest) arg_reduce_impl<T, true>(in, dim, v, idx);
@@ -504,7 +524,8 @@ Tensor cumsum(const Tensor& in, int64_t dim, bool reverse) {
   dispatch_numeric(in.dtype(), "cumsum", [&]<class T>() {
     const T* x = static_cast<const T*>(in.data_ptr());
     T* o = static_cast<T*>(out.data_ptr());
-    using Acc = std::conditional_t<std::is_same_v<T, float>, double, T>;
+    // float32 accumulates in double, bfloat16 and float16 in float (rounding each output, as PyTorch).
+    using Acc = std::conditional_t<std::is_same_v<T, float>, double, opmath_t<T>>;
     parallel_for(s.num_k, s.num_k * len, [&](int64_t b, int64_t e) {
       for (int64_t k = b; k < e; ++k) {
         const T* row = x + kept_offset(s, k);

@@ -33,7 +33,7 @@ void for_each_rope_row(IntList shape, const Tensor& cos, const Tensor& sin, F f)
 }  // namespace
 
 void rotate_half(const Tensor& x, const Tensor& out) {
-  dispatch_floating(x.dtype(), "rotate_half", [&]<class T>() {
+  dispatch_floating_and_half(x.dtype(), "rotate_half", [&]<class T>() {
     const int64_t D = x.shape()[x.dim() - 1], h = D / 2;
     const int64_t rows = D == 0 ? 0 : x.numel() / D;
     const T* X = static_cast<const T*>(x.data_ptr());
@@ -52,7 +52,7 @@ void rotate_half(const Tensor& x, const Tensor& out) {
 }
 
 void rope_forward(const Tensor& x, const Tensor& cos, const Tensor& sin, const Tensor& out) {
-  dispatch_floating(x.dtype(), "apply_rotary_emb", [&]<class T>() {
+  dispatch_floating_and_half(x.dtype(), "apply_rotary_emb", [&]<class T>() {
     const int64_t D = x.shape()[x.dim() - 1], h = D / 2;
     const T* X = static_cast<const T*>(x.data_ptr());
     T* O = static_cast<T*>(out.data_ptr());
@@ -68,7 +68,7 @@ void rope_forward(const Tensor& x, const Tensor& cos, const Tensor& sin, const T
 }
 
 void rope_backward(const Tensor& g, const Tensor& cos, const Tensor& sin, const Tensor& dx) {
-  dispatch_floating(g.dtype(), "apply_rotary_emb", [&]<class T>() {
+  dispatch_floating_and_half(g.dtype(), "apply_rotary_emb", [&]<class T>() {
     const int64_t D = g.shape()[g.dim() - 1], h = D / 2;
     const T* G = static_cast<const T*>(g.data_ptr());
     T* O = static_cast<T*>(dx.data_ptr());

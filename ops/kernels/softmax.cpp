@@ -309,7 +309,9 @@ void masked_softmax_onednn(const Tensor& x, const Tensor& keep, const Tensor& y)
 
 }  // namespace
 
+// bfloat16 and float16: softmax of a float32 copy, rounded once (PyTorch computes them in float32 too).
 Tensor softmax_forward(const Tensor& x_in, int64_t dim, bool log) {
+  if (is_reduced_floating(x_in.dtype())) return from_opmath(softmax_forward(to_opmath(x_in), dim, log), x_in.dtype());
   Tensor x = contiguous_data(x_in);
   Tensor y = empty_tensor(x.shape(), x.dtype());
   if (x.numel() == 0) return y;
@@ -327,6 +329,7 @@ Tensor softmax_forward(const Tensor& x_in, int64_t dim, bool log) {
 }
 
 Tensor masked_softmax(const Tensor& x_in, const Tensor& keep) {
+  if (is_reduced_floating(x_in.dtype())) return from_opmath(masked_softmax(to_opmath(x_in), keep), x_in.dtype());
   Tensor x = contiguous_data(x_in);
   Tensor y = empty_tensor(x.shape(), x.dtype());
   if (x.numel() == 0) return y;
@@ -345,6 +348,8 @@ Tensor masked_softmax(const Tensor& x_in, const Tensor& keep) {
 }
 
 Tensor softmax_backward(const Tensor& grad, const Tensor& output, int64_t dim, bool log) {
+  if (is_reduced_floating(output.dtype()))
+    return from_opmath(softmax_backward(to_opmath(grad), to_opmath(output), dim, log), output.dtype());
   Tensor y = contiguous_data(output);
   Tensor g = onednn::dense(grad, y.shape(), y.dtype());
   Tensor gx = empty_tensor(y.shape(), y.dtype());

@@ -15,7 +15,7 @@ namespace {
 
 template <class T>
 bool is_nan(T v) {
-  if constexpr (std::is_floating_point_v<T>) return std::isnan(v);
+  if constexpr (is_floating_type_v<T>) return std::isnan(static_cast<opmath_t<T>>(v));
   else return false;
 }
 

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "graft/graft.h"
+#include "support/errors.h"
 #include "support/reference_json.h"
 
 using namespace graft;
@@ -23,6 +24,16 @@ TEST(DType, SizesNamesAndCategories) {
   EXPECT_STREQ(dtype_name(kFloat64), "float64");
   EXPECT_STREQ(dtype_name(kInt64), "int64");
   EXPECT_STREQ(dtype_name(kBool), "bool");
+  EXPECT_STREQ(dtype_name(kBFloat16), "bfloat16");
+  EXPECT_STREQ(dtype_name(kFloat16), "float16");
+  EXPECT_EQ(element_size(kBFloat16), 2u);
+  EXPECT_EQ(element_size(kHalf), 2u);
+  EXPECT_TRUE(is_floating(kBFloat16) && is_floating(kFloat16));
+  EXPECT_TRUE(is_reduced_floating(kBFloat16) && is_reduced_floating(kFloat16) && !is_reduced_floating(kFloat32));
+  EXPECT_EQ(opmath_dtype(kBFloat16), kFloat32);
+  EXPECT_EQ(opmath_dtype(kFloat64), kFloat64);
+  EXPECT_EQ(dtype_v<BFloat16>, kBFloat16);
+  EXPECT_EQ(dtype_v<Half>, kFloat16);
   EXPECT_TRUE(is_floating(kFloat32) && is_floating(kFloat64));
   EXPECT_FALSE(is_floating(kInt64) || is_floating(kBool));
   // PyTorch's aliases and the C++ type mapping.
@@ -40,7 +51,7 @@ TEST(DType, SizesNamesAndCategories) {
 
 TEST(DType, PromotionMatchesPyTorch) {
   const auto& cases = reference_json("tensors.json")["promotion"];
-  ASSERT_EQ(cases.size(), 16u);
+  ASSERT_EQ(cases.size(), 36u);  // bool, int64, bfloat16, float16, float32, float64 against each other
   for (const auto& c : cases) {
     DType a = dtype_from_name(c["a"]), b = dtype_from_name(c["b"]);
     SCOPED_TRACE(fmt::format("{} with {}", dtype_name(a), dtype_name(b)));
@@ -74,6 +85,12 @@ TEST(DType, DispatchRaisesNamingTheOpAndDtype) {
     EXPECT_STREQ(e.what(), "myop: expected a floating-point tensor (float32 or float64), got int64");
   }
   EXPECT_THROW(dispatch_numeric(kBool, "myop", []<class T>() { return 0; }), Error);
+  // Kernels written for float32 and float64 only say so when a 16-bit tensor reaches them.
+  EXPECT_EQ(error_of([] { dispatch_floating(kBFloat16, "myop", []<class T>() { return 0; }); }),
+            "myop: expected a floating-point tensor (float32 or float64), got bfloat16 (this kernel has no 16-bit version)");
+  EXPECT_EQ(error_of([] { dispatch_non_half(kFloat16, "myop", []<class T>() { return 0; }); }),
+            "myop: this kernel has no float16 version (expected float32, float64, int64 or bool)");
+  EXPECT_EQ(dispatch_floating_and_half(kFloat16, "x", []<class T>() { return sizeof(T); }), 2u);
   EXPECT_EQ(dispatch_all(kBool, []<class T>() { return sizeof(T); }), sizeof(bool));
   EXPECT_EQ(dispatch_numeric(kInt64, "x", []<class T>() { return sizeof(T); }), 8u);
 }

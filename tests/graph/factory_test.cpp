@@ -207,8 +207,8 @@ TEST(Random, DistributionsHaveTheRightRangeAndMoments) {
 
 TEST(Random, BadArguments) {
   EXPECT_EQ(error_of([] { randint(3, 3, {2}); }), "randint: expected low < high, got low=3 high=3");
-  EXPECT_EQ(error_of([] { rand({2}, kInt64); }), "rand: expected a floating-point tensor (float32 or float64), got int64");
-  EXPECT_EQ(error_of([] { randn({2}, kBool); }), "randn: expected a floating-point tensor (float32 or float64), got bool");
+  EXPECT_EQ(error_of([] { rand({2}, kInt64); }), "rand: expected a floating-point tensor, got int64");
+  EXPECT_EQ(error_of([] { randn({2}, kBool); }), "randn: expected a floating-point tensor, got bool");
   EXPECT_EQ(error_of([] { randperm(-1); }), "randperm: n must be non-negative, got -1");
 }
 

@@ -151,7 +151,7 @@ GRAFT_REGISTER_OP({.name = "logsumexp", .samples = [](DType dt) {
       unary("dim 1", uniform({3, 4}, dt, -2, 2, 1), f({1}, false)),
       unary("dims (0, 2), keepdim", uniform({2, 3, 4}, dt, -2, 2, 2), f({0, 2}, true)),
       unary("negative dim", uniform({2, 3, 4}, dt, -2, 2, 3), f({-1}, false)),
-      unary("large values (stability)", uniform({3, 4}, dt, 500, 504, 4), f({1}, false)),
+      beyond_half_precision(unary("large values (stability)", uniform({3, 4}, dt, 500, 504, 4), f({1}, false))),
       unary("0-dim", uniform({}, dt, -2, 2, 5), f({0}, false)),
       unary("column order", uniform({16, 8}, dt, -2, 2, 6), f({0}, true)),
       unary("transposed view", uniform({4, 3}, dt, -2, 2, 7), [g = f({1}, false)](const Tensor& x) { return g(x.t()); })};

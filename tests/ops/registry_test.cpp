@@ -7,6 +7,7 @@
 
 #include "graft/autograd/gradcheck.h"
 #include "graft/ops/backend.h"
+#include "support/errors.h"
 #include "support/op_registry.h"
 
 using namespace graft;
@@ -75,6 +76,81 @@ TEST_P(OpTest, Float32AgreesWithFloat64) {
       ASSERT_EQ(o32[i].shape(), o64[i].shape());
       EXPECT_TRUE(allclose(o32[i].to(kFloat64), o64[i].to(kFloat64), op().f32_rtol, op().f32_atol, true))
           << "float32: " << o32[i] << "\nfloat64: " << o64[i];
+    }
+  }
+}
+
+// ---- bfloat16 and float16 against float32 ----
+
+// The sample's floating inputs in `dtype` (the others as they are).
+TensorList inputs_in(const Sample& s, DType dtype) {
+  TensorList in;
+  for (const Tensor& t : s.inputs) in.push_back(t.defined() && is_floating(t.dtype()) ? t.detach().to(dtype) : t);
+  return in;
+}
+
+// Runs the op on `in` (floating inputs made to require grad unless constant, when the op is differentiable)
+// and returns its outputs followed by the gradients of its floating outputs, seeded with the same values in
+// every dtype (bfloat16 numbers, which float16 and float32 hold exactly).
+TensorList outputs_and_gradients(const OpInfo& op, const Sample& s, const TensorList& in_values) {
+  Sample prepared = s;
+  prepared.inputs = in_values;
+  TensorList in = op.differentiable ? prepare(prepared) : in_values;
+  TensorList result = s.fn(in);
+  if (!op.differentiable) return result;
+  TensorList roots, wrt, seeds;
+  for (const Tensor& o : result)
+    if (o.defined() && o.requires_grad()) roots.push_back(o);
+  for (const Tensor& t : in)
+    if (t.defined() && t.requires_grad()) wrt.push_back(t);
+  if (roots.empty()) return result;
+  for (const Tensor& r : roots) seeds.push_back(uniform(r.shape(), kBFloat16, -1, 1, 99).to(r.dtype()));
+  for (const Tensor& g : autograd::grad(roots, wrt, seeds, false, false, true)) result.push_back(g);
+  return result;
+}
+
+// PyTorch's default tolerances for the dtype (torch.testing.assert_close: bfloat16 rtol 1.6e-2, float16
+// rtol 1e-3), with an absolute tolerance of the same size for values near 0 after cancellation.
+double half_tolerance(DType dt) { return dt == kBFloat16 ? 1.6e-2 : 1e-3; }
+
+TEST_P(OpTest, HalfPrecisionAgreesWithFloat32) {
+  for (DType dt : {kBFloat16, kFloat16}) {
+    SCOPED_TRACE(dtype_name(dt));
+    for (const Sample& s : op().samples(kFloat32)) {
+      SCOPED_TRACE(op().name + ": " + s.description);
+      if (!s.half) continue;
+      TensorList in16 = inputs_in(s, dt);
+      bool has_half_input = false;
+      for (const Tensor& t : in16) has_half_input = has_half_input || (t.defined() && t.dtype() == dt);
+      if (!op().half) {
+        if (!has_half_input) continue;
+        const std::string what = error_of([&] { outputs_and_gradients(op(), s, in16); });
+        EXPECT_NE(what.find(op().name), std::string::npos) << "the error should name the op: " << what;
+        EXPECT_NE(what.find(dtype_name(dt)), std::string::npos) << "the error should name the dtype: " << what;
+        continue;
+      }
+      // float32 runs on exactly the values the 16-bit run sees.
+      TensorList in32;
+      for (const Tensor& t : in16) in32.push_back(t.defined() && t.dtype() == dt ? t.to(kFloat32) : t);
+      TensorList o16 = outputs_and_gradients(op(), s, in16), o32 = outputs_and_gradients(op(), s, in32);
+      ASSERT_EQ(o16.size(), o32.size());
+      const double tol = half_tolerance(dt) * op().half_tolerance;
+      for (size_t i = 0; i < o16.size(); ++i) {
+        if (!o16[i].defined() || !o32[i].defined()) {
+          EXPECT_EQ(o16[i].defined(), o32[i].defined());
+          continue;
+        }
+        ASSERT_EQ(o16[i].shape(), o32[i].shape());
+        if (has_half_input && o32[i].dtype() == kFloat32) {
+          EXPECT_EQ(o16[i].dtype(), dt) << "result " << i << " should stay in " << dtype_name(dt);
+        }
+        if (!is_floating(o32[i].dtype())) {
+          EXPECT_TRUE(equal(o16[i], o32[i])) << "result " << i << "\n16-bit: " << o16[i] << "\nfloat32: " << o32[i];
+          continue;
+        }
+        EXPECT_TRUE(allclose(o16[i].to(kFloat64), o32[i].to(kFloat64), tol, tol, true))
+            << "result " << i << "\n" << dtype_name(dt) << ": " << o16[i].to(kFloat32) << "\nfloat32: " << o32[i];
+      }
     }
   }
 }

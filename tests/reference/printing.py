@@ -27,7 +27,8 @@ def _add_graft_suffixes(tensor_str, suffixes, indent, force_newline):
 
 torch._tensor_str._add_suffixes = _add_graft_suffixes
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64, "int64": torch.int64, "bool": torch.bool}
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "int64": torch.int64, "bool": torch.bool,
+          "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def encode(v):
@@ -155,6 +156,25 @@ cases = [
     case("suffixes just fit", arange_div=(5, 7), dtype="float64", grad="leaf"),
     case("second suffix wraps", arange_div=(5, 7), dtype="float64", grad="mul"),
     case("empty requires grad", [], shape=(2, 0), dtype="float64", grad="leaf"),
+    # bfloat16 and float16 print their stored values, with a dtype suffix
+    case("scalar bfloat16", 0.1, dtype="bfloat16"),
+    case("scalar float16", 0.1, dtype="float16"),
+    case("bfloat16 fixed", [0.1, 1.0 / 3.0, -2.5], dtype="bfloat16"),
+    case("float16 fixed", [0.1, 1.0 / 3.0, -2.5], dtype="float16"),
+    case("bfloat16 integers", [1.0, 257.0, -3.0], dtype="bfloat16"),
+    case("bfloat16 sci", [1e10, 1e-5, 3.0], dtype="bfloat16"),
+    case("float16 sci", [6e4, 1e-5, 3.0], dtype="float16"),
+    case("float16 overflow and subnormal", [1e5, 1e-7, -1e5], dtype="float16"),
+    case("bfloat16 non-finite", [nan, inf, -1.5], dtype="bfloat16"),
+    case("bfloat16 matrix", arange_div=(12, 7), shape=(3, 4), dtype="bfloat16"),
+    case("float16 matrix", arange_div=(12, 7), shape=(3, 4), dtype="float16"),
+    case("bfloat16 summarised", arange_div=(2000, 7), shape=(40, 50), dtype="bfloat16"),
+    case("float16 wrapped", arange_div=(30, 29), dtype="float16"),
+    case("empty bfloat16", [], dtype="bfloat16"),
+    case("empty float16 2-d", [], shape=(2, 0), dtype="float16"),
+    case("bfloat16 requires grad", [1.0, 2.0], dtype="bfloat16", grad="leaf"),
+    case("float16 grad fn", [1.5, 2.0], dtype="float16", grad="mul"),
+    case("bfloat16 grad fn sum", arange_div=(6, 2), shape=(2, 3), dtype="bfloat16", grad="sum"),
 ]
 
 names = [c["name"] for c in cases]

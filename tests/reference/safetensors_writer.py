@@ -6,7 +6,8 @@ import struct
 
 import torch
 
-NAMES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64", torch.bool: "BOOL"}
+NAMES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64", torch.bool: "BOOL", torch.bfloat16: "BF16",
+         torch.float16: "F16"}
 
 
 def save_safetensors(tensors, path, metadata=None):
@@ -14,7 +15,9 @@ def save_safetensors(tensors, path, metadata=None):
     if metadata:
         header["__metadata__"] = metadata
     for name, t in tensors.items():
-        data = t.detach().contiguous().numpy().tobytes()
+        t = t.detach().contiguous()
+        # numpy has no bfloat16: 16-bit tensors are written as their bit patterns (little-endian, as the format says)
+        data = (t.view(torch.int16) if t.dtype in (torch.bfloat16, torch.float16) else t).numpy().tobytes()
         header[name] = {"dtype": NAMES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
         blobs.append(data)
         offset += len(data)

@@ -10,7 +10,8 @@ import os
 
 import torch
 
-DTYPES = {"float32": torch.float32, "float64": torch.float64, "int64": torch.int64, "bool": torch.bool}
+DTYPES = {"float32": torch.float32, "float64": torch.float64, "int64": torch.int64, "bool": torch.bool,
+          "bfloat16": torch.bfloat16, "float16": torch.float16}
 NAMES = {v: k for k, v in DTYPES.items()}
 
 

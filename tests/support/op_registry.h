@@ -1,8 +1,8 @@
 #pragma once
 // The op registry (after PyTorch's OpInfo): every public op registers its name, a sample-input generator
 // and flags. tests/ops/registry_test.cpp runs gradcheck and gradgradcheck in float64 on every sample,
-// compares float32 with float64 and the reference kernels with the fast ones, and fails when a function
-// declared in ops/*.h has no entry. Entries live next to each op family's tests (tests/ops/<family>_test.cpp).
+// compares float32 with float64, bfloat16 and float16 with float32, and the reference kernels with the fast
+// ones, and fails when a function declared in ops/*.h has no entry. Entries live next to each op family's tests (tests/ops/<family>_test.cpp).
 #include <functional>
 #include <string>
 #include <vector>
@@ -18,6 +18,9 @@ struct Sample {
   // The op applied to the inputs (non-tensor arguments are captured).
   std::function<TensorList(const TensorList&)> fn;
   std::vector<size_t> constant = {};
+  // False for a sample whose values a 16-bit dtype cannot resolve (e.g. logsumexp's stability sample near
+  // 500, where bfloat16's spacing is 4): the bfloat16/float16 check skips it.
+  bool half = true;
 };
 
 struct OpInfo {
@@ -31,6 +34,12 @@ struct OpInfo {
   // Tolerance of float32 against float64 forward values.
   double f32_rtol = 1e-4;
   double f32_atol = 1e-5;
+  // bfloat16 and float16: when true, the samples run in each 16-bit dtype and agree with float32 on the same
+  // (rounded) inputs, outputs and gradients, within the dtype's tolerance times `half_tolerance`; when false,
+  // `half_unsupported` says why, and every sample must raise a graft::Error naming the op and the dtype.
+  bool half = true;
+  std::string half_unsupported = {};
+  double half_tolerance = 1.0;
 };
 
 std::vector<OpInfo>& registry();
@@ -59,5 +68,10 @@ Tensor indices(IntList shape, int64_t high, uint64_t seed = 0);
 // Shorthand for a sample applying a single-output function.
 Sample sample(std::string description, TensorList inputs, std::function<Tensor(const TensorList&)> fn,
               std::vector<size_t> constant = {});
+// `s`, left out of the bfloat16/float16 check (Sample::half).
+inline Sample beyond_half_precision(Sample s) {
+  s.half = false;
+  return s;
+}
 
 }  // namespace graft::testing

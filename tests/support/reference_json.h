@@ -26,6 +26,8 @@ inline DType dtype_from_name(const std::string& s) {
   if (s == "float64") return kFloat64;
   if (s == "int64") return kInt64;
   if (s == "bool") return kBool;
+  if (s == "bfloat16") return kBFloat16;
+  if (s == "float16") return kFloat16;
   throw std::runtime_error("unknown dtype " + s);
 }
 
