@@ -3,21 +3,11 @@
 // the carried recurrent state and agree with a full forward pass, and the weights and curves are written.
 #include <gtest/gtest.h>
 
-#include <regex>
 
 #include "example_runner.h"
 
 namespace graft::examples::testing {
 namespace {
-
-// The (train, validation) losses of every "train loss X, val loss Y" line, in order.
-std::vector<std::pair<double, double>> losses(const std::string& output) {
-  static const std::regex pattern(R"(train loss ([0-9.]+), val loss ([0-9.]+))");
-  std::vector<std::pair<double, double>> out;
-  for (auto it = std::sregex_iterator(output.begin(), output.end(), pattern); it != std::sregex_iterator(); ++it)
-    out.emplace_back(std::stod((*it)[1]), std::stod((*it)[2]));
-  return out;
-}
 
 // The continuation printed under the "--- <title> ..." header, up to the next blank line.
 std::string continuation(const std::string& output, const std::string& title) {
@@ -35,7 +25,7 @@ TEST(ExampleCharLstm, QuickRunLearnsAndSamplesThroughTheCarriedState) {
   EXPECT_NE(run.output.find("LSTM(16, 32, num_layers=2, batch_first=True, dropout=0.2)"), std::string::npos)
       << run.output;
 
-  const auto l = losses(run.output);
+  const auto l = train_val_losses(run.output);
   ASSERT_EQ(l.size(), 4u) << run.output;  // step 0, two evaluations, the final line
   const auto [train0, val0] = l.front();
   const auto [train1, val1] = l.back();
@@ -63,7 +53,7 @@ TEST(ExampleCharLstm, SameSeedSameRun) {
   const RunResult first = run_example("char_lstm", args(a)), second = run_example("char_lstm", args(b));
   ASSERT_EQ(first.status, 0) << first.output;
   ASSERT_EQ(second.status, 0) << second.output;
-  EXPECT_EQ(losses(first.output), losses(second.output));
+  EXPECT_EQ(train_val_losses(first.output), train_val_losses(second.output));
   EXPECT_EQ(continuation(first.output, "top-k sampling"), continuation(second.output, "top-k sampling"));
   EXPECT_EQ(read_file(a / "model.safetensors"), read_file(b / "model.safetensors"));
 }

@@ -66,7 +66,7 @@ TEST(ExampleFlags, BadValuesGetShortMessages) {
   EXPECT_NE(text.output.find("--steps"), std::string::npos) << text.output;
   EXPECT_LT(text.output.size(), 200u) << text.output;
   for (const char* program : {"quickstart", "gradient_descent", "manual_mlp", "mlp_fashion_mnist", "cnn_fashion_mnist",
-                              "imbalanced_losses", "tiny_gpt", "zero_demo", "zero_memory", "zero_checkpoint", "custom_op"}) {
+                              "imbalanced_losses", "tiny_gpt", "char_lstm", "zero_demo", "zero_memory", "zero_checkpoint", "custom_op"}) {
     const RunResult help = run_example(program, {"--help"});
     EXPECT_EQ(help.status, 0) << program << "\n" << help.output;
     EXPECT_NE(help.output.find("--out-dir"), std::string::npos) << program << "\n" << help.output;

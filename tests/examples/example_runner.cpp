@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 
@@ -22,6 +23,14 @@ std::string shell_quote(const std::string& s) {
 }
 
 }  // namespace
+
+std::vector<std::pair<double, double>> train_val_losses(const std::string& output) {
+  static const std::regex pattern(R"(train loss ([0-9.]+), val loss ([0-9.]+))");
+  std::vector<std::pair<double, double>> out;
+  for (auto it = std::sregex_iterator(output.begin(), output.end(), pattern); it != std::sregex_iterator(); ++it)
+    out.emplace_back(std::stod((*it)[1]), std::stod((*it)[2]));
+  return out;
+}
 
 RunResult run_example(const std::string& program, const std::vector<std::string>& args) {
   std::string command = shell_quote(std::string(GRAFT_EXAMPLES_DIR) + "/" + program);

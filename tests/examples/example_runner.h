@@ -2,6 +2,7 @@
 // Helpers for the example tests: run an example program, a fresh temporary directory, and checks on the
 // files the examples write.
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/xml_check.h"
@@ -15,6 +16,10 @@ struct RunResult {
 
 // Runs build/examples/<program> with `args` (each shell-quoted), stdin closed.
 RunResult run_example(const std::string& program, const std::vector<std::string>& args);
+
+// The (train, validation) losses of every "train loss X, val loss Y" line of a language model's output, in order
+// (tiny_gpt, char_lstm).
+std::vector<std::pair<double, double>> train_val_losses(const std::string& output);
 
 // A new empty directory under the system's temporary directory, removed by the destructor.
 class TempDir {

@@ -5,21 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <regex>
 
 #include "example_runner.h"
 
 namespace graft::examples::testing {
 namespace {
-
-// The (train, validation) losses of every "train loss X, val loss Y" line, in order.
-std::vector<std::pair<double, double>> losses(const std::string& output) {
-  static const std::regex pattern(R"(train loss ([0-9.]+), val loss ([0-9.]+))");
-  std::vector<std::pair<double, double>> out;
-  for (auto it = std::sregex_iterator(output.begin(), output.end(), pattern); it != std::sregex_iterator(); ++it)
-    out.emplace_back(std::stod((*it)[1]), std::stod((*it)[2]));
-  return out;
-}
 
 // The continuation printed under the "--- <title> (...) ---" header: everything up to the next header, the
 // greedy check's note or the list of files (a continuation may itself hold blank lines).
@@ -50,7 +40,7 @@ TEST(ExampleTinyGpt, QuickRunLearnsSamplesFourWaysAndWritesEverything) {
   EXPECT_EQ(run.output.find('\r'), std::string::npos);
 
   // Step 0, two evaluations during training, and the final line.
-  const auto l = losses(run.output);
+  const auto l = train_val_losses(run.output);
   ASSERT_EQ(l.size(), 4u) << run.output;
   const auto [train0, val0] = l.front();
   const auto [train1, val1] = l.back();
@@ -88,7 +78,7 @@ TEST(ExampleTinyGpt, SameSeedSameRun) {
   const RunResult first = run_example("tiny_gpt", with_dir(a)), second = run_example("tiny_gpt", with_dir(b));
   ASSERT_EQ(first.status, 0) << first.output;
   ASSERT_EQ(second.status, 0) << second.output;
-  EXPECT_EQ(losses(first.output), losses(second.output));
+  EXPECT_EQ(train_val_losses(first.output), train_val_losses(second.output));
   for (const char* title : {"greedy", "top-k sampling", "top-p sampling", "beam search"})
     EXPECT_EQ(section(first.output, title), section(second.output, title)) << title;
   EXPECT_EQ(read_file(a / "model.safetensors"), read_file(b / "model.safetensors"));
