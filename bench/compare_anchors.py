@@ -6,7 +6,7 @@ implementations (graft, LibTorch 1.13.1 via ../shared/anchors/libtorch/run.sh, r
 ../shared/anchors/onednn/gemm_probe.cpp); the best figure of each and the spread (worst..best) are
 reported, then graft's best as a ratio of each anchor's best.
   usage: bench/compare_anchors.py [--build build] [--rounds 3] [--anchors /work/shared/anchors]
-                                  [--workloads gemm,tiny,gemm-vs-sgemm,block,mlp]
+                                  [--workloads gemm,tiny,gemm-vs-sgemm,block,mlp,lstm]
 MLP_EPOCHS (default 2) is passed through to both implementations' mlp workload. graft runs each workload
 with the thread setup it is documented to use (graft_bench's default), and block and mlp also under the
 anchor's two setups: one thread ("graft-1-thread") and two threads with OMP_WAIT_POLICY=PASSIVE
@@ -21,7 +21,7 @@ import tempfile
 
 LOWER_IS_BETTER = {"us_per_op_fwd_bwd", "ms_per_step", "train_s_per_epoch", "final_train_loss",
                    "cpu_ms_per_step", "train_cpu_s_per_epoch"}
-ALL_WORKLOADS = ["gemm", "tiny", "gemm-vs-sgemm", "block", "mlp"]
+ALL_WORKLOADS = ["gemm", "tiny", "gemm-vs-sgemm", "block", "mlp", "lstm"]
 
 
 def json_lines(cmd, env=None):
@@ -59,6 +59,10 @@ def main():
         ("libtorch-1.13.1", "block"): [os.path.join(anchors, "libtorch", "run.sh"), "block"],
         ("graft", "mlp"): [bench, "mlp"],
         ("libtorch-1.13.1", "mlp"): [os.path.join(anchors, "libtorch", "run.sh"), "mlp"],
+        ("graft", "lstm"): [bench, "lstm"],
+        ("libtorch-1.13.1", "lstm"): [os.path.join(anchors, "libtorch", "run.sh"), "lstm"],
+        ("graft-1-thread", "lstm"): [bench, "lstm", "--threads", "1"],
+        ("graft-passive", "lstm"): ([bench, "lstm"], {"OMP_WAIT_POLICY": "PASSIVE"}),
         # The anchor reports the better of its two thread setups; graft's one-thread run sits beside its
         # default, so a loaded machine (where two spinning threads wait for a core) shows in both.
         ("graft-1-thread", "block"): [bench, "block", "--threads", "1"],

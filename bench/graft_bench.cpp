@@ -1,7 +1,7 @@
 // graft's benchmarks. Each workload is defined exactly as in the LibTorch anchor
 // (../shared/anchors/libtorch/bench.cpp), so the figures compare as ratios when measured in one session.
 // Prints one JSON object per line: {"workload":..., "metric":..., "value":...}
-//   graft_bench [tiny|gemm|gemm-half|block|mlp|gemm-vs-sgemm|all] [--threads N]   (threads default: $BENCH_THREADS, else 2)
+//   graft_bench [tiny|gemm|gemm-half|block|mlp|lstm|gemm-vs-sgemm|all] [--threads N]   (threads default: $BENCH_THREADS, else 2)
 // tiny, gemm, block (gqa_block) and mlp (mlp_fmnist; MLP_EPOCHS epochs, default 2) are the anchor's
 // workloads; gemm-half is matmul_1024 in bfloat16 and float16; gemm-vs-sgemm times graft::matmul against a
 // bare dnnl_sgemm in one process
@@ -188,6 +188,31 @@ void gqa_block(int steps) {
   emit("gqa_block", "cpu_ms_per_step", (process_cpu_seconds() - cpu0) / steps * 1e3);
 }
 
+// W6 (lstm -> lstm_seq): nn::LSTM(64, 256, 2 layers, batch_first) with a Linear(256, 64) head on a fixed
+// x = randn(32, 64, 64), mse_loss against a fixed randn target, Adam lr 1e-3 over both modules' parameters,
+// zero initial states; 3 warm-up steps, then `steps` timed steps of zero_grad, forward, backward, step.
+void lstm_seq(int steps) {
+  graft::manual_seed(0);  // torch::manual_seed(0);
+  graft::nn::LSTM rnn({.input_size = 64, .hidden_size = 256, .num_layers = 2, .batch_first = true});
+  graft::nn::Linear head(256, 64);
+  graft::Tensor x = graft::randn({32, 64, 64}), target = graft::randn({32, 64, 64});
+  std::vector<graft::Tensor> params = rnn.parameters();
+  for (const graft::Tensor& p : head.parameters()) params.push_back(p);
+  graft::optim::Adam opt(params, graft::optim::AdamOptions(1e-3));
+  auto step = [&] {
+    opt.zero_grad();
+    graft::Tensor loss = F::mse_loss(head(rnn(x)), target);  // mse_loss(head(get<0>(rnn->forward(x))), target)
+    loss.backward();
+    opt.step();
+  };
+  for (int i = 0; i < 3; ++i) step();
+  auto t0 = Clock::now();
+  const double cpu0 = process_cpu_seconds();
+  for (int i = 0; i < steps; ++i) step();
+  emit("lstm_seq", "ms_per_step", seconds_between(t0, Clock::now()) / steps * 1e3);
+  emit("lstm_seq", "cpu_ms_per_step", (process_cpu_seconds() - cpu0) / steps * 1e3);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -195,7 +220,7 @@ int main(int argc, char** argv) {
   std::string what = "all";
   const char* env_threads = std::getenv("BENCH_THREADS");
   int threads = env_threads ? std::atoi(env_threads) : 2;
-  app.add_option("workload", what, "which workloads to run")->check(CLI::IsMember({"tiny", "gemm", "gemm-half", "block", "mlp", "gemm-vs-sgemm", "all"}));
+  app.add_option("workload", what, "which workloads to run")->check(CLI::IsMember({"tiny", "gemm", "gemm-half", "block", "mlp", "lstm", "gemm-vs-sgemm", "all"}));
   int tiny_reps = 200, gemm_reps = 20, block_steps = 10;
   std::string data_root = graft::data::FashionMNIST::kDefaultRoot;
   app.add_option("--tiny-reps", tiny_reps, "tiny_ops runs after warm-up (the anchor's 200; raise it for profiling)")
@@ -220,6 +245,7 @@ int main(int argc, char** argv) {
     const char* epochs = std::getenv("MLP_EPOCHS");
     mlp_fmnist(data_root, epochs ? std::atoi(epochs) : 2);
   }
+  if (what == "all" || what == "lstm") lstm_seq(10);
   if (what == "all" || what == "gemm-vs-sgemm") matmul_vs_sgemm(gemm_reps, 10);
   return 0;
 }
