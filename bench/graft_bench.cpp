@@ -145,6 +145,17 @@ void mlp_fmnist(const std::string& root, int epochs) {
   emit("mlp_fmnist", "train_cpu_s_per_epoch", total_cpu / epochs);
 }
 
+// 3 warm-up calls of `step`, then `steps` timed ones: wall and process CPU milliseconds per step.
+template <class Step>
+void time_training_steps(const std::string& workload, Step& step, int steps) {
+  for (int i = 0; i < 3; ++i) step();
+  auto t0 = Clock::now();
+  const double cpu0 = process_cpu_seconds();
+  for (int i = 0; i < steps; ++i) step();
+  emit(workload, "ms_per_step", seconds_between(t0, Clock::now()) / steps * 1e3);
+  emit(workload, "cpu_ms_per_step", (process_cpu_seconds() - cpu0) / steps * 1e3);
+}
+
 // One pre-norm GQA transformer block (RMSNorm, RoPE, causal attention with 8 query heads over 2 key/value
 // heads, SwiGLU), forward + backward + AdamW: the anchor's W3. graft computes the same functions with its
 // fused ops where the anchor composes them; each line names the anchor's line it replaces.
@@ -180,12 +191,7 @@ void gqa_block(int steps) {
     loss.backward();
     opt.step();
   };
-  for (int i = 0; i < 3; ++i) step();
-  auto t0 = Clock::now();
-  const double cpu0 = process_cpu_seconds();
-  for (int i = 0; i < steps; ++i) step();
-  emit("gqa_block", "ms_per_step", seconds_between(t0, Clock::now()) / steps * 1e3);
-  emit("gqa_block", "cpu_ms_per_step", (process_cpu_seconds() - cpu0) / steps * 1e3);
+  time_training_steps("gqa_block", step, steps);
 }
 
 // W6 (lstm -> lstm_seq): nn::LSTM(64, 256, 2 layers, batch_first) with a Linear(256, 64) head on a fixed
@@ -205,12 +211,7 @@ void lstm_seq(int steps) {
     loss.backward();
     opt.step();
   };
-  for (int i = 0; i < 3; ++i) step();
-  auto t0 = Clock::now();
-  const double cpu0 = process_cpu_seconds();
-  for (int i = 0; i < steps; ++i) step();
-  emit("lstm_seq", "ms_per_step", seconds_between(t0, Clock::now()) / steps * 1e3);
-  emit("lstm_seq", "cpu_ms_per_step", (process_cpu_seconds() - cpu0) / steps * 1e3);
+  time_training_steps("lstm_seq", step, steps);
 }
 
 }  // namespace
