@@ -22,9 +22,9 @@ namespace graft {
 std::string to_dot(const TensorList& outputs, const std::map<std::string, Tensor>& named_parameters = {});
 
 // Lays `dot` out with Graphviz's "dot" engine and renders it to `path`, in the format named by its
-// extension: .svg, .png or .pdf. The picture is written to a temporary file next to `path` and renamed
-// into place, so a failed render leaves an existing file untouched. Raises graft::Error for an unknown
-// extension, invalid DOT, or a failed render.
+// extension: .svg, .png or .pdf. The picture is written through an AtomicFileWriter (graph/atomic_file.h):
+// a failed render leaves an existing file untouched, a symlink is written through, and a target that is not
+// a regular file is refused. Raises graft::Error for an unknown extension, invalid DOT, or a failed render.
 void render_dot(const std::string& dot, const std::string& path);
 
 }  // namespace graft

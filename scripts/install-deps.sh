@@ -10,7 +10,7 @@ packages=(
   libopenmpi-dev openmpi-bin          # the real distributed backend
   zlib1g-dev libcli11-dev nlohmann-json3-dev
   dataset-fashion-mnist               # /usr/share/datasets/fashion-mnist
-  libclang-rt-14-dev                  # sanitizer runtimes
+  clang libclang-rt-14-dev            # the sanitizer builds: clang, its sanitizer runtimes and libFuzzer
   "$@"
 )
 missing=()

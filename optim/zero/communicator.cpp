@@ -77,6 +77,15 @@ int64_t prefix(const std::vector<int64_t>& counts, int upto) {
 
 }  // namespace
 
+void Communicator::set_timeout(std::chrono::milliseconds timeout) {
+  GRAFT_CHECK(timeout.count() > 0, "Communicator.set_timeout: the timeout must be positive, got {} ms", timeout.count());
+  timeout_ = timeout;
+}
+
+std::string detail::describe_ranks(const std::vector<int>& ranks) {
+  return fmt::format("{} {}", ranks.size() == 1 ? "rank" : "ranks", fmt::join(ranks, ", "));
+}
+
 Communicator::Communicator(int rank, int world_size) : rank_(rank), world_size_(world_size) {
   GRAFT_CHECK(world_size >= 1, "Communicator: the world size must be at least 1, got {}", world_size);
   GRAFT_CHECK(rank >= 0 && rank < world_size, "Communicator: rank {} is out of range for world size {} (ranks are 0 to {})",
