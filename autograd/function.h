@@ -32,10 +32,10 @@
 
 namespace graft::autograd {
 
-// The leaf's AccumulateGrad node (created on first use and cached weakly on the leaf).
+/// The leaf's AccumulateGrad node (created on first use and cached weakly on the leaf).
 std::shared_ptr<Node> grad_accumulator(const Tensor& leaf);
 
-// Where the gradient of `t` goes: its grad_fn, or its accumulator when it is a leaf requiring grad.
+/// Where the gradient of `t` goes: its grad_fn, or its accumulator when it is a leaf requiring grad.
 Edge gradient_edge(const Tensor& t);
 
 inline bool any_requires_grad(ArrayRef<Tensor> inputs) {
@@ -44,7 +44,7 @@ inline bool any_requires_grad(ArrayRef<Tensor> inputs) {
   return false;
 }
 
-// True when an op with these inputs must record a node.
+/// True when an op with these inputs must record a node.
 inline bool needs_recording(ArrayRef<Tensor> inputs) { return GradMode::is_enabled() && any_requires_grad(inputs); }
 
 // Anomaly mode's record of where a node is made: `function`, `file` and `line` of the forward op, and the call
@@ -66,7 +66,7 @@ std::shared_ptr<FunctionNode<Fn>> make_node(const char* name, ArrayRef<Tensor> i
   return node;
 }
 
-// Makes `output` the next output of `node` (its grad_fn). Returns the output's number.
+/// Makes `output` the next output of `node` (its grad_fn). Returns the output's number.
 uint32_t set_history(const Tensor& output, const std::shared_ptr<Node>& node);
 
 }  // namespace graft::autograd

@@ -20,7 +20,7 @@ struct GradcheckOptions {
   double eps = 1e-6;
   double atol = 1e-5;
   double rtol = 1e-3;
-  // Throw graft::Error describing the first mismatch (true), or return false.
+  /// Throw graft::Error describing the first mismatch (true), or return false.
   bool raise_exception = true;
 };
 
@@ -28,12 +28,12 @@ using DifferentiableFunction = std::function<TensorList(const TensorList&)>;
 
 bool gradcheck(const DifferentiableFunction& fn, const TensorList& inputs, const GradcheckOptions& options = {});
 
-// Checks second derivatives: gradcheck of (inputs, v) -> grad(fn(inputs), inputs, v, create_graph=true).
-// `grad_outputs` defaults to random float64 tensors shaped like fn's outputs.
+/// Checks second derivatives: gradcheck of (inputs, v) -> grad(fn(inputs), inputs, v, create_graph=true).
+/// `grad_outputs` defaults to random float64 tensors shaped like fn's outputs.
 bool gradgradcheck(const DifferentiableFunction& fn, const TensorList& inputs, const TensorList& grad_outputs = {},
                    const GradcheckOptions& options = {});
 
-// Overloads for functions returning a single tensor.
+/// Overloads for functions returning a single tensor.
 inline bool gradcheck(const std::function<Tensor(const TensorList&)>& fn, const TensorList& inputs,
                       const GradcheckOptions& options = {}) {
   return gradcheck(DifferentiableFunction([fn](const TensorList& in) { return TensorList{fn(in)}; }), inputs, options);

@@ -1,8 +1,12 @@
-# `cmake --install` puts the headers under include/graft/, the library, and a CMake package so that a
-# consumer can `find_package(graft)` and link `graft::graft`.
+# `cmake --install` puts the public headers under include/graft/, the libraries, a CMake package (a consumer
+# does `find_package(graft [COMPONENTS mpi])` and links `graft::graft` [and `graft::mpi`]) and pkg-config files
+# (graft.pc, graft-mpi.pc). Headers under detail/ and kernels/ are internal: no public header includes them
+# (tests/architecture checks it), and they are not installed.
 include(CMakePackageConfigHelpers)
 
-foreach(header ${GRAFT_HEADERS})
+set(GRAFT_PUBLIC_HEADERS ${GRAFT_HEADERS})
+list(FILTER GRAFT_PUBLIC_HEADERS EXCLUDE REGEX "/(detail|kernels)/")
+foreach(header ${GRAFT_PUBLIC_HEADERS})
   file(RELATIVE_PATH rel ${CMAKE_SOURCE_DIR} ${header})
   get_filename_component(rel_dir ${rel} DIRECTORY)
   install(FILES ${header} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/graft/${rel_dir})
@@ -23,3 +27,16 @@ write_basic_package_version_file(${CMAKE_BINARY_DIR}/graftConfigVersion.cmake
   COMPATIBILITY SameMinorVersion)
 install(FILES ${CMAKE_BINARY_DIR}/graftConfig.cmake ${CMAKE_BINARY_DIR}/graftConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/graft)
+
+configure_file(${CMAKE_SOURCE_DIR}/cmake/graft.pc.in ${CMAKE_BINARY_DIR}/graft.pc @ONLY)
+install(FILES ${CMAKE_BINARY_DIR}/graft.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+if(TARGET graft_mpi)
+  install(TARGETS graft_mpi EXPORT graftMpiTargets
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(FILES ${CMAKE_SOURCE_DIR}/optim/zero/mpi/mpi_communicator.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/graft/optim/zero/mpi)
+  install(EXPORT graftMpiTargets NAMESPACE graft:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/graft)
+  configure_file(${CMAKE_SOURCE_DIR}/cmake/graft-mpi.pc.in ${CMAKE_BINARY_DIR}/graft-mpi.pc @ONLY)
+  install(FILES ${CMAKE_BINARY_DIR}/graft-mpi.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+endif()

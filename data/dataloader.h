@@ -56,7 +56,7 @@ class DataLoader {
     const Example* operator->() const { return &**this; }
     Iterator& operator++();
     bool operator==(const Iterator& other) const { return batch_ == other.batch_; }
-    // Which batch of the epoch this is (0-based).
+    /// Which batch of the epoch this is (0-based).
     int64_t index() const { return batch_; }
 
    private:
@@ -75,16 +75,16 @@ class DataLoader {
   DataLoader(D dataset, DataLoaderOptions options = {})
       : DataLoader(std::make_shared<const D>(std::move(dataset)), options) {}
 
-  // Starts an epoch (drawing a new order when shuffling).
+  /// Starts an epoch (drawing a new order when shuffling).
   Iterator begin();
   Iterator end() const;
-  // Batches per epoch (len(loader)).
+  /// Batches per epoch (len(loader)).
   int64_t size() const;
   const Dataset& dataset() const { return *dataset_; }
   const DataLoaderOptions& options() const { return options_; }
-  // The generator the shuffling draws from (seeded loaders only; see above).
+  /// The generator the shuffling draws from (seeded loaders only; see above).
   Generator& generator();
-  // Reseeds the generator with seed + epoch (seeded loaders only).
+  /// Reseeds the generator with seed + epoch (seeded loaders only).
   void set_epoch(int64_t epoch);
 
  private:

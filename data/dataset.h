@@ -7,7 +7,7 @@
 
 namespace graft::data {
 
-// One example, or a batch of them stacked along a new first dim. Binds as `auto [input, target]`.
+/// One example, or a batch of them stacked along a new first dim. Binds as `auto [input, target]`.
 struct Example {
   Tensor input;
   Tensor target;
@@ -17,19 +17,19 @@ class Dataset {
  public:
   virtual ~Dataset() = default;
   virtual int64_t size() const = 0;
-  // Example `index` (negative indices count from the end).
+  /// Example `index` (negative indices count from the end).
   virtual Example get(int64_t index) const = 0;
-  // The examples at `indices`, inputs and targets each stacked along a new first dim. The default
-  // stacks get(i); datasets that hold whole tensors override it with a gather.
+  /// The examples at `indices`, inputs and targets each stacked along a new first dim. The default
+  /// stacks get(i); datasets that hold whole tensors override it with a gather.
   virtual Example get_batch(const std::vector<int64_t>& indices) const;
 
  protected:
-  // `index` wrapped into [0, size()), or an error naming `who`.
+  /// `index` wrapped into [0, size()), or an error naming `who`.
   int64_t checked_index(const char* who, int64_t index) const;
 };
 
-// Inputs and targets held as two tensors whose first dim indexes the examples (PyTorch's TensorDataset
-// with two tensors). get(i) is (inputs[i], targets[i]); get_batch gathers rows with index_select.
+/// Inputs and targets held as two tensors whose first dim indexes the examples (PyTorch's TensorDataset
+/// with two tensors). get(i) is (inputs[i], targets[i]); get_batch gathers rows with index_select.
 class TensorDataset : public Dataset {
  public:
   TensorDataset(Tensor inputs, Tensor targets);

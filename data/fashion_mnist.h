@@ -15,7 +15,7 @@ class FashionMNIST : public TensorDataset {
  public:
   static constexpr const char* kDefaultRoot = "/usr/share/datasets/fashion-mnist";
   explicit FashionMNIST(const std::string& root = kDefaultRoot, bool train = true, bool flatten = true);
-  // The class names, by label.
+  /// The class names, by label.
   static const std::vector<std::string>& classes();
 };
 

@@ -23,10 +23,10 @@ struct IdxArray {
 /// truncated gzip stream (including a missing trailer), or bytes after the gzip data.
 IdxArray read_idx(const std::string& path);
 
-// MNIST-format images (an IDX file of shape (N, rows, cols)) as float32 pixel / 255, shaped (N, rows * cols)
-// when flatten, else (N, 1, rows, cols).
+/// MNIST-format images (an IDX file of shape (N, rows, cols)) as float32 pixel / 255, shaped (N, rows * cols)
+/// when flatten, else (N, 1, rows, cols).
 Tensor read_mnist_images(const std::string& path, bool flatten = true);
-// MNIST-format labels (an IDX file of shape (N)) as int64.
+/// MNIST-format labels (an IDX file of shape (N)) as int64.
 Tensor read_mnist_labels(const std::string& path);
 
 }  // namespace graft::data

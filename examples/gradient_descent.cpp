@@ -15,12 +15,13 @@
 #include <fmt/format.h>
 
 #include "common/cli.h"
-#include "common/graph_picture.h"
-#include "common/plot.h"
-#include "common/progress.h"
+#include "graft/utils/graph_picture.h"
+#include "graft/utils/plot.h"
+#include "graft/utils/progress.h"
 
 using namespace graft;
 using namespace graft::examples;
+using namespace graft::utils;
 
 namespace {
 
@@ -73,9 +74,9 @@ int main(int argc, char** argv) {
   int64_t steps = 25, quadratic_steps = 120;
   double x0 = 0.0, quadratic_x0 = 2.0;
   CLI::App app{"Gradient descent by hand and with autograd: x - 2 = 0 through 1/2 (x - 2)^2, and the minimum of x^2 + x + 1."};
-  app.add_option("--lr", flags.lr, "step size")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--steps", steps, "steps on 1/2 (x - 2)^2")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--quadratic-steps", quadratic_steps, "steps on x^2 + x + 1")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--lr", flags.lr, "step size")->check(examples::Positive)->capture_default_str();
+  app.add_option("--steps", steps, "steps on 1/2 (x - 2)^2")->check(examples::Positive)->capture_default_str();
+  app.add_option("--quadratic-steps", quadratic_steps, "steps on x^2 + x + 1")->check(examples::Positive)->capture_default_str();
   app.add_option("--x0", x0, "starting point on 1/2 (x - 2)^2")->capture_default_str();
   app.add_option("--quadratic-x0", quadratic_x0, "starting point on x^2 + x + 1")->capture_default_str();
   app.add_option("--out-dir", flags.out_dir, "where the pictures go; created if missing")->capture_default_str();

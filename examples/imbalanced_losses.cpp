@@ -21,13 +21,14 @@
 #include <fmt/ranges.h>
 
 #include "common/cli.h"
-#include "common/graph_picture.h"
+#include "graft/utils/graph_picture.h"
 #include "common/metrics.h"
-#include "common/plot.h"
-#include "common/progress.h"
+#include "graft/utils/plot.h"
+#include "graft/utils/progress.h"
 
 using namespace graft;
 using namespace graft::examples;
+using namespace graft::utils;
 namespace F = graft::nn::functional;
 
 namespace {
@@ -74,14 +75,14 @@ int main(int argc, char** argv) {
   double cluster_std = 1.6, center_box = 3.0, gamma = 2.0, smoothing = 0.1;
   CLI::App app{"Cross-entropy, class-weighted cross-entropy, label smoothing and focal loss on a strongly imbalanced set."};
   add_training_flags(app, flags);
-  app.add_option("--counts", counts, "training points per class")->delimiter(',')->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--test-per-class", test_per_class, "held-out points per class (balanced)")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--counts", counts, "training points per class")->delimiter(',')->check(examples::Positive)->capture_default_str();
+  app.add_option("--test-per-class", test_per_class, "held-out points per class (balanced)")->check(examples::Positive)->capture_default_str();
   app.add_option("--data-seed", data_seed, "seed of the blobs (their centres and points)")->capture_default_str();
-  app.add_option("--hidden", hidden, "hidden units of the MLP")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--cluster-std", cluster_std, "standard deviation of each blob")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--center-box", center_box, "blob centres lie in [-box, box]^2")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--gamma", gamma, "focal loss gamma")->check(CLI::NonNegativeNumber)->capture_default_str();
-  app.add_option("--label-smoothing", smoothing, "label smoothing")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  app.add_option("--hidden", hidden, "hidden units of the MLP")->check(examples::Positive)->capture_default_str();
+  app.add_option("--cluster-std", cluster_std, "standard deviation of each blob")->check(examples::Positive)->capture_default_str();
+  app.add_option("--center-box", center_box, "blob centres lie in [-box, box]^2")->check(examples::Positive)->capture_default_str();
+  app.add_option("--gamma", gamma, "focal loss gamma")->check(examples::NonNegative)->capture_default_str();
+  app.add_option("--label-smoothing", smoothing, "label smoothing")->check(examples::Probability)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (flags.quick && app.count("--epochs") == 0) flags.epochs = 3;
 

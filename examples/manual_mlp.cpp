@@ -16,13 +16,14 @@
 #include <fmt/format.h>
 
 #include "common/cli.h"
-#include "common/graph_picture.h"
+#include "graft/utils/graph_picture.h"
 #include "common/metrics.h"
-#include "common/plot.h"
-#include "common/progress.h"
+#include "graft/utils/plot.h"
+#include "graft/utils/progress.h"
 
 using namespace graft;
 using namespace graft::examples;
+using namespace graft::utils;
 namespace F = graft::nn::functional;
 
 namespace {
@@ -105,8 +106,8 @@ int main(int argc, char** argv) {
   double tolerance = 1e-12;
   CLI::App app{"A two-layer MLP with its backward written by hand next to the same model through autograd (float64)."};
   add_training_flags(app, flags);
-  app.add_option("--hidden", hidden, "hidden units")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--points", points, "training points per spiral arm")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--hidden", hidden, "hidden units")->check(examples::Positive)->capture_default_str();
+  app.add_option("--points", points, "training points per spiral arm")->check(examples::Positive)->capture_default_str();
   app.add_option("--tolerance", tolerance, "largest allowed |manual - autograd| gradient difference")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 

@@ -46,13 +46,14 @@
 #include <nlohmann/json.hpp>
 
 #include "common/cli.h"
-#include "common/graph_picture.h"
+#include "graft/utils/graph_picture.h"
 #include "common/metrics.h"
-#include "common/plot.h"
-#include "common/progress.h"
+#include "graft/utils/plot.h"
+#include "graft/utils/progress.h"
 
 using namespace graft;
 using namespace graft::examples;
+using namespace graft::utils;
 namespace F = graft::nn::functional;
 using nlohmann::json;
 
@@ -174,7 +175,7 @@ Evaluation evaluate(nn::TransformerLM& model, const std::vector<int64_t>& ids, c
     const std::vector<int64_t> part(starts.begin() + static_cast<std::ptrdiff_t>(from),
                                     starts.begin() + static_cast<std::ptrdiff_t>(std::min(starts.size(), from + static_cast<size_t>(batch))));
     const Batch b = windows(ids, part, context);
-    const Tensor logits = model.forward(b.x);
+    const Tensor logits = model(b.x);
     const int64_t n = b.y.numel();
     loss_sum += next_char_loss(logits, b.y).item<double>() * static_cast<double>(n);
     correct += count_correct(logits.reshape({n, logits.size(-1)}), b.y.reshape({n}));
@@ -220,7 +221,7 @@ struct History {
 // forward pass of the whole sequence also ranks first (within float rounding). Returns the positions checked.
 int64_t check_greedy_against_full_pass(nn::TransformerLM& model, const Tensor& sequence, int64_t prompt_length) {
   NoGradGuard no_grad;
-  const Tensor logits = model.forward(sequence).select(0, 0);  // (L, V)
+  const Tensor logits = model(sequence).select(0, 0);  // (L, V)
   const std::vector<int64_t> ids = sequence.select(0, 0).to_vector<int64_t>();
   const int64_t vocab = logits.size(1);
   const std::vector<float> values = logits.contiguous().to_vector<float>();
@@ -256,32 +257,32 @@ int main(int argc, char** argv) {
 
   CLI::App app{"A character-level GPT (grouped-query attention, RoPE, RMSNorm, SwiGLU) trained on a text, then "
                "sampled greedily, with top-k, with top-p and with beam search through the KV cache."};
-  app.add_option("--steps", steps, "training steps")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--batch-size", flags.batch_size, "windows per step")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--lr", flags.lr, "peak learning rate (AdamW)")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--warmup", warmup, "steps of linear warm-up before the cosine decay")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--steps", steps, "training steps")->check(examples::Positive)->capture_default_str();
+  app.add_option("--batch-size", flags.batch_size, "windows per step")->check(examples::Positive)->capture_default_str();
+  app.add_option("--lr", flags.lr, "peak learning rate (AdamW)")->check(examples::Positive)->capture_default_str();
+  app.add_option("--warmup", warmup, "steps of linear warm-up before the cosine decay")->check(examples::NonNegative)->capture_default_str();
   app.add_option("--min-lr-ratio", min_lr_ratio, "the learning rate the cosine ends at, as a fraction of --lr")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  app.add_option("--weight-decay", weight_decay, "AdamW's decoupled weight decay (matrices only)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  app.add_option("--clip", clip, "gradient-norm clipping threshold")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--eval-every", eval_every, "steps between evaluations")->check(CLI::PositiveNumber)->capture_default_str();
+      ->check(examples::Probability)->capture_default_str();
+  app.add_option("--weight-decay", weight_decay, "AdamW's decoupled weight decay (matrices only)")->check(examples::NonNegative)->capture_default_str();
+  app.add_option("--clip", clip, "gradient-norm clipping threshold")->check(examples::Positive)->capture_default_str();
+  app.add_option("--eval-every", eval_every, "steps between evaluations")->check(examples::Positive)->capture_default_str();
   app.add_option("--seed", flags.seed, "seed of the initial weights, the training windows and the sampling")->capture_default_str();
   app.add_option("--out-dir,--out", flags.out_dir, "where pictures and checkpoints go; created if missing")->capture_default_str();
   app.add_flag("--quick", flags.quick, "a tiny model for a few steps (what the tests run)");
-  app.add_option("--threads", flags.threads, "OpenMP threads (0: OpenMP's default)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  app.add_option("--threads", flags.threads, "OpenMP threads (0: OpenMP's default)")->check(examples::NonNegative)->capture_default_str();
   app.add_option("--text", text_path, "the training text")->capture_default_str();
-  app.add_option("--d-model", m.d_model, "model width")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--layers", m.layers, "transformer blocks")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--heads", m.heads, "query heads")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--kv-heads", m.kv_heads, "key/value heads (grouped-query attention; divides --heads)")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--ffn-hidden", m.ffn_hidden, "SwiGLU hidden size (0: 8/3 d_model rounded up to a multiple of 8)")->check(CLI::NonNegativeNumber)->capture_default_str();
-  app.add_option("--context", m.context, "characters per training window")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--d-model", m.d_model, "model width")->check(examples::Positive)->capture_default_str();
+  app.add_option("--layers", m.layers, "transformer blocks")->check(examples::Positive)->capture_default_str();
+  app.add_option("--heads", m.heads, "query heads")->check(examples::Positive)->capture_default_str();
+  app.add_option("--kv-heads", m.kv_heads, "key/value heads (grouped-query attention; divides --heads)")->check(examples::Positive)->capture_default_str();
+  app.add_option("--ffn-hidden", m.ffn_hidden, "SwiGLU hidden size (0: 8/3 d_model rounded up to a multiple of 8)")->check(examples::NonNegative)->capture_default_str();
+  app.add_option("--context", m.context, "characters per training window")->check(examples::Positive)->capture_default_str();
   app.add_option("--prompt", s.prompt, "the text the samples continue")->capture_default_str();
-  app.add_option("--max-new-tokens", s.max_new_tokens, "characters generated per sample (past --context, the model meets distances it never trained on)")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--temperature", s.temperature, "sampling temperature (top-k and top-p)")->check(CLI::PositiveNumber)->capture_default_str();
-  app.add_option("--top-k", s.top_k, "top-k sampling keeps this many tokens")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--max-new-tokens", s.max_new_tokens, "characters generated per sample (past --context, the model meets distances it never trained on)")->check(examples::Positive)->capture_default_str();
+  app.add_option("--temperature", s.temperature, "sampling temperature (top-k and top-p)")->check(examples::Positive)->capture_default_str();
+  app.add_option("--top-k", s.top_k, "top-k sampling keeps this many tokens")->check(examples::Positive)->capture_default_str();
   app.add_option("--top-p", s.top_p, "top-p sampling keeps the smallest set of tokens with this much probability")
-      ->check(CLI::Range(0.0, 1.0))->capture_default_str();
+      ->check(examples::Probability)->capture_default_str();
   app.add_option("--beams", s.beams, "beam search width")->check(CLI::Range(int64_t{2}, int64_t{64}))->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   // --quick: a tiny model for a few steps, unless the flags say otherwise.
@@ -390,7 +391,7 @@ int main(int argc, char** argv) {
       for (int64_t i = 0; i < n; ++i, ++done) {
         const Batch b = windows(train, random_starts(train, flags.batch_size, m.context, windows_generator), m.context);
         adamw.zero_grad();
-        const Tensor logits = model->forward(b.x);
+        const Tensor logits = (*model)(b.x);
         const Tensor loss = next_char_loss(logits, b.y);
         loss.backward();
         grad_norm = nn::utils::clip_grad_norm_(params, clip);
@@ -496,7 +497,7 @@ int main(int argc, char** argv) {
       // The graph of the loss of one short window.
       const int64_t length = std::min<int64_t>(m.context, 8);
       const Batch b = windows(train, {0}, length);
-      write_graph({next_char_loss(model->forward(b.x), b.y)}, *model, graph);
+      write_graph({next_char_loss((*model)(b.x), b.y)}, *model, graph, {.max_depth = 2});
     }
     fmt::print("weights: {}\ncheckpoint: {}\npictures: {}, {}.{{dot,svg}}\n", model_path, checkpoint_path, curves, graph);
     return 0;

@@ -6,6 +6,8 @@
 // build/examples/zero_demo --save <dir> writes such a directory.
 #include <graft/graft.h>
 
+#include <filesystem>
+
 #include <iostream>
 
 #include "common/cli.h"
@@ -31,6 +33,8 @@ int main(int argc, char** argv) {
   int world_size = 0;
   CLI::App app{"ZeRO checkpoints (one shard per rank): inspect, consolidate into one state dict, or reshard."};
   app.require_subcommand(1);
+  std::string out_dir = ".";
+  app.add_option("--out-dir", out_dir, "where a relative `out` path is written; created if missing")->capture_default_str();
   CLI::App* info_cmd = app.add_subcommand("info", "the shards, stage, optimizer and parameters of a checkpoint");
   info_cmd->add_option("dir", dir, "checkpoint directory")->required();
   CLI::App* consolidate_cmd =
@@ -44,6 +48,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   return examples::run_guarded([&] {
+    if (!out.empty() && std::filesystem::path(out).is_relative()) {
+      std::filesystem::create_directories(out_dir);
+      out = (std::filesystem::path(out_dir) / out).string();
+    }
     if (*info_cmd) {
       info(dir);
     } else if (*consolidate_cmd) {

@@ -27,11 +27,8 @@ class Mlp : public nn::Module {
     fc1 = register_module("fc1", std::make_shared<nn::Linear>(784, 128));
     fc2 = register_module("fc2", std::make_shared<nn::Linear>(128, 10));
   }
-  Tensor forward(const Tensor& x) override {
-    ForwardCall call(*this);
-    return fc2->forward(F::relu(fc1->forward(x)));
-  }
-  std::shared_ptr<nn::Linear> fc1, fc2;
+  Tensor forward(const Tensor& x) override { return fc2(F::relu(fc1(x))); }
+  nn::Child<nn::Linear> fc1, fc2;
 };
 
 struct Options {
@@ -71,7 +68,7 @@ Run train(int stage, const Options& o, const Tensor& images, const Tensor& label
     for (int step = 0; step < o.steps; ++step) {
       // Global micro-batch j of the step runs on rank j % W; here j = r.
       const int64_t first = (static_cast<int64_t>(step) * o.ranks + r) * o.micro_batch;
-      Tensor loss = F::cross_entropy(model.forward(images.narrow(0, first, o.micro_batch)),
+      Tensor loss = F::cross_entropy(model(images.narrow(0, first, o.micro_batch)),
                                      labels.narrow(0, first, o.micro_batch)) /
                     static_cast<double>(o.ranks);
       losses[static_cast<size_t>(r)].push_back(loss.item<double>());
@@ -175,16 +172,21 @@ int main(int argc, char** argv) {
   bool quick = false;
   CLI::App app{"ZeRO stages 0-3 side by side: an MLP trained by simulated ranks (threads), one table of per-rank memory, "
                "communication per step, final loss and bitwise agreement."};
-  app.add_option("--steps", o.steps, "optimizer steps per stage")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--steps", o.steps, "optimizer steps per stage")->check(examples::Positive)->capture_default_str();
   app.add_option("--ranks", o.ranks, "world size W (simulated ranks)")->capture_default_str();
-  app.add_option("--micro-batch", o.micro_batch, "images per rank and step")->check(CLI::PositiveNumber)->capture_default_str();
+  app.add_option("--micro-batch", o.micro_batch, "images per rank and step")->check(examples::Positive)->capture_default_str();
   app.add_option("--data-dir", o.data_dir, "the Fashion-MNIST IDX files (synthetic blobs when missing)")->capture_default_str();
   app.add_option("--save", o.save, "write the stage-3 run's checkpoint (one shard per rank) to this directory");
   app.add_flag("--quick", quick, "a short run, 4 steps (what the tests run)");
+  std::string out_dir = ".";
+  app.add_option("--out-dir", out_dir, "where the printed table is also saved, as zero_demo.txt; created if missing")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (quick && app.count("--steps") == 0) o.steps = 4;
 
   return examples::run_guarded([&] {
+    std::filesystem::create_directories(out_dir);
+    examples::TeeStdout saved((std::filesystem::path(out_dir) / "zero_demo.txt").string());
     // World size 0 or negative is the communicator's error to raise (graft::Error), before any data is read.
     if (o.ranks < 1) zero::run_in_process(o.ranks, [](zero::Communicator&) {});
     const int64_t needed = static_cast<int64_t>(o.steps) * o.ranks * o.micro_batch;

@@ -8,6 +8,8 @@
 // state (fp32 master copy, momentum, variance); graft's own float32 Adam is --k 8 --param-bytes 4 --grad-bytes 4.
 #include <graft/graft.h>
 
+#include <filesystem>
+
 #include <algorithm>
 #include <cmath>
 #include <iostream>
@@ -90,8 +92,13 @@ int main(int argc, char** argv) {
   app.add_option("--k", k, "bytes of optimizer state per parameter")->capture_default_str();
   app.add_option("--param-bytes", param_bytes, "bytes per parameter")->capture_default_str();
   app.add_option("--grad-bytes", grad_bytes, "bytes per gradient")->capture_default_str();
+  std::string out_dir = ".";
+  app.add_option("--out-dir", out_dir, "where the printed table is also saved, as zero_memory.txt; created if missing")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   return examples::run_guarded([&] {
+    std::filesystem::create_directories(out_dir);
+    examples::TeeStdout saved((std::filesystem::path(out_dir) / "zero_memory.txt").string());
     if (app.count("--psi") == 0) {
       GRAFT_CHECK(nds.empty(), "zero_memory: --nd needs --psi (Table 1 has its own N_d)");
       return table1(check, exact);

@@ -7,13 +7,16 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <map>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "graft/graph/atomic_file.h"
 #include "graft/graph/node.h"
+#include "graft/graph/scope.h"
 
 namespace graft {
 
@@ -37,7 +40,7 @@ std::string quote(const std::string& s) {
 
 class DotWriter {
  public:
-  explicit DotWriter(const std::map<std::string, Tensor>& named_parameters) {
+  DotWriter(const std::map<std::string, Tensor>& named_parameters, const DotOptions& options) : options_(options) {
     for (const auto& [name, t] : named_parameters) {
       GRAFT_CHECK(t.defined(), "to_dot: parameter '{}' is an undefined tensor", name);
       param_names_.emplace(t.impl(), name);
@@ -48,7 +51,7 @@ class DotWriter {
   void add_output(const Tensor& t) {
     TensorImpl* impl = t.impl();
     if (!seen_.insert(impl).second) return;
-    node(impl, var_label(*impl), "darkolivegreen1");
+    node(impl, var_label(*impl), "darkolivegreen1", 0);
     if (Node* fn = impl->grad_fn().get()) {
       add_nodes(fn);
       edge(fn, impl);
@@ -56,8 +59,10 @@ class DotWriter {
   }
 
   std::string str() const {
+    std::vector<std::string> lines;
+    emit_cluster(0, lines, "\t");
     // torchviz's resize_graph: 0.15 inch per statement, at least 12 inches.
-    const double content = static_cast<double>(body_.size()) * 0.15;
+    const double content = static_cast<double>(statements_) * 0.15;
     std::string size = "12";
     if (content > 12) {
       size = fmt::format("{}", content);
@@ -66,7 +71,7 @@ class DotWriter {
     std::string out = "digraph {\n";
     out += fmt::format("\tgraph [size=\"{},{}\"]\n", size, size);
     out += "\tnode [align=left fontname=monospace fontsize=10 height=0.2 ranksep=0.1 shape=box style=filled]\n";
-    for (const std::string& line : body_) out += line;
+    for (const std::string& line : lines) out += line;
     return out + "}\n";
   }
 
@@ -105,10 +110,11 @@ class DotWriter {
       for (size_t i = 0; i < fn->num_outputs(); ++i)
         label += (i ? ", " : "") + size_to_str(fn->output_meta(i).shape);
     }
-    node(fn, label, "lightgrey");
+    const uint32_t scope = options_.cluster_by_scope ? fn->scope() : 0;
+    node(fn, label, "lightgrey", scope);
     if (TensorImpl* leaf = fn->leaf()) {
       seen_.insert(leaf);
-      node(leaf, var_label(*leaf), "lightblue");
+      node(leaf, var_label(*leaf), "lightblue", scope);
       edge(leaf, fn);
     }
   }
@@ -119,26 +125,111 @@ class DotWriter {
     return fmt::format("{}\n {}", it == param_names_.end() ? "" : it->second, size_to_str(t.shape()));
   }
 
-  size_t id(const void* object) { return ids_.emplace(object, ids_.size()).first->second; }
+  // ---- scopes: clusters, and boxes standing for a collapsed scope ----
+  struct Cluster {
+    ScopeInfo info;
+    std::vector<std::string> nodes;    // statements drawn inside it (the top level's also holds every edge)
+    std::vector<uint32_t> children;    // nested clusters, in order of appearance
+    size_t collapsed_id = SIZE_MAX;    // the id of its box when it is collapsed
+    size_t collapsed_count = 0;        // the graph nodes that box stands for
+  };
 
-  void node(const void* object, const std::string& label, const char* fillcolor) {
-    body_.push_back(fmt::format("\t{} [label={} fillcolor={}]\n", id(object), quote(label), fillcolor));
+  // The cluster a scope is drawn in (walking up past scopes deeper than max_depth), created on first use
+  // together with its ancestors.
+  uint32_t cluster_of(uint32_t scope) {
+    if (scope == 0) return 0;
+    ScopeInfo info = NodeScope::info(scope);
+    if (options_.max_depth >= 0)
+      while (info.depth > options_.max_depth) {
+        scope = info.parent;
+        if (scope == 0) return 0;
+        info = NodeScope::info(scope);
+      }
+    if (!clusters_.count(scope)) {
+      const uint32_t parent = cluster_of(info.parent);
+      clusters_[scope].info = info;
+      clusters_[parent].children.push_back(scope);
+    }
+    return scope;
   }
+
+  bool collapsed(uint32_t cluster) const {
+    return cluster != 0 && options_.max_depth >= 0 && clusters_.at(cluster).info.depth == options_.max_depth;
+  }
+
+  static std::string scope_title(const ScopeInfo& info) {
+    return info.path.empty() ? info.label : fmt::format("{} ({})", info.path, info.label);
+  }
+
+  void emit_cluster(uint32_t id, std::vector<std::string>& out, const std::string& indent) const {
+    auto it = clusters_.find(id);
+    if (it == clusters_.end()) return;
+    const Cluster& c = it->second;
+    if (collapsed(id)) {
+      out.push_back(fmt::format("{}{} [label={} fillcolor=lightyellow]\n", indent, c.collapsed_id,
+                                quote(fmt::format("{}\n{} nodes", scope_title(c.info), c.collapsed_count))));
+      return;
+    }
+    const std::string inner = id == 0 ? indent : indent + "\t";
+    if (id != 0) {
+      out.push_back(fmt::format("{}subgraph cluster_{} {{\n", indent, id));
+      out.push_back(fmt::format("{}label={} style=rounded color=grey50 fontname=monospace fontsize=10\n", inner,
+                                quote(scope_title(c.info))));
+    }
+    for (const std::string& n : c.nodes) out.push_back(inner + n);
+    for (uint32_t child : c.children) emit_cluster(child, out, inner);
+    if (id != 0) out.push_back(indent + "}\n");
+  }
+
+  // The DOT id that stands for `object`: its own, or its collapsed scope's box.
+  size_t id(const void* object) {
+    if (auto it = represented_by_.find(object); it != represented_by_.end()) return it->second;
+    return ids_.emplace(object, ids_.size()).first->second;
+  }
+
+  void node(const void* object, const std::string& label, const char* fillcolor, uint32_t scope) {
+    const uint32_t cluster = cluster_of(scope);
+    if (collapsed(cluster)) {
+      Cluster& c = clusters_[cluster];
+      if (c.collapsed_id == SIZE_MAX) {
+        c.collapsed_id = ids_.size();
+        ids_.emplace(&c, c.collapsed_id);
+        ++statements_;
+      }
+      represented_by_.emplace(object, c.collapsed_id);
+      ++c.collapsed_count;
+      return;
+    }
+    clusters_[cluster].nodes.push_back(fmt::format("{} [label={} fillcolor={}]\n", id(object), quote(label), fillcolor));
+    ++statements_;
+  }
+  // Edges stay in traversal order among the top-level statements, as torchviz writes them (an input used
+  // twice gives two edges); an edge touching a collapsed box is drawn once.
   void edge(const void* from, const void* to) {
-    size_t a = id(from), b = id(to);
-    body_.push_back(fmt::format("\t{} -> {}\n", a, b));
+    const bool boxed = represented_by_.count(from) || represented_by_.count(to);
+    const size_t a = id(from), b = id(to);
+    if (boxed && (a == b || !edge_set_.insert({a, b}).second)) return;  // inside one box, or drawn already
+    clusters_[0].nodes.push_back(fmt::format("{} -> {}\n", a, b));
+    ++statements_;
   }
 
+  DotOptions options_;
   std::unordered_map<const TensorImpl*, std::string> param_names_;
   std::unordered_set<const void*> seen_;
   std::unordered_map<const void*, size_t> ids_;
-  std::vector<std::string> body_;
+  std::unordered_map<const void*, size_t> represented_by_;
+  std::map<uint32_t, Cluster> clusters_;
+  std::set<std::pair<size_t, size_t>> edge_set_;
+  size_t statements_ = 0;
 };
 
 }  // namespace
 
-std::string to_dot(const TensorList& outputs, const std::map<std::string, Tensor>& named_parameters) {
-  DotWriter writer(named_parameters);
+std::string to_dot(const TensorList& outputs, const std::map<std::string, Tensor>& named_parameters,
+                   const DotOptions& options) {
+  GRAFT_CHECK(options.max_depth >= -1, "to_dot: max_depth must be -1 (no limit) or a depth >= 0, got {}",
+              options.max_depth);
+  DotWriter writer(named_parameters, options);
   for (size_t i = 0; i < outputs.size(); ++i) {
     GRAFT_CHECK(outputs[i].defined(), "to_dot: output {} is an undefined tensor", i);
     writer.add_output(outputs[i]);

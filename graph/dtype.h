@@ -13,7 +13,7 @@ inline constexpr DType kFloat32 = DType::Float32;
 inline constexpr DType kFloat64 = DType::Float64;
 inline constexpr DType kInt64 = DType::Int64;
 inline constexpr DType kBool = DType::Bool;
-// PyTorch's aliases.
+/// PyTorch's aliases.
 inline constexpr DType kFloat = DType::Float32;
 inline constexpr DType kDouble = DType::Float64;
 inline constexpr DType kLong = DType::Int64;
@@ -40,7 +40,7 @@ constexpr const char* dtype_name(DType t) {
 
 constexpr bool is_floating(DType t) { return t == DType::Float32 || t == DType::Float64; }
 
-// PyTorch's promotion between two tensors: bool < int64 < float32 < float64.
+/// PyTorch's promotion between two tensors: bool < int64 < float32 < float64.
 constexpr int promotion_rank(DType t) {
   switch (t) {
     case DType::Bool: return 0;
@@ -59,7 +59,7 @@ template <> struct dtype_of<int64_t> { static constexpr DType value = DType::Int
 template <> struct dtype_of<bool> { static constexpr DType value = DType::Bool; };
 template <class T> inline constexpr DType dtype_v = dtype_of<T>::value;
 
-// Calls f.template operator()<T>() with T the C++ type of `t`. `op` names the caller in the error.
+/// Calls `f.template operator()<T>()` with T the C++ type of `t`. `op` names the caller in the error.
 template <class F>
 decltype(auto) dispatch_floating(DType t, const char* op, F&& f) {
   switch (t) {

@@ -11,8 +11,8 @@
 
 namespace graft {
 
-// torch::TensorOptions: dtype (default float32, or inferred from the values where PyTorch infers it) and
-// requires_grad. Converts from a DType, so `zeros({2, 3}, kFloat64)` works.
+/// torch::TensorOptions: dtype (default float32, or inferred from the values where PyTorch infers it) and
+/// requires_grad. Converts from a DType, so `zeros({2, 3}, kFloat64)` works.
 struct TensorOptions {
   std::optional<DType> dtype_;
   bool requires_grad_ = false;
@@ -29,18 +29,18 @@ inline TensorOptions requires_grad(bool r = true) { return TensorOptions().requi
 Tensor empty(IntList shape, TensorOptions options = {});
 Tensor zeros(IntList shape, TensorOptions options = {});
 Tensor ones(IntList shape, TensorOptions options = {});
-// The dtype defaults to the kind of `value`: int64 for integers, bool for bools, float32 for floats.
+/// The dtype defaults to the kind of `value`: int64 for integers, bool for bools, float32 for floats.
 Tensor full(IntList shape, const Scalar& value, TensorOptions options = {});
-// A 0-dim tensor holding `value`.
+/// A 0-dim tensor holding `value`.
 Tensor scalar_tensor(const Scalar& value, TensorOptions options = {});
 
-// [start, end) in steps; int64 when all bounds are integers, else float32.
+/// [start, end) in steps; int64 when all bounds are integers, else float32.
 Tensor arange(const Scalar& end, TensorOptions options = {});
 Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step = 1, TensorOptions options = {});
 Tensor linspace(double start, double end, int64_t steps, TensorOptions options = {});
 Tensor eye(int64_t n, std::optional<int64_t> m = std::nullopt, TensorOptions options = {});
 
-// Random factories draw from `gen`, or from the global generator (graft::manual_seed).
+/// Random factories draw from `gen`, or from the global generator (graft::manual_seed).
 Tensor rand(IntList shape, TensorOptions options = {}, Generator* gen = nullptr);
 Tensor randn(IntList shape, TensorOptions options = {}, Generator* gen = nullptr);
 Tensor randint(int64_t low, int64_t high, IntList shape, TensorOptions options = {}, Generator* gen = nullptr);
@@ -54,8 +54,8 @@ Tensor full_like(const Tensor& t, const Scalar& value, TensorOptions options = {
 Tensor rand_like(const Tensor& t, TensorOptions options = {}, Generator* gen = nullptr);
 Tensor randn_like(const Tensor& t, TensorOptions options = {}, Generator* gen = nullptr);
 
-// torch::tensor: copies `values` into a new tensor of `shape` (default: 1-D of the values' length).
-// Floating values give float32 and integers int64 unless options say otherwise.
+/// torch::tensor: copies `values` into a new tensor of `shape` (default: 1-D of the values' length).
+/// Floating values give float32 and integers int64 unless options say otherwise.
 Tensor tensor(const std::vector<double>& values, IntList shape, TensorOptions options);
 Tensor tensor(const std::vector<int64_t>& values, IntList shape, TensorOptions options);
 Tensor tensor(const std::vector<bool>& values, IntList shape, TensorOptions options);
@@ -75,8 +75,8 @@ Tensor tensor(const std::vector<T>& values, IntList shape = {}, TensorOptions op
   else return tensor(std::vector<double>(values.begin(), values.end()), shape, options);
 }
 
-// Wraps memory owned elsewhere, without copying (contiguous, or with the given strides). `deleter`, if
-// given, runs when the last tensor using it goes away.
+/// Wraps memory owned elsewhere, without copying (contiguous, or with the given strides). `deleter`, if
+/// given, runs when the last tensor using it goes away.
 Tensor from_blob(void* data, IntList shape, DType dtype = kFloat32, std::function<void(void*)> deleter = {});
 Tensor from_blob(void* data, IntList shape, IntList strides, DType dtype = kFloat32,
                  std::function<void(void*)> deleter = {});

@@ -1,6 +1,6 @@
 #pragma once
-// Whether ops record the graph on this thread. The flag is thread-local, as in PyTorch. It lives in graph/
-// because saved tensors consult it (as PyTorch keeps it in c10/core, below autograd).
+/// Whether ops record the graph on this thread. The flag is thread-local, as in PyTorch. It lives in graph/
+/// because saved tensors consult it (as PyTorch keeps it in c10/core, below autograd).
 namespace graft {
 
 class GradMode {
@@ -12,7 +12,7 @@ class GradMode {
   static inline thread_local bool enabled_ = true;
 };
 
-// Sets grad mode for a scope and restores the previous one.
+/// Sets grad mode for a scope and restores the previous one.
 class AutoGradMode {
  public:
   explicit AutoGradMode(bool enabled) : prev_(GradMode::is_enabled()) { GradMode::set_enabled(enabled); }
@@ -24,13 +24,13 @@ class AutoGradMode {
   bool prev_;
 };
 
-// torch::NoGradGuard: nothing inside the scope is recorded.
+/// torch::NoGradGuard: nothing inside the scope is recorded.
 class NoGradGuard : public AutoGradMode {
  public:
   NoGradGuard() : AutoGradMode(false) {}
 };
 
-// Turns recording back on inside a NoGradGuard scope.
+/// Turns recording back on inside a NoGradGuard scope.
 class EnableGradGuard : public AutoGradMode {
  public:
   EnableGradGuard() : AutoGradMode(true) {}

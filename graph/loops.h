@@ -17,12 +17,12 @@
 
 namespace graft::loops {
 
-// Below this many elements a loop stays on one thread: an OpenMP region costs about a microsecond.
+/// Below this many elements a loop stays on one thread: an OpenMP region costs about a microsecond.
 inline constexpr int64_t kParallelGrain = 32768;
 
 inline bool worth_parallel(int64_t work) { return work >= kParallelGrain && omp_get_max_threads() > 1 && !omp_in_parallel(); }
 
-// Runs f(begin, end) over [0, n), split into one contiguous range per OpenMP thread when n is large.
+/// Runs f(begin, end) over [0, n), split into one contiguous range per OpenMP thread when n is large.
 template <class F>
 void parallel_for(int64_t n, int64_t work, F&& f) {
   if (!worth_parallel(work) || n < 2) {
@@ -38,7 +38,7 @@ void parallel_for(int64_t n, int64_t work, F&& f) {
   }
 }
 
-// Byte strides of `t` broadcast to `shape` (right-aligned; 0 where t has size 1 or lacks the dim).
+/// Byte strides of `t` broadcast to `shape` (right-aligned; 0 where t has size 1 or lacks the dim).
 inline Shape broadcast_byte_strides(const Tensor& t, IntList shape) {
   Shape out(shape.size(), 0);
   const Shape& ts = t.shape();
@@ -55,7 +55,7 @@ struct Operands {
   std::array<Shape, N> strides;  // bytes, aligned with the loop shape
 };
 
-// Drops size-1 dims and merges neighbours that are contiguous in every operand.
+/// Drops size-1 dims and merges neighbours that are contiguous in every operand.
 template <size_t N>
 void coalesce(Shape& shape, std::array<Shape, N>& strides) {
   Shape s;
@@ -78,9 +78,9 @@ void coalesce(Shape& shape, std::array<Shape, N>& strides) {
   strides = std::move(st);
 }
 
-// row(std::array<char*, N> ptrs, const std::array<int64_t, N>& inner_strides, int64_t n) for every
-// innermost run of the loop. Rows may run on several threads at once: they must not write shared state
-// other than through ptrs[...] of distinct output elements.
+/// row(std::array<char*, N> ptrs, const std::array<int64_t, N>& inner_strides, int64_t n) for every
+/// innermost run of the loop. Rows may run on several threads at once: they must not write shared state
+/// other than through ptrs[...] of distinct output elements.
 template <size_t N, class Row>
 void for_each_row(Shape shape, Operands<N> ops, Row&& row) {
   coalesce(shape, ops.strides);
@@ -131,7 +131,7 @@ template <class T>
 inline T* at(char* p, int64_t i, int64_t stride) { return reinterpret_cast<T*>(p + i * stride); }
 }  // namespace detail
 
-// out = op(a); out may be any layout (in-place writes into views).
+/// out = op(a); out may be any layout (in-place writes into views).
 template <class TO, class TA, class Op>
 void map1(const Tensor& out, const Tensor& a, Op op) {
   const int64_t n = out.numel();
@@ -156,7 +156,7 @@ void map1(const Tensor& out, const Tensor& a, Op op) {
   });
 }
 
-// out = op(a, b) with a and b broadcast to out's shape.
+/// out = op(a, b) with a and b broadcast to out's shape.
 template <class TO, class TA, class TB, class Op>
 void map2(const Tensor& out, const Tensor& a, const Tensor& b, Op op) {
   const int64_t n = out.numel();
@@ -206,7 +206,7 @@ void map2(const Tensor& out, const Tensor& a, const Tensor& b, Op op) {
   });
 }
 
-// out = op(a, b, c) with all inputs broadcast to out's shape.
+/// out = op(a, b, c) with all inputs broadcast to out's shape.
 template <class TO, class TA, class TB, class TC, class Op>
 void map3(const Tensor& out, const Tensor& a, const Tensor& b, const Tensor& c, Op op) {
   Operands<4> ops{{static_cast<char*>(out.data_ptr()), static_cast<char*>(a.data_ptr()), static_cast<char*>(b.data_ptr()),

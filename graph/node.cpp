@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "graft/graph/grad_mode.h"
+#include "graft/graph/scope.h"
 
 namespace graft {
 
@@ -16,6 +17,7 @@ SavedTensor::SavedTensor(const Tensor& t, bool is_output, uint32_t output_nr)
     : output_nr_(output_nr), is_output_(is_output) {
   if (!t.defined()) return;
   version_ = t.version();
+  storage_ = t.storage();
   requires_grad_ = t.requires_grad();
   // An output keeps only its data: its grad_fn is the saving node itself, restored on unpack.
   data_ = is_output ? t.detach() : t;
@@ -26,7 +28,8 @@ Tensor SavedTensor::unpack(const Node& owner) const {
   // A ZeRO stage 3 parameter released after its module's forward is gathered again here, just before the
   // backward that needs it (graph/storage.h).
   if (data_.storage()->is_released()) [[unlikely]] data_.storage()->restore();
-  uint32_t now = data_.version();
+  const std::shared_ptr<Storage> saved_storage = storage_.lock();
+  const uint32_t now = saved_storage ? saved_storage->version() : version_;
   GRAFT_CHECK(now == version_,
               "{}: one of the tensors saved for its backward has been modified by an in-place operation: a {} tensor "
               "of shape {} is at version {}, expected version {}. Compute it out of place, or clone it before "
@@ -43,7 +46,7 @@ Tensor SavedTensor::unpack(const Node& owner) const {
 
 // ---------------------------------------------------------------- Node
 
-Node::Node() : sequence_nr_(next_sequence_nr++) {}
+Node::Node() : sequence_nr_(next_sequence_nr++), scope_(NodeScope::current()) {}
 
 Node::~Node() {
   for (Edge& e : next_edges_) release_node(std::move(e.node));
@@ -55,12 +58,16 @@ void Node::release_saved() {
 }
 
 Tensor Node::saved(size_t i) const {
+  check_not_released();
+  return saved_[i].unpack(*this);
+}
+
+void Node::check_not_released() const {
   GRAFT_CHECK(!released_,
               "{}: trying to backward through the graph a second time (or to use its saved tensors after they were "
               "freed). Saved tensors are released after backward; pass retain_graph=true to the first backward "
               "to backward through the graph again.",
               name());
-  return saved_[i].unpack(*this);
 }
 
 void Node::add_input(Edge edge, const Tensor& t) {

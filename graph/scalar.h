@@ -48,8 +48,8 @@ class Scalar {
   };
 };
 
-// The dtype of `tensor op scalar`, as PyTorch: a scalar never widens a float tensor; a float scalar
-// turns an integer or bool tensor into float32 (the default dtype); an int scalar turns bool into int64.
+/// The dtype of `tensor op scalar`, as PyTorch: a scalar never widens a float tensor; a float scalar
+/// turns an integer or bool tensor into float32 (the default dtype); an int scalar turns bool into int64.
 constexpr DType result_type(DType tensor, Scalar::Kind scalar) {
   if (is_floating(tensor)) return tensor;
   if (scalar == Scalar::Kind::Float) return DType::Float32;

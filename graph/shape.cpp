@@ -1,5 +1,7 @@
 #include "graft/graph/shape.h"
 
+#include <ostream>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -8,6 +10,8 @@
 #include "graft/graph/error.h"
 
 namespace graft {
+
+std::ostream& operator<<(std::ostream& os, const Shape& shape) { return os << shape_str(shape); }
 
 std::string shape_str(IntList shape) { return fmt::format("[{}]", fmt::join(shape.begin(), shape.end(), ", ")); }
 

@@ -103,8 +103,10 @@ void free_bytes(void* data, size_t nbytes) {
 }  // namespace
 
 void throw_released_storage(size_t nbytes) {
-  GRAFT_FAIL("storage: the memory of this tensor ({} bytes) has been released (a ZeRO stage 3 parameter outside "
-             "the forward and backward of its module?); gather it before reading or writing it",
+  GRAFT_FAIL("storage: the memory of this tensor ({} bytes) has been released: a ZeRO stage 3 parameter used outside "
+             "a call of its module? Call modules as (*m)(x), through an nn::Child handle or with nn::call -- not "
+             "m->forward(x), which skips the hooks that gather a module's parameters -- and use the optimizer's "
+             "gathered_state_dict() for a full copy",
              nbytes);
 }
 

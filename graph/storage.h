@@ -15,13 +15,13 @@ class Storage {
  public:
   static constexpr size_t kSmallBytes = 1024;
 
-  // Fresh memory, 64-byte aligned, uninitialised. Buffers of 128 KiB and more are recycled: a freed one
-  // is kept (up to 256 MiB in all) for the next allocation of the same size.
+  /// Fresh memory, 64-byte aligned, uninitialised. Buffers of 128 KiB and more are recycled: a freed one
+  /// is kept (up to 256 MiB in all) for the next allocation of the same size.
   static std::shared_ptr<Storage> allocate(size_t nbytes);
-  // Frees the recycled buffers now (like torch.cuda.empty_cache), and how many bytes they hold.
+  /// Frees the recycled buffers now (like torch.cuda.empty_cache), and how many bytes they hold.
   static void release_cached_buffers();
   static size_t cached_buffer_bytes();
-  // Memory owned elsewhere; `deleter` (may be empty) runs when the last tensor using it goes away.
+  /// Memory owned elsewhere; `deleter` (may be empty) runs when the last tensor using it goes away.
   static std::shared_ptr<Storage> wrap(void* data, size_t nbytes, std::function<void(void*)> deleter);
 
   Storage(void* data, size_t nbytes, std::function<void(void*)> deleter, bool owned);
@@ -48,7 +48,7 @@ class Storage {
   void refill();
   bool is_released() const { return released_; }
   void set_restorer(std::function<void()> restorer) { restorer_ = std::move(restorer); }
-  // Runs the restorer when the storage is released (an error when it has none); the restorer must refill.
+  /// Runs the restorer when the storage is released (an error when it has none); the restorer must refill.
   void restore();
 
  private:

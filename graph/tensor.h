@@ -55,7 +55,7 @@ class Tensor {
   bool is_floating_point() const { return is_floating(dtype()); }
   inline bool is_contiguous() const;
   inline const std::shared_ptr<Storage>& storage() const;
-  // The version of the storage: bumped by every in-place write.
+  /// The version of the storage: bumped by every in-place write.
   inline uint32_t version() const;
 
   // ---- data access ----
@@ -65,13 +65,13 @@ class Tensor {
     GRAFT_CHECK(dtype_v<T> == dtype(), "data_ptr: tensor is {}, not {}", dtype_name(dtype()), dtype_name(dtype_v<T>));
     return static_cast<T*>(data_ptr());
   }
-  // The value of a one-element tensor, converted to T.
+  /// The value of a one-element tensor, converted to T.
   template <class T>
   T item() const;
-  // All elements in row-major logical order (any layout), converted to T.
+  /// All elements in row-major logical order (any layout), converted to T.
   template <class T>
   std::vector<T> to_vector() const;
-  // One element by index (negative indices count from the end), converted to T.
+  /// One element by index (negative indices count from the end), converted to T.
   template <class T>
   T at(IntList index) const;
 
@@ -84,14 +84,14 @@ class Tensor {
   const Tensor& grad() const;
   Tensor& mutable_grad();
   void set_grad(const Tensor& grad);
-  // A tensor sharing this one's storage and version counter, outside the graph.
+  /// A tensor sharing this one's storage and version counter, outside the graph.
   Tensor detach() const;
   Tensor& detach_();
-  // Keep the gradient of a non-leaf in .grad() after backward.
+  /// Keep the gradient of a non-leaf in .grad() after backward.
   void retain_grad();
   bool retains_grad() const;
-  // `hook(grad)` runs when the gradient of this tensor is computed; a hook returning a Tensor replaces the
-  // gradient with it (when defined), a hook returning void only observes. Returns a handle for remove_hook.
+  /// `hook(grad)` runs when the gradient of this tensor is computed; a hook returning a Tensor replaces the
+  /// gradient with it (when defined), a hook returning void only observes. Returns a handle for remove_hook.
   template <class F>
   size_t register_hook(F&& hook) {
     if constexpr (std::is_void_v<std::invoke_result_t<F&, const Tensor&>>)
@@ -104,7 +104,7 @@ class Tensor {
   }
   size_t add_hook(TensorHook hook);
   void remove_hook(size_t handle);
-  // Defined by the engine (autograd/engine.cpp). retain_graph defaults to create_graph.
+  /// Defined by the engine (autograd/engine.cpp). retain_graph defaults to create_graph.
   void backward(const Tensor& gradient = {}, std::optional<bool> retain_graph = std::nullopt,
                 bool create_graph = false, const TensorList& inputs = {}) const;
 
@@ -160,8 +160,8 @@ class Tensor {
   Tensor tril(int64_t diagonal = 0) const;
   Tensor triu(int64_t diagonal = 0) const;
 
-  // In-place writes. They bump the version counter; on a tensor that requires grad they are only allowed
-  // under NoGradGuard (graft records no in-place history, see README "Differences from PyTorch").
+  /// In-place writes. They bump the version counter; on a tensor that requires grad they are only allowed
+  /// under NoGradGuard (graft records no in-place history, see README "Differences from PyTorch").
   Tensor& zero_();
   Tensor& fill_(const Scalar& value);
   Tensor& copy_(const Tensor& src);
@@ -197,7 +197,7 @@ class Tensor {
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
 
-// The state behind a Tensor handle.
+/// The state behind a Tensor handle.
 class TensorImpl {
  public:
   TensorImpl(std::shared_ptr<Storage> storage, Shape shape, Shape strides, int64_t offset, DType dtype);
@@ -216,7 +216,7 @@ class TensorImpl {
     return static_cast<char*>(storage_->data()) + offset_ * static_cast<int64_t>(graft::element_size(dtype_));
   }
 
-  // Autograd state. A tensor requires grad when it is a leaf marked so, or when it has a grad_fn.
+  /// Autograd state. A tensor requires grad when it is a leaf marked so, or when it has a grad_fn.
   bool requires_grad() const { return requires_grad_ || grad_fn_ != nullptr; }
   bool leaf_requires_grad() const { return requires_grad_; }
   void set_requires_grad(bool r) { requires_grad_ = r; }
@@ -224,11 +224,11 @@ class TensorImpl {
   uint32_t output_nr() const { return output_nr_; }
   void set_grad_fn(std::shared_ptr<Node> fn, uint32_t output_nr);
   Tensor& grad() { return grad_; }
-  // The AccumulateGrad node of a leaf is cached here weakly (the graph owns it; see autograd/function.h).
+  /// The AccumulateGrad node of a leaf is cached here weakly (the graph owns it; see autograd/function.h).
   std::weak_ptr<Node>& grad_accumulator_slot() { return grad_accumulator_; }
-  // Makes this tensor describe src's memory (storage, layout, dtype) while keeping its identity and autograd
-  // state, like PyTorch's `param.data = ...`: every handle to it sees the new data. A gradient of another
-  // shape or dtype is dropped, and graphs recorded before keep accumulating into the old accumulator.
+  /// Makes this tensor describe src's memory (storage, layout, dtype) while keeping its identity and autograd
+  /// state, like PyTorch's `param.data = ...`: every handle to it sees the new data. A gradient of another
+  /// shape or dtype is dropped, and graphs recorded before keep accumulating into the old accumulator.
   void set_data(const TensorImpl& src);
 
   struct Hooks {
@@ -274,7 +274,7 @@ inline uint32_t Tensor::output_nr() const { return checked().output_nr(); }
 // ---- constructing tensors from memory (the factories live in graph/factory.h) ----
 // A new contiguous tensor with uninitialised memory.
 Tensor empty_tensor(IntList shape, DType dtype);
-// A tensor viewing `storage` with the given layout (no copy).
+/// A tensor viewing `storage` with the given layout (no copy).
 Tensor make_view(const Tensor& base, IntList shape, IntList strides, int64_t offset);
 
 // ---- element conversion helpers used by item/to_vector ----
@@ -287,7 +287,7 @@ T read_element(const void* p, DType dtype) {
   else if constexpr (std::is_integral_v<T>) return static_cast<T>(read_as_int(p, dtype));
   else return static_cast<T>(read_as_double(p, dtype));
 }
-// Calls f(element pointer) for every element in row-major logical order.
+/// Calls f(element pointer) for every element in row-major logical order.
 void for_each_element(const TensorImpl& t, const std::function<void(const char*)>& f);
 }  // namespace detail
 
@@ -327,6 +327,7 @@ T Tensor::at(IntList index) const {
 
 }  // namespace graft
 
+/// @cond INTERNAL
 template <>
 struct fmt::formatter<graft::Tensor> : fmt::formatter<std::string> {
   template <class Ctx>
@@ -334,3 +335,4 @@ struct fmt::formatter<graft::Tensor> : fmt::formatter<std::string> {
     return fmt::formatter<std::string>::format(t.to_string(), ctx);
   }
 };
+/// @endcond

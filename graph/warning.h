@@ -8,7 +8,7 @@ namespace graft {
 using WarningHandler = std::function<void(const std::string&)>;
 
 void warn(const std::string& message);
-// Installs `handler` (empty restores the default) and returns the previous one.
+/// Installs `handler` (empty restores the default) and returns the previous one.
 WarningHandler set_warning_handler(WarningHandler handler);
 
 }  // namespace graft

@@ -45,10 +45,30 @@ std::vector<std::string> split_path(const std::string& path) {
 
 Module::Module(std::string type_name) : type_name_(std::move(type_name)) {}
 
+Module::Module(Module&& other) noexcept
+    : std::enable_shared_from_this<Module>(),
+      type_name_(std::move(other.type_name_)),
+      training_(other.training_),
+      parameters_(std::move(other.parameters_)),
+      buffers_(std::move(other.buffers_)),
+      non_persistent_(std::move(other.non_persistent_)),
+      children_(std::move(other.children_)),
+      pre_hooks_(std::move(other.pre_hooks_)),
+      hooks_(std::move(other.hooks_)),
+      retired_(std::move(other.retired_)) {}
+
+ModulePtr Module::self() {
+  // A module on the stack (or a member) is not owned by a shared_ptr: it is handed out without ownership.
+  if (ModulePtr owned = weak_from_this().lock()) return owned;
+  return ModulePtr(ModulePtr(), this);
+}
+
 void Module::check_name(const std::string& kind, const std::string& name) const {
   GRAFT_CHECK(!name.empty(), "{}: the name must not be empty", kind);
   GRAFT_CHECK(name.find('.') == std::string::npos, "{}: the name '{}' must not contain '.'", kind, name);
-  GRAFT_CHECK(!find_named(parameters_, name) && !find_named(buffers_, name) && !find_named(children_, name),
+  const bool child_taken =
+      std::any_of(children_.begin(), children_.end(), [&](const auto& slot) { return slot->name == name; });
+  GRAFT_CHECK(!find_named(parameters_, name) && !find_named(buffers_, name) && !child_taken,
               "{}: '{}' already exists in {}", kind, name, type_name_);
 }
 
@@ -69,10 +89,18 @@ Tensor Module::register_buffer(const std::string& name, Tensor t, bool persisten
   return t;
 }
 
-void Module::add_child(const std::string& name, ModulePtr module) {
+std::shared_ptr<ModuleSlot> Module::add_child(const std::string& name, ModulePtr module) {
   check_name("register_module", name);
   GRAFT_CHECK(module != nullptr, "register_module: module '{}' is null", name);
-  children_.emplace_back(name, std::move(module));
+  module->reactivate();  // a retired module put back into a model runs again
+  children_.push_back(std::make_shared<ModuleSlot>(ModuleSlot{name, std::move(module)}));
+  return children_.back();
+}
+
+std::shared_ptr<ModuleSlot> Module::find_slot(const std::string& name) const {
+  for (const auto& slot : children_)
+    if (slot->name == name) return slot;
+  GRAFT_FAIL("child: {} has no child module '{}'", type_name_, name);
 }
 
 ModulePtr Module::replace_module(const std::string& path, ModulePtr replacement) {
@@ -81,14 +109,24 @@ ModulePtr Module::replace_module(const std::string& path, ModulePtr replacement)
   GRAFT_CHECK(!parts.empty(), "replace_module: empty path");
   Module* parent = this;
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    ModulePtr* next = find_named(parent->children_, parts[i]);
-    GRAFT_CHECK(next, "replace_module: no submodule '{}' in {}", path, type_name_);
-    parent = next->get();
+    auto it = std::find_if(parent->children_.begin(), parent->children_.end(),
+                           [&](const auto& slot) { return slot->name == parts[i]; });
+    GRAFT_CHECK(it != parent->children_.end(), "replace_module: no submodule '{}' in {}", path, type_name_);
+    parent = (*it)->module.get();
   }
-  ModulePtr* slot = find_named(parent->children_, parts.back());
-  GRAFT_CHECK(slot, "replace_module: no submodule '{}' in {}", path, type_name_);
-  ModulePtr old = *slot;
-  *slot = std::move(replacement);
+  auto it = std::find_if(parent->children_.begin(), parent->children_.end(),
+                         [&](const auto& slot) { return slot->name == parts.back(); });
+  GRAFT_CHECK(it != parent->children_.end(), "replace_module: no submodule '{}' in {}", path, type_name_);
+  ModulePtr old = (*it)->module;
+  (*it)->module = std::move(replacement);
+  ModulePtr now = (*it)->module;
+  now->reactivate();
+  if (old != now) {
+    bool still_used = false;  // another slot of this model may hold the old module too
+    for (auto& [name, m] : named_modules())
+      for (const auto& slot : m->children_) still_used |= slot->module == old;
+    if (!still_used) old->retire(path, now->type_name());
+  }
   return old;
 }
 
@@ -104,19 +142,15 @@ Tensor& Module::buffer(const std::string& name) {
   return *t;
 }
 
-ModulePtr Module::child(const std::string& name) const {
-  const ModulePtr* m = find_named(children_, name);
-  GRAFT_CHECK(m, "child: {} has no child module '{}'", type_name_, name);
-  return *m;
-}
+ModulePtr Module::child(const std::string& name) const { return find_slot(name)->module; }
 
 ModulePtr Module::submodule(const std::string& path) {
-  ModulePtr m = shared_from_this();
+  ModulePtr m = self();
   if (path.empty()) return m;
   for (const std::string& part : split_path(path)) {
-    const ModulePtr* next = find_named(m->children_, part);
-    GRAFT_CHECK(next, "submodule: no submodule '{}' in {}", path, type_name_);
-    m = *next;
+    auto it = std::find_if(m->children_.begin(), m->children_.end(), [&](const auto& slot) { return slot->name == part; });
+    GRAFT_CHECK(it != m->children_.end(), "submodule: no submodule '{}' in {}", path, type_name_);
+    m = (*it)->module;
   }
   return m;
 }
@@ -125,14 +159,14 @@ Named<ModulePtr> Module::named_modules(const std::string& prefix) {
   // Depth first, each module once (a module shared by two parents is listed under its first name).
   Named<ModulePtr> out;
   std::set<const Module*> seen;
-  std::vector<std::pair<std::string, ModulePtr>> stack{{prefix, shared_from_this()}};
+  std::vector<std::pair<std::string, ModulePtr>> stack{{prefix, self()}};
   while (!stack.empty()) {
     auto [name, m] = std::move(stack.back());
     stack.pop_back();
     if (!seen.insert(m.get()).second) continue;
     out.emplace_back(name, m);
     for (auto it = m->children_.rbegin(); it != m->children_.rend(); ++it)
-      stack.emplace_back(join_name(name, it->first), it->second);
+      stack.emplace_back(join_name(name, (*it)->name), (*it)->module);
   }
   return out;
 }
@@ -143,11 +177,15 @@ std::vector<ModulePtr> Module::modules() {
   return out;
 }
 
-Named<ModulePtr> Module::named_children() const { return children_; }
+Named<ModulePtr> Module::named_children() const {
+  Named<ModulePtr> out;
+  for (const auto& slot : children_) out.emplace_back(slot->name, slot->module);
+  return out;
+}
 
 std::vector<ModulePtr> Module::children() const {
   std::vector<ModulePtr> out;
-  for (const auto& [name, m] : children_) out.push_back(m);
+  for (const auto& slot : children_) out.push_back(slot->module);
   return out;
 }
 
@@ -188,7 +226,7 @@ TensorList Module::buffers(bool recurse) const { return values_of(named_buffers(
 
 void Module::train(bool on) {
   training_ = on;
-  for (auto& [name, m] : children_) m->train(on);
+  for (const auto& slot : children_) slot->module->train(on);
 }
 
 void Module::to(DType dtype) {
@@ -221,7 +259,7 @@ void Module::zero_grad(bool set_to_none) {
 }
 
 void Module::apply(const std::function<void(Module&)>& fn) {
-  for (auto& [name, m] : children_) m->apply(fn);
+  for (const auto& slot : children_) slot->module->apply(fn);
   fn(*this);
 }
 
@@ -231,7 +269,7 @@ void Module::collect_state(const std::string& prefix, StateDict& out) const {
   for (const auto& [name, t] : buffers_)
     if (t.defined() && std::find(non_persistent_.begin(), non_persistent_.end(), name) == non_persistent_.end())
       out.emplace_back(join_name(prefix, name), t.detach());
-  for (const auto& [name, m] : children_) m->collect_state(join_name(prefix, name), out);
+  for (const auto& slot : children_) slot->module->collect_state(join_name(prefix, slot->name), out);
 }
 
 StateDict Module::state_dict() const {
@@ -284,13 +322,15 @@ Tensor Module::forward(const Tensor&) {
   GRAFT_FAIL("{}: this module does not implement forward(const Tensor&); call its own forward overload", type_name_);
 }
 
-size_t Module::register_forward_pre_hook(ForwardPreHook hook) {
+Tensor Module::operator()(const Tensor& input) { return call(*this, input); }
+
+size_t Module::add_pre_hook(ForwardPreHook hook) {
   size_t h = next_hook_handle++;
   pre_hooks_.emplace_back(h, std::move(hook));
   return h;
 }
 
-size_t Module::register_forward_hook(ForwardHook hook) {
+size_t Module::add_hook(ForwardHook hook) {
   size_t h = next_hook_handle++;
   hooks_.emplace_back(h, std::move(hook));
   return h;
@@ -301,13 +341,74 @@ void Module::remove_hook(size_t handle) {
   std::erase_if(hooks_, [handle](const auto& h) { return h.first == handle; });
 }
 
-Module::ForwardCall::ForwardCall(Module& m) : module_(m), exceptions_(std::uncaught_exceptions()) {
-  for (auto& [h, fn] : module_.pre_hooks_) fn(module_);
+void Module::retire(const std::string& path, const std::string& by) { retired_ = Retired{path, by}; }
+
+void Module::check_not_retired() const {
+  if (!retired_) [[likely]] return;
+  GRAFT_FAIL("{}: this module was replaced at '{}' by {} (model surgery), but was called through a reference kept "
+             "from before the replacement (e.g. a std::shared_ptr member of its parent), which would silently keep "
+             "using and training the old module. Hold children as nn::Child<T> (what register_module returns) or "
+             "reach them with child(name); to run the old module on purpose, call its reactivate()",
+             type_name_, retired_->path, retired_->by);
 }
 
-Module::ForwardCall::~ForwardCall() noexcept(false) {
-  if (std::uncaught_exceptions() > exceptions_) return;  // the forward failed: no post hooks
-  for (auto& [h, fn] : module_.hooks_) fn(module_);
+// ---------------------------------------------------------------- calls
+
+namespace {
+
+// The modules being called on this thread, innermost last: a call is named by its slot in the caller.
+thread_local std::vector<const Module*> call_stack;
+
+// The module's dotted path below the module calling it, found breadth first (a block called by a model
+// through a ModuleList that is never called itself is "layers.3"); its type name when the caller does not
+// hold it.
+std::string name_in_caller(const Module& m) {
+  if (call_stack.empty()) return "";
+  std::vector<std::pair<std::string, const Module*>> level{{"", call_stack.back()}};
+  for (int depth = 0; depth < 8 && !level.empty(); ++depth) {
+    std::vector<std::pair<std::string, const Module*>> next;
+    for (const auto& [prefix, parent] : level)
+      for (const auto& slot : parent->child_slots()) {
+        const std::string path = prefix.empty() ? slot->name : prefix + "." + slot->name;
+        if (slot->module.get() == &m) return path;
+        next.emplace_back(path, slot->module.get());
+      }
+    level = std::move(next);
+  }
+  return m.type_name();
+}
+
+}  // namespace
+
+// The comma expression checks the module before the scope is opened.
+Module::CallScope::CallScope(Module& m)
+    : module_((m.check_not_retired(), m)), scope_(name_in_caller(m), m.type_name()) {
+  call_stack.push_back(&m);
+}
+
+Module::CallScope::~CallScope() { call_stack.pop_back(); }
+
+void Module::CallScope::pre(TensorList& inputs) {
+  for (auto& [handle, hook] : module_.pre_hooks_) {
+    std::optional<TensorList> replaced = hook(module_, inputs);
+    if (!replaced) continue;
+    GRAFT_CHECK(replaced->size() == inputs.size(),
+                "{}: a forward pre-hook returned {} inputs for a call with {} tensor arguments", module_.type_name_,
+                replaced->size(), inputs.size());
+    inputs = std::move(*replaced);
+  }
+}
+
+std::optional<TensorList> Module::CallScope::post(const TensorList& inputs, const TensorList& outputs) {
+  std::optional<TensorList> current;
+  for (auto& [handle, hook] : module_.hooks_) {
+    std::optional<TensorList> replaced = hook(module_, inputs, current ? *current : outputs);
+    if (!replaced) continue;
+    GRAFT_CHECK(replaced->size() == outputs.size(), "{}: a forward hook returned {} outputs for a call with {}",
+                module_.type_name_, replaced->size(), outputs.size());
+    current = std::move(replaced);
+  }
+  return current;
 }
 
 std::string Module::repr() const {
@@ -328,7 +429,7 @@ std::string Module::repr() const {
     for (std::string line; std::getline(in, line);) lines.push_back(line);
   }
   if (children_.empty() && lines.size() == 1) return type_name_ + "(" + lines[0] + ")";
-  for (const auto& [name, m] : children_) lines.push_back("(" + name + "): " + indent(m->repr()));
+  for (const auto& slot : children_) lines.push_back("(" + slot->name + "): " + indent(slot->module->repr()));
   if (lines.empty()) return type_name_ + "()";
   std::string s = type_name_ + "(";
   for (const std::string& line : lines) s += "\n  " + line;

@@ -17,7 +17,7 @@ void save_safetensors(const StateDict& tensors, const std::string& path,
                       const std::map<std::string, std::string>& metadata = {});
 StateDict load_safetensors(const std::string& path, std::map<std::string, std::string>* metadata = nullptr);
 
-// A module's state dict to and from a safetensors file.
+/// A module's state dict to and from a safetensors file.
 void save(const Module& module, const std::string& path);
 void load(Module& module, const std::string& path, bool strict = true);
 

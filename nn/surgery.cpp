@@ -30,8 +30,23 @@ class Surgeon {
 
   // Puts the replacements in place. Nothing is swapped before every factory has run, so a factory that
   // throws leaves the model as it was.
+  // A replaced module is retired (nn/module.h): a reference to it kept outside the model's slots (a
+  // shared_ptr member of its parent, say) raises when called instead of silently running the old module.
   std::vector<std::string> apply() && {
-    for (const Swap& s : swaps_) s.parent->replace_module(s.name, s.replacement);
+    std::map<const Module*, std::pair<ModulePtr, std::string>> retired;  // old module -> (it, first path)
+    for (size_t i = 0; i < swaps_.size(); ++i) {
+      const Swap& s = swaps_[i];
+      for (const auto& slot : s.parent->child_slots()) {
+        if (slot->name != s.name) continue;
+        retired.try_emplace(slot->module.get(), slot->module, replaced_[i]);
+        slot->module = s.replacement;
+        s.replacement->reactivate();
+      }
+    }
+    for (auto& [ptr, old] : retired) {
+      auto it = replacements_.find(ptr);
+      old.first->retire(old.second, it != replacements_.end() && it->second ? it->second->type_name() : "?");
+    }
     return std::move(replaced_);
   }
 

@@ -20,10 +20,13 @@
 // one returning the old module itself leaves that module in place, unlisted and not walked into. Every
 // replacement is built before any is put in place: when a factory throws, the model is unchanged.
 //
-// The replacement lives in the parent's child slot (Module::replace_module). Modules whose forward reaches
-// their children through those slots (Sequential, ModuleList, graft's own modules, which call child(name))
-// use the new module at once; a custom module that keeps its own shared_ptr to a child keeps calling the
-// old one, so such modules should look their children up by name in forward.
+// The replacement lives in the parent's child slot. Everything that reaches children through their slots
+// uses the new module at once: Sequential, ModuleList, graft's own modules, child(name), and the Child<T>
+// handles register_module returns (a typed member `nn::Child<nn::MultiheadAttention> attn =
+// register_module(...)` reaches the replacement, which must then be a MultiheadAttention too, as
+// EagerMultiheadAttention is). The old module is retired: a reference to it kept elsewhere (a plain
+// std::shared_ptr member taken at construction) raises a graft::Error naming the path when it is called,
+// instead of silently running -- and training -- the old module.
 #include <functional>
 #include <memory>
 #include <string>
@@ -51,8 +54,8 @@ std::vector<std::string> replace_modules(Module& model, Factory factory, bool ca
       carry_state);
 }
 
-// Copies every state-dict entry of `from` whose name and shape match an entry of `to` (the rule above);
-// returns the names copied.
+/// Copies every state-dict entry of `from` whose name and shape match an entry of `to` (the rule above);
+/// returns the names copied.
 std::vector<std::string> copy_matching_state(const Module& from, Module& to);
 
 }  // namespace graft::nn

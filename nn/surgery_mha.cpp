@@ -11,9 +11,13 @@ std::vector<std::string> replace_mha_with_eager(Module& model, bool use_in_proj)
               "replace_mha_with_eager: the model itself is a MultiheadAttention, which has no parent to be replaced in; "
               "use EagerMultiheadAttention::from(model, use_in_proj)");
   std::vector<std::string> replaced;  // the factory runs once per module, with its first name
-  replace_modules<MultiheadAttention>(
+  replace_modules(
       model,
-      [&](const std::string& path, MultiheadAttention& mha) -> ModulePtr {
+      [](const std::string&, Module& m) {
+        return dynamic_cast<MultiheadAttention*>(&m) && !dynamic_cast<EagerMultiheadAttention*>(&m);
+      },
+      [&](const std::string& path, Module& m) -> ModulePtr {
+        auto& mha = dynamic_cast<MultiheadAttention&>(m);
         try {
           ModulePtr eager = EagerMultiheadAttention::from(mha, use_in_proj);
           replaced.push_back(path);

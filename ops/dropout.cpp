@@ -23,15 +23,8 @@ Tensor scaled_mask(IntList shape, DType dtype, double p, Generator& gen) {
   return mask;
 }
 
-}  // namespace
-
-Tensor dropout(const Tensor& input, double p, bool training, Generator* generator) {
-  check_defined("dropout", "input", input);
-  GRAFT_CHECK(p >= 0.0 && p <= 1.0, "dropout: probability has to be between 0 and 1, but got {}", p);
-  GRAFT_CHECK(is_floating(input.dtype()), "dropout: expected a floating-point input (float32 or float64), got {}",
-              dtype_name(input.dtype()));
-  if (!training || p == 0.0) return input;
-  Tensor mask = scaled_mask(input.shape(), input.dtype(), p, generator ? *generator : default_generator());
+// x * mask, the mask broadcast over x (a dropout mask, scaled, of x's shape or with 1s in the dropped-together dims).
+Tensor apply_mask(const Tensor& input, const Tensor& mask) {
   Tensor y = empty_tensor(input.shape(), input.dtype());
   dispatch_floating(input.dtype(), "dropout", [&]<class T>() {
     loops::map2<T, T, T>(y, input, mask, [](T x, T m) { return x * m; });
@@ -43,6 +36,32 @@ Tensor dropout(const Tensor& input, double p, bool training, Generator* generato
     node->save(mask);
   }
   return y;
+}
+
+void check_dropout_args(const char* op, const Tensor& input, double p) {
+  check_defined(op, "input", input);
+  GRAFT_CHECK(p >= 0.0 && p <= 1.0, "{}: probability has to be between 0 and 1, but got {}", op, p);
+  GRAFT_CHECK(is_floating(input.dtype()), "{}: expected a floating-point input (float32 or float64), got {}", op,
+              dtype_name(input.dtype()));
+}
+
+}  // namespace
+
+Tensor dropout(const Tensor& input, double p, bool training, Generator* generator) {
+  check_dropout_args("dropout", input, p);
+  if (!training || p == 0.0) return input;
+  return apply_mask(input, scaled_mask(input.shape(), input.dtype(), p, generator ? *generator : default_generator()));
+}
+
+Tensor dropout2d(const Tensor& input, double p, bool training, Generator* generator) {
+  check_dropout_args("dropout2d", input, p);
+  GRAFT_CHECK(input.dim() == 3 || input.dim() == 4,
+              "dropout2d: expected a 4-D input (N, C, H, W) or a 3-D one (N, C, L), got shape {}", shape_str(input.shape()));
+  if (!training || p == 0.0) return input;
+  Shape mask_shape(static_cast<size_t>(input.dim()), 1);
+  mask_shape[0] = input.shape()[0];
+  mask_shape[1] = input.shape()[1];
+  return apply_mask(input, scaled_mask(mask_shape, input.dtype(), p, generator ? *generator : default_generator()));
 }
 
 }  // namespace graft::nn::functional

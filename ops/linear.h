@@ -4,7 +4,7 @@
 
 namespace graft::nn::functional {
 
-// weight (out_features, in_features), bias (out_features) or undefined.
+/// weight (out_features, in_features), bias (out_features) or undefined.
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias = {});
 
 }  // namespace graft::nn::functional

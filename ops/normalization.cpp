@@ -203,7 +203,7 @@ Tensor rstd_of(const Tensor& var, double eps) {
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
   check_floating_input("batch_norm", input);
-  GRAFT_CHECK(input.dim() >= 2, "batch_norm: expected an input of shape (N, C) or (N, C, L), got {}", shape_str(input.shape()));
+  GRAFT_CHECK(input.dim() >= 2, "batch_norm: expected an input of shape (N, C, *) (e.g. (N, C), (N, C, L) or (N, C, H, W)), got {}", shape_str(input.shape()));
   const int64_t channels = input.shape()[1];
   const Shape channel_shape{channels};
   for (auto [arg, t] : {std::pair<const char*, const Tensor*>{"weight", &weight}, {"bias", &bias},

@@ -35,19 +35,19 @@ Tensor sin(const Tensor& x);
 Tensor cos(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
-// Clamps into [min, max] (either bound optional). The gradient passes where min <= x <= max, bounds
-// included, as in PyTorch.
+/// Clamps into [min, max] (either bound optional). The gradient passes where min <= x <= max, bounds
+/// included, as in PyTorch.
 Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max = std::nullopt);
 Tensor clamp_min(const Tensor& x, const Scalar& min);
 Tensor clamp_max(const Tensor& x, const Scalar& max);
-// Elementwise max/min; on ties each side gets half the gradient, as in PyTorch.
+/// Elementwise max/min; on ties each side gets half the gradient, as in PyTorch.
 Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);
-// cond ? a : b, all three broadcast together.
+/// cond ? a : b, all three broadcast together.
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b);
 Tensor where(const Tensor& condition, const Tensor& a, const Scalar& b);
 Tensor where(const Tensor& condition, const Scalar& a, const Tensor& b);
-// x with `value` where mask is true (mask and x broadcast together).
+/// x with `value` where mask is true (mask and x broadcast together).
 Tensor masked_fill(const Tensor& x, const Tensor& mask, const Scalar& value);
 
 // ---- comparisons and logic: bool results, not differentiable ----
@@ -68,9 +68,9 @@ Tensor logical_or(const Tensor& a, const Tensor& b);
 Tensor logical_not(const Tensor& x);
 Tensor isnan(const Tensor& x);
 Tensor isinf(const Tensor& x);
-// True when every element of a and b is within atol + rtol * |b| (torch.allclose).
+/// True when every element of a and b is within atol + rtol * |b| (torch.allclose).
 bool allclose(const Tensor& a, const Tensor& b, double rtol = 1e-5, double atol = 1e-8, bool equal_nan = false);
-// True when a and b have the same shape and the same values (torch.equal).
+/// True when a and b have the same shape and the same values (torch.equal).
 bool equal(const Tensor& a, const Tensor& b);
 
 // ---- backward formulas that are ops of their own (fused kernels when nothing records, composed from the
@@ -78,7 +78,7 @@ bool equal(const Tensor& a, const Tensor& b);
 Tensor tanh_backward(const Tensor& grad, const Tensor& output);     // grad * (1 - y^2)
 Tensor sigmoid_backward(const Tensor& grad, const Tensor& output);  // grad * y * (1 - y)
 
-// The dtype PyTorch gives `a op b` (dimensioned tensors outrank 0-dim ones within a category).
+/// The dtype PyTorch gives `a op b` (dimensioned tensors outrank 0-dim ones within a category).
 DType result_type(const Tensor& a, const Tensor& b);
 
 }  // namespace graft

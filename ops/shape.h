@@ -15,7 +15,7 @@ Tensor flatten(const Tensor& x, int64_t start_dim = 0, int64_t end_dim = -1);
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1);
 Tensor t(const Tensor& x);  // transpose of a matrix (0-D and 1-D tensors are returned as they are)
 Tensor permute(const Tensor& x, IntList dims);
-// Broadcasts size-1 dims (and new leading dims) to `shape`; -1 keeps a dim's size. No copy.
+/// Broadcasts size-1 dims (and new leading dims) to `shape`; -1 keeps a dim's size. No copy.
 Tensor expand(const Tensor& x, IntList shape);
 Tensor squeeze(const Tensor& x);
 Tensor squeeze(const Tensor& x, int64_t dim);
@@ -33,7 +33,7 @@ Tensor contiguous(const Tensor& x);  // x itself when already contiguous
 Tensor clone(const Tensor& x);
 Tensor to(const Tensor& x, DType dtype);  // x itself when already of that dtype
 
-// The adjoints of slice and select: a zero tensor of `input_shape` with `grad` written into the slice.
+/// The adjoints of slice and select: a zero tensor of `input_shape` with `grad` written into the slice.
 Tensor slice_backward(const Tensor& grad, IntList input_shape, int64_t dim, int64_t start, int64_t end, int64_t step);
 Tensor select_backward(const Tensor& grad, IntList input_shape, int64_t dim, int64_t index);
 

@@ -15,19 +15,19 @@ struct Checkpoint {
   nn::StateDict tensors;      // (name, tensor) pairs, names unique
   std::string metadata = "{}";  // a JSON object, as text
 
-  // Stores `part` under `prefix`: its tensors as "<prefix>.<name>" and its metadata as metadata[prefix].
+  /// Stores `part` under `prefix`: its tensors as "<prefix>.<name>" and its metadata as metadata[prefix].
   void insert(const std::string& prefix, const Checkpoint& part);
-  // Stores a module's state dict under `prefix` (with empty metadata).
+  /// Stores a module's state dict under `prefix` (with empty metadata).
   void insert(const std::string& prefix, const nn::StateDict& state);
-  // The part stored under `prefix` by insert; an error when there is none.
+  /// The part stored under `prefix` by insert; an error when there is none.
   Checkpoint at(const std::string& prefix) const;
   bool contains(const std::string& prefix) const;
-  // The tensor called `name`; an error when there is none.
+  /// The tensor called `name`; an error when there is none.
   const Tensor& tensor(const std::string& name) const;
 };
 
 void save_checkpoint(const Checkpoint& checkpoint, const std::string& path);
-// Reads a file written by save_checkpoint (or any safetensors file: its metadata is then "{}").
+/// Reads a file written by save_checkpoint (or any safetensors file: its metadata is then "{}").
 Checkpoint load_checkpoint(const std::string& path);
 
 }  // namespace graft::optim

@@ -22,7 +22,7 @@ namespace graft::optim {
 
 inline constexpr int64_t kSlotAlignment = 16;
 
-// Where one parameter lives in its bucket's buffers.
+/// Where one parameter lives in its bucket's buffers.
 struct FlatSlot {
   int64_t offset = 0;
   int64_t numel = 0;
@@ -30,8 +30,8 @@ struct FlatSlot {
 
 class FlatBucket {
  public:
-  // Moves `members` (all of dtype `dtype`) into a new flat buffer. `indices` are their positions in the
-  // parameter group.
+  /// Moves `members` (all of dtype `dtype`) into a new flat buffer. `indices` are their positions in the
+  /// parameter group.
   FlatBucket(DType dtype, std::vector<Tensor> members, std::vector<size_t> indices);
 
   DType dtype() const { return dtype_; }
@@ -41,38 +41,38 @@ class FlatBucket {
   const std::vector<size_t>& indices() const { return indices_; }
   const std::vector<FlatSlot>& slots() const { return slots_; }
 
-  // 1-D buffers of numel() elements; every member (and its .grad, once synced) views a slot of them.
+  /// 1-D buffers of numel() elements; every member (and its .grad, once synced) views a slot of them.
   const Tensor& params() const { return params_; }
   const Tensor& grads() const { return grads_; }
-  // Member m's slot of a buffer, shaped like the member.
+  /// Member m's slot of a buffer, shaped like the member.
   Tensor slot_view(const Tensor& buffer, size_t m) const;
 
-  // Named optimizer state, one flat buffer per name, zero-filled when first asked for.
+  /// Named optimizer state, one flat buffer per name, zero-filled when first asked for.
   const Tensor& state(const std::string& name);
   bool has_state(const std::string& name) const { return state_.count(name) != 0; }
   const std::map<std::string, Tensor>& states() const { return state_; }
-  // Per member, how many updates its state has seen (Adam's `step`); 0 means it has no state yet.
+  /// Per member, how many updates its state has seen (Adam's `step`); 0 means it has no state yet.
   std::vector<int64_t>& steps() { return steps_; }
   const std::vector<int64_t>& steps() const { return steps_; }
 
-  // Prepares an update: moves back any member that something else re-homed, and brings every defined
-  // .grad into grads() (a gradient that is not the member's slot view, e.g. a fresh one after
-  // zero_grad(set_to_none=true), is copied in and .grad is pointed at the view, unless it requires grad).
-  // Returns, per member, whether it has a gradient (members without one are skipped by the update).
+  /// Prepares an update: moves back any member that something else re-homed, and brings every defined
+  /// .grad into grads() (a gradient that is not the member's slot view, e.g. a fresh one after
+  /// zero_grad(set_to_none=true), is copied in and .grad is pointed at the view, unless it requires grad).
+  /// Returns, per member, whether it has a gradient (members without one are skipped by the update).
   std::vector<uint8_t> sync();
-  // Optimizer.zero_grad for the members.
+  /// Optimizer.zero_grad for the members.
   void zero_grad(bool set_to_none);
 
-  // Makes `params` and `grads` (contiguous 1-D tensors of this bucket's dtype, at least numel() elements
-  // each, not overlapping) the bucket's buffers in place of its own, before any state exists: every member
-  // is re-pointed at its slot of `params` and takes the values found there, a gradient that viewed the old
-  // buffer is re-pointed at its slot of `grads`, and numel() becomes params.numel(). ZeRO lays each rank's
-  // slice out in its own buffers and lends them to the optimizer of that rank this way (optim/zero/).
+  /// Makes `params` and `grads` (contiguous 1-D tensors of this bucket's dtype, at least numel() elements
+  /// each, not overlapping) the bucket's buffers in place of its own, before any state exists: every member
+  /// is re-pointed at its slot of `params` and takes the values found there, a gradient that viewed the old
+  /// buffer is re-pointed at its slot of `grads`, and numel() becomes params.numel(). ZeRO lays each rank's
+  /// slice out in its own buffers and lends them to the optimizer of that rank this way (optim/zero/).
   void adopt_buffers(Tensor params, Tensor grads);
 
  private:
   bool is_slot_view(const Tensor& t, const Tensor& buffer, size_t m) const;
-  // Copies member m's values into its slot and makes it view the slot (TensorImpl::set_data).
+  /// Copies member m's values into its slot and makes it view the slot (TensorImpl::set_data).
   void move_into_slot(size_t m);
 
   DType dtype_;
@@ -86,7 +86,7 @@ class FlatBucket {
   std::vector<int64_t> steps_;
 };
 
-// The flat buffers of one parameter group: one bucket per dtype, in order of first appearance.
+/// The flat buffers of one parameter group: one bucket per dtype, in order of first appearance.
 class FlatParameters {
  public:
   FlatParameters() = default;
@@ -94,7 +94,7 @@ class FlatParameters {
 
   std::vector<FlatBucket>& buckets() { return buckets_; }
   const std::vector<FlatBucket>& buckets() const { return buckets_; }
-  // The bucket and member index of the group's i-th parameter.
+  /// The bucket and member index of the group's i-th parameter.
   std::pair<size_t, size_t> locate(size_t i) const { return where_.at(i); }
 
  private:
@@ -102,16 +102,16 @@ class FlatParameters {
   std::vector<std::pair<size_t, size_t>> where_;
 };
 
-// Elements [begin, end) of a bucket's buffers.
+/// Elements [begin, end) of a bucket's buffers.
 struct FlatRange {
   int64_t begin = 0;
   int64_t end = std::numeric_limits<int64_t>::max();
 };
 
-// Calls f(member, begin, end) over the parts inside `range` of the slots of the members flagged in
-// `active`, the elements split evenly across OpenMP threads (one parallel region for the whole bucket).
-// begin/end index the buffers. f runs once per (thread, member) piece, so a std::function costs nothing
-// measurable next to the element loop inside it.
+/// Calls f(member, begin, end) over the parts inside `range` of the slots of the members flagged in
+/// `active`, the elements split evenly across OpenMP threads (one parallel region for the whole bucket).
+/// begin/end index the buffers. f runs once per (thread, member) piece, so a std::function costs nothing
+/// measurable next to the element loop inside it.
 void for_each_active_range(const FlatBucket& bucket, const std::vector<uint8_t>& active,
                            const std::function<void(size_t member, int64_t begin, int64_t end)>& f,
                            FlatRange range = {});

@@ -28,12 +28,12 @@ class LRScheduler {
   LRScheduler& operator=(const LRScheduler&) = delete;
 
   virtual const char* name() const = 0;
-  // Advances one epoch (or iteration) and sets every group's lr.
+  /// Advances one epoch (or iteration) and sets every group's lr.
   virtual void step();
-  // Sets last_epoch to `epoch` and the lrs from the closed form (the chainable form when there is none);
-  // deprecated in PyTorch, kept for SequentialLR and for jumping.
+  /// Sets last_epoch to `epoch` and the lrs from the closed form (the chainable form when there is none);
+  /// deprecated in PyTorch, kept for SequentialLR and for jumping.
   void step(int64_t epoch);
-  // The lrs set by the last step, one per group.
+  /// The lrs set by the last step, one per group.
   const std::vector<double>& get_last_lr() const { return last_lr_; }
   int64_t last_epoch() const { return last_epoch_; }
   const std::vector<double>& base_lrs() const { return base_lrs_; }
@@ -48,29 +48,29 @@ class LRScheduler {
   virtual void load_state_dict(const Checkpoint& dict);
 
  protected:
-  // _LRScheduler.__init__: records initial_lr (last_epoch == -1) or requires it (resuming). The derived
-  // constructor finishes with initial_step().
+  /// _LRScheduler.__init__: records initial_lr (last_epoch == -1) or requires it (resuming). The derived
+  /// constructor finishes with initial_step().
   LRScheduler(Optimizer& optimizer, int64_t last_epoch);
   struct NoInit {};
   LRScheduler(Optimizer& optimizer, NoInit) : optimizer_(&optimizer) {}
   void initial_step();
-  // The lrs for last_epoch from the current ones (the chainable form).
+  /// The lrs for last_epoch from the current ones (the chainable form).
   virtual std::vector<double> get_lr() = 0;
-  // The lrs for last_epoch from base_lrs, when the scheduler has a closed form.
+  /// The lrs for last_epoch from base_lrs, when the scheduler has a closed form.
   virtual std::optional<std::vector<double>> closed_form_lr() const { return std::nullopt; }
-  // The scheduler's own hyperparameters, which state_dict saves by name and load_state_dict restores: the
-  // derived constructor registers its members (schedulers are neither copied nor moved). A list registered
-  // with fixed_size must be restored with as many values as it has.
+  /// The scheduler's own hyperparameters, which state_dict saves by name and load_state_dict restores: the
+  /// derived constructor registers its members (schedulers are neither copied nor moved). A list registered
+  /// with fixed_size must be restored with as many values as it has.
   void register_hyperparameter(const char* name, double* value);
   void register_hyperparameter(const char* name, int64_t* value);
   void register_hyperparameter(const char* name, std::vector<int64_t>* values, bool fixed_size = false);
   std::map<std::string, std::vector<double>> hyperparameters() const;
-  // Checks a state dict's hyperparameters (present, of the right counts, integral where the member is) and
-  // then check_hyperparameters; sets them only when all pass.
+  /// Checks a state dict's hyperparameters (present, of the right counts, integral where the member is) and
+  /// then check_hyperparameters; sets them only when all pass.
   void set_hyperparameters(const std::map<std::string, std::vector<double>>& values);
-  // What the scheduler's constructor requires of its hyperparameters, for values about to be loaded.
+  /// What the scheduler's constructor requires of its hyperparameters, for values about to be loaded.
   virtual void check_hyperparameters(const std::map<std::string, std::vector<double>>& values) const {}
-  // The progress a state dict holds, parsed and checked against this scheduler (changes nothing).
+  /// The progress a state dict holds, parsed and checked against this scheduler (changes nothing).
   struct SavedProgress {
     int64_t last_epoch = -1, step_count = 0;
     std::vector<double> base_lrs, last_lr;
@@ -78,10 +78,10 @@ class LRScheduler {
   };
   SavedProgress parse_state(const Checkpoint& dict) const;
   void apply_state(const SavedProgress& progress);
-  // The lrs of the optimizer's groups, and those times `factor`.
+  /// The lrs of the optimizer's groups, and those times `factor`.
   std::vector<double> group_lrs() const;
   std::vector<double> scaled_group_lrs(double factor) const;
-  // f(base_lr) for each group.
+  /// f(base_lr) for each group.
   template <class F>
   std::vector<double> from_base_lrs(F f) const {
     std::vector<double> lrs;
@@ -107,7 +107,7 @@ class LRScheduler {
   friend class SequentialLR;
 };
 
-// lr = lr * gamma every step_size epochs.
+/// lr = lr * gamma every step_size epochs.
 class StepLR final : public LRScheduler {
  public:
   StepLR(Optimizer& optimizer, int64_t step_size, double gamma = 0.1, int64_t last_epoch = -1);
@@ -123,7 +123,7 @@ class StepLR final : public LRScheduler {
   double gamma_;
 };
 
-// lr = lr * gamma at each milestone (a milestone listed k times multiplies by gamma^k).
+/// lr = lr * gamma at each milestone (a milestone listed k times multiplies by gamma^k).
 class MultiStepLR final : public LRScheduler {
  public:
   MultiStepLR(Optimizer& optimizer, std::vector<int64_t> milestones, double gamma = 0.1, int64_t last_epoch = -1);
@@ -139,7 +139,7 @@ class MultiStepLR final : public LRScheduler {
   double gamma_;
 };
 
-// lr = lr * gamma every epoch.
+/// lr = lr * gamma every epoch.
 class ExponentialLR final : public LRScheduler {
  public:
   ExponentialLR(Optimizer& optimizer, double gamma, int64_t last_epoch = -1);
@@ -153,9 +153,9 @@ class ExponentialLR final : public LRScheduler {
   double gamma_;
 };
 
-// Multiplies the lr by a factor going linearly from start_factor to end_factor over total_iters epochs.
-// PyTorch 1.13 accepts start_factor = 0 and then divides by zero on the second step; graft requires
-// 0 < start_factor <= 1 and total_iters > 0.
+/// Multiplies the lr by a factor going linearly from start_factor to end_factor over total_iters epochs.
+/// PyTorch 1.13 accepts start_factor = 0 and then divides by zero on the second step; graft requires
+/// 0 < start_factor <= 1 and total_iters > 0.
 class LinearLR final : public LRScheduler {
  public:
   LinearLR(Optimizer& optimizer, double start_factor = 1.0 / 3, double end_factor = 1.0, int64_t total_iters = 5,
@@ -172,8 +172,8 @@ class LinearLR final : public LRScheduler {
   int64_t total_iters_;
 };
 
-// lr_t = eta_min + (base_lr - eta_min) * (1 + cos(pi * t / T_max)) / 2, computed recursively from the
-// previous lr as PyTorch does (so it composes with other changes of the lr); past T_max it rises again.
+/// lr_t = eta_min + (base_lr - eta_min) * (1 + cos(pi * t / T_max)) / 2, computed recursively from the
+/// previous lr as PyTorch does (so it composes with other changes of the lr); past T_max it rises again.
 class CosineAnnealingLR final : public LRScheduler {
  public:
   CosineAnnealingLR(Optimizer& optimizer, int64_t T_max, double eta_min = 0.0, int64_t last_epoch = -1);
@@ -189,8 +189,8 @@ class CosineAnnealingLR final : public LRScheduler {
   double eta_min_;
 };
 
-// Runs schedulers[0] until milestones[0], then schedulers[1] (started with step(0)), and so on, with
-// PyTorch 1.13's semantics (construction resets the lrs to initial_lr and restarts schedulers[0]).
+/// Runs schedulers[0] until milestones[0], then schedulers[1] (started with step(0)), and so on, with
+/// PyTorch 1.13's semantics (construction resets the lrs to initial_lr and restarts schedulers[0]).
 class SequentialLR : public LRScheduler {
  public:
   SequentialLR(Optimizer& optimizer, std::vector<std::shared_ptr<LRScheduler>> schedulers,
@@ -209,12 +209,12 @@ class SequentialLR : public LRScheduler {
   std::vector<int64_t> milestones_;
 };
 
-// Linear warm-up followed by cosine decay: there is no such class in PyTorch 1.13; this is exactly
-// SequentialLR(optimizer, [LinearLR(optimizer, start_factor, 1.0, warmup_iters),
-//                          CosineAnnealingLR(optimizer, total_iters - warmup_iters, eta_min)],
-//              milestones=[warmup_iters]).
-// The lr climbs from start_factor * lr to lr over warmup_iters steps, then decays to eta_min at
-// total_iters.
+/// Linear warm-up followed by cosine decay: there is no such class in PyTorch 1.13; this is exactly
+/// SequentialLR(optimizer, [LinearLR(optimizer, start_factor, 1.0, warmup_iters),
+///                          CosineAnnealingLR(optimizer, total_iters - warmup_iters, eta_min)],
+///              milestones=[warmup_iters]).
+/// The lr climbs from start_factor * lr to lr over warmup_iters steps, then decays to eta_min at
+/// total_iters.
 class LinearWarmupCosineLR final : public SequentialLR {
  public:
   LinearWarmupCosineLR(Optimizer& optimizer, int64_t warmup_iters, int64_t total_iters, double start_factor = 1.0 / 3,

@@ -44,8 +44,8 @@ class OptimizerOptions {
   virtual std::unique_ptr<OptimizerOptions> clone() const = 0;
   virtual double get_lr() const = 0;
   virtual void set_lr(double lr) = 0;
-  // The hyperparameters by PyTorch's names (bools as 0/1, Adam's betas as beta1 and beta2): what
-  // state_dict() saves for each group. from_map reads them back and fails on a missing name.
+  /// The hyperparameters by PyTorch's names (bools as 0/1, Adam's betas as beta1 and beta2): what
+  /// state_dict() saves for each group. from_map reads them back and fails on a missing name.
   virtual std::map<std::string, double> to_map() const = 0;
   virtual void from_map(const std::map<std::string, double>& values) = 0;
 
@@ -55,7 +55,7 @@ class OptimizerOptions {
   static double value_from_map(const std::map<std::string, double>& values, const char* optimizer, const char* key);
 };
 
-// clone() for an options struct.
+/// clone() for an options struct.
 template <class Derived>
 class OptimizerCloneableOptions : public OptimizerOptions {
  public:
@@ -64,7 +64,7 @@ class OptimizerCloneableOptions : public OptimizerOptions {
   }
 };
 
-// A list of parameters and, optionally, options of its own (otherwise the optimizer's defaults).
+/// A list of parameters and, optionally, options of its own (otherwise the optimizer's defaults).
 class OptimizerParamGroup {
  public:
   OptimizerParamGroup(std::vector<Tensor> params) : params_(std::move(params)) {}  // NOLINT: implicit, as in torch
@@ -84,7 +84,7 @@ class OptimizerParamGroup {
   OptimizerOptions& options();
   const OptimizerOptions& options() const;
   void set_options(std::unique_ptr<OptimizerOptions> options) { options_ = std::move(options); }
-  // PyTorch's group['initial_lr']: set by the first learning-rate scheduler attached to the optimizer.
+  /// PyTorch's group['initial_lr']: set by the first learning-rate scheduler attached to the optimizer.
   const std::optional<double>& initial_lr() const { return initial_lr_; }
   void set_initial_lr(std::optional<double> lr) { initial_lr_ = lr; }
 
@@ -102,38 +102,38 @@ class Optimizer {
   Optimizer(const Optimizer&) = delete;
   Optimizer& operator=(const Optimizer&) = delete;
 
-  // The optimizer's name as in PyTorch ("SGD", "Adam", "AdamW").
+  /// The optimizer's name as in PyTorch ("SGD", "Adam", "AdamW").
   virtual const char* name() const = 0;
 
-  // Runs `closure` (with grad mode on) when given, then updates every parameter that has a gradient,
-  // with grad mode off. Returns the closure's loss (undefined without a closure).
+  /// Runs `closure` (with grad mode on) when given, then updates every parameter that has a gradient,
+  /// with grad mode off. Returns the closure's loss (undefined without a closure).
   Tensor step(const LossClosure& closure = nullptr);
-  // Zeroes every defined gradient in place (detaching it first), or drops it with set_to_none.
+  /// Zeroes every defined gradient in place (detaching it first), or drops it with set_to_none.
   void zero_grad(bool set_to_none = false);
-  // Adds a group; its missing options are the optimizer's defaults. Errors: a parameter already in a
-  // group, a parameter listed twice, a non-leaf, a non-floating parameter, invalid options.
+  /// Adds a group; its missing options are the optimizer's defaults. Errors: a parameter already in a
+  /// group, a parameter listed twice, a non-leaf, a non-floating parameter, invalid options.
   void add_param_group(const OptimizerParamGroup& group);
 
   std::vector<OptimizerParamGroup>& param_groups() { return groups_; }
   const std::vector<OptimizerParamGroup>& param_groups() const { return groups_; }
   const OptimizerOptions& defaults() const { return *defaults_; }
-  // Every parameter, group after group.
+  /// Every parameter, group after group.
   std::vector<Tensor> parameters() const;
   size_t size() const;  // the number of parameters
 
-  // Updates only the elements inside `range` of bucket `bucket` of group `group` (a ZeRO rank updating its
-  // shard of the flat buffers): the members overlapping the range that have a gradient count one step.
-  // Gradients are synced into the bucket first, as by step().
+  /// Updates only the elements inside `range` of bucket `bucket` of group `group` (a ZeRO rank updating its
+  /// shard of the flat buffers): the members overlapping the range that have a gradient count one step.
+  /// Gradients are synced into the bucket first, as by step().
   void step_range(size_t group, size_t bucket, FlatRange range);
 
-  // The flat buffers of group `group` (for ZeRO and for inspection).
+  /// The flat buffers of group `group` (for ZeRO and for inspection).
   FlatParameters& flat_parameters(size_t group);
   const FlatParameters& flat_parameters(size_t group) const;
 
-  // PyTorch's layout: metadata {"optimizer": name, "param_groups": [{hyperparameters..., "initial_lr",
-  // "params": [indices]}], "state": {"<index>": {"step": n}}} and the tensors "state.<index>.<name>"
-  // (exp_avg, exp_avg_sq, max_exp_avg_sq, momentum_buffer), parameters numbered across groups in order.
-  // The tensors are copies, shaped like their parameters.
+  /// PyTorch's layout: metadata {"optimizer": name, "param_groups": [{hyperparameters..., "initial_lr",
+  /// "params": [indices]}], "state": {"<index>": {"step": n}}} and the tensors "state.<index>.<name>"
+  /// (exp_avg, exp_avg_sq, max_exp_avg_sq, momentum_buffer), parameters numbered across groups in order.
+  /// The tensors are copies, shaped like their parameters.
   Checkpoint state_dict() const;
   /// Restores state and group options saved by state_dict() of an optimizer of the same kind over
   /// parameters of the same shapes; state tensors are converted to their parameter's dtype. Everything is
@@ -146,14 +146,14 @@ class Optimizer {
 
  protected:
   explicit Optimizer(std::unique_ptr<OptimizerOptions> defaults) : defaults_(std::move(defaults)) {}
-  // Derived constructors call this (virtual calls do not reach them from the base constructor).
+  /// Derived constructors call this (virtual calls do not reach them from the base constructor).
   void add_param_groups(const std::vector<OptimizerParamGroup>& groups);
-  // Raises graft::Error naming the optimizer and the invalid value.
+  /// Raises graft::Error naming the optimizer and the invalid value.
   virtual void check_options(const OptimizerOptions& options) const = 0;
-  // The state tensors kept per parameter under `options` (state_dict's "state.<index>.<name>").
+  /// The state tensors kept per parameter under `options` (state_dict's "state.<index>.<name>").
   virtual std::vector<std::string> state_names(const OptimizerOptions& options) const = 0;
-  // Updates the elements inside `range` of the members of `bucket` flagged in `active` (those with a
-  // gradient, already in grads(), overlapping the range).
+  /// Updates the elements inside `range` of the members of `bucket` flagged in `active` (those with a
+  /// gradient, already in grads(), overlapping the range).
   virtual void update(const OptimizerOptions& options, FlatBucket& bucket, const std::vector<uint8_t>& active,
                       FlatRange range) = 0;
 

@@ -10,7 +10,8 @@ packages=(
   libopenmpi-dev openmpi-bin          # the real distributed backend
   zlib1g-dev libcli11-dev nlohmann-json3-dev
   dataset-fashion-mnist               # /usr/share/datasets/fashion-mnist
-  clang libclang-rt-14-dev            # the sanitizer builds: clang, its sanitizer runtimes and libFuzzer
+  libclang-rt-14-dev                  # sanitizer runtimes
+  doxygen                             # make docs: the API reference
   "$@"
 )
 missing=()
@@ -18,8 +19,14 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
-  echo "graft: installing ${missing[*]}" >&2
+  # The package manager's output goes to a log; only a failure shows it.
+  log="${TMPDIR:-/tmp}/graft-install-deps.log"
+  echo "graft: installing ${#missing[@]} Debian packages (${missing[*]}); log: $log" >&2
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+           --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    echo "graft: installing the packages failed (full log: $log)" >&2
+    exit 1
+  fi
 fi

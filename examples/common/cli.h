@@ -25,12 +25,30 @@ struct TrainingFlags {
   int threads = 0;     // 0: OpenMP's default
 };
 
+// Validators with short messages ("--epochs: must be positive, got 0"), instead of CLI11's range text.
+extern const CLI::Validator Positive;     // a number > 0
+extern const CLI::Validator NonNegative;  // a number >= 0
+extern const CLI::Validator Probability;  // a number in [0, 1]
+
 // --epochs --batch-size --lr --seed --out-dir --quick --threads, with `flags`' values as defaults.
 void add_training_flags(CLI::App& app, TrainingFlags& flags);
 // Applies --threads and creates --out-dir.
 void prepare(const TrainingFlags& flags);
 // `out_dir`/`name`.
 std::string output_path(const TrainingFlags& flags, const std::string& name);
+// While alive, everything written to std::cout also goes to the file `path` (the report an example prints,
+// kept in its --out-dir).
+class TeeStdout {
+ public:
+  explicit TeeStdout(const std::string& path);
+  ~TeeStdout();
+  TeeStdout(const TeeStdout&) = delete;
+  TeeStdout& operator=(const TeeStdout&) = delete;
+
+ private:
+  struct Impl;
+  Impl* impl_;
+};
 // Runs `body`, printing any exception as "error: ..." and returning 1 for it.
 int run_guarded(const std::function<int()>& body);
 

@@ -11,7 +11,6 @@ namespace F = functional;
 using repr_format::py_float;
 
 Tensor ReLU::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return F::relu(input);
 }
 
@@ -19,7 +18,6 @@ LeakyReLU::LeakyReLU(double slope) : Module("LeakyReLU"), negative_slope(slope) 
   GRAFT_CHECK(std::isfinite(slope), "LeakyReLU: negative_slope must be finite, got {}", slope);
 }
 Tensor LeakyReLU::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return F::leaky_relu(input, negative_slope);
 }
 std::string LeakyReLU::extra_repr() const { return "negative_slope=" + py_float(negative_slope); }
@@ -28,7 +26,6 @@ ELU::ELU(double a) : Module("ELU"), alpha(a) {
   GRAFT_CHECK(std::isfinite(a), "ELU: alpha must be finite, got {}", a);
 }
 Tensor ELU::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return F::elu(input, alpha);
 }
 std::string ELU::extra_repr() const { return "alpha=" + py_float(alpha); }
@@ -38,23 +35,19 @@ GELU::GELU(std::string approx) : Module("GELU"), approximate(std::move(approx)) 
               approximate);
 }
 Tensor GELU::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return F::gelu(input, approximate);
 }
 std::string GELU::extra_repr() const { return "approximate=" + repr_format::py_str(approximate); }
 
 Tensor SiLU::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return F::silu(input);
 }
 
 Tensor Sigmoid::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return F::sigmoid(input);
 }
 
 Tensor Tanh::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return F::tanh(input);
 }
 
@@ -63,7 +56,6 @@ Softplus::Softplus(double b, double t) : Module("Softplus"), beta(b), threshold(
   GRAFT_CHECK(!std::isnan(t), "Softplus: threshold must not be NaN");
 }
 Tensor Softplus::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return F::softplus(input, beta, threshold);
 }
 std::string Softplus::extra_repr() const {
@@ -72,14 +64,12 @@ std::string Softplus::extra_repr() const {
 
 Softmax::Softmax(int64_t d) : Module("Softmax"), dim(d) {}
 Tensor Softmax::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return F::softmax(input, dim);
 }
 std::string Softmax::extra_repr() const { return fmt::format("dim={}", dim); }
 
 LogSoftmax::LogSoftmax(int64_t d) : Module("LogSoftmax"), dim(d) {}
 Tensor LogSoftmax::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return F::log_softmax(input, dim);
 }
 std::string LogSoftmax::extra_repr() const { return fmt::format("dim={}", dim); }

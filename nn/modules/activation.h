@@ -85,13 +85,13 @@ class LogSoftmax : public Module {
   int64_t dim;
 };
 
-// A fresh activation module by name, with default arguments: "relu", "leaky_relu", "elu", "gelu",
-// "gelu_tanh" (GELU(approximate="tanh")), "silu" (also "swish"), "sigmoid", "tanh", "softplus".
+/// A fresh activation module by name, with default arguments: "relu", "leaky_relu", "elu", "gelu",
+/// "gelu_tanh" (GELU(approximate="tanh")), "silu" (also "swish"), "sigmoid", "tanh", "softplus".
 ModulePtr make_activation(const std::string& name);
 
-// How a model builds its activations (MLP, FeedForward): a name for make_activation, or a function that
-// returns a new module on each call (each layer gets its own module, as with torchvision's
-// activation_layer).
+/// How a model builds its activations (MLP, FeedForward): a name for make_activation, or a function that
+/// returns a new module on each call (each layer gets its own module, as with torchvision's
+/// activation_layer).
 class ActivationFactory {
  public:
   ActivationFactory(const char* name);  // NOLINT: implicit, so MLP(sizes, "gelu") reads naturally

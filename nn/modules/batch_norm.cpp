@@ -12,19 +12,20 @@ namespace graft::nn {
 
 namespace F = functional;
 
-BatchNorm1d::BatchNorm1d(int64_t features, double eps_, std::optional<double> momentum_, bool affine_,
-                         bool track, DType dtype)
-    : Module("BatchNorm1d"),
+BatchNorm::BatchNorm(std::string name, std::string accepted_dims, int64_t features, double eps_,
+                     std::optional<double> momentum_, bool affine_, bool track, DType dtype)
+    : Module(name),
       num_features(features),
       eps(eps_),
       momentum(momentum_),
       affine(affine_),
-      track_running_stats(track) {
-  GRAFT_CHECK(features > 0, "BatchNorm1d: num_features must be positive, got {}", features);
-  GRAFT_CHECK(std::isfinite(eps) && eps >= 0.0, "BatchNorm1d: eps must be finite and non-negative, got {}", eps);
+      track_running_stats(track),
+      accepted_dims_(std::move(accepted_dims)) {
+  GRAFT_CHECK(features > 0, "{}: num_features must be positive, got {}", name, features);
+  GRAFT_CHECK(std::isfinite(eps) && eps >= 0.0, "{}: eps must be finite and non-negative, got {}", name, eps);
   GRAFT_CHECK(!momentum || (*momentum >= 0.0 && *momentum <= 1.0),
-              "BatchNorm1d: momentum must be between 0 and 1 (or None), got {}", momentum.value_or(0.0));
-  GRAFT_CHECK(is_floating(dtype), "BatchNorm1d: dtype must be floating point, got {}", dtype_name(dtype));
+              "{}: momentum must be between 0 and 1 (or None), got {}", name, momentum.value_or(0.0));
+  GRAFT_CHECK(is_floating(dtype), "{}: dtype must be floating point, got {}", name, dtype_name(dtype));
   weight = register_parameter("weight", affine ? empty({features}, dtype) : Tensor());
   bias = register_parameter("bias", affine ? empty({features}, dtype) : Tensor());
   running_mean = register_buffer("running_mean", track ? zeros({features}, dtype) : Tensor());
@@ -33,7 +34,7 @@ BatchNorm1d::BatchNorm1d(int64_t features, double eps_, std::optional<double> mo
   reset_parameters();
 }
 
-void BatchNorm1d::reset_running_stats() {
+void BatchNorm::reset_running_stats() {
   if (!track_running_stats) return;
   init::zeros_(running_mean);
   init::ones_(running_var);
@@ -41,7 +42,7 @@ void BatchNorm1d::reset_running_stats() {
   num_batches_tracked.zero_();
 }
 
-void BatchNorm1d::reset_parameters() {
+void BatchNorm::reset_parameters() {
   reset_running_stats();
   if (affine) {
     init::ones_(weight);
@@ -49,12 +50,11 @@ void BatchNorm1d::reset_parameters() {
   }
 }
 
-Tensor BatchNorm1d::forward(const Tensor& input) {
-  ForwardCall call(*this);
-  GRAFT_CHECK(input.dim() == 2 || input.dim() == 3, "BatchNorm1d: expected 2D or 3D input (got {}D input of shape {})",
-              input.dim(), shape_str(input.shape()));
+Tensor BatchNorm::forward(const Tensor& input) {
+  GRAFT_CHECK(accepts_dims(input.dim()), "{}: expected {} input (got {}D input of shape {})", type_name(),
+              accepted_dims_, input.dim(), shape_str(input.shape()));
   GRAFT_CHECK(input.size(1) == num_features,
-              "BatchNorm1d: input of shape {} has {} channels (dim 1), but the module has num_features={}",
+              "{}: input of shape {} has {} channels (dim 1), but the module has num_features={}", type_name(),
               shape_str(input.shape()), input.size(1), num_features);
   const bool update = is_training() && track_running_stats;
   double factor = momentum.value_or(0.0);
@@ -69,10 +69,18 @@ Tensor BatchNorm1d::forward(const Tensor& input) {
   return y;
 }
 
-std::string BatchNorm1d::extra_repr() const {
+std::string BatchNorm::extra_repr() const {
   return fmt::format("{}, eps={}, momentum={}, affine={}, track_running_stats={}", num_features,
                      repr_format::py_float(eps), repr_format::py_float(momentum), repr_format::py_bool(affine),
                      repr_format::py_bool(track_running_stats));
 }
+
+BatchNorm1d::BatchNorm1d(int64_t features, double eps, std::optional<double> momentum, bool affine, bool track,
+                         DType dtype)
+    : BatchNorm("BatchNorm1d", "2D or 3D", features, eps, momentum, affine, track, dtype) {}
+
+BatchNorm2d::BatchNorm2d(int64_t features, double eps, std::optional<double> momentum, bool affine, bool track,
+                         DType dtype)
+    : BatchNorm("BatchNorm2d", "4D", features, eps, momentum, affine, track, dtype) {}
 
 }  // namespace graft::nn

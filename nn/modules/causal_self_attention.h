@@ -21,19 +21,19 @@ class CausalSelfAttention : public Module {
   using Module::Module;
   virtual Tensor forward(const Tensor& x, LayerCache* cache) = 0;
   Tensor forward(const Tensor& x) override { return forward(x, nullptr); }
-  // An empty cache of the kind this layer uses.
+  /// An empty cache of the kind this layer uses.
   virtual std::unique_ptr<LayerCache> new_cache() const = 0;
   virtual int64_t d_model() const = 0;
 };
 
-// The keep-mask (bool, (T, P + T)) of T new queries after P cached keys: query i sees keys j <= P + i.
-// (scaled_dot_product_attention's is_causal is top-left aligned, which is only right for P = 0.)
+/// The keep-mask (bool, (T, P + T)) of T new queries after P cached keys: query i sees keys j <= P + i.
+/// (scaled_dot_product_attention's is_causal is top-left aligned, which is only right for P = 0.)
 Tensor causal_chunk_mask(int64_t new_tokens, int64_t cached_tokens);
 
 namespace detail {
-// Checks x is (B, T, d_model) floating; `op` names the module in errors.
+/// Checks x is (B, T, d_model) floating; `op` names the module in errors.
 void check_attention_input(const char* op, const Tensor& x, int64_t d_model);
-// The cache as the type a layer needs, or an error naming both kinds.
+/// The cache as the type a layer needs, or an error naming both kinds.
 template <class Cache>
 Cache* cache_as(const char* op, LayerCache* cache) {
   if (cache == nullptr) return nullptr;

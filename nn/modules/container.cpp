@@ -10,13 +10,12 @@ void Sequential::push_back(ModulePtr module) { add_child(std::to_string(size()),
 
 ModulePtr Sequential::operator[](size_t index) const {
   GRAFT_CHECK(index < size(), "Sequential: index {} is out of range for {} modules", index, size());
-  return children()[index];
+  return child_slots()[index]->module;
 }
 
 Tensor Sequential::forward(const Tensor& input) {
-  ForwardCall call(*this);
   Tensor x = input;
-  for (const ModulePtr& m : children()) x = m->forward(x);
+  for (const auto& slot : child_slots()) x = (*slot->module)(x);
   return x;
 }
 
@@ -28,7 +27,7 @@ void ModuleList::push_back(ModulePtr module) { add_child(std::to_string(size()),
 
 ModulePtr ModuleList::operator[](size_t index) const {
   GRAFT_CHECK(index < size(), "ModuleList: index {} is out of range for {} modules", index, size());
-  return children()[index];
+  return child_slots()[index]->module;
 }
 
 }  // namespace graft::nn

@@ -19,7 +19,6 @@ CrossAttention::CrossAttention(int64_t embed_dim_, std::optional<int64_t> contex
 }
 
 Tensor CrossAttention::forward(const Tensor& x, const Tensor& context, const Tensor& attn_mask, bool is_causal) {
-  ForwardCall call(*this);
   GRAFT_CHECK(x.defined() && context.defined(), "CrossAttention: x and context must be defined");
   GRAFT_CHECK(x.dim() >= 2 && x.shape().back() == embed_dim,
               "CrossAttention: expected x of shape (..., L, embed_dim={}), got {}", embed_dim, shape_str(x.shape()));

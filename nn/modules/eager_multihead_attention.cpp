@@ -36,40 +36,33 @@ EagerMultiheadAttention::EagerMultiheadAttention(int64_t embed_dim_, int64_t num
                                                  bool add_bias_kv, bool add_zero_attn_, std::optional<int64_t> kdim_,
                                                  std::optional<int64_t> vdim_, bool batch_first_, bool use_in_proj_,
                                                  DType dtype)
-    : MultiheadAttentionBase(kName),
-      embed_dim(embed_dim_),
-      kdim(kdim_.value_or(embed_dim_)),
-      vdim(vdim_.value_or(embed_dim_)),
-      num_heads(num_heads_),
-      head_dim(num_heads_ > 0 ? embed_dim_ / num_heads_ : 0),
-      dropout(dropout_),
-      batch_first(batch_first_),
-      add_zero_attn(add_zero_attn_),
+    : MultiheadAttention(kName, embed_dim_, num_heads_, dropout_, add_zero_attn_, kdim_, vdim_, batch_first_, dtype),
       use_in_proj(use_in_proj_) {
-  GRAFT_CHECK(embed_dim > 0 && num_heads > 0 && kdim > 0 && vdim > 0,
-              "{}: embed_dim, num_heads, kdim and vdim must be positive, got embed_dim={} num_heads={} kdim={} vdim={}",
-              kName, embed_dim, num_heads, kdim, vdim);
-  GRAFT_CHECK(head_dim * num_heads == embed_dim, "{}: embed_dim must be divisible by num_heads, got embed_dim={} num_heads={}",
-              kName, embed_dim, num_heads);
-  GRAFT_CHECK(dropout >= 0.0 && dropout <= 1.0, "{}: dropout must be in [0, 1], got {}", kName, dropout);
-  GRAFT_CHECK(is_floating(dtype), "{}: dtype must be floating, got {}", kName, dtype_name(dtype));
   GRAFT_CHECK(!use_in_proj || (kdim == embed_dim && vdim == embed_dim),
               "{}: use_in_proj (one fused in_proj for q, k and v) needs kdim == vdim == embed_dim, got embed_dim={} "
               "kdim={} vdim={}",
               kName, embed_dim, kdim, vdim);
   const int64_t E = embed_dim;
   if (use_in_proj) {
-    in_proj = register_module("in_proj", std::make_shared<Linear>(E, 3 * E, bias, dtype));
+    in_proj = register_module("in_proj", Linear(E, 3 * E, bias, dtype));
   } else {
-    q_proj = register_module("q_proj", std::make_shared<Linear>(E, E, bias, dtype));
-    k_proj = register_module("k_proj", std::make_shared<Linear>(kdim, E, bias, dtype));
-    v_proj = register_module("v_proj", std::make_shared<Linear>(vdim, E, bias, dtype));
+    q_proj = register_module("q_proj", Linear(E, E, bias, dtype));
+    k_proj = register_module("k_proj", Linear(kdim, E, bias, dtype));
+    v_proj = register_module("v_proj", Linear(vdim, E, bias, dtype));
   }
   if (add_bias_kv) {
     bias_k = register_parameter("bias_k", zeros({1, 1, E}, graft::dtype(dtype)));
     bias_v = register_parameter("bias_v", zeros({1, 1, E}, graft::dtype(dtype)));
   }
-  out_proj = register_module("out_proj", std::make_shared<Linear>(E, E, bias, dtype));
+  out_proj = register_module("out_proj", Linear(E, E, bias, dtype));
+}
+
+void EagerMultiheadAttention::reset_parameters() {
+  for (const Child<Linear>& proj : {in_proj, q_proj, k_proj, v_proj, out_proj})
+    if (proj) proj->reset_parameters();
+  NoGradGuard no_grad;
+  if (bias_k.defined()) bias_k.zero_();
+  if (bias_v.defined()) bias_v.zero_();
 }
 
 std::shared_ptr<EagerMultiheadAttention> EagerMultiheadAttention::from(const MultiheadAttention& mha, bool use_in_proj) {
@@ -82,7 +75,7 @@ std::shared_ptr<EagerMultiheadAttention> EagerMultiheadAttention::from(const Mul
     copy_into(eager->in_proj->weight, mha.in_proj_weight);
     if (mha.in_proj_bias.defined()) copy_into(eager->in_proj->bias, mha.in_proj_bias);
   } else {
-    const std::shared_ptr<Linear>* targets[] = {&eager->q_proj, &eager->k_proj, &eager->v_proj};
+    const Child<Linear>* targets[] = {&eager->q_proj, &eager->k_proj, &eager->v_proj};
     const Tensor* separate[] = {&mha.q_proj_weight, &mha.k_proj_weight, &mha.v_proj_weight};
     for (int64_t i = 0; i < 3; ++i) {
       Linear& proj = **targets[i];
@@ -104,7 +97,6 @@ std::tuple<Tensor, Tensor> EagerMultiheadAttention::forward(const Tensor& query,
                                                             const Tensor& key_padding_mask, bool need_weights,
                                                             const Tensor& attn_mask, bool average_attn_weights,
                                                             bool is_causal) {
-  ForwardCall call(*this);
   const detail::MhaDims dims{embed_dim, num_heads, kdim, vdim, batch_first, bias_k.defined(),
                              add_zero_attn, out_proj->weight.dtype()};
   detail::MhaInputs in =

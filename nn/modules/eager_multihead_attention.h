@@ -31,16 +31,22 @@
 
 namespace graft::nn {
 
-class EagerMultiheadAttention : public MultiheadAttentionBase {
+class EagerMultiheadAttention : public MultiheadAttention {
  public:
+  /// @throws graft::Error as MultiheadAttention, and for use_in_proj with kdim or vdim != embed_dim.
   EagerMultiheadAttention(int64_t embed_dim, int64_t num_heads, double dropout = 0.0, bool bias = true,
                           bool add_bias_kv = false, bool add_zero_attn = false,
                           std::optional<int64_t> kdim = std::nullopt, std::optional<int64_t> vdim = std::nullopt,
                           bool batch_first = false, bool use_in_proj = false, DType dtype = kFloat32);
+  /// The same with the arguments named: `EagerMultiheadAttention({.embed_dim = 64, .num_heads = 4}, true)`.
+  explicit EagerMultiheadAttention(const MultiheadAttentionOptions& options, bool use_in_proj = false)
+      : EagerMultiheadAttention(options.embed_dim, options.num_heads, options.dropout, options.bias,
+                                options.add_bias_kv, options.add_zero_attn, options.kdim, options.vdim,
+                                options.batch_first, use_in_proj, options.dtype) {}
 
-  // An eager twin of `mha`: its configuration, dtype and training mode, and its weights copied bitwise
-  // (in_proj_weight's row blocks [0, E), [E, 2E), [2E, 3E) become q_proj, k_proj and v_proj without in_proj;
-  // q/k/v_proj_weight when mha has kdim/vdim; in_proj_bias likewise; bias_k, bias_v, out_proj as they are).
+  /// An eager twin of `mha`: its configuration, dtype and training mode, and its weights copied bitwise
+  /// (in_proj_weight's row blocks [0, E), [E, 2E), [2E, 3E) become q_proj, k_proj and v_proj without in_proj;
+  /// q/k/v_proj_weight when mha has kdim/vdim; in_proj_bias likewise; bias_k, bias_v, out_proj as they are).
   static std::shared_ptr<EagerMultiheadAttention> from(const MultiheadAttention& mha, bool use_in_proj);
 
   std::tuple<Tensor, Tensor> forward(const Tensor& query, const Tensor& key, const Tensor& value,
@@ -48,15 +54,16 @@ class EagerMultiheadAttention : public MultiheadAttentionBase {
                                      const Tensor& attn_mask = {}, bool average_attn_weights = true,
                                      bool is_causal = false) override;
   using Module::forward;
+  /// Linear's default initialisation for every projection, zeros for bias_k and bias_v.
+  void reset_parameters() override;
   std::string extra_repr() const override;
 
-  int64_t embed_dim, kdim, vdim, num_heads, head_dim;
-  double dropout;
-  bool batch_first, add_zero_attn, use_in_proj;
-  std::shared_ptr<Linear> in_proj;                  // (3E <- E), with use_in_proj
-  std::shared_ptr<Linear> q_proj, k_proj, v_proj;  // (E <- E), (E <- kdim), (E <- vdim), without
-  Tensor bias_k, bias_v;                            // (1, 1, E) with add_bias_kv
-  std::shared_ptr<Linear> out_proj;
+  /// The configuration (embed_dim, kdim, vdim, num_heads, head_dim, dropout, batch_first, add_zero_attn),
+  /// bias_k, bias_v and out_proj are MultiheadAttention's members; its in_proj_weight, q/k/v_proj_weight and
+  /// in_proj_bias stay undefined here.
+  bool use_in_proj;
+  Child<Linear> in_proj;                  // (3E <- E), with use_in_proj
+  Child<Linear> q_proj, k_proj, v_proj;  // (E <- E), (E <- kdim), (E <- vdim), without
 };
 
 }  // namespace graft::nn

@@ -56,7 +56,6 @@ void Embedding::reset_parameters() {
 }
 
 Tensor Embedding::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return F::embedding(input, weight, padding_idx, max_norm, norm_type, scale_grad_by_freq);
 }
 

@@ -16,7 +16,7 @@ class Embedding : public Module {
   Embedding(int64_t num_embeddings, int64_t embedding_dim, std::optional<int64_t> padding_idx = std::nullopt,
             std::optional<double> max_norm = std::nullopt, double norm_type = 2.0, bool scale_grad_by_freq = false,
             DType dtype = kFloat32);
-  // PyTorch's Embedding.from_pretrained: a copy of `embeddings` (2-D) as the weight, frozen by default.
+  /// PyTorch's Embedding.from_pretrained: a copy of `embeddings` (2-D) as the weight, frozen by default.
   static std::shared_ptr<Embedding> from_pretrained(const Tensor& embeddings, bool freeze = true,
                                                     std::optional<int64_t> padding_idx = std::nullopt,
                                                     std::optional<double> max_norm = std::nullopt,

@@ -43,10 +43,9 @@ FeedForward::FeedForward(int64_t d_model_, std::optional<int64_t> hidden_, std::
 }
 
 Tensor FeedForward::forward(const Tensor& input) {
-  ForwardCall call(*this);
-  Tensor h = child("act")->forward(child("w1")->forward(input));
-  if (kind == "swiglu") h = h * child("w3")->forward(input);
-  return child("w2")->forward(child("dropout")->forward(h));
+  Tensor h = (*child("act"))((*child("w1"))(input));
+  if (kind == "swiglu") h = h * (*child("w3"))(input);
+  return (*child("w2"))((*child("dropout"))(h));
 }
 
 }  // namespace graft::nn

@@ -24,7 +24,7 @@ class FeedForward : public Module {
               bool bias = true, double dropout = 0.0, int64_t multiple_of = 256, DType dtype = kFloat32);
   Tensor forward(const Tensor& input) override;
 
-  // The hidden size used when none is given.
+  /// The hidden size used when none is given.
   static int64_t default_hidden(int64_t d_model, const std::string& kind, int64_t multiple_of = 256);
 
   int64_t d_model, hidden;

@@ -2,7 +2,6 @@
 
 #include <tuple>
 
-#include "graft/nn/modules/detail/child_as.h"
 #include "graft/ops/attention.h"
 #include "graft/ops/shape.h"
 
@@ -38,16 +37,15 @@ GroupedQueryAttention::GroupedQueryAttention(std::string type_name, int64_t d_mo
   if (rope) register_module("rotary", std::make_shared<RotaryEmbedding>(head_dim, max_positions, rope_base, dtype));
 }
 
-std::shared_ptr<Linear> GroupedQueryAttention::q_proj() const { return detail::child_as<Linear>(*this, "q_proj", "Linear"); }
-std::shared_ptr<Linear> GroupedQueryAttention::k_proj() const { return detail::child_as<Linear>(*this, "k_proj", "Linear"); }
-std::shared_ptr<Linear> GroupedQueryAttention::v_proj() const { return detail::child_as<Linear>(*this, "v_proj", "Linear"); }
-std::shared_ptr<Linear> GroupedQueryAttention::o_proj() const { return detail::child_as<Linear>(*this, "o_proj", "Linear"); }
+std::shared_ptr<Linear> GroupedQueryAttention::q_proj() const { return child_as<Linear>("q_proj").ptr(); }
+std::shared_ptr<Linear> GroupedQueryAttention::k_proj() const { return child_as<Linear>("k_proj").ptr(); }
+std::shared_ptr<Linear> GroupedQueryAttention::v_proj() const { return child_as<Linear>("v_proj").ptr(); }
+std::shared_ptr<Linear> GroupedQueryAttention::o_proj() const { return child_as<Linear>("o_proj").ptr(); }
 std::shared_ptr<RotaryEmbedding> GroupedQueryAttention::rotary() const {
-  return rope_ ? detail::child_as<RotaryEmbedding>(*this, "rotary", "RotaryEmbedding") : nullptr;
+  return rope_ ? child_as<RotaryEmbedding>("rotary").ptr() : nullptr;
 }
 
 Tensor GroupedQueryAttention::forward(const Tensor& x, LayerCache* cache) {
-  ForwardCall call(*this);
   const char* op = type_name().c_str();
   detail::check_attention_input(op, x, d_model_);
   KVCache* kv = detail::cache_as<KVCache>(op, cache);
@@ -56,13 +54,13 @@ Tensor GroupedQueryAttention::forward(const Tensor& x, LayerCache* cache) {
 
   // (B, T, heads * head_dim) -> (B, heads, T, head_dim)
   auto heads = [&](const Tensor& t, int64_t n) { return t.reshape({B, T, n, head_dim}).transpose(1, 2); };
-  Tensor q = heads(child("q_proj")->forward(x), num_heads);
-  Tensor k = heads(child("k_proj")->forward(x), num_kv_heads);
-  Tensor v = heads(child("v_proj")->forward(x), num_kv_heads);
+  Tensor q = heads((*child("q_proj"))(x), num_heads);
+  Tensor k = heads((*child("k_proj"))(x), num_kv_heads);
+  Tensor v = heads((*child("v_proj"))(x), num_kv_heads);
   if (rope_) {
     auto rope = rotary();
-    q = rope->forward(q, past);
-    k = rope->forward(k, past);
+    q = call(*rope, q, past);
+    k = call(*rope, k, past);
   }
   if (kv) std::tie(k, v) = kv->update(k, v);
 
@@ -70,7 +68,7 @@ Tensor GroupedQueryAttention::forward(const Tensor& x, LayerCache* cache) {
   Tensor mask = past > 0 && T > 1 ? causal_chunk_mask(T, past) : Tensor();
   Tensor out = F::scaled_dot_product_attention(q, k, v, mask, 0.0, /*is_causal=*/past == 0, std::nullopt,
                                                          /*enable_gqa=*/num_kv_heads != num_heads);
-  return child("o_proj")->forward(out.transpose(1, 2).reshape({B, T, num_heads * head_dim}));
+  return (*child("o_proj"))(out.transpose(1, 2).reshape({B, T, num_heads * head_dim}));
 }
 
 std::string GroupedQueryAttention::extra_repr() const {

@@ -26,13 +26,13 @@ class GroupedQueryAttention : public CausalSelfAttention {
                         int64_t max_positions = 2048, double rope_base = 10000.0, DType dtype = kFloat32);
 
   using CausalSelfAttention::forward;
-  // x (B, T, d_model) -> (B, T, d_model). `cache` must be a KVCache (or null).
+  /// x (B, T, d_model) -> (B, T, d_model). `cache` must be a KVCache (or null).
   Tensor forward(const Tensor& x, LayerCache* cache) override;
   std::unique_ptr<LayerCache> new_cache() const override { return std::make_unique<KVCache>(); }
   int64_t d_model() const override { return d_model_; }
   std::string extra_repr() const override;
 
-  // The registered projections (errors if one was replaced by something that is not a Linear).
+  /// The registered projections (errors if one was replaced by something that is not a Linear).
   std::shared_ptr<Linear> q_proj() const;
   std::shared_ptr<Linear> k_proj() const;
   std::shared_ptr<Linear> v_proj() const;
@@ -51,7 +51,7 @@ class GroupedQueryAttention : public CausalSelfAttention {
   bool rope_;
 };
 
-// Grouped-query attention with a single key/value head shared by all query heads.
+/// Grouped-query attention with a single key/value head shared by all query heads.
 class MultiQueryAttention : public GroupedQueryAttention {
  public:
   MultiQueryAttention(int64_t d_model, int64_t num_heads, bool rope = true, bool bias = false,

@@ -16,14 +16,14 @@ namespace graft::nn {
 
 class KVCache : public LayerCache {
  public:
-  // The first allocation reserves room for at least `initial_capacity` tokens.
+  /// The first allocation reserves room for at least `initial_capacity` tokens.
   explicit KVCache(int64_t initial_capacity = 16);
 
-  // Appends key (B, Hkv, T, D) and value (B, Hkv, T, Dv); returns (keys, values) of all S tokens so far.
+  /// Appends key (B, Hkv, T, D) and value (B, Hkv, T, Dv); returns (keys, values) of all S tokens so far.
   std::pair<Tensor, Tensor> update(const Tensor& key, const Tensor& value);
   Tensor keys() const { return keys_.contents(); }      // (B, Hkv, S, D), undefined while empty
   Tensor values() const { return values_.contents(); }  // (B, Hkv, S, Dv)
-  // Tokens the buffers can hold before they grow.
+  /// Tokens the buffers can hold before they grow.
   int64_t capacity() const { return keys_.capacity(); }
 
   static constexpr const char* kKind = "KVCache";

@@ -17,9 +17,9 @@ class LatentKVCache : public LayerCache {
  public:
   explicit LatentKVCache(int64_t initial_capacity = 16);
 
-  // Appends latent (B, T, kv_lora_rank) and rope_key (B, T, qk_rope_head_dim); returns entries().
+  /// Appends latent (B, T, kv_lora_rank) and rope_key (B, T, qk_rope_head_dim); returns entries().
   Tensor update(const Tensor& latent, const Tensor& rope_key);
-  // All S tokens so far: (B, 1, S, kv_lora_rank + qk_rope_head_dim), undefined while empty.
+  /// All S tokens so far: (B, 1, S, kv_lora_rank + qk_rope_head_dim), undefined while empty.
   Tensor entries() const { return entries_.contents(); }
   Tensor latent() const;    // (B, S, kv_lora_rank)
   Tensor rope_key() const;  // (B, S, qk_rope_head_dim)

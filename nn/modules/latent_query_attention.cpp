@@ -42,12 +42,10 @@ Tensor LatentQueryAttention::merge_heads(const Tensor& t) const {
 }
 
 Tensor LatentQueryAttention::compress(const Tensor& context, const Tensor& key_padding_mask) {
-  ForwardCall call(*this);
   return compress_slots(context, key_padding_mask);
 }
 
 Tensor LatentQueryAttention::attend(const Tensor& query, const Tensor& slots) {
-  ForwardCall call(*this);
   return attend_slots(query, slots);
 }
 
@@ -79,7 +77,6 @@ Tensor LatentQueryAttention::attend_slots(const Tensor& query, const Tensor& slo
 }
 
 Tensor LatentQueryAttention::forward(const Tensor& query, const Tensor& context, const Tensor& key_padding_mask) {
-  ForwardCall call(*this);
   check_sequence("query", query, d_model);
   check_sequence("context", context, d_model);
   GRAFT_CHECK(query.size(0) == context.size(0), "{}: query has batch {} but context has batch {}", kOp, query.size(0),

@@ -27,12 +27,12 @@ class LatentQueryAttention : public Module {
   LatentQueryAttention(int64_t d_model, int64_t num_heads, int64_t latent_len, bool bias = false,
                        DType dtype = kFloat32);
 
-  // query (B, T, d_model), context (B, S, d_model) -> (B, T, d_model).
+  /// query (B, T, d_model), context (B, S, d_model) -> (B, T, d_model).
   Tensor forward(const Tensor& query, const Tensor& context, const Tensor& key_padding_mask = {});
   Tensor forward(const Tensor& x) override { return forward(x, x); }
-  // Step 1: context (B, S, d_model) -> slots (B, latent_len, d_model).
+  /// Step 1: context (B, S, d_model) -> slots (B, latent_len, d_model).
   Tensor compress(const Tensor& context, const Tensor& key_padding_mask = {});
-  // Step 2: query (B, T, d_model) attends to slots (B, latent_len, d_model) -> (B, T, d_model).
+  /// Step 2: query (B, T, d_model) attends to slots (B, latent_len, d_model) -> (B, T, d_model).
   Tensor attend(const Tensor& query, const Tensor& slots);
   std::string extra_repr() const override;
 
@@ -42,10 +42,10 @@ class LatentQueryAttention : public Module {
   // step 1 latent_q_proj, k_proj, v_proj; step 2 q_proj, slot_k_proj, slot_v_proj, o_proj.
 
  private:
-  // compress and attend without running the forward hooks again (forward runs them once).
+  /// compress and attend without running the forward hooks again (forward runs them once).
   Tensor compress_slots(const Tensor& context, const Tensor& key_padding_mask);
   Tensor attend_slots(const Tensor& query, const Tensor& slots);
-  Tensor project(const char* name, const Tensor& t) const { return child(name)->forward(t); }
+  Tensor project(const char* name, const Tensor& t) const { return (*child(name))(t); }
   Tensor split_heads(const Tensor& t) const;  // (B, L, d_model) -> (B, H, L, head_dim)
   Tensor merge_heads(const Tensor& t) const;  // the inverse
 };

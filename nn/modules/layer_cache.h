@@ -11,18 +11,18 @@ namespace graft::nn {
 class LayerCache {
  public:
   virtual ~LayerCache() = default;
-  // The cache's class name, for error messages ("KVCache").
+  /// The cache's class name, for error messages ("KVCache").
   virtual const char* kind() const = 0;
-  // Tokens stored per sequence (the position of the next token).
+  /// Tokens stored per sequence (the position of the next token).
   virtual int64_t length() const = 0;
-  // Bytes of the stored elements (what the tokens so far need), and of the memory allocated for them
-  // (capacity grows ahead of the length).
+  /// Bytes of the stored elements (what the tokens so far need), and of the memory allocated for them
+  /// (capacity grows ahead of the length).
   virtual size_t bytes() const = 0;
   virtual size_t capacity_bytes() const = 0;
-  // Keeps the batch rows listed in `index` (int64, 1-D, values in [0, batch)), in that order; rows may
-  // repeat, and the batch size becomes index's length (beam search reordering).
+  /// Keeps the batch rows listed in `index` (int64, 1-D, values in [0, batch)), in that order; rows may
+  /// repeat, and the batch size becomes index's length (beam search reordering).
   virtual void select(const Tensor& index) = 0;
-  // Forgets every token (keeps nothing allocated).
+  /// Forgets every token (keeps nothing allocated).
   virtual void clear() = 0;
 };
 

@@ -30,4 +30,14 @@ MLP::MLP(std::vector<int64_t> sizes_, MLPOptions options) : Sequential("MLP"), s
 MLP::MLP(std::vector<int64_t> sizes_, ActivationFactory activation, double dropout)
     : MLP(std::move(sizes_), MLPOptions{.activation = std::move(activation), .dropout = dropout}) {}
 
+namespace {
+std::vector<int64_t> prepend(int64_t first, std::vector<int64_t> rest) {
+  rest.insert(rest.begin(), first);
+  return rest;
+}
+}  // namespace
+
+MLP::MLP(int64_t in_channels, std::vector<int64_t> hidden_channels, MLPOptions options)
+    : MLP(prepend(in_channels, std::move(hidden_channels)), std::move(options)) {}
+
 }  // namespace graft::nn

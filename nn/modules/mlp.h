@@ -1,6 +1,7 @@
 #pragma once
 // nn::MLP: a multi-layer perceptron laid out exactly as torchvision.ops.MLP, so its state dicts load into
-// either: MLP({in, h1, ..., hk, out}) is torchvision's MLP(in, [h1, ..., hk, out]), a Sequential of
+// either: MLP(in, {h1, ..., hk, out}) and MLP({in, h1, ..., hk, out}) are torchvision's
+// MLP(in, [h1, ..., hk, out]), a Sequential of
 //   per hidden layer:  Linear(prev, h), [norm_layer(h)], activation, Dropout(dropout)
 //   then:              Linear(prev, out), Dropout(dropout)
 // so its parameters are named like a Sequential's: "0.weight", "0.bias", "3.weight", ... (with a norm
@@ -28,6 +29,9 @@ class MLP : public Sequential {
  public:
   explicit MLP(std::vector<int64_t> sizes, MLPOptions options = {});
   MLP(std::vector<int64_t> sizes, ActivationFactory activation, double dropout = 0.0);
+  /// torchvision's signature: MLP(in_channels, hidden_channels), the last hidden size being the output's,
+  /// e.g. MLP(8, {16, 16, 3}) == MLP({8, 16, 16, 3}).
+  MLP(int64_t in_channels, std::vector<int64_t> hidden_channels, MLPOptions options = {});
 
   std::vector<int64_t> sizes;
 };

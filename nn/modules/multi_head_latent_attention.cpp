@@ -2,7 +2,6 @@
 
 #include <cmath>
 
-#include "graft/nn/modules/detail/child_as.h"
 #include "graft/nn/modules/normalization.h"
 #include "graft/ops/attention.h"
 #include "graft/ops/matmul.h"
@@ -51,11 +50,11 @@ MultiHeadLatentAttention::MultiHeadLatentAttention(const MultiHeadLatentAttentio
 }
 
 std::shared_ptr<Linear> MultiHeadLatentAttention::kv_b_proj() const {
-  return detail::child_as<Linear>(*this, "kv_b_proj", "Linear");
+  return child_as<Linear>("kv_b_proj").ptr();
 }
 
 std::shared_ptr<RotaryEmbedding> MultiHeadLatentAttention::rotary() const {
-  return detail::child_as<RotaryEmbedding>(*this, "rotary", "RotaryEmbedding");
+  return child_as<RotaryEmbedding>("rotary").ptr();
 }
 
 Tensor MultiHeadLatentAttention::w_uk() const {
@@ -74,13 +73,12 @@ Tensor MultiHeadLatentAttention::w_uv() const {
 Tensor MultiHeadLatentAttention::queries(const Tensor& x) {
   const auto& o = options;
   Tensor q = o.q_lora_rank == 0
-                 ? child("q_proj")->forward(x)
-                 : child("q_b_proj")->forward(child("q_a_layernorm")->forward(child("q_a_proj")->forward(x)));
+                 ? (*child("q_proj"))(x)
+                 : (*child("q_b_proj"))((*child("q_a_layernorm"))((*child("q_a_proj"))(x)));
   return q.reshape({x.size(0), x.size(1), o.num_heads, o.qk_nope_head_dim + o.qk_rope_head_dim}).transpose(1, 2);
 }
 
 Tensor MultiHeadLatentAttention::forward(const Tensor& x, LayerCache* cache) {
-  ForwardCall call(*this);
   constexpr const char* op = "MultiHeadLatentAttention";
   const auto& o = options;
   detail::check_attention_input(op, x, o.d_model);
@@ -93,15 +91,15 @@ Tensor MultiHeadLatentAttention::forward(const Tensor& x, LayerCache* cache) {
   auto rope = rotary();
   Tensor q = queries(x);
   Tensor q_nope = q.narrow(-1, 0, dn);
-  Tensor q_rope = rope->forward(q.narrow(-1, dn, dr), past);  // (B, H, T, dr)
+  Tensor q_rope = call(*rope, q.narrow(-1, dn, dr), past);  // (B, H, T, dr)
 
-  Tensor compressed = child("kv_a_proj_with_mqa")->forward(x);                     // (B, T, dc + dr)
-  Tensor c_kv = child("kv_a_layernorm")->forward(compressed.narrow(-1, 0, dc));     // (B, T, dc)
-  Tensor k_rope = rope->forward(compressed.narrow(-1, dc, dr).unsqueeze(1), past);  // (B, 1, T, dr)
+  Tensor compressed = (*child("kv_a_proj_with_mqa"))(x);                     // (B, T, dc + dr)
+  Tensor c_kv = (*child("kv_a_layernorm"))(compressed.narrow(-1, 0, dc));     // (B, T, dc)
+  Tensor k_rope = call(*rope, compressed.narrow(-1, dc, dr).unsqueeze(1), past);  // (B, 1, T, dr)
 
   Tensor out;  // (B, H, T, dv)
   if (!latent_cache) {
-    Tensor kv = child("kv_b_proj")->forward(c_kv).reshape({B, T, H, dn + dv}).transpose(1, 2);  // (B, H, T, dn + dv)
+    Tensor kv = (*child("kv_b_proj"))(c_kv).reshape({B, T, H, dn + dv}).transpose(1, 2);  // (B, H, T, dn + dv)
     Tensor query = cat({q_nope, q_rope}, -1);
     Tensor key = cat({kv.narrow(-1, 0, dn), k_rope.expand({B, H, T, dr})}, -1);
     out = F::scaled_dot_product_attention(query, key, kv.narrow(-1, dn, dv), {}, 0.0, /*is_causal=*/true,
@@ -115,7 +113,7 @@ Tensor MultiHeadLatentAttention::forward(const Tensor& x, LayerCache* cache) {
                                                                  /*is_causal=*/past == 0, scale, /*enable_gqa=*/true);
     out = matmul(latent_out, w_uv().transpose(1, 2));  // (B, H, T, dc) @ (H, dc, dv)
   }
-  return child("o_proj")->forward(out.transpose(1, 2).reshape({B, T, H * dv}));
+  return (*child("o_proj"))(out.transpose(1, 2).reshape({B, T, H * dv}));
 }
 
 std::string MultiHeadLatentAttention::extra_repr() const {

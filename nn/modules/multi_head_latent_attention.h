@@ -56,20 +56,20 @@ class MultiHeadLatentAttention : public CausalSelfAttention {
   explicit MultiHeadLatentAttention(const MultiHeadLatentAttentionOptions& options);
 
   using CausalSelfAttention::forward;
-  // x (B, T, d_model) -> (B, T, d_model). `cache` must be a LatentKVCache (or null).
+  /// x (B, T, d_model) -> (B, T, d_model). `cache` must be a LatentKVCache (or null).
   Tensor forward(const Tensor& x, LayerCache* cache) override;
   std::unique_ptr<LayerCache> new_cache() const override { return std::make_unique<LatentKVCache>(); }
   int64_t d_model() const override { return options.d_model; }
   std::string extra_repr() const override;
 
-  // Per-head views of kv_b_proj.weight: W^UK (H, d_h, d_c) and W^UV (H, d_v, d_c).
+  /// Per-head views of kv_b_proj.weight: W^UK (H, d_h, d_c) and W^UV (H, d_v, d_c).
   Tensor w_uk() const;
   Tensor w_uv() const;
 
   const MultiHeadLatentAttentionOptions options;
-  // Children (registered in this order): q_proj, or q_a_proj, q_a_layernorm (RMSNorm) and q_b_proj;
-  // kv_a_proj_with_mqa, kv_a_layernorm (RMSNorm), kv_b_proj, o_proj (Linear) and rotary. The forward reaches
-  // them through the registry (see Module::replace_module); the cached path needs kv_b_proj to be a Linear.
+  /// Children (registered in this order): q_proj, or q_a_proj, q_a_layernorm (RMSNorm) and q_b_proj;
+  /// kv_a_proj_with_mqa, kv_a_layernorm (RMSNorm), kv_b_proj, o_proj (Linear) and rotary. The forward reaches
+  /// them through the registry (see Module::replace_module); the cached path needs kv_b_proj to be a Linear.
   std::shared_ptr<Linear> kv_b_proj() const;
   std::shared_ptr<RotaryEmbedding> rotary() const;
 

@@ -27,10 +27,10 @@ Tensor part(const Tensor& t, int64_t index, int64_t count, int64_t size) {
 
 }  // namespace
 
-MultiheadAttention::MultiheadAttention(int64_t embed_dim_, int64_t num_heads_, double dropout_, bool bias,
-                                       bool add_bias_kv, bool add_zero_attn_, std::optional<int64_t> kdim_,
-                                       std::optional<int64_t> vdim_, bool batch_first_, DType dtype)
-    : MultiheadAttentionBase(kName),
+MultiheadAttention::MultiheadAttention(std::string type_name, int64_t embed_dim_, int64_t num_heads_, double dropout_,
+                                       bool add_zero_attn_, std::optional<int64_t> kdim_, std::optional<int64_t> vdim_,
+                                       bool batch_first_, DType dtype)
+    : MultiheadAttentionBase(std::move(type_name)),
       embed_dim(embed_dim_),
       kdim(kdim_.value_or(embed_dim_)),
       vdim(vdim_.value_or(embed_dim_)),
@@ -40,13 +40,20 @@ MultiheadAttention::MultiheadAttention(int64_t embed_dim_, int64_t num_heads_, d
       batch_first(batch_first_),
       add_zero_attn(add_zero_attn_),
       qkv_same_embed_dim(kdim == embed_dim && vdim == embed_dim) {
+  const std::string& name = Module::type_name();
   GRAFT_CHECK(embed_dim > 0 && num_heads > 0 && kdim > 0 && vdim > 0,
               "{}: embed_dim, num_heads, kdim and vdim must be positive, got embed_dim={} num_heads={} kdim={} vdim={}",
-              kName, embed_dim, num_heads, kdim, vdim);
+              name, embed_dim, num_heads, kdim, vdim);
   GRAFT_CHECK(head_dim * num_heads == embed_dim, "{}: embed_dim must be divisible by num_heads, got embed_dim={} num_heads={}",
-              kName, embed_dim, num_heads);
-  GRAFT_CHECK(dropout >= 0.0 && dropout <= 1.0, "{}: dropout must be in [0, 1], got {}", kName, dropout);
-  GRAFT_CHECK(is_floating(dtype), "{}: dtype must be floating, got {}", kName, dtype_name(dtype));
+              name, embed_dim, num_heads);
+  GRAFT_CHECK(dropout >= 0.0 && dropout <= 1.0, "{}: dropout must be in [0, 1], got {}", name, dropout);
+  GRAFT_CHECK(is_floating(dtype), "{}: dtype must be floating, got {}", name, dtype_name(dtype));
+}
+
+MultiheadAttention::MultiheadAttention(int64_t embed_dim_, int64_t num_heads_, double dropout_, bool bias,
+                                       bool add_bias_kv, bool add_zero_attn_, std::optional<int64_t> kdim_,
+                                       std::optional<int64_t> vdim_, bool batch_first_, DType dtype)
+    : MultiheadAttention(kName, embed_dim_, num_heads_, dropout_, add_zero_attn_, kdim_, vdim_, batch_first_, dtype) {
   const int64_t E = embed_dim;
   auto opts = graft::dtype(dtype);
   if (qkv_same_embed_dim) {
@@ -61,7 +68,7 @@ MultiheadAttention::MultiheadAttention(int64_t embed_dim_, int64_t num_heads_, d
     register_parameter("in_proj_weight", Tensor());
   }
   in_proj_bias = register_parameter("in_proj_bias", bias ? empty({3 * E}, opts) : Tensor());
-  out_proj = register_module("out_proj", std::make_shared<Linear>(E, E, bias, dtype));
+  out_proj = register_module("out_proj", Linear(E, E, bias, dtype));
   if (add_bias_kv) {
     bias_k = register_parameter("bias_k", empty({1, 1, E}, opts));
     bias_v = register_parameter("bias_v", empty({1, 1, E}, opts));
@@ -89,7 +96,6 @@ std::tuple<Tensor, Tensor> MultiheadAttention::forward(const Tensor& query, cons
                                                        const Tensor& key_padding_mask, bool need_weights,
                                                        const Tensor& attn_mask, bool average_attn_weights,
                                                        bool is_causal) {
-  ForwardCall call(*this);
   const detail::MhaDims dims{embed_dim, num_heads, kdim, vdim, batch_first, bias_k.defined(),
                              add_zero_attn, out_proj->weight.dtype()};
   detail::MhaInputs in =

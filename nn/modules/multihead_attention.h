@@ -43,11 +43,7 @@
 
 namespace graft::nn {
 
-// What MultiheadAttention and its drop-in replacements (EagerMultiheadAttention) share: the forward
-// signature. A model that reaches its attention through the registered child, e.g.
-//   std::dynamic_pointer_cast<MultiheadAttentionBase>(child("attn"))->forward(x, x, x)
-// keeps working after replace_mha_with_eager swaps the child (a member pointer taken at construction would
-// still point to the old module).
+/// What MultiheadAttention and its drop-in replacements share: the forward signature, and calls with hooks.
 class MultiheadAttentionBase : public Module {
  public:
   using Module::Module;
@@ -56,20 +52,52 @@ class MultiheadAttentionBase : public Module {
                                              const Tensor& attn_mask = {}, bool average_attn_weights = true,
                                              bool is_causal = false) = 0;
   using Module::forward;
+  /// Calls forward with the module's hooks (PyTorch's `mha(query, key, value, ...)`).
+  std::tuple<Tensor, Tensor> operator()(const Tensor& query, const Tensor& key, const Tensor& value,
+                                        const Tensor& key_padding_mask = {}, bool need_weights = true,
+                                        const Tensor& attn_mask = {}, bool average_attn_weights = true,
+                                        bool is_causal = false) {
+    return call(*this, query, key, value, key_padding_mask, need_weights, attn_mask, average_attn_weights, is_causal);
+  }
 };
 
+/// The arguments of MultiheadAttention by name, for designated initialisers where PyTorch takes keywords:
+/// `nn::MultiheadAttention({.embed_dim = 64, .num_heads = 4, .batch_first = true})`. The defaults are
+/// PyTorch's.
+struct MultiheadAttentionOptions {
+  int64_t embed_dim = 0;
+  int64_t num_heads = 0;
+  double dropout = 0.0;
+  bool bias = true;
+  bool add_bias_kv = false;
+  bool add_zero_attn = false;
+  std::optional<int64_t> kdim = std::nullopt;
+  std::optional<int64_t> vdim = std::nullopt;
+  bool batch_first = false;
+  DType dtype = kFloat32;
+};
+
+/// torch.nn.MultiheadAttention. Its drop-in replacement EagerMultiheadAttention derives from it, so a typed
+/// handle `nn::Child<nn::MultiheadAttention>` reaches the eager module after replace_mha_with_eager.
 class MultiheadAttention : public MultiheadAttentionBase {
  public:
+  /// @throws graft::Error for non-positive sizes, embed_dim not divisible by num_heads, dropout outside
+  /// [0, 1] or a non-floating dtype.
   MultiheadAttention(int64_t embed_dim, int64_t num_heads, double dropout = 0.0, bool bias = true,
                      bool add_bias_kv = false, bool add_zero_attn = false, std::optional<int64_t> kdim = std::nullopt,
                      std::optional<int64_t> vdim = std::nullopt, bool batch_first = false, DType dtype = kFloat32);
+  /// The same, with the arguments named (MultiheadAttentionOptions). @throws graft::Error as above.
+  explicit MultiheadAttention(const MultiheadAttentionOptions& options)
+      : MultiheadAttention(options.embed_dim, options.num_heads, options.dropout, options.bias, options.add_bias_kv,
+                           options.add_zero_attn, options.kdim, options.vdim, options.batch_first, options.dtype) {}
 
   std::tuple<Tensor, Tensor> forward(const Tensor& query, const Tensor& key, const Tensor& value,
                                      const Tensor& key_padding_mask = {}, bool need_weights = true,
                                      const Tensor& attn_mask = {}, bool average_attn_weights = true,
                                      bool is_causal = false) override;
   using Module::forward;
-  void reset_parameters();  // PyTorch's _reset_parameters
+  /// PyTorch's _reset_parameters.
+  virtual void reset_parameters();
 
   int64_t embed_dim, kdim, vdim, num_heads, head_dim;
   double dropout;
@@ -79,7 +107,13 @@ class MultiheadAttention : public MultiheadAttentionBase {
   Tensor q_proj_weight, k_proj_weight, v_proj_weight;  // defined when !qkv_same_embed_dim
   Tensor in_proj_bias;      // (3E), or undefined without bias
   Tensor bias_k, bias_v;    // (1, 1, E) with add_bias_kv
-  std::shared_ptr<Linear> out_proj;
+  Child<Linear> out_proj;
+
+ protected:
+  /// For drop-in replacements that register parameters of their own (EagerMultiheadAttention): checks and
+  /// keeps the configuration under the replacement's type name, and registers nothing.
+  MultiheadAttention(std::string type_name, int64_t embed_dim, int64_t num_heads, double dropout, bool add_zero_attn,
+                     std::optional<int64_t> kdim, std::optional<int64_t> vdim, bool batch_first, DType dtype);
 };
 
 }  // namespace graft::nn

@@ -42,7 +42,6 @@ void LayerNorm::reset_parameters() {
 }
 
 Tensor LayerNorm::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return F::layer_norm(input, normalized_shape, weight, bias, eps);
 }
 
@@ -64,7 +63,6 @@ void RMSNorm::reset_parameters() {
 }
 
 Tensor RMSNorm::forward(const Tensor& input) {
-  ForwardCall call(*this);
   return F::rms_norm(input, normalized_shape, weight, eps);
 }
 

@@ -10,7 +10,7 @@ namespace graft::nn::repr_format {
 
 std::string py_float(double value);               // 1e-05, 0.1, 1.0, inf, nan
 std::string py_float(std::optional<double> value);  // None when empty
-// A number the user may have given as an int in Python (Softplus(beta=1)): integral values print as ints.
+/// A number the user may have given as an int in Python (Softplus(beta=1)): integral values print as ints.
 std::string py_number(double value);
 std::string py_bool(bool value);                  // True, False
 std::string py_str(const std::string& value);     // 'value'

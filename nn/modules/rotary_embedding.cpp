@@ -41,7 +41,6 @@ std::pair<Tensor, Tensor> RotaryEmbedding::cos_sin(int64_t offset, int64_t lengt
 }
 
 Tensor RotaryEmbedding::forward(const Tensor& x, int64_t offset) {
-  ForwardCall call(*this);
   GRAFT_CHECK(x.defined() && x.dim() >= 2 && x.size(-1) == head_dim,
               "RotaryEmbedding: expected an input of shape (..., T, {}), got {}", head_dim,
               x.defined() ? shape_str(x.shape()) : std::string("an undefined tensor"));

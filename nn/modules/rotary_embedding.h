@@ -21,7 +21,7 @@ class RotaryEmbedding : public Module {
   Tensor forward(const Tensor& x) override { return forward(x, 0); }
   std::string extra_repr() const override;
 
-  // cos and sin for positions offset .. offset + length - 1, each (length, head_dim), in `dtype`.
+  /// cos and sin for positions offset .. offset + length - 1, each (length, head_dim), in `dtype`.
   std::pair<Tensor, Tensor> cos_sin(int64_t offset, int64_t length, DType dtype);
 
   int64_t head_dim, max_positions;

@@ -19,7 +19,6 @@ SelfAttention::SelfAttention(int64_t embed_dim_, bool bias, double dropout_, DTy
 Tensor SelfAttention::forward(const Tensor& x) { return forward(x, Tensor(), false); }
 
 Tensor SelfAttention::forward(const Tensor& x, const Tensor& attn_mask, bool is_causal) {
-  ForwardCall call(*this);
   GRAFT_CHECK(x.defined(), "SelfAttention: the input is undefined");
   GRAFT_CHECK(x.dim() >= 2 && x.shape().back() == embed_dim,
               "SelfAttention: expected an input of shape (..., L, embed_dim={}), got {}", embed_dim, shape_str(x.shape()));

@@ -26,7 +26,7 @@ class SelfAttention : public Module {
 
   int64_t embed_dim;
   double dropout;
-  std::shared_ptr<Linear> q_proj, k_proj, v_proj, out_proj;
+  Child<Linear> q_proj, k_proj, v_proj, out_proj;
 };
 
 }  // namespace graft::nn

@@ -19,18 +19,18 @@ namespace graft::nn {
 
 class SequenceBuffer {
  public:
-  // `owner` names the cache in error messages. The first allocation holds at least min_capacity positions.
+  /// `owner` names the cache in error messages. The first allocation holds at least min_capacity positions.
   explicit SequenceBuffer(std::string owner, int64_t min_capacity = 16);
 
-  // Appends x (B, ..., T, D): every dim but -2 must match what is stored. Returns contents().
+  /// Appends x (B, ..., T, D): every dim but -2 must match what is stored. Returns contents().
   Tensor append(const Tensor& x);
-  // The stored (B, ..., S, D), or an undefined tensor before the first append.
+  /// The stored (B, ..., S, D), or an undefined tensor before the first append.
   Tensor contents() const;
   int64_t length() const { return length_; }
   int64_t capacity() const;
   size_t bytes() const;
   size_t capacity_bytes() const;
-  // Keeps batch rows `index` (int64, 1-D) in that order (dim 0).
+  /// Keeps batch rows `index` (int64, 1-D) in that order (dim 0).
   void select(const Tensor& index);
   void clear();
 

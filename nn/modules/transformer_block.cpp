@@ -1,6 +1,5 @@
 #include "graft/nn/modules/transformer_block.h"
 
-#include "graft/nn/modules/detail/child_as.h"
 #include "graft/nn/modules/feed_forward.h"
 #include "graft/nn/modules/grouped_query_attention.h"
 #include "graft/nn/modules/normalization.h"
@@ -68,13 +67,12 @@ TransformerBlock::TransformerBlock(const AttentionConfig& attention, int64_t ffn
     : TransformerBlock(make_causal_attention(attention), ffn_hidden, norm_eps, attention.dtype, ffn_multiple_of) {}
 
 std::shared_ptr<CausalSelfAttention> TransformerBlock::attn() const {
-  return detail::child_as<CausalSelfAttention>(*this, "attn", "CausalSelfAttention");
+  return child_as<CausalSelfAttention>("attn").ptr();
 }
 
 Tensor TransformerBlock::forward(const Tensor& x, LayerCache* cache) {
-  ForwardCall call(*this);
-  Tensor h = x + attn()->forward(norm1()->forward(x), cache);
-  return h + ffn()->forward(norm2()->forward(h));
+  Tensor h = x + call(*attn(), (*norm1())(x), cache);
+  return h + (*ffn())((*norm2())(h));
 }
 
 }  // namespace graft::nn

@@ -16,8 +16,8 @@ namespace graft::nn {
 enum class AttentionKind { MHA, MQA, GQA, MLA };
 const char* attention_kind_name(AttentionKind kind);
 
-// Which attention a block uses and its sizes. MHA, MQA and GQA are GroupedQueryAttention with num_kv_heads =
-// num_heads, 1 and num_kv_heads; MLA is MultiHeadLatentAttention with the mla_* sizes.
+/// Which attention a block uses and its sizes. MHA, MQA and GQA are GroupedQueryAttention with num_kv_heads =
+/// num_heads, 1 and num_kv_heads; MLA is MultiHeadLatentAttention with the mla_* sizes.
 struct AttentionConfig {
   AttentionKind kind = AttentionKind::MHA;
   int64_t d_model = 0;
@@ -27,7 +27,7 @@ struct AttentionConfig {
   bool bias = false;
   int64_t max_positions = 2048;
   double rope_base = 10000.0;
-  // MLA only (see MultiHeadLatentAttentionOptions)
+  /// MLA only (see MultiHeadLatentAttentionOptions)
   int64_t kv_lora_rank = 0, q_lora_rank = 0, qk_nope_head_dim = 0, qk_rope_head_dim = 0, v_head_dim = 0;
   std::optional<double> norm_eps = 1e-6;  // MLA's latent norms
   DType dtype = kFloat32;
@@ -39,9 +39,9 @@ class TransformerBlock : public Module {
  public:
   static constexpr int64_t kDefaultFFNMultipleOf = 8;
 
-  // ffn_hidden = 0 picks the SwiGLU default, FeedForward::default_hidden(d_model, "swiglu", ffn_multiple_of):
-  // 2/3 of 4 * d_model rounded up to a multiple of ffn_multiple_of. The blocks default to multiple_of 8
-  // (d_model 64 gives 176), not FeedForward's 256 (LLaMA's, which would more than double small models' FFNs).
+  /// ffn_hidden = 0 picks the SwiGLU default, FeedForward::default_hidden(d_model, "swiglu", ffn_multiple_of):
+  /// 2/3 of 4 * d_model rounded up to a multiple of ffn_multiple_of. The blocks default to multiple_of 8
+  /// (d_model 64 gives 176), not FeedForward's 256 (LLaMA's, which would more than double small models' FFNs).
   TransformerBlock(std::shared_ptr<CausalSelfAttention> attention, int64_t ffn_hidden = 0,
                    std::optional<double> norm_eps = 1e-6, DType dtype = kFloat32,
                    int64_t ffn_multiple_of = kDefaultFFNMultipleOf);

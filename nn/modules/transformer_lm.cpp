@@ -1,6 +1,5 @@
 #include "graft/nn/modules/transformer_lm.h"
 
-#include "graft/nn/modules/detail/child_as.h"
 #include "graft/nn/modules/embedding.h"
 #include "graft/nn/modules/normalization.h"
 #include "graft/ops/linear.h"
@@ -54,7 +53,7 @@ TransformerLM::TransformerLM(const TransformerLMConfig& c) : CausalLM("Transform
 }
 
 std::shared_ptr<ModuleList> TransformerLM::layers() const {
-  return detail::child_as<ModuleList>(*this, "layers", "ModuleList");
+  return child_as<ModuleList>("layers").ptr();
 }
 
 Tensor& TransformerLM::embedding_weight() const { return child("embed_tokens")->parameter("weight"); }
@@ -81,22 +80,20 @@ Tensor TransformerLM::run(const Tensor& tokens, TransformerLMState* state) {
     GRAFT_CHECK(state->num_layers() == num_layers(), "{}: the decoding state has {} layer caches, the model {} layers",
                 kOp, state->num_layers(), num_layers());
   }
-  Tensor h = child("embed_tokens")->forward(tokens);
+  Tensor h = (*child("embed_tokens"))(tokens);
   auto blocks = layers();
   for (size_t i = 0; i < blocks->size(); ++i)
-    h = blocks->at<TransformerBlock>(i)->forward(h, state ? &state->cache(i) : nullptr);
-  h = child("norm")->forward(h);
+    h = call(*blocks->at<TransformerBlock>(i), h, state ? &state->cache(i) : nullptr);
+  h = (*child("norm"))(h);
   if (state) state->length_ += tokens.size(1);
-  return config.tie_embeddings ? F::linear(h, embedding_weight()) : child("lm_head")->forward(h);
+  return config.tie_embeddings ? F::linear(h, embedding_weight()) : (*child("lm_head"))(h);
 }
 
 Tensor TransformerLM::forward(const Tensor& tokens) {
-  ForwardCall call(*this);
   return run(tokens, nullptr);
 }
 
 Tensor TransformerLM::forward(const Tensor& tokens, DecoderState& state) {
-  ForwardCall call(*this);
   auto* s = dynamic_cast<TransformerLMState*>(&state);
   GRAFT_CHECK(s != nullptr, "{}: the decoding state was not made by TransformerLM::new_state", kOp);
   return run(tokens, s);

@@ -18,7 +18,7 @@ namespace graft::nn {
 struct TransformerLMConfig {
   int64_t vocab_size = 0;
   int64_t num_layers = 0;
-  // attention.d_model is the model width; attention.dtype the parameters' dtype.
+  /// attention.d_model is the model width; attention.dtype the parameters' dtype.
   AttentionConfig attention;
   int64_t ffn_hidden = 0;  // 0: the SwiGLU default for d_model, rounded up to a multiple of ffn_multiple_of
   int64_t ffn_multiple_of = TransformerBlock::kDefaultFFNMultipleOf;
@@ -26,13 +26,13 @@ struct TransformerLMConfig {
   bool tie_embeddings = false;
 };
 
-// The decoding state of a TransformerLM: one cache per layer, for `batch` sequences of equal length.
+/// The decoding state of a TransformerLM: one cache per layer, for `batch` sequences of equal length.
 class TransformerLMState : public DecoderState {
  public:
   TransformerLMState(std::vector<std::unique_ptr<LayerCache>> caches, int64_t batch);
   void select(const Tensor& index) override;
   int64_t length() const override { return length_; }
-  // The memory held: the caches' allocated buffers (capacity_bytes), which run ahead of stored_bytes().
+  /// The memory held: the caches' allocated buffers (capacity_bytes), which run ahead of stored_bytes().
   size_t bytes() const override;
   size_t stored_bytes() const;  // sum of the caches' bytes(): the elements the tokens so far need
   int64_t batch() const { return batch_; }
@@ -50,9 +50,9 @@ class TransformerLM : public CausalLM {
  public:
   explicit TransformerLM(const TransformerLMConfig& config);
 
-  // tokens (B, T) int64 -> logits (B, T, vocab_size), causal, positions 0 .. T-1.
+  /// tokens (B, T) int64 -> logits (B, T, vocab_size), causal, positions 0 .. T-1.
   Tensor forward(const Tensor& tokens) override;
-  // tokens (B, T) continue the B sequences of `state` (a TransformerLMState of batch B).
+  /// tokens (B, T) continue the B sequences of `state` (a TransformerLMState of batch B).
   Tensor forward(const Tensor& tokens, DecoderState& state) override;
   std::unique_ptr<DecoderState> new_state(int64_t batch) override;
   int64_t vocab_size() const override { return config.vocab_size; }
@@ -60,7 +60,7 @@ class TransformerLM : public CausalLM {
   size_t num_layers() const { return layers()->size(); }
   std::shared_ptr<TransformerBlock> layer(size_t i) const { return layers()->at<TransformerBlock>(i); }
   std::shared_ptr<ModuleList> layers() const;
-  // The token embedding's weight (vocab_size, d_model), also the output layer's with tie_embeddings.
+  /// The token embedding's weight (vocab_size, d_model), also the output layer's with tie_embeddings.
   Tensor& embedding_weight() const;
   std::string extra_repr() const override;
 

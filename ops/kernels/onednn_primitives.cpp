@@ -57,4 +57,47 @@ dnnl::memory wrap(const dnnl::memory::desc& md, const Tensor& t) {
   return dnnl::memory(md, engine(), t.data_ptr());
 }
 
+namespace {
+std::optional<dnnl::reorder> reorder_between(const dnnl::memory::desc& from, const dnnl::memory::desc& to) {
+  if (from == to) return std::nullopt;
+  return dnnl::reorder(dnnl::reorder::primitive_desc(engine(), from, engine(), to));
+}
+}  // namespace
+
+Port Port::input(const dnnl::memory::desc& plain, const dnnl::memory::desc& chosen) {
+  return {plain, chosen, reorder_between(plain, chosen)};
+}
+
+Port Port::output(const dnnl::memory::desc& plain, const dnnl::memory::desc& chosen) {
+  return {plain, chosen, reorder_between(chosen, plain)};
+}
+
+dnnl::memory Bindings::scratch(const dnnl::memory::desc& md) {
+  Tensor buffer = empty_tensor({static_cast<int64_t>((md.get_size() + 3) / 4)}, kFloat32);
+  scratch_.push_back(buffer);
+  return dnnl::memory(md, engine(), buffer.data_ptr());
+}
+
+dnnl::memory Bindings::input(const Port& port, const Tensor& t) {
+  dnnl::memory plain = wrap(port.plain, t);
+  if (!port.reorder) return plain;
+  dnnl::memory chosen = scratch(port.chosen);
+  port.reorder->execute(stream(), plain, chosen);
+  return chosen;
+}
+
+dnnl::memory Bindings::output(const Port& port, const Tensor& t) {
+  dnnl::memory plain = wrap(port.plain, t);
+  if (!port.reorder) return plain;
+  dnnl::memory chosen = scratch(port.chosen);
+  outputs_.push_back({&port, {chosen, plain}});
+  return chosen;
+}
+
+void Bindings::finish() {
+  for (auto& [port, mems] : outputs_) port->reorder->execute(stream(), mems.first, mems.second);
+  outputs_.clear();
+  stream().wait();
+}
+
 }  // namespace graft::kernels::onednn

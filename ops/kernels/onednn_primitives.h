@@ -10,7 +10,9 @@
 #include <memory>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <optional>
 #include <unordered_map>
+#include <vector>
 
 #include "graft/graph/tensor.h"
 
@@ -21,9 +23,10 @@ dnnl::engine& engine();
 dnnl::stream& stream();
 
 // What defines a primitive: kind, algorithm, dims, flags, ... and the OpenMP thread count, since oneDNN
-// primitives are tied to the number of threads they were created for.
+// primitives are tied to the number of threads they were created for. A convolution needs the most fields
+// (sizes, strides, paddings, dilations, groups).
 struct PrimitiveKey {
-  static constexpr size_t kFields = 10;
+  static constexpr size_t kFields = 24;
   std::array<int64_t, kFields> fields{};
   bool operator==(const PrimitiveKey&) const = default;
 };
@@ -64,5 +67,32 @@ dnnl::memory::desc f32_desc(const dnnl::memory::dims& dims);
 Tensor dense(const Tensor& t, IntList shape, DType dt);
 // `t` (contiguous f32) as a oneDNN memory object, without copying.
 dnnl::memory wrap(const dnnl::memory::desc& md, const Tensor& t);
+
+// ---- layouts: a primitive created with format_tag::any picks its own (blocked) layouts; graft's tensors are
+// plain, so its arguments go through reorders, created once with the primitive and cached beside it.
+
+// One argument of a primitive: its plain layout and the one the primitive chose, with the reorder between
+// them (plain -> chosen for an input, chosen -> plain for an output), empty when they are the same.
+struct Port {
+  dnnl::memory::desc plain, chosen;
+  std::optional<dnnl::reorder> reorder;
+  static Port input(const dnnl::memory::desc& plain, const dnnl::memory::desc& chosen);
+  static Port output(const dnnl::memory::desc& plain, const dnnl::memory::desc& chosen);
+};
+
+// The memory objects of one execution. An argument whose layout differs goes through a scratch buffer that
+// lives as long as the Bindings: inputs are reordered into it at once (the stream runs in order, so before
+// the primitive), outputs are reordered back by finish(), which also waits for the stream.
+class Bindings {
+ public:
+  dnnl::memory input(const Port& port, const Tensor& t);
+  dnnl::memory output(const Port& port, const Tensor& t);
+  void finish();
+
+ private:
+  dnnl::memory scratch(const dnnl::memory::desc& md);
+  std::vector<Tensor> scratch_;
+  std::vector<std::pair<const Port*, std::pair<dnnl::memory, dnnl::memory>>> outputs_;  // chosen, plain
+};
 
 }  // namespace graft::kernels::onednn

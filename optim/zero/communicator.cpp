@@ -123,8 +123,12 @@ void Communicator::all_reduce(const Tensor& input, const Tensor& output, bool ac
   // A reduce-scatter into this rank's chunk of the output, then an all-gather of the chunks in place.
   const int64_t begin = prefix(counts, rank_);
   char* out_chunk = static_cast<char*>(output.data_ptr()) + begin * static_cast<int64_t>(output.element_size());
-  do_reduce_scatter(input.data_ptr(), out_chunk, counts, input.dtype(), accumulate);
-  do_all_gather(out_chunk, output.data_ptr(), counts, input.dtype());
+  try {
+    do_reduce_scatter(input.data_ptr(), out_chunk, counts, input.dtype(), accumulate);
+    do_all_gather(out_chunk, output.data_ptr(), counts, input.dtype());
+  } catch (const Error& e) {  // a timeout names the step; the caller called all_reduce
+    GRAFT_FAIL("all_reduce: {}", e.what());
+  }
   const int64_t moved = (n - counts[r]) + (n - counts[(r + W - 1) % W]);  // reduce-scatter + all-gather received
   const int64_t sent = (n - counts[r]) + (n - counts[(r + 1) % W]);
   count(Collective::AllReduce, sent, moved, input.dtype());

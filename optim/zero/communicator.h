@@ -39,7 +39,7 @@ enum class Collective : uint8_t { AllReduce, ReduceScatter, AllGather, Broadcast
 inline constexpr size_t kNumCollectives = 5;
 const char* collective_name(Collective c);  // "all_reduce", ...
 
-// What one rank moved in one kind of collective, under the ring model.
+/// What one rank moved in one kind of collective, under the ring model.
 struct Traffic {
   int64_t calls = 0;
   int64_t elements_sent = 0;
@@ -64,24 +64,24 @@ class Communicator {
 
   int rank() const { return rank_; }
   int world_size() const { return world_size_; }
-  // "in-process" or "mpi".
+  /// "in-process" or "mpi".
   virtual const char* backend() const = 0;
 
-  // Every rank's `buffer` becomes the rank-ordered sum of all ranks' buffers.
+  /// Every rank's `buffer` becomes the rank-ordered sum of all ranks' buffers.
   void all_reduce(const Tensor& buffer);
-  // output = [output +] sum over ranks of input (same length); output may be input. With accumulate, each
-  // chunk starts from its owner's output (keep outputs equal across ranks, as ZeRO stage 0 does).
+  /// output = [output +] sum over ranks of input (same length); output may be input. With accumulate, each
+  /// chunk starts from its owner's output (keep outputs equal across ranks, as ZeRO stage 0 does).
   void all_reduce(const Tensor& input, const Tensor& output, bool accumulate);
-  // input: W * output.numel() elements, chunk s going to rank s. output = [output +] the rank-ordered sum of
-  // every rank's chunk `rank()`. output may be exactly this rank's chunk of input (in place).
+  /// input: W * output.numel() elements, chunk s going to rank s. output = [output +] the rank-ordered sum of
+  /// every rank's chunk `rank()`. output may be exactly this rank's chunk of input (in place).
   void reduce_scatter(const Tensor& input, const Tensor& output, bool accumulate = false);
-  // output (W * input.numel() elements) = every rank's input, in rank order. input may be exactly this
-  // rank's chunk of output (in place).
+  /// output (W * input.numel() elements) = every rank's input, in rank order. input may be exactly this
+  /// rank's chunk of output (in place).
   void all_gather(const Tensor& input, const Tensor& output);
-  // The variable-size form: rank s contributes counts[s] elements (input holds counts[rank()]); output holds
-  // their concatenation in rank order.
+  /// The variable-size form: rank s contributes counts[s] elements (input holds counts[rank()]); output holds
+  /// their concatenation in rank order.
   void all_gather(const Tensor& input, const Tensor& output, const std::vector<int64_t>& counts);
-  // Every rank's buffer becomes root's.
+  /// Every rank's buffer becomes root's.
   void broadcast(const Tensor& buffer, int root);
   void barrier();
 
@@ -92,7 +92,7 @@ class Communicator {
   void set_timeout(std::chrono::milliseconds timeout);
   std::chrono::milliseconds timeout() const { return timeout_; }
 
-  // Counted traffic of this rank since construction or the last reset.
+  /// Counted traffic of this rank since construction or the last reset.
   const TrafficByCollective& traffic() const { return traffic_; }
   const Traffic& traffic(Collective c) const { return traffic_[static_cast<size_t>(c)]; }
   void reset_traffic() { traffic_ = {}; }
@@ -100,14 +100,14 @@ class Communicator {
  protected:
   Communicator(int rank, int world_size);
 
-  // The back end's part. Buffers are contiguous, of one floating dtype, and checked by the caller.
-  // reduce_scatter: `in` holds W chunks of counts[s] elements; `out` (counts[rank] elements) receives the
-  // rank-ordered sum of chunk `rank` over ranks (added to out's values with accumulate). `out` may alias
-  // this rank's chunk of `in`.
+  /// The back end's part. Buffers are contiguous, of one floating dtype, and checked by the caller.
+  /// reduce_scatter: `in` holds W chunks of counts[s] elements; `out` (counts[rank] elements) receives the
+  /// rank-ordered sum of chunk `rank` over ranks (added to out's values with accumulate). `out` may alias
+  /// this rank's chunk of `in`.
   virtual void do_reduce_scatter(const void* in, void* out, const std::vector<int64_t>& counts, DType dtype,
                                  bool accumulate) = 0;
-  // all_gather: out = concatenation over ranks of each rank's `in` (counts[s] elements). `in` may alias this
-  // rank's part of `out`.
+  /// all_gather: out = concatenation over ranks of each rank's `in` (counts[s] elements). `in` may alias this
+  /// rank's part of `out`.
   virtual void do_all_gather(const void* in, void* out, const std::vector<int64_t>& counts, DType dtype) = 0;
   virtual void do_broadcast(void* buffer, int64_t n, DType dtype, int root) = 0;
   virtual void do_barrier() = 0;
@@ -125,9 +125,9 @@ class Communicator {
 namespace detail {
 /// "rank 2" or "ranks 1, 3": the ranks a timed-out collective waited for.
 std::string describe_ranks(const std::vector<int>& ranks);
-// out[i] = ((start[i] + in[0][i]) + in[1][i]) + ... for i < n, where start is out itself with accumulate and
-// in[0] (then skipped) without. Any input may alias out elementwise: elements are read before they are written.
-// The one reduction both back ends use.
+/// out[i] = ((start[i] + in[0][i]) + in[1][i]) + ... for i < n, where start is out itself with accumulate and
+/// in[0] (then skipped) without. Any input may alias out elementwise: elements are read before they are written.
+/// The one reduction both back ends use.
 void ordered_sum(void* out, const std::vector<const void*>& in, int64_t n, DType dtype, bool accumulate);
 }  // namespace detail
 

@@ -35,7 +35,7 @@ class InProcessCommunicator final : public Communicator {
   InProcessGroup& group_;
 };
 
-// The shared state of W in-process ranks.
+/// The shared state of W in-process ranks.
 class InProcessGroup {
  public:
   explicit InProcessGroup(int world_size);
@@ -44,16 +44,16 @@ class InProcessGroup {
   InProcessGroup& operator=(const InProcessGroup&) = delete;
 
   int world_size() const { return world_size_; }
-  // Rank `rank`'s communicator, owned by the group. Each must be used by one thread at a time.
+  /// Rank `rank`'s communicator, owned by the group. Each must be used by one thread at a time.
   InProcessCommunicator& communicator(int rank);
-  // Makes every rank waiting in a collective, now or later, raise graft::Error carrying `reason` instead of
-  // waiting for a rank that will never come (run_in_process calls it when a rank fails).
+  /// Makes every rank waiting in a collective, now or later, raise graft::Error carrying `reason` instead of
+  /// waiting for a rank that will never come (run_in_process calls it when a rank fails).
   void abort(const std::string& reason);
   bool aborted() const;
 
  private:
   friend class InProcessCommunicator;
-  // What a rank published for the collective in progress.
+  /// What a rank published for the collective in progress.
   struct Slot {
     const char* op = nullptr;
     DType dtype = kFloat32;
@@ -63,10 +63,10 @@ class InProcessGroup {
     int64_t n = 0;
     int root = 0;
   };
-  // Publishes `slot` for `rank`, waits for every rank and checks that they all called the same collective
-  // with the same sizes.
+  /// Publishes `slot` for `rank`, waits for every rank and checks that they all called the same collective
+  /// with the same sizes.
   void publish(int rank, Slot slot, std::chrono::milliseconds timeout);
-  // Waits until every rank has arrived here; after `timeout`, aborts the group naming the ranks that did not.
+  /// Waits until every rank has arrived here; after `timeout`, aborts the group naming the ranks that did not.
   void wait_all(int rank, const char* op, std::chrono::milliseconds timeout);
 
   int world_size_;
@@ -90,8 +90,8 @@ class InProcessGroup {
 void run_in_process(int world_size, const std::function<void(Communicator&)>& fn,
                     std::chrono::milliseconds timeout = Communicator::kDefaultTimeout);
 
-// OpenMP limited to one thread on the calling thread for the scope (what run_in_process does for each rank);
-// lets a single-process reference run compute exactly as a rank does.
+/// OpenMP limited to one thread on the calling thread for the scope (what run_in_process does for each rank);
+/// lets a single-process reference run compute exactly as a rank does.
 class SingleThreadedKernels {
  public:
   SingleThreadedKernels();

@@ -24,7 +24,7 @@ struct ZeroBucketLayout {
 
   int64_t padded() const { return slice * world_size; }
   FlatRange range(int rank) const { return {slice * rank, slice * (rank + 1)}; }
-  // The part of member m's slot inside `range` ([begin, end), empty when begin >= end).
+  /// The part of member m's slot inside `range` ([begin, end), empty when begin >= end).
   FlatRange overlap(size_t m, FlatRange range) const;
 };
 

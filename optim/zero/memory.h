@@ -19,7 +19,7 @@
 
 namespace graft::optim::zero {
 
-// Bytes of model state on one rank.
+/// Bytes of model state on one rank.
 struct ModelStateBytes {
   double parameters = 0;
   double gradients = 0;
@@ -27,7 +27,7 @@ struct ModelStateBytes {
   double total() const { return parameters + gradients + optimizer_states; }
 };
 
-// What a rank holds, measured: bytes of its real buffers, and the element counts behind them.
+/// What a rank holds, measured: bytes of its real buffers, and the element counts behind them.
 struct ModelStateMemory {
   ModelStateBytes bytes;
   int64_t parameter_elements = 0;  // parameter elements resident (full buffers, or the rank's slice)
@@ -35,32 +35,32 @@ struct ModelStateMemory {
   int64_t state_elements = 0;      // parameter elements whose optimizer state this rank holds
   int64_t state_buffers = 0;       // optimizer-state buffers per element (Adam: 2)
 
-  // The same elements under the paper's mixed-precision accounting: 2 + 2 bytes per parameter and gradient
-  // element, K bytes per element of optimizer state.
+  /// The same elements under the paper's mixed-precision accounting: 2 + 2 bytes per parameter and gradient
+  /// element, K bytes per element of optimizer state.
   ModelStateBytes mixed_precision(double K = 12) const;
 };
 
-// The paper's formula for `stage` (0-3): Psi parameters on n_d ranks, K bytes of optimizer state per
-// parameter, param_bytes and grad_bytes per parameter and gradient (2 and 2 in mixed precision).
+/// The paper's formula for `stage` (0-3): Psi parameters on n_d ranks, K bytes of optimizer state per
+/// parameter, param_bytes and grad_bytes per parameter and gradient (2 and 2 in mixed precision).
 ModelStateBytes zero_model_state_bytes(int stage, double psi, double n_d, double K = 12, double param_bytes = 2,
                                        double grad_bytes = 2);
 
-// "P_os", "P_os+g", ... for stage 0-3 ("baseline" for 0).
+/// "P_os", "P_os+g", ... for stage 0-3 ("baseline" for 0).
 const char* zero_stage_name(int stage);
 
-// One cell of Table 1 of the paper: per-device model-state memory (GB = 1e9 bytes) of stage 1, 2 or 3 for
-// Psi parameters on n_d ranks, as printed.
+/// One cell of Table 1 of the paper: per-device model-state memory (GB = 1e9 bytes) of stage 1, 2 or 3 for
+/// Psi parameters on n_d ranks, as printed.
 struct PaperTableCell {
   double psi;
   int n_d;
   int stage;
   const char* printed;
 };
-// The whole table: Psi = 7.5B, 128B, 1T; N_d = 1, 4, 16, 64, 256, 1024; stages 1-3 (the 7.5B column is
-// rounded, the other two truncated, e.g. 4187.5 printed as 4187).
+/// The whole table: Psi = 7.5B, 128B, 1T; N_d = 1, 4, 16, 64, 256, 1024; stages 1-3 (the 7.5B column is
+/// rounded, the other two truncated, e.g. 4187.5 printed as 4187).
 const std::vector<PaperTableCell>& paper_table1();
-// True when `value` shows as `printed` at printed's precision, rounded or truncated to its last digit:
-// -0.5 <= (value - printed) / unit < 1, unit being one in printed's last digit.
+/// True when `value` shows as `printed` at printed's precision, rounded or truncated to its last digit:
+/// -0.5 <= (value - printed) / unit < 1, unit being one in printed's last digit.
 bool matches_printed(double value, const std::string& printed);
 
 }  // namespace graft::optim::zero

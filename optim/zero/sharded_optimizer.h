@@ -58,12 +58,12 @@
 
 namespace graft::optim::zero {
 
-// Builds the rank's optimizer over the pieces of its slice; the groups mirror the ones given to
-// ShardedOptimizer (same order and options, fewer or no parameters).
+/// Builds the rank's optimizer over the pieces of its slice; the groups mirror the ones given to
+/// ShardedOptimizer (same order and options, fewer or no parameters).
 using OptimizerFactory =
     std::function<std::unique_ptr<Optimizer>(const std::vector<OptimizerParamGroup>& groups)>;
 
-// A factory for optimizer type Opt (SGD, Adam, AdamW) with default options `defaults`.
+/// A factory for optimizer type Opt (SGD, Adam, AdamW) with default options `defaults`.
 template <class Opt, class Options>
 OptimizerFactory optimizer_factory(const Options& defaults) {
   return [defaults](const std::vector<OptimizerParamGroup>& groups) -> std::unique_ptr<Optimizer> {
@@ -79,11 +79,11 @@ class Stage3Partition;
 
 class ShardedOptimizer {
  public:
-  // Partitions the parameters of `groups` (each one a parameter of `model`) for the communicator's world.
-  // Every rank takes rank 0's parameter values (a broadcast, as DDP does). Collective.
+  /// Partitions the parameters of `groups` (each one a parameter of `model`) for the communicator's world.
+  /// Every rank takes rank 0's parameter values (a broadcast, as DDP does). Collective.
   ShardedOptimizer(nn::Module& model, const std::vector<OptimizerParamGroup>& groups, OptimizerFactory factory,
                    Communicator& comm, int stage);
-  // All of the model's parameters that require grad, as one group.
+  /// All of the model's parameters that require grad, as one group.
   ShardedOptimizer(nn::Module& model, OptimizerFactory factory, Communicator& comm, int stage);
   ~ShardedOptimizer();
   ShardedOptimizer(const ShardedOptimizer&) = delete;
@@ -92,42 +92,42 @@ class ShardedOptimizer {
   int stage() const { return stage_; }
   Communicator& communicator() const { return comm_; }
   nn::Module& model() const { return model_; }
-  // The rank's optimizer over its slice. Its param_groups() mirror the groups given here: attach learning
-  // rate schedulers to it (on every rank).
+  /// The rank's optimizer over its slice. Its param_groups() mirror the groups given here: attach learning
+  /// rate schedulers to it (on every rank).
   Optimizer& optimizer() { return *inner_; }
   const Optimizer& optimizer() const { return *inner_; }
 
-  // One micro-batch: loss.backward() into zeroed local gradients, then their reduction (collective).
+  /// One micro-batch: loss.backward() into zeroed local gradients, then their reduction (collective).
   void backward(const Tensor& loss);
-  // torch.nn.utils.clip_grad_norm_ over the reduced gradients of the parameters that have one, in the
-  // optimizer's order; the same arithmetic as nn::utils::clip_grad_norm_ on the full gradients, so every stage
-  // and world size computes the norm of single-process training bit for bit. Collective at stages 1-3 (the
-  // sums run from rank to rank). Returns the total norm.
+  /// torch.nn.utils.clip_grad_norm_ over the reduced gradients of the parameters that have one, in the
+  /// optimizer's order; the same arithmetic as nn::utils::clip_grad_norm_ on the full gradients, so every stage
+  /// and world size computes the norm of single-process training bit for bit. Collective at stages 1-3 (the
+  /// sums run from rank to rank). Returns the total norm.
   double clip_grad_norm_(double max_norm, double norm_type = 2.0, bool error_if_nonfinite = false);
-  // Updates this rank's slice and, at stages 1-2, all-gathers the updated parameters (collective).
+  /// Updates this rank's slice and, at stages 1-2, all-gathers the updated parameters (collective).
   void step();
   void zero_grad(bool set_to_none = false);
 
-  // Model-state memory held by this rank right now, measured from the buffers (optim/zero/memory.h).
+  /// Model-state memory held by this rank right now, measured from the buffers (optim/zero/memory.h).
   ModelStateMemory memory() const;
-  // Parameters in the optimizer (the paper's Psi) and their padded count (the flat buffers' length).
+  /// Parameters in the optimizer (the paper's Psi) and their padded count (the flat buffers' length).
   int64_t num_parameters() const;
   int64_t num_padded_parameters() const;
-  // The flat layout of each group.
+  /// The flat layout of each group.
   const std::vector<ZeroGroupLayout>& layout() const { return layouts_; }
 
-  // The model's full state dict (parameters gathered at stage 3, then buffers), as copies. Collective.
+  /// The model's full state dict (parameters gathered at stage 3, then buffers), as copies. Collective.
   nn::StateDict gathered_state_dict();
 
-  // Checkpoints (optim/zero/checkpoint.h). A shard is this rank's slice of every flat buffer (parameters and
-  // optimizer state) with the metadata to put it back; rank 0's also holds the model state that is not
-  // partitioned (buffers, parameters outside the groups). The shard format does not depend on the stage.
+  /// Checkpoints (optim/zero/checkpoint.h). A shard is this rank's slice of every flat buffer (parameters and
+  /// optimizer state) with the metadata to put it back; rank 0's also holds the model state that is not
+  /// partitioned (buffers, parameters outside the groups). The shard format does not depend on the stage.
   Checkpoint shard_checkpoint() const;
-  // Restores the state saved in `shards` (every rank's shard of one checkpoint, in rank order). Raises when
-  // they were saved by another world size (reshard them first), or for other parameters or another optimizer.
+  /// Restores the state saved in `shards` (every rank's shard of one checkpoint, in rank order). Raises when
+  /// they were saved by another world size (reshard them first), or for other parameters or another optimizer.
   void load_shards(const std::vector<Checkpoint>& shards);
-  // shard_checkpoint() written to shard_path(dir, rank, world_size) (the directory is created if needed),
-  // and the whole checkpoint in `dir` read back with load_shards.
+  /// shard_checkpoint() written to shard_path(dir, rank, world_size) (the directory is created if needed),
+  /// and the whole checkpoint in `dir` read back with load_shards.
   void save(const std::string& dir) const;
   void load(const std::string& dir);
 

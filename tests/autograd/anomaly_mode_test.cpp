@@ -38,7 +38,8 @@ TEST(AnomalyMode, AnInfinityIsCaughtToo) {
 
 TEST(AnomalyMode, ViewsAndActivationsNameThemselves) {
   autograd::detect_anomaly anomaly;
-  Tensor x = full({2, 2}, -1.0, requires_grad());
+  // log(0) = -inf, relu's gradient there is 0, and log's backward divides it by 0.
+  Tensor x = zeros({2, 2}, requires_grad());
   const std::string e = error_of([&] { nn::functional::relu(x.log().t()).sum().backward(); });
   EXPECT_NE(e.find("LogBackward0"), std::string::npos) << e;
   Tensor y = zeros({4}, requires_grad());

@@ -34,7 +34,10 @@ TEST(ReentrantBackward, ABackwardOfAnotherGraphFromAHookIsFine) {
   Tensor x = tensor({1.0, 2.0}, {2}, kFloat64).requires_grad_();
   Tensor other = tensor({3.0}, {1}, kFloat64).requires_grad_();
   Tensor y = x * 2.0;
-  y.register_hook([&](const Tensor&) { (other * other).sum().backward(); });
+  y.register_hook([&](const Tensor&) {
+    EnableGradGuard grad_mode;  // hooks run with grad mode off (create_graph is false), as in PyTorch
+    (other * other).sum().backward();
+  });
   y.sum().backward();
   EXPECT_EQ(other.grad().to_vector<double>(), std::vector<double>{6});
   EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{2, 2}));

@@ -1,4 +1,4 @@
-// The shared example utilities: progress bar, SVG curves, metrics, and the tests' own XML check.
+// The example utilities (metrics) and the tests' own XML check.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,114 +8,12 @@
 #include <graft/graph/factory.h>
 
 #include "common/metrics.h"
-#include "common/plot.h"
-#include "common/progress.h"
 #include "example_runner.h"
 
 namespace graft::examples {
 namespace {
 
 using testing::xml_error;
-
-TEST(ProgressBar, PlainOutputIsOneLineWithoutControlCharacters) {
-  std::ostringstream out;
-  ProgressBar bar("epoch 1/2", 4, out, /*interactive=*/false);
-  bar.update(10, 1.0, 5);
-  bar.update(10, 3.0, 7);
-  bar.update(10, 2.0, 6);
-  bar.update(10, 2.0, 6);
-  EXPECT_EQ(out.str(), "");  // nothing while running
-  bar.finish("test acc 50.00%");
-  const std::string s = out.str();
-  EXPECT_EQ(std::count(s.begin(), s.end(), '\n'), 1);
-  EXPECT_EQ(s.back(), '\n');
-  EXPECT_EQ(s.find('\r'), std::string::npos);
-  EXPECT_EQ(s.find('\x1b'), std::string::npos);
-  EXPECT_NE(s.find("epoch 1/2 4/4"), std::string::npos) << s;
-  EXPECT_NE(s.find("loss 2.0000"), std::string::npos) << s;
-  EXPECT_NE(s.find("acc 60.00%"), std::string::npos) << s;  // 24 of 40
-  EXPECT_NE(s.find("samples/s"), std::string::npos) << s;
-  EXPECT_NE(s.find("test acc 50.00%"), std::string::npos) << s;
-  EXPECT_DOUBLE_EQ(bar.mean_loss(), 2.0);
-  EXPECT_DOUBLE_EQ(*bar.accuracy(), 0.6);
-}
-
-TEST(ProgressBar, TerminalOutputRedrawsInPlaceWithBarAndEta) {
-  std::ostringstream out;
-  ProgressBar bar("train", 3, out, /*interactive=*/true, "steps");
-  bar.update(1, 0.5);  // within 100 ms of the start: not redrawn
-  const std::string mid = bar.line(24);
-  EXPECT_NE(mid.find("[########................]"), std::string::npos) << mid;
-  EXPECT_NE(mid.find("ETA "), std::string::npos) << mid;
-  EXPECT_EQ(mid.find("acc"), std::string::npos) << "no accuracy was reported";
-  bar.update(1, 0.5);
-  bar.update(1, 0.5);  // the last step always draws
-  bar.finish();
-  const std::string s = out.str();
-  EXPECT_EQ(s.front(), '\r');
-  EXPECT_NE(s.find("\x1b[K"), std::string::npos);
-  EXPECT_NE(s.find("[########################] 3/3"), std::string::npos) << s;
-  EXPECT_NE(s.find("steps/s"), std::string::npos) << s;
-  EXPECT_EQ(s.back(), '\n');
-}
-
-TEST(ProgressBar, RedrawnLinesFitTheTerminal) {
-  setenv("COLUMNS", "40", 1);  // used when standard output is not a terminal (as under ctest)
-  const auto columns = static_cast<size_t>(terminal_columns());
-  std::ostringstream out;
-  {
-    ProgressBar bar("a rather long label for a narrow terminal", 2, out, /*interactive=*/true);
-    bar.update(100, 0.25, 50);
-  }
-  unsetenv("COLUMNS");
-  const std::string s = out.str();
-  for (size_t at = s.find('\r'); at != std::string::npos; at = s.find('\r', at + 1)) {
-    const size_t end = s.find("\x1b[K", at);
-    ASSERT_NE(end, std::string::npos);
-    EXPECT_LT(end - at - 1, columns) << s.substr(at + 1, end - at - 1);
-  }
-}
-
-TEST(ProgressBar, FormatsDurations) {
-  EXPECT_EQ(format_duration(7.4), "0:07");
-  EXPECT_EQ(format_duration(754), "12:34");
-  EXPECT_EQ(format_duration(3723), "1:02:03");
-  EXPECT_EQ(format_duration(NAN), "--:--");
-}
-
-TEST(Plot, NiceTicksUseOneTwoFiveSteps) {
-  EXPECT_EQ(nice_ticks(0, 10), (std::vector<double>{0, 2, 4, 6, 8, 10}));
-  EXPECT_EQ(nice_ticks(1, 10, 3), (std::vector<double>{0, 5, 10}));
-  const std::vector<double> t = nice_ticks(0.23, 0.61, 4);  // the ticks cover the range
-  ASSERT_EQ(t.size(), 6u);
-  EXPECT_NEAR(t.front(), 0.2, 1e-12);
-  EXPECT_NEAR(t.back(), 0.7, 1e-12);
-  EXPECT_NEAR(t[1] - t[0], 0.1, 1e-12);
-  EXPECT_THROW(nice_ticks(1, 0), Error);
-}
-
-TEST(Plot, CurvesAreWellFormedSvgWithAxesLabelsAndLegend) {
-  Panel loss{"training loss", "epoch", "loss", {{"train", {1, 2, 3}, {2.0, 1.0, 0.5}}}};
-  Panel acc{"accuracy & more", "epoch", "%", {{"train", {1, 2, 3}, {50, 70, NAN}}, {"test <held out>", {1, 2, 3}, {40, 60, 65}}}};
-  const std::string svg = curves_svg({loss, acc}, 400, 300);
-  EXPECT_EQ(xml_error(svg), "");
-  EXPECT_NE(svg.find("<svg"), std::string::npos);
-  EXPECT_NE(svg.find("width=\"800\""), std::string::npos);
-  EXPECT_NE(svg.find(">training loss</text>"), std::string::npos);
-  EXPECT_NE(svg.find(">accuracy &amp; more</text>"), std::string::npos);
-  EXPECT_NE(svg.find(">test &lt;held out&gt;</text>"), std::string::npos);
-  EXPECT_NE(svg.find(">epoch</text>"), std::string::npos);
-  // Three lines: train loss, train accuracy (two finite points), test accuracy.
-  size_t lines = 0;
-  for (size_t at = svg.find("<polyline"); at != std::string::npos; at = svg.find("<polyline", at + 1)) ++lines;
-  EXPECT_EQ(lines, 3u);
-}
-
-TEST(Plot, RejectsMismatchedSeries) {
-  Panel bad{"t", "x", "y", {{"s", {1, 2}, {1}}}};
-  EXPECT_THROW(curves_svg({bad}), Error);
-  EXPECT_THROW(curves_svg({}), Error);
-}
 
 TEST(Metrics, RecallPrecisionAndMacroF1AsScikitLearn) {
   // sklearn: y_true=[0,0,0,1,1,2], y_pred=[0,0,1,1,0,0]
@@ -151,3 +49,36 @@ TEST(XmlCheck, AcceptsWellFormedAndNamesTheProblem) {
 
 }  // namespace
 }  // namespace graft::examples
+
+namespace graft::examples::testing {
+namespace {
+
+// Every example answers --help, and a bad value gets one short line naming the flag, not CLI11's range text.
+TEST(ExampleFlags, BadValuesGetShortMessages) {
+  const RunResult epochs = run_example("mlp_fashion_mnist", {"--epochs", "0"});
+  EXPECT_NE(epochs.status, 0);
+  EXPECT_NE(epochs.output.find("--epochs: must be positive, got 0"), std::string::npos) << epochs.output;
+  EXPECT_LT(epochs.output.size(), 160u) << epochs.output;
+  const RunResult smoothing = run_example("imbalanced_losses", {"--label-smoothing", "1.5"});
+  EXPECT_NE(smoothing.output.find("--label-smoothing: must be between 0 and 1, got 1.5"), std::string::npos)
+      << smoothing.output;
+  const RunResult text = run_example("tiny_gpt", {"--steps", "many"});
+  EXPECT_NE(text.output.find("--steps"), std::string::npos) << text.output;
+  EXPECT_LT(text.output.size(), 200u) << text.output;
+  for (const char* program : {"quickstart", "gradient_descent", "manual_mlp", "mlp_fashion_mnist", "cnn_fashion_mnist",
+                              "imbalanced_losses", "tiny_gpt", "zero_demo", "zero_memory", "zero_checkpoint", "custom_op"}) {
+    const RunResult help = run_example(program, {"--help"});
+    EXPECT_EQ(help.status, 0) << program << "\n" << help.output;
+    EXPECT_NE(help.output.find("--out-dir"), std::string::npos) << program << "\n" << help.output;
+  }
+}
+
+TEST(ExampleFlags, ZeroMemorySavesItsTableIntoANewOutDir) {
+  TempDir dir;
+  const RunResult run = run_example("zero_memory", {"--out-dir", dir / "a/b"});
+  ASSERT_EQ(run.status, 0) << run.output;
+  EXPECT_NE(read_file(dir / "a/b/zero_memory.txt").find("Table 1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace graft::examples::testing

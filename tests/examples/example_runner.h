@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "support/xml_check.h"
+
 namespace graft::examples::testing {
 
 struct RunResult {
@@ -28,11 +30,8 @@ class TempDir {
   std::string path_;
 };
 
-std::string read_file(const std::string& path);
-// Empty when `text` is well-formed XML (one root element, balanced and properly nested tags, quoted
-// attributes, known entities); otherwise what is wrong.
-std::string xml_error(const std::string& text);
-// Empty when `path` is an SVG file that parses as XML with an <svg> root; otherwise what is wrong.
-std::string svg_error(const std::string& path);
+using graft::testing::read_file;
+using graft::testing::svg_error;
+using graft::testing::xml_error;
 
 }  // namespace graft::examples::testing

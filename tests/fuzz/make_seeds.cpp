@@ -1,6 +1,7 @@
 // Writes the seed corpora of the fuzz targets (tests/fuzz/<target>/seeds/), small valid files as graft writes
-// them. Run `build-asan/tests/fuzz/fuzz_make_seeds tests/fuzz` after a change of a file format, and commit.
-#include <graft/graft.h>
+// them. After a change of a file format: `cmake --build build --target fuzz_make_seeds &&
+// build/tests/fuzz_make_seeds tests/fuzz`, and commit the seeds.
+#include "graft/graft.h"
 #include <zlib.h>
 
 #include <filesystem>
@@ -70,18 +71,11 @@ void optimizer_seeds(const fs::path& dir) {
 }
 
 // A small model for the ZeRO seeds: 3 -> 2 linear layer plus a float64 parameter of its own.
-class Tiny : public nn::Module {
- public:
-  Tiny() : Module("Tiny") {
-    fc = register_module("fc", std::make_shared<nn::Linear>(3, 2));
-    scale = register_parameter("scale", full({2}, 1.0, kFloat64));
-  }
-  Tensor forward(const Tensor& x) override {
-    ForwardCall call(*this);
-    return fc->forward(x) * scale.to(kFloat32);
-  }
-  std::shared_ptr<nn::Linear> fc;
-  Tensor scale;
+struct Tiny : nn::Module {
+  nn::Child<nn::Linear> fc = register_module("fc", nn::Linear(3, 2));
+  Tensor scale = register_parameter("scale", full({2}, 1.0, kFloat64));
+  Tiny() : nn::Module("Tiny") {}
+  Tensor forward(const Tensor& x) override { return fc(x) * scale.to(kFloat32); }
 };
 
 void zero_seeds(const fs::path& dir) {
@@ -92,7 +86,7 @@ void zero_seeds(const fs::path& dir) {
         manual_seed(3);
         Tiny model;
         zero::ShardedOptimizer opt(model, zero::optimizer_factory<optim::Adam>(optim::AdamOptions(1e-2)), comm, stage);
-        opt.backward(model.forward(ones({2, 3})).sum());
+        opt.backward(model(ones({2, 3})).sum());
         opt.step();
         opt.save(shards.string());
       });

@@ -210,6 +210,40 @@ TEST(ToDot, GrowsTheDrawingWithTheGraphAsTorchvizDoes) {
   EXPECT_NE(to_dot({z, zeros({1})}).find("graph [size=\"24.0,24.0\"]"), std::string::npos);
 }
 
+// Nodes made inside named scopes (every module call opens one) are drawn in nested clusters; with a depth
+// limit, a scope at that depth becomes one box standing for everything inside it.
+TEST(ToDot, GroupsNodesByScopeAndCollapsesBelowTheDepthLimit) {
+  Tensor w = randn({3, 3}).requires_grad_();
+  Tensor out;
+  {
+    NodeScope model("", "Net");
+    Tensor h;
+    {
+      NodeScope block("blocks.0", "Block");
+      h = tanh(matmul(randn({2, 3}), w));
+      NodeScope inner("fc", "Linear");
+      h = h * 2.0 + 1.0;
+    }
+    out = h.sum();
+  }
+  const std::string full = to_dot({out}, {{"w", w}});
+  EXPECT_NE(full.find("subgraph cluster_"), std::string::npos) << full;
+  EXPECT_NE(full.find("label=\"Net\""), std::string::npos) << full;
+  EXPECT_NE(full.find("label=\"blocks.0 (Block)\""), std::string::npos) << full;
+  EXPECT_NE(full.find("label=\"blocks.0.fc (Linear)\""), std::string::npos) << full;
+  EXPECT_EQ(count(full, "subgraph cluster_"), 3u);
+  EXPECT_NE(full.find("TanhBackward0"), std::string::npos);
+
+  const std::string depth1 = to_dot({out}, {{"w", w}}, {.max_depth = 1});
+  EXPECT_EQ(count(depth1, "subgraph cluster_"), 1u) << depth1;  // Net; blocks.0 is one box
+  EXPECT_EQ(depth1.find("TanhBackward0"), std::string::npos) << depth1;
+  EXPECT_NE(depth1.find("blocks.0 (Block)\\n"), std::string::npos) << depth1;
+  EXPECT_NE(depth1.find(" nodes"), std::string::npos) << depth1;
+  const std::string flat = to_dot({out}, {{"w", w}}, {.cluster_by_scope = false});
+  EXPECT_EQ(count(flat, "subgraph"), 0u);
+  EXPECT_THROW(to_dot({out}, {}, {.max_depth = -2}), Error);
+}
+
 TEST(ToDot, DeepGraphsNeedNoRecursion) {
   Tensor x = ones({2}).requires_grad_();
   Tensor y = x;

@@ -56,13 +56,15 @@ TEST(ActivationModules, RejectBadArguments) {
   EXPECT_THROW(SiLU().forward(ones({2}, kInt64)), Error);        // integer input
 }
 
-TEST(ActivationModules, RunForwardHooks) {
+// As in PyTorch: calling the module runs its hooks, forward() alone does not.
+TEST(ActivationModules, CallingTheModuleRunsItsForwardHooks) {
   auto relu = std::make_shared<ReLU>();
   int calls = 0;
   relu->register_forward_hook([&](Module&) { ++calls; });
-  relu->forward(ones({2}));
   (*relu)(ones({2}));
-  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(calls, 1);
+  relu->forward(ones({2}));
+  EXPECT_EQ(calls, 1);
 }
 
 TEST(MakeActivation, BuildsEachNamedModule) {

@@ -1,10 +1,11 @@
-// nn::BatchNorm1d: PyTorch's buffers and names, batch statistics in training with running-stat updates
+// nn::BatchNorm1d and nn::BatchNorm2d: PyTorch's buffers and names, batch statistics in training with running-stat updates
 // (momentum and cumulative), running statistics in eval, values and gradients against PyTorch.
 #include <gtest/gtest.h>
 
 #include "graft/graft.h"
 #include "module_reference.h"
 #include "named_keys.h"
+#include "support/errors.h"
 
 using namespace graft;
 using namespace graft::nn;
@@ -87,6 +88,27 @@ TEST(BatchNorm1d, RejectsBadInputAndArguments) {
   EXPECT_THROW(BatchNorm1d(0), Error);
   EXPECT_THROW(BatchNorm1d(3, 1e-5, 1.5), Error);
   EXPECT_THROW(BatchNorm1d(3, -1.0), Error);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(BatchNorm2d, MatchesPyTorch) {
+  const std::string file = "layer_modules.json";
+  graft::testing::check_against_pytorch("BatchNorm2d_train", [] { return std::make_shared<BatchNorm2d>(3); }, true, file);
+  graft::testing::check_against_pytorch("BatchNorm2d_no_affine_cumulative",
+                                        [] { return std::make_shared<BatchNorm2d>(3, 1e-5, std::nullopt, false); }, true, file);
+  graft::testing::check_against_pytorch("BatchNorm2d_eval", [] { return std::make_shared<BatchNorm2d>(3, 1e-3); }, false, file);
+}
+
+TEST(BatchNorm2d, TakesOnlyFourDimensionalInputs) {
+  BatchNorm2d bn(3);
+  EXPECT_EQ(bn.repr(), "BatchNorm2d(3, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)");
+  EXPECT_EQ(keys(bn.state_dict()),
+            (std::vector<std::string>{"weight", "bias", "running_mean", "running_var", "num_batches_tracked"}));
+  graft::testing::expect_error([&] { bn.forward(ones({2, 3, 4})); }, {"BatchNorm2d: expected 4D input (got 3D input of shape [2, 3, 4])"});
+  graft::testing::expect_error([&] { bn.forward(ones({2, 4, 2, 2})); }, {"BatchNorm2d", "4 channels", "num_features=3"});
 }
 
 }  // namespace

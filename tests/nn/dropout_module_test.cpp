@@ -43,4 +43,16 @@ TEST(DropoutModule, ReprAndBadProbability) {
   EXPECT_THROW(Dropout(-0.1), Error);
 }
 
+TEST(Dropout2dModule, DropsChannelsInTrainingAndIsTheIdentityInEval) {
+  graft::testing::check_against_pytorch("Dropout2d_eval", [] { return std::make_shared<Dropout2d>(0.3); }, false,
+                                        "layer_modules.json");
+  EXPECT_EQ(Dropout2d().repr(), "Dropout2d(p=0.5, inplace=False)");
+  manual_seed(4);
+  Dropout2d d(0.5);
+  Tensor y = d.forward(ones({8, 16, 3, 3}));
+  Tensor per_channel = amax(y, {2, 3});
+  EXPECT_TRUE(equal(per_channel, amin(y, {2, 3}))) << "each channel is kept or dropped whole";
+  EXPECT_THROW(Dropout2d(2.0), Error);
+}
+
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <fstream>
 #include <functional>
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -15,15 +16,19 @@
 
 namespace graft::testing {
 
-inline const nlohmann::json& module_reference(const std::string& name) {
-  static const nlohmann::json all = [] {
-    std::ifstream in(std::string(GRAFT_SOURCE_DIR) + "/tests/reference/modules.json");
-    return nlohmann::json::parse(in);
-  }();
+// The case `name` of tests/reference/<file> (modules.json, or another file in its format).
+inline const nlohmann::json& module_reference(const std::string& name, const std::string& file = "modules.json") {
+  static std::map<std::string, nlohmann::json> files;
+  auto it = files.find(file);
+  if (it == files.end()) {
+    std::ifstream in(std::string(GRAFT_SOURCE_DIR) + "/tests/reference/" + file);
+    it = files.emplace(file, nlohmann::json::parse(in)).first;
+  }
+  const nlohmann::json& all = it->second;
   for (const auto& c : all["cases"])
     if (c["name"] == name) return c;
   if (all["reprs"].contains(name)) return all["reprs"][name];
-  throw std::runtime_error("no case '" + name + "' in modules.json");
+  throw std::runtime_error("no case '" + name + "' in " + file);
 }
 
 inline Tensor reference_tensor(const nlohmann::json& e, std::optional<DType> floating = std::nullopt) {
@@ -53,9 +58,9 @@ inline ::testing::AssertionResult close_to(const Tensor& actual, const Tensor& e
 }
 
 inline void run_reference_case(const std::string& name, const std::function<nn::ModulePtr()>& make, bool train,
-                               DType dtype, double rtol, double atol) {
+                               DType dtype, double rtol, double atol, const std::string& file = "modules.json") {
   SCOPED_TRACE(name + " in " + std::string(dtype_name(dtype)));
-  const nlohmann::json& c = module_reference(name);
+  const nlohmann::json& c = module_reference(name, file);
   nn::ModulePtr m = make();
   EXPECT_EQ(m->repr(), c["repr"].get<std::string>());
   m->to(dtype);
@@ -91,9 +96,9 @@ inline void run_reference_case(const std::string& name, const std::function<nn::
 
 // The case in float64 (to 1e-10) and in float32 (to float32 rounding).
 inline void check_against_pytorch(const std::string& name, const std::function<nn::ModulePtr()>& make,
-                                  bool train = false) {
-  run_reference_case(name, make, train, kFloat64, 1e-10, 1e-10);
-  run_reference_case(name, make, train, kFloat32, 2e-4, 2e-5);
+                                  bool train = false, const std::string& file = "modules.json") {
+  run_reference_case(name, make, train, kFloat64, 1e-10, 1e-10, file);
+  run_reference_case(name, make, train, kFloat32, 2e-4, 2e-5, file);
 }
 
 }  // namespace graft::testing

@@ -18,11 +18,8 @@ class Block : public Module {
     running = register_buffer("running", zeros({3}));
     scratch = register_buffer("scratch", zeros({1}), /*persistent=*/false);
   }
-  Tensor forward(const Tensor& x) override {
-    ForwardCall call(*this);
-    return fc->forward(x);
-  }
-  std::shared_ptr<Linear> fc;
+  Tensor forward(const Tensor& x) override { return fc(x); }
+  Child<Linear> fc;
   Tensor running, scratch;
 };
 
@@ -33,12 +30,9 @@ class Model : public Module {
     b = register_module("b", std::make_shared<Block>());
     head = register_module("head", std::make_shared<Linear>(3, 2));
   }
-  Tensor forward(const Tensor& x) override {
-    ForwardCall call(*this);
-    return head->forward(b->forward(a->forward(x)));
-  }
-  std::shared_ptr<Block> a, b;
-  std::shared_ptr<Linear> head;
+  Tensor forward(const Tensor& x) override { return head(b(a(x))); }
+  Child<Block> a, b;
+  Child<Linear> head;
 };
 
 TEST(Module, NamesParametersWithDottedPathsInRegistrationOrder) {

@@ -37,6 +37,25 @@ TEST(MultiheadAttention, MatchesTorchForEveryReferenceCase) {
   }
 }
 
+TEST(MultiheadAttention, NamedOptionsBuildTheSameModuleAsPositionalArguments) {
+  manual_seed(3);
+  MultiheadAttention positional(8, 2, 0.1, true, true, false, 6, 4, true);
+  manual_seed(3);
+  MultiheadAttention named({.embed_dim = 8, .num_heads = 2, .dropout = 0.1, .add_bias_kv = true, .kdim = 6,
+                            .vdim = 4, .batch_first = true});
+  EXPECT_EQ(named.kdim, 6);
+  EXPECT_EQ(named.vdim, 4);
+  EXPECT_TRUE(named.batch_first);
+  EXPECT_DOUBLE_EQ(named.dropout, 0.1);
+  const auto a = positional.state_dict(), b = named.state_dict();
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].first, b[i].first);
+    EXPECT_TRUE(equal(a[i].second, b[i].second)) << a[i].first;
+  }
+  EXPECT_THROW(MultiheadAttention({.embed_dim = 8, .num_heads = 3}), Error);  // 8 is not divisible by 3
+}
+
 TEST(MultiheadAttention, StateDictHasTorchNamesInTorchOrder) {
   for (const auto& c : cases()) {
     auto m = make_module(c, kFloat32);

@@ -199,7 +199,6 @@ class Block : public nn::Module {
     ff = register_module("ff", std::make_shared<nn::Linear>(8, 8));
   }
   Tensor forward(const Tensor& x) override {
-    ForwardCall call(*this);
     // Through the registered child, so that a replacement is used.
     auto attn = std::dynamic_pointer_cast<MultiheadAttentionBase>(child("attn"));
     auto [y, w] = attn->forward(x, x, x, {}, false, {}, true, true);
@@ -218,7 +217,6 @@ class Encoder : public nn::Module {
       register_module("cross", std::make_shared<MultiheadAttention>(8, 2, dropout, true, false, false, 6, 6, true));
   }
   std::tuple<Tensor, Tensor> forward(const Tensor& x, const Tensor& context, const Tensor& padding) {
-    ForwardCall call(*this);
     Tensor h = x;
     for (size_t i = 0; i < blocks->size(); ++i) h = (*blocks)[i]->forward(h);
     auto cross = std::dynamic_pointer_cast<MultiheadAttentionBase>(child("cross"));

@@ -21,7 +21,6 @@ class LoRALinear : public Linear {
     lora_B = register_parameter("lora_B", zeros({out, rank}));
   }
   Tensor forward(const Tensor& x) override {
-    ForwardCall call(*this);
     return Linear::forward(x) + F::linear(F::linear(x, lora_A), lora_B);
   }
   Tensor lora_A, lora_B;
@@ -35,7 +34,6 @@ class EagerLinear : public Module {
     bias = register_parameter("bias", zeros({out}));
   }
   Tensor forward(const Tensor& x) override {
-    ForwardCall call(*this);
     return matmul(x, weight.t()) + bias;
   }
   Tensor weight, bias;

@@ -224,6 +224,20 @@ TEST(LossReference, MatchesPyTorch) {
 
 // ---------------------------------------------------------------- behaviour
 
+TEST(CrossEntropy, NamedOptionsEqualThePositionalArguments) {
+  manual_seed(11);
+  Tensor logits = randn({6, 4}), target = tensor({0, 3, 1, 1, 2, 0}, {6}, kInt64);
+  Tensor weight = tensor({1.0, 2.0, 0.5, 1.5}, {4}, kFloat32);
+  EXPECT_TRUE(equal(F::cross_entropy(logits, target, {.weight = weight, .ignore_index = 1, .label_smoothing = 0.2}),
+                    F::cross_entropy(logits, target, weight, 1, "mean", 0.2)));
+  EXPECT_TRUE(equal(F::cross_entropy(logits, target, {.reduction = "none"}),
+                    F::cross_entropy(logits, target, Tensor(), -100, "none")));
+  Tensor log_probs = F::log_softmax(logits, 1);
+  EXPECT_TRUE(equal(F::nll_loss(log_probs, target, {.ignore_index = 0, .reduction = "sum"}),
+                    F::nll_loss(log_probs, target, Tensor(), 0, "sum")));
+  EXPECT_THROW(F::cross_entropy(logits, target, {.reduction = "average"}), Error);
+}
+
 TEST(CrossEntropy, NeverTakesLogOfZero) {
   // Huge logit gaps: softmax underflows to exactly 0 for the target, yet the loss is finite and exact.
   Tensor x = tensor({1000.0, 0.0, -1000.0}, {1, 3}, dtype(kFloat32).requires_grad());

@@ -71,7 +71,11 @@ GRAFT_REGISTER_OP({.name = "batch_norm", .samples = [](DType dt) {
       sample("eval (N, C, L)", {uniform({3, 2, 4}, dt, -2, 2, 8), w2, b2},
              [](const TensorList& in) { return batch_norm_with_stats(in, false, true); }),
       sample("training (N, C, L), transposed input", {uniform({5, 2, 3}, dt, -2, 2, 9), w2, b2},
-             [](const TensorList& in) { return batch_norm_with_stats({in[0].transpose(0, 2), in[1], in[2]}, true, true); })};
+             [](const TensorList& in) { return batch_norm_with_stats({in[0].transpose(0, 2), in[1], in[2]}, true, true); }),
+      sample("training (N, C, H, W)", {uniform({3, 2, 3, 2}, dt, -2, 2, 10), w2, b2},
+             [](const TensorList& in) { return batch_norm_with_stats(in, true, true); }),
+      sample("eval (N, C, H, W)", {uniform({2, 3, 2, 2}, dt, -2, 2, 11), w1, b1},
+             [](const TensorList& in) { return batch_norm_with_stats(in, false, true); })};
 }});
 
 // ---------------------------------------------------------------- helpers
@@ -213,7 +217,7 @@ TEST(RmsNorm, RejectsBadInput) {
 // statistics they left, as PyTorch computes them.
 TEST(BatchNorm, TrainingStepsAndEvalMatchPyTorch) {
   const auto& cases = ref::reference_json("normalization.json").at("cases");
-  for (const char* name : {"batch_norm_2d", "batch_norm_3d"}) {
+  for (const char* name : {"batch_norm_2d", "batch_norm_3d", "batch_norm_4d"}) {
     const auto& c = cases.at(name);
     for (DType dt : {kFloat64, kFloat32}) {
       SCOPED_TRACE(std::string(name) + " " + dtype_name(dt));
@@ -280,7 +284,7 @@ TEST(BatchNorm, RejectsBadInput) {
   EXPECT_EQ(error_of([&] { F::batch_norm(ones({1, 3}), rm, rv, {}, {}, true); }),
             "batch_norm: expected more than 1 value per channel when training, got input of shape [1, 3]");
   EXPECT_EQ(error_of([&] { F::batch_norm(ones({3}), rm, rv, {}, {}, true); }),
-            "batch_norm: expected an input of shape (N, C) or (N, C, L), got [3]");
+            "batch_norm: expected an input of shape (N, C, *) (e.g. (N, C), (N, C, L) or (N, C, H, W)), got [3]");
   EXPECT_EQ(error_of([&] { F::batch_norm(x, rm, {}, {}, {}, true); }),
             "batch_norm: give both running_mean and running_var, or neither");
   EXPECT_EQ(error_of([&] { F::batch_norm(tensor({1, 2, 3, 4}, {2, 2}), {}, {}, {}, {}, true); }),

@@ -35,6 +35,29 @@ TEST(FlatParameters, ParametersBecomeViewsOfOneBufferAndKeepTheirValues) {
   EXPECT_EQ(opt.flat_parameters(0).locate(2), (std::pair<size_t, size_t>{0, 2}));
 }
 
+// Building an optimizer between forward and backward is allowed, as in PyTorch: moving a parameter into
+// the flat buffer is not an in-place write to the values the graph saved, and backward uses them.
+TEST(FlatParameters, AnOptimizerBuiltBetweenForwardAndBackwardLeavesTheGraphUsable) {
+  Tensor w = tensor({1.0, 2.0, 3.0, 4.0}, {2, 2}, kFloat32).requires_grad_();
+  Tensor b = tensor({0.5, -0.5}, {2}, kFloat32).requires_grad_();
+  Tensor x = tensor({1.0, -1.0, 2.0, 0.0}, {2, 2}, kFloat32);
+  Tensor loss = (matmul(x, w) * w.sum() + b).sum();
+  SGD opt({w, b}, SGDOptions(0.1));
+  ASSERT_EQ(w.storage(), opt.flat_parameters(0).buckets().at(0).params().storage());
+  loss.backward();
+  // d/dw[k][j] of sum(x @ w) * sum(w) = (column sum k of x) * sum(w) + sum(x @ w) = {3, -1}[k] * 10 + 2;
+  // b is broadcast over the 2 rows. (Values from PyTorch.)
+  EXPECT_EQ(w.grad().to_vector<float>(), (std::vector<float>{32, 32, -8, -8}));
+  EXPECT_EQ(b.grad().to_vector<float>(), (std::vector<float>{2, 2}));
+  // An in-place write to a saved parameter is still caught.
+  Tensor y = (w * w).sum();
+  {
+    NoGradGuard no_grad;
+    w.mul_(2.0);
+  }
+  EXPECT_THROW(y.backward(), Error);
+}
+
 TEST(FlatParameters, GradientsAccumulateIntoTheFlatGradientBuffer) {
   Tensor w = ones({2, 3}, kFloat64).requires_grad_();
   Tensor b = ones({3}, kFloat64).requires_grad_();

@@ -16,7 +16,7 @@ using nlohmann::json;
 
 namespace {
 
-struct Run {
+struct TwoParamAdam {
   Tensor w = full({3, 2}, 0.5, requires_grad()), b = full({2}, -0.25, requires_grad());
   Adam opt{std::vector<Tensor>{w, b}, AdamOptions(0.1)};
   void step() {
@@ -27,7 +27,7 @@ struct Run {
 };
 
 Checkpoint trained_state() {
-  Run r;
+  TwoParamAdam r;
   r.step();
   r.step();
   return r.opt.state_dict();
@@ -43,7 +43,7 @@ Checkpoint with_metadata(const std::function<void(json&)>& edit) {
 
 // Loading `bad` fails with all fragments in the message and leaves a fresh optimizer's next step unchanged.
 void expect_rejected(const Checkpoint& bad, const std::vector<std::string>& fragments) {
-  Run reference, victim;
+  TwoParamAdam reference, victim;
   reference.step();
   victim.step();
   expect_error([&] { victim.opt.load_state_dict(bad); }, fragments);
@@ -94,13 +94,13 @@ TEST(OptimizerStateValidation, MalformedMetadataNamesTheProblem) {
 }
 
 TEST(OptimizerStateValidation, AValidStateStillLoads) {
-  Run r;
+  TwoParamAdam r;
   r.opt.load_state_dict(trained_state());
   EXPECT_EQ(json::parse(r.opt.state_dict().metadata)["state"]["0"]["step"], 2);
 }
 
 TEST(SchedulerStateValidation, MalformedStateIsRejectedAndTheSchedulerKeepsItsState) {
-  Run r;
+  TwoParamAdam r;
   StepLR sched(r.opt, 2, 0.5);
   sched.step();
   const Checkpoint good = sched.state_dict();
@@ -124,7 +124,7 @@ TEST(SchedulerStateValidation, MalformedStateIsRejectedAndTheSchedulerKeepsItsSt
 }
 
 TEST(SchedulerStateValidation, SequentialLRChecksEveryPartBeforeLoadingAny) {
-  Run r;
+  TwoParamAdam r;
   LinearWarmupCosineLR sched(r.opt, 2, 6);
   sched.step();
   json meta = json::parse(sched.state_dict().metadata);

@@ -87,6 +87,7 @@ cases = {
     "rms_norm_small_default_eps_float64": rms_norm_case(small, [4], affine=False, eps=torch.finfo(torch.float64).eps),
     "batch_norm_2d": batch_norm_case((6, 3), momentum=0.1),
     "batch_norm_3d": batch_norm_case((4, 3, 5), momentum=0.3),
+    "batch_norm_4d": batch_norm_case((3, 2, 3, 4), momentum=0.2),
 }
 
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "normalization.json")

@@ -74,7 +74,8 @@ TEST(ZeroCheckpointValidation, AnOffsetOrSizeOutsideTheBufferIsCaught) {
   expect_corrupt(edited(1, [](json& z) { z["groups"][0]["buckets"][0]["slice"] = 16; }),
                  {"zero_rank1_of_2.safetensors", "'slice' is 16, rank 0 has 64"});
   // The shapes are read from every shard, not only the first.
-  expect_corrupt(edited(0, [](json& z) { z["params"][0]["shape"] = {70, 50}; }), {"zero_rank0_of_2.safetensors"});
+  expect_corrupt(edited(0, [](json& z) { z["params"][0]["shape"] = {70, 50}; }),
+                 {"zero_rank1_of_2.safetensors", "differs from rank 0's", "[70, 50]"});
   expect_corrupt(edited(1, [](json& z) { z["params"][0]["shape"] = {70, 50}; }),
                  {"zero_rank1_of_2.safetensors", "parameter 0", "[70, 50]", "differs from rank 0's"});
   expect_corrupt(edited(0, [](json& z) { z["params"][0]["shape"] = {int64_t{1} << 40, int64_t{1} << 40}; }),

@@ -57,7 +57,7 @@ TEST(CollectiveTimeout, TheLateRankRaisesWhenItArrivesAndRunInProcessRethrows) {
         },
         100ms);
   });
-  EXPECT_NE(first.find("all_reduce: timed out after 0.1 s on rank 0 waiting for rank 1"), std::string::npos) << first;
+  EXPECT_NE(first.find("all_reduce: reduce_scatter: timed out after 0.1 s on rank 0 waiting for rank 1"), std::string::npos) << first;
   EXPECT_NE(errors[1].find("all_reduce"), std::string::npos) << errors[1];
   EXPECT_NE(errors[1].find("rank 1, which did not join"), std::string::npos) << errors[1];
 }

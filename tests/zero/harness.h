@@ -36,11 +36,10 @@ class Mlp : public nn::Module {
     fc2 = register_module("fc2", std::make_shared<nn::Linear>(hidden, out, true, dtype));
   }
   Tensor forward(const Tensor& x) override {
-    ForwardCall call(*this);
-    Tensor h = proj ? proj->forward(x) : x;
-    return fc2->forward(F::relu(fc1->forward(h)));
+    Tensor h = proj ? proj(x) : x;
+    return fc2(F::relu(fc1(h)));
   }
-  std::shared_ptr<nn::Linear> proj, fc1, fc2;
+  nn::Child<nn::Linear> proj, fc1, fc2;
 };
 
 struct TrainSetup {

@@ -1,8 +1,8 @@
 #pragma once
 // The MPI back end of Communicator (optim/zero/communicator.h), in the graft_mpi library so that graft itself
-// does not depend on MPI (link graft::graft_mpi; it is built when CMake finds MPI). Ranks are the processes of
-// an MPI communicator, started with `mpirun -np N program` (as root add --allow-run-as-root, and
-// --oversubscribe for more ranks than cores).
+// does not depend on MPI (link graft::mpi, from find_package(graft COMPONENTS mpi), or pkg-config graft-mpi;
+// it is built when CMake finds MPI). Ranks are the processes of an MPI communicator, started with
+// `mpirun -np N program` (as root add --allow-run-as-root, and --oversubscribe for more ranks than cores).
 //
 // Sums keep Communicator's rank order: a reduce-scatter moves every rank's chunks to their owners with
 // MPI_Alltoallv and each owner sums them locally in rank order (MPI_Reduce_scatter and MPI_Allreduce promise
@@ -40,13 +40,13 @@ class MpiEnvironment {
 
 class MpiCommunicator final : public Communicator {
  public:
-  // Works on a duplicate of `comm` (its own error handler and message space). MPI must be initialised, and
-  // only the thread that made the communicator may use it. Collective over `comm`.
+  /// Works on a duplicate of `comm` (its own error handler and message space). MPI must be initialised, and
+  /// only the thread that made the communicator may use it. Collective over `comm`.
   explicit MpiCommunicator(MPI_Comm comm = MPI_COMM_WORLD);
   ~MpiCommunicator() override;
   const char* backend() const override { return "mpi"; }
 
-  // The longest message sent in one piece, in elements (INT_MAX). Tests lower it to exercise the pieces.
+  /// The longest message sent in one piece, in elements (INT_MAX). Tests lower it to exercise the pieces.
   void set_max_message(int64_t elements);
 
  private:
@@ -56,7 +56,7 @@ class MpiCommunicator final : public Communicator {
   void do_broadcast(void* buffer, int64_t n, DType dtype, int root) override;
   void do_barrier() override;
 
-  // Point-to-point exchange in pieces: sends[s] (counts) to rank s and receives recvs[s] from rank s.
+  /// Point-to-point exchange in pieces: sends[s] (counts) to rank s and receives recvs[s] from rank s.
   void exchange(const char* op, const std::vector<const char*>& sends, const std::vector<int64_t>& send_counts,
                 const std::vector<char*>& recvs, const std::vector<int64_t>& recv_counts, DType dtype);
   // The arrival step of collective `op`: a token to and from every other rank, within the timeout.

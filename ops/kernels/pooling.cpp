@@ -1,0 +1,181 @@
+#include "graft/ops/kernels/pooling.h"
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "graft/ops/kernels/loops.h"
+
+namespace graft::kernels {
+
+namespace {
+
+// The input positions each output position reads along one dim: begin, begin + step, ... (count of them),
+// all inside [0, size). `padded` is avg_pool's window length with the padding counted (PyTorch clips it
+// at size + padding).
+struct DimTaps {
+  std::vector<int64_t> begin, count, padded;
+  int64_t step = 1;
+};
+
+DimTaps taps_of(const PoolWindows& w, int d, int64_t size, int64_t out) {
+  DimTaps t;
+  t.begin.resize(out);
+  t.count.resize(out);
+  t.padded.resize(out);
+  if (w.kind == PoolWindows::Kind::Adaptive) {
+    for (int64_t o = 0; o < out; ++o) {
+      const int64_t b = o * size / out, e = ((o + 1) * size + out - 1) / out;
+      t.begin[o] = b;
+      t.count[o] = t.padded[o] = e - b;
+    }
+    return t;
+  }
+  const int64_t k = w.kernel[d], s = w.stride[d], p = w.padding[d], dil = w.dilation[d];
+  t.step = dil;
+  for (int64_t o = 0; o < out; ++o) {
+    const int64_t start = o * s - p;
+    int64_t first = 0;
+    while (first < k && start + first * dil < 0) ++first;
+    int64_t last = k;  // one past
+    while (last > first && start + (last - 1) * dil >= size) --last;
+    t.begin[o] = start + first * dil;
+    t.count[o] = last - first;
+    t.padded[o] = std::min(start + k, size + p) - start;  // avg_pool (no dilation)
+  }
+  return t;
+}
+
+struct PlaneShape {
+  int64_t planes, h, w, oh, ow;
+};
+
+PlaneShape plane_shape(const Tensor& x, const Tensor& y) {
+  return {x.shape()[0], x.shape()[1], x.shape()[2], y.shape()[1], y.shape()[2]};
+}
+
+template <class T>
+void max_forward(const Tensor& x, const PoolWindows& win, const Tensor& y, const Tensor& indices) {
+  const PlaneShape s = plane_shape(x, y);
+  const DimTaps th = taps_of(win, 0, s.h, s.oh), tw = taps_of(win, 1, s.w, s.ow);
+  const T* xp = x.data_ptr<T>();
+  T* yp = y.data_ptr<T>();
+  int64_t* ip = indices.data_ptr<int64_t>();
+  parallel_for(s.planes, s.planes * s.oh * s.ow * 4, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const T* plane = xp + p * s.h * s.w;
+      T* out = yp + p * s.oh * s.ow;
+      int64_t* idx = ip + p * s.oh * s.ow;
+      for (int64_t oh = 0; oh < s.oh; ++oh)
+        for (int64_t ow = 0; ow < s.ow; ++ow) {
+          // PyTorch's rule: start at the first position with -inf; a larger value or a NaN takes over.
+          T best = -std::numeric_limits<T>::infinity();
+          int64_t at = th.begin[oh] * s.w + tw.begin[ow];
+          for (int64_t i = 0; i < th.count[oh]; ++i) {
+            const int64_t h = th.begin[oh] + i * th.step;
+            for (int64_t j = 0; j < tw.count[ow]; ++j) {
+              const int64_t pos = h * s.w + tw.begin[ow] + j * tw.step;
+              const T v = plane[pos];
+              if (v > best || std::isnan(v)) {
+                best = v;
+                at = pos;
+              }
+            }
+          }
+          out[oh * s.ow + ow] = best;
+          idx[oh * s.ow + ow] = at;
+        }
+    }
+  });
+}
+
+template <class T>
+void max_backward(const Tensor& gy, const Tensor& indices, const Tensor& gx) {
+  const int64_t planes = gx.shape()[0], in = gx.shape()[1] * gx.shape()[2], out = gy.shape()[1] * gy.shape()[2];
+  const T* gp = gy.data_ptr<T>();
+  const int64_t* ip = indices.data_ptr<int64_t>();
+  T* xp = gx.data_ptr<T>();
+  parallel_for(planes, planes * (in + out), [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      T* plane = xp + p * in;
+      for (int64_t i = 0; i < in; ++i) plane[i] = T(0);
+      const T* g = gp + p * out;
+      const int64_t* idx = ip + p * out;
+      for (int64_t i = 0; i < out; ++i) plane[idx[i]] += g[i];
+    }
+  });
+}
+
+// The divisor of output (oh, ow) of an average pool.
+double divisor_of(const PoolWindows& win, const DimTaps& th, const DimTaps& tw, int64_t oh, int64_t ow) {
+  if (win.divisor_override) return static_cast<double>(*win.divisor_override);
+  if (win.kind == PoolWindows::Kind::Fixed && win.count_include_pad)
+    return static_cast<double>(th.padded[oh] * tw.padded[ow]);
+  return static_cast<double>(th.count[oh] * tw.count[ow]);
+}
+
+template <class T>
+void avg_forward(const Tensor& x, const PoolWindows& win, const Tensor& y) {
+  const PlaneShape s = plane_shape(x, y);
+  const DimTaps th = taps_of(win, 0, s.h, s.oh), tw = taps_of(win, 1, s.w, s.ow);
+  const T* xp = x.data_ptr<T>();
+  T* yp = y.data_ptr<T>();
+  parallel_for(s.planes, s.planes * s.oh * s.ow * 4, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const T* plane = xp + p * s.h * s.w;
+      T* out = yp + p * s.oh * s.ow;
+      for (int64_t oh = 0; oh < s.oh; ++oh)
+        for (int64_t ow = 0; ow < s.ow; ++ow) {
+          T acc = T(0);
+          for (int64_t i = 0; i < th.count[oh]; ++i) {
+            const T* row = plane + (th.begin[oh] + i) * s.w + tw.begin[ow];
+            for (int64_t j = 0; j < tw.count[ow]; ++j) acc += row[j];
+          }
+          out[oh * s.ow + ow] = static_cast<T>(acc / divisor_of(win, th, tw, oh, ow));
+        }
+    }
+  });
+}
+
+template <class T>
+void avg_backward(const Tensor& gy, const PoolWindows& win, const Tensor& gx) {
+  const PlaneShape s = plane_shape(gx, gy);
+  const DimTaps th = taps_of(win, 0, s.h, s.oh), tw = taps_of(win, 1, s.w, s.ow);
+  const T* gp = gy.data_ptr<T>();
+  T* xp = gx.data_ptr<T>();
+  parallel_for(s.planes, s.planes * (s.h * s.w + s.oh * s.ow * 4), [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      T* plane = xp + p * s.h * s.w;
+      for (int64_t i = 0; i < s.h * s.w; ++i) plane[i] = T(0);
+      const T* g = gp + p * s.oh * s.ow;
+      for (int64_t oh = 0; oh < s.oh; ++oh)
+        for (int64_t ow = 0; ow < s.ow; ++ow) {
+          const T v = static_cast<T>(g[oh * s.ow + ow] / divisor_of(win, th, tw, oh, ow));
+          for (int64_t i = 0; i < th.count[oh]; ++i) {
+            T* row = plane + (th.begin[oh] + i) * s.w + tw.begin[ow];
+            for (int64_t j = 0; j < tw.count[ow]; ++j) row[j] += v;
+          }
+        }
+    }
+  });
+}
+
+}  // namespace
+
+void max_pool_forward(const Tensor& x, const PoolWindows& windows, const Tensor& y, const Tensor& indices) {
+  dispatch_floating(x.dtype(), "max_pool", [&]<class T>() { max_forward<T>(x, windows, y, indices); });
+}
+
+void max_pool_backward(const Tensor& gy, const Tensor& indices, const Tensor& gx) {
+  dispatch_floating(gx.dtype(), "max_pool_backward", [&]<class T>() { max_backward<T>(gy, indices, gx); });
+}
+
+void avg_pool_forward(const Tensor& x, const PoolWindows& windows, const Tensor& y) {
+  dispatch_floating(x.dtype(), "avg_pool", [&]<class T>() { avg_forward<T>(x, windows, y); });
+}
+
+void avg_pool_backward(const Tensor& gy, const PoolWindows& windows, const Tensor& gx) {
+  dispatch_floating(gx.dtype(), "avg_pool_backward", [&]<class T>() { avg_backward<T>(gy, windows, gx); });
+}
+
+}  // namespace graft::kernels
