@@ -27,8 +27,27 @@
 
 namespace graft::nn::functional {
 
+/// softmax(query key^T * scale + mask) value (see the file comment for shapes, masks and GQA).
+/// @throws graft::Error for mismatched shapes, dtypes or head counts, or dropout_p outside [0, 1].
 Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
                                     const Tensor& attn_mask = {}, double dropout_p = 0.0, bool is_causal = false,
                                     std::optional<double> scale = std::nullopt, bool enable_gqa = false);
+
+/// scaled_dot_product_attention's keyword arguments, for designated initialisers:
+/// `F::scaled_dot_product_attention(q, k, v, {.is_causal = true, .enable_gqa = true})`. The defaults are
+/// PyTorch's.
+struct ScaledDotProductAttentionFuncOptions {
+  Tensor attn_mask = {};
+  double dropout_p = 0.0;
+  bool is_causal = false;
+  std::optional<double> scale = std::nullopt;
+  bool enable_gqa = false;
+};
+/// scaled_dot_product_attention with its keyword arguments named. @throws graft::Error as the positional form.
+inline Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
+                                           const ScaledDotProductAttentionFuncOptions& options) {
+  return scaled_dot_product_attention(query, key, value, options.attn_mask, options.dropout_p, options.is_causal,
+                                      options.scale, options.enable_gqa);
+}
 
 }  // namespace graft::nn::functional

@@ -34,6 +34,18 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
 /// the positive class, typically of shape (C) for (N, C) input) broadcast to input's shape.
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight = {},
                                         std::string_view reduction = "mean", const Tensor& pos_weight = {});
+/// binary_cross_entropy_with_logits's keyword arguments, for designated initialisers:
+/// `F::binary_cross_entropy_with_logits(x, y, {.pos_weight = w})`. The defaults are PyTorch's.
+struct BinaryCrossEntropyWithLogitsFuncOptions {
+  Tensor weight = {};
+  std::string_view reduction = "mean";
+  Tensor pos_weight = {};
+};
+/// binary_cross_entropy_with_logits with its keyword arguments named. @throws graft::Error as the positional form.
+inline Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
+                                               const BinaryCrossEntropyWithLogitsFuncOptions& options) {
+  return binary_cross_entropy_with_logits(input, target, options.weight, options.reduction, options.pos_weight);
+}
 
 /// -weight[target] * input[target] for log-probabilities input. Targets equal to ignore_index contribute 0
 /// and are left out of the mean, which divides by the sum of weight[target] over the targets not ignored

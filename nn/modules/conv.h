@@ -11,6 +11,25 @@
 
 namespace graft::nn {
 
+/// Conv1d's and Conv2d's constructor arguments by name, for designated initialisers:
+/// `nn::Conv2d({.in_channels = 1, .out_channels = 32, .kernel_size = {3}, .padding = 1})`. One size applies to
+/// every spatial dimension, as PyTorch's int-or-tuple arguments. The defaults are PyTorch's. (LibTorch's
+/// Conv2dOptions is a builder with the same fields; this one is an aggregate.)
+struct ConvOptions {
+  int64_t in_channels = 0;
+  int64_t out_channels = 0;
+  std::vector<int64_t> kernel_size = {};
+  std::vector<int64_t> stride = {1};
+  functional::ConvPadding padding = 0;
+  std::vector<int64_t> dilation = {1};
+  int64_t groups = 1;
+  bool bias = true;
+  std::string padding_mode = "zeros";
+  DType dtype = kFloat32;
+};
+using Conv1dOptions = ConvOptions;
+using Conv2dOptions = ConvOptions;
+
 /// What the convolution layers share (PyTorch's _ConvNd): sizes expanded to one value per spatial dim.
 class ConvNd : public Module {
  public:
@@ -48,6 +67,10 @@ class Conv1d : public ConvNd {
   Conv1d(int64_t in_channels, int64_t out_channels, IntList kernel_size, IntList stride = 1,
          const functional::ConvPadding& padding = 0, IntList dilation = 1, int64_t groups = 1, bool bias = true,
          std::string padding_mode = "zeros", DType dtype = kFloat32);
+  /// The same, with the arguments named. @throws graft::Error as above.
+  explicit Conv1d(const Conv1dOptions& o)
+      : Conv1d(o.in_channels, o.out_channels, o.kernel_size, o.stride, o.padding, o.dilation, o.groups, o.bias,
+             o.padding_mode, o.dtype) {}
   /// The layer applied to `input` (see the class comment for the shapes it takes).
   /// @throws graft::Error for an input of the wrong rank, channel count or size, naming the op and the shape.
   Tensor forward(const Tensor& input) override;
@@ -60,6 +83,10 @@ class Conv2d : public ConvNd {
   Conv2d(int64_t in_channels, int64_t out_channels, IntList kernel_size, IntList stride = 1,
          const functional::ConvPadding& padding = 0, IntList dilation = 1, int64_t groups = 1, bool bias = true,
          std::string padding_mode = "zeros", DType dtype = kFloat32);
+  /// The same, with the arguments named. @throws graft::Error as above.
+  explicit Conv2d(const Conv2dOptions& o)
+      : Conv2d(o.in_channels, o.out_channels, o.kernel_size, o.stride, o.padding, o.dilation, o.groups, o.bias,
+             o.padding_mode, o.dtype) {}
   /// The layer applied to `input` (see the class comment for the shapes it takes).
   /// @throws graft::Error for an input of the wrong rank, channel count or size, naming the op and the shape.
   Tensor forward(const Tensor& input) override;

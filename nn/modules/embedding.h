@@ -11,11 +11,28 @@
 
 namespace graft::nn {
 
+/// Embedding's constructor arguments by name, for designated initialisers:
+/// `nn::Embedding({.num_embeddings = 100, .embedding_dim = 16, .padding_idx = 0})`. The defaults are PyTorch's.
+/// (LibTorch's EmbeddingOptions is a builder with the same fields; this one is an aggregate.)
+struct EmbeddingOptions {
+  int64_t num_embeddings = 0;
+  int64_t embedding_dim = 0;
+  std::optional<int64_t> padding_idx = std::nullopt;
+  std::optional<double> max_norm = std::nullopt;
+  double norm_type = 2.0;
+  bool scale_grad_by_freq = false;
+  DType dtype = kFloat32;
+};
+
 class Embedding : public Module {
  public:
   Embedding(int64_t num_embeddings, int64_t embedding_dim, std::optional<int64_t> padding_idx = std::nullopt,
             std::optional<double> max_norm = std::nullopt, double norm_type = 2.0, bool scale_grad_by_freq = false,
             DType dtype = kFloat32);
+  /// The same, with the arguments named.
+  explicit Embedding(const EmbeddingOptions& o)
+      : Embedding(o.num_embeddings, o.embedding_dim, o.padding_idx, o.max_norm, o.norm_type, o.scale_grad_by_freq,
+                  o.dtype) {}
   /// PyTorch's Embedding.from_pretrained: a copy of `embeddings` (2-D) as the weight, frozen by default.
   static std::shared_ptr<Embedding> from_pretrained(const Tensor& embeddings, bool freeze = true,
                                                     std::optional<int64_t> padding_idx = std::nullopt,

@@ -60,6 +60,48 @@ class RNNBase : public Module {
   std::vector<std::vector<Tensor>> flat_weights_;  // per (layer, direction)
 };
 
+/// RNN's constructor arguments by name, for designated initialisers:
+/// `nn::RNN({.input_size = 8, .hidden_size = 16, .nonlinearity = "relu", .batch_first = true})`. The defaults
+/// are PyTorch's. (LibTorch's RNNOptions is a builder with the same fields; this one is an aggregate.)
+struct RNNOptions {
+  int64_t input_size = 0;
+  int64_t hidden_size = 0;
+  int64_t num_layers = 1;
+  std::string nonlinearity = "tanh";
+  bool bias = true;
+  bool batch_first = false;
+  double dropout = 0.0;
+  bool bidirectional = false;
+  DType dtype = kFloat32;
+};
+
+/// LSTM's constructor arguments by name: `nn::LSTM({.input_size = 64, .hidden_size = 256, .num_layers = 2,
+/// .batch_first = true})`. The defaults are PyTorch's.
+struct LSTMOptions {
+  int64_t input_size = 0;
+  int64_t hidden_size = 0;
+  int64_t num_layers = 1;
+  bool bias = true;
+  bool batch_first = false;
+  double dropout = 0.0;
+  bool bidirectional = false;
+  int64_t proj_size = 0;
+  DType dtype = kFloat32;
+};
+
+/// GRU's constructor arguments by name: `nn::GRU({.input_size = 8, .hidden_size = 16, .bidirectional = true})`.
+/// The defaults are PyTorch's.
+struct GRUOptions {
+  int64_t input_size = 0;
+  int64_t hidden_size = 0;
+  int64_t num_layers = 1;
+  bool bias = true;
+  bool batch_first = false;
+  double dropout = 0.0;
+  bool bidirectional = false;
+  DType dtype = kFloat32;
+};
+
 /// nn.RNN(input_size, hidden_size, num_layers=1, nonlinearity='tanh', bias=True, batch_first=False, dropout=0,
 /// bidirectional=False).
 /// @throws graft::Error for a non-positive size, an unknown nonlinearity or a dropout outside [0, 1].
@@ -68,6 +110,10 @@ class RNN : public RNNBase {
   RNN(int64_t input_size, int64_t hidden_size, int64_t num_layers = 1, std::string nonlinearity = "tanh",
       bool bias = true, bool batch_first = false, double dropout = 0.0, bool bidirectional = false,
       DType dtype = kFloat32);
+  /// The same, with the arguments named. @throws graft::Error as above.
+  explicit RNN(const RNNOptions& o)
+      : RNN(o.input_size, o.hidden_size, o.num_layers, o.nonlinearity, o.bias, o.batch_first, o.dropout,
+            o.bidirectional, o.dtype) {}
   using RNNBase::forward;
   /// (output, h_n) from the initial state h0 (undefined: zeros), over `lengths` when given.
   RecurrentOutput forward(const Tensor& input, const Tensor& h0, const Tensor& lengths = {}, bool enforce_sorted = true);
@@ -81,6 +127,10 @@ class LSTM : public RNNBase {
  public:
   LSTM(int64_t input_size, int64_t hidden_size, int64_t num_layers = 1, bool bias = true, bool batch_first = false,
        double dropout = 0.0, bool bidirectional = false, int64_t proj_size = 0, DType dtype = kFloat32);
+  /// The same, with the arguments named. @throws graft::Error as above.
+  explicit LSTM(const LSTMOptions& o)
+      : LSTM(o.input_size, o.hidden_size, o.num_layers, o.bias, o.batch_first, o.dropout, o.bidirectional,
+             o.proj_size, o.dtype) {}
   using RNNBase::forward;
   /// (output, h_n, c_n) from the initial states (undefined: zeros; give both or neither), over `lengths`.
   RecurrentOutput forward(const Tensor& input, const Tensor& h0, const Tensor& c0, const Tensor& lengths = {},
@@ -92,6 +142,9 @@ class GRU : public RNNBase {
  public:
   GRU(int64_t input_size, int64_t hidden_size, int64_t num_layers = 1, bool bias = true, bool batch_first = false,
       double dropout = 0.0, bool bidirectional = false, DType dtype = kFloat32);
+  /// The same, with the arguments named. @throws graft::Error as above.
+  explicit GRU(const GRUOptions& o)
+      : GRU(o.input_size, o.hidden_size, o.num_layers, o.bias, o.batch_first, o.dropout, o.bidirectional, o.dtype) {}
   using RNNBase::forward;
   RecurrentOutput forward(const Tensor& input, const Tensor& h0, const Tensor& lengths = {}, bool enforce_sorted = true);
 };

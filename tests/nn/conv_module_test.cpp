@@ -102,4 +102,17 @@ TEST(Conv2d, RejectsBadArguments) {
   expect_error([&] { conv.forward(randn({1, 3, 2, 2})); }, {"conv2d", "larger than the padded input"});
 }
 
+TEST(ConvOptions, NameTheArgumentsAndBuildTheSameLayer) {
+  manual_seed(4);
+  Conv2d positional(2, 6, {3, 3}, {2, 2}, 1, {1, 1}, 2, false, "reflect");
+  manual_seed(4);
+  Conv2d named({.in_channels = 2, .out_channels = 6, .kernel_size = {3}, .stride = {2}, .padding = 1, .groups = 2,
+                .bias = false, .padding_mode = "reflect"});
+  EXPECT_EQ(named.repr(), positional.repr());
+  EXPECT_TRUE(equal(named.weight, positional.weight));
+  EXPECT_EQ(Conv1d({.in_channels = 1, .out_channels = 2, .kernel_size = {5}, .padding = "same"}).repr(),
+            Conv1d(1, 2, 5, 1, "same").repr());
+  EXPECT_THROW(Conv2d(Conv2dOptions{.in_channels = 2, .out_channels = 6}), Error) << "kernel_size has no default";
+}
+
 }  // namespace

@@ -64,4 +64,11 @@ TEST(EmbeddingModule, RejectsBadArguments) {
   EXPECT_THROW(emb.forward(tensor({1.0, 2.0}, {2})), Error);  // float ids
 }
 
+TEST(EmbeddingModule, NamedOptionsEqualThePositionalArguments) {
+  Embedding named({.num_embeddings = 10, .embedding_dim = 3, .padding_idx = -1, .max_norm = 1.5});
+  EXPECT_EQ(named.repr(), Embedding(10, 3, -1, 1.5).repr());
+  EXPECT_EQ(named.padding_idx, 9);
+  EXPECT_EQ(Embedding({.num_embeddings = 4, .embedding_dim = 2, .dtype = kFloat64}).weight.dtype(), kFloat64);
+}
+
 }  // namespace

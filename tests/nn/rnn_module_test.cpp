@@ -112,6 +112,19 @@ TEST(LSTM, HasPyTorchsParameterNamesShapesAndInitialisation) {
   EXPECT_EQ(keys(GRU(3, 5, 1, false).named_parameters()), (std::vector<std::string>{"weight_ih_l0", "weight_hh_l0"}));
 }
 
+TEST(RecurrentOptions, NameTheConstructorArgumentsWithPyTorchsDefaults) {
+  EXPECT_EQ(LSTM({.input_size = 4, .hidden_size = 8, .num_layers = 2, .bidirectional = true, .proj_size = 3}).repr(),
+            "LSTM(4, 8, proj_size=3, num_layers=2, bidirectional=True)");
+  EXPECT_EQ(LSTM({.input_size = 4, .hidden_size = 8}).repr(), LSTM(4, 8).repr());
+  EXPECT_EQ(GRU({.input_size = 3, .hidden_size = 5, .bias = false, .dropout = 0.5}).repr(),
+            "GRU(3, 5, bias=False, dropout=0.5)");
+  const RNN relu({.input_size = 3, .hidden_size = 5, .nonlinearity = "relu", .batch_first = true});
+  EXPECT_EQ(relu.nonlinearity, "relu");
+  EXPECT_TRUE(relu.batch_first);
+  EXPECT_EQ(LSTM({.input_size = 2, .hidden_size = 3, .dtype = kFloat64}).parameters()[0].dtype(), kFloat64);
+  EXPECT_THROW(LSTM(LSTMOptions{}), Error) << "the sizes have no default";
+}
+
 TEST(LSTM, UnbatchedInputAndDefaultStates) {
   manual_seed(2);
   LSTM lstm(3, 4, 2, true, false, 0.0, true, 0, kFloat64);

@@ -322,4 +322,14 @@ TEST(ScaledDotProductAttention, RejectsBadInput) {
   expect_error([&] { op(ones({3, 4, 3, 8}), k, v); }, {"cannot be broadcast", "[3, 4]", "[2, 4]"});
 }
 
+TEST(ScaledDotProductAttention, NamedOptionsEqualThePositionalArguments) {
+  manual_seed(5);
+  const Tensor q = randn({2, 4, 5, 8}), k = randn({2, 2, 7, 8}), v = randn({2, 2, 7, 8});
+  EXPECT_TRUE(equal(scaled_dot_product_attention(q, k, v, {.is_causal = true, .scale = 0.5, .enable_gqa = true}),
+                    scaled_dot_product_attention(q, k, v, {}, 0.0, true, 0.5, true)));
+  const Tensor mask = randn({5, 7});
+  EXPECT_TRUE(equal(scaled_dot_product_attention(q, k, v, {.attn_mask = mask, .enable_gqa = true}),
+                    scaled_dot_product_attention(q, k, v, mask, 0.0, false, std::nullopt, true)));
+}
+
 }  // namespace

@@ -394,4 +394,13 @@ TEST(LossErrors, NameTheOpTheArgumentAndTheShapes) {
             "compute_class_weight: expected an int64 target of class indices, got float32");
 }
 
+TEST(BinaryCrossEntropyWithLogits, NamedOptionsEqualThePositionalArguments) {
+  manual_seed(12);
+  const Tensor x = randn({4, 3}), y = rand({4, 3}), w = rand({3}), pos = rand({3}) * 3.0;
+  EXPECT_TRUE(equal(F::binary_cross_entropy_with_logits(x, y, {.reduction = "sum", .pos_weight = pos}),
+                    F::binary_cross_entropy_with_logits(x, y, Tensor(), "sum", pos)));
+  EXPECT_TRUE(equal(F::binary_cross_entropy_with_logits(x, y, {.weight = w}),
+                    F::binary_cross_entropy_with_logits(x, y, w)));
+}
+
 }  // namespace
