@@ -10,12 +10,16 @@
 //      shapes and dtypes (broadcasts reduced with sum_to, as PyTorch's validate_outputs does).
 // Invariants: a node runs at most once per task and only after every edge into it has delivered (or has
 // been skipped); its saved tensors are released right after it runs unless the graph is kept; the per-task
-// bookkeeping lives in each node (Node::EngineState), stamped with the task's id, so a task costs no hash
-// maps -- and two threads must not run backward through the same nodes at the same time.
+// bookkeeping lives in each node (Node::EngineState), so a task costs no hash maps. A task claims every node it
+// visits (an atomic compare-and-swap of the node's owner) and releases them when it ends; a node claimed by
+// another task that is still running -- a backward started from a hook of this one, or one on another thread
+// -- makes the new task raise graft::Error instead of mixing both tasks' sums. In anomaly mode
+// (autograd/anomaly_mode.h) every gradient a node returns is checked for NaN and infinity.
 #include "graft/autograd/engine.h"
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <queue>
 
 #include "graft/autograd/function.h"
@@ -29,6 +33,40 @@ namespace graft::autograd {
 namespace {
 
 std::atomic<uint64_t> next_run_id{1};
+
+// The tasks running on this thread, innermost last (a hook may start a backward of its own).
+thread_local std::vector<uint64_t> running_here;
+
+// True when every element of a floating gradient is finite.
+bool all_finite(const Tensor& g) {
+  if (!is_floating(g.dtype())) return true;
+  bool finite = true;
+  dispatch_floating(g.dtype(), "detect_anomaly", [&]<class T>() {
+    for (T v : g.to_vector<T>()) finite = finite && std::isfinite(v);
+  });
+  return finite;
+}
+
+bool any_nan(const Tensor& g) {
+  bool nan = false;
+  dispatch_floating(g.dtype(), "detect_anomaly", [&]<class T>() {
+    for (T v : g.to_vector<T>()) nan = nan || std::isnan(v);
+  });
+  return nan;
+}
+
+// Anomaly mode: the first non-finite gradient a node returns is an error naming the node and where its forward
+// op was recorded.
+void check_anomaly(const Node& node, const GradList& outputs) {
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    if (!outputs[i].defined() || all_finite(outputs[i])) continue;
+    const ForwardTrace* trace = node.forward_trace();
+    GRAFT_FAIL("detect_anomaly: Function '{}' returned {} values in its {}th output. It was created by {}", node.name(),
+               any_nan(outputs[i]) ? "nan" : "inf", i,
+               trace ? describe_forward_trace(*trace)
+                     : std::string("a forward pass recorded before anomaly detection was turned on (no trace)"));
+  }
+}
 
 struct Capture {
   Node* node;
@@ -71,29 +109,39 @@ class GraphTask {
       : roots_(roots), keep_graph_(keep_graph), captures_(captures), run_(next_run_id.fetch_add(1)) {}
 
   void run(GradList&& root_grads) {
-    compute_dependencies();
+    running_here.push_back(run_);
     try {
+      compute_dependencies();
       execute(std::move(root_grads));
     } catch (...) {
-      clear_buffers();
+      finish();
       throw;
     }
-    clear_buffers();
+    finish();
   }
 
  private:
-  // First visit of `n` in this task: resets its state. False when it was already visited.
+  // First visit of `n` in this task: claims it and resets its state. False when this task has visited it.
   bool visit(Node* n) {
     Node::EngineState& st = n->engine_state();
-    if (st.run == run_) return false;
-    st.run = run_;
+    uint64_t owner = 0;
+    if (!st.owner.compare_exchange_strong(owner, run_, std::memory_order_acq_rel)) {
+      if (owner == run_) return false;
+      const bool reentrant = std::find(running_here.begin(), running_here.end(), owner) != running_here.end();
+      GRAFT_FAIL("backward: {} of this graph is in use by another backward that is still running {}; graft's engine "
+                 "cannot run two backward passes through the same nodes at once (it would mix their gradients). {}",
+                 n->name(), reentrant ? "on this thread (a backward started from a hook of that backward?)"
+                                      : "on another thread",
+                 reentrant ? "Run the inner backward after the outer one, or on a separate graph."
+                           : "Serialise the backward passes, or give each thread its own graph.");
+    }
+    seen_.push_back(n);
     st.pending = 0;
     st.needed = captures_.empty();
     st.captured = false;
     st.buffer.clear();
     for (const Capture& c : captures_)
       if (c.node == n) st.captured = true;
-    seen_.push_back(n);
     return true;
   }
 
@@ -175,6 +223,7 @@ class GraphTask {
       outputs = node->apply(std::move(grads));
       GRAFT_CHECK(outputs.size() == node->num_inputs() || (outputs.empty() && node->num_inputs() == 0),
                   "{}: backward returned {} gradients, expected {}", node->name(), outputs.size(), node->num_inputs());
+      if (is_anomaly_check_nan_enabled()) [[unlikely]] check_anomaly(*node, outputs);
     }
     if (!keep_graph_) node->release_saved();
 
@@ -197,8 +246,13 @@ class GraphTask {
       if (c.node == node && grads[c.slot].defined()) c.grad = grads[c.slot];
   }
 
-  void clear_buffers() {
-    for (Node* n : seen_) n->engine_state().buffer.clear();
+  // Drops the buffered gradients and releases every node this task claimed.
+  void finish() {
+    for (Node* n : seen_) {
+      n->engine_state().buffer.clear();
+      n->engine_state().owner.store(0, std::memory_order_release);
+    }
+    running_here.pop_back();
   }
 
   const std::vector<Edge>& roots_;

@@ -24,7 +24,9 @@
 // writing their own ops usually want autograd/custom_function.h instead, which wraps all of this.
 #include <initializer_list>
 #include <memory>
+#include <string>
 
+#include "graft/autograd/anomaly_mode.h"
 #include "graft/graph/grad_mode.h"
 #include "graft/graph/node.h"
 
@@ -45,11 +47,22 @@ inline bool any_requires_grad(ArrayRef<Tensor> inputs) {
 /// True when an op with these inputs must record a node.
 inline bool needs_recording(ArrayRef<Tensor> inputs) { return GradMode::is_enabled() && any_requires_grad(inputs); }
 
+// Anomaly mode's record of where a node is made: `function`, `file` and `line` of the forward op, and the call
+// stack (autograd/anomaly_mode.h).
+std::unique_ptr<ForwardTrace> capture_forward_trace(const char* function, const char* file, int line);
+// "the forward op <function> (<file>:<line>), called from:" and the stack, one frame per line.
+std::string describe_forward_trace(const ForwardTrace& trace);
+
+// The defaulted arguments name the caller, the forward op (GCC and clang evaluate these builtins where
+// make_node is called); they are used only in anomaly mode.
 template <class Fn>
-std::shared_ptr<FunctionNode<Fn>> make_node(const char* name, ArrayRef<Tensor> inputs, Fn backward) {
+std::shared_ptr<FunctionNode<Fn>> make_node(const char* name, ArrayRef<Tensor> inputs, Fn backward,
+                                            const char* function = __builtin_FUNCTION(),
+                                            const char* file = __builtin_FILE(), int line = __builtin_LINE()) {
   if (!needs_recording(inputs)) return nullptr;
   auto node = std::make_shared<FunctionNode<Fn>>(name, std::move(backward));
   for (const Tensor& t : inputs) node->add_input(t.defined() ? gradient_edge(t) : Edge{}, t);
+  if (is_anomaly_enabled()) [[unlikely]] node->set_forward_trace(capture_forward_trace(function, file, line));
   return node;
 }
 

@@ -1,11 +1,14 @@
 #include "graft/data/idx.h"
 
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
-#include <limits>
-#include <memory>
+#include <fstream>
+#include <iterator>
+#include <optional>
 
 #include "graft/graph/factory.h"
 #include "graft/graph/loops.h"
@@ -14,43 +17,89 @@ namespace graft::data {
 
 namespace {
 
-// A gzip (or plain) file opened for reading through zlib.
-class GzFile {
+// The bytes of an IDX file, plain or gzip-compressed, read in order. The file itself is read whole (its size
+// is a fact, not a claim); decompressed data is produced only as far as asked, so nothing is allocated for a
+// size that the header claims until the data is really there.
+class IdxStream {
  public:
-  explicit GzFile(const std::string& path) : path_(path) {
-    file_ = gzopen(path.c_str(), "rb");
-    GRAFT_CHECK(file_ != nullptr, "read_idx: cannot open '{}': {}", path,
-                errno ? std::strerror(errno) : "out of memory");
-    gzbuffer(file_, 1 << 17);
+  explicit IdxStream(const std::string& path) : path_(path) {
+    struct stat st {};
+    GRAFT_CHECK(::stat(path.c_str(), &st) == 0, "read_idx: cannot open '{}': {}", path, std::strerror(errno));
+    GRAFT_CHECK(S_ISREG(st.st_mode), "read_idx: '{}' is not a regular file", path);
+    std::ifstream in(path, std::ios::binary);
+    GRAFT_CHECK(in.good(), "read_idx: cannot open '{}': {}", path, std::strerror(errno));
+    file_.assign(std::istreambuf_iterator<char>(in), {});
+    GRAFT_CHECK(!in.bad(), "read_idx: cannot read '{}': {}", path, std::strerror(errno));
+    gzip_ = file_.size() >= 2 && static_cast<uint8_t>(file_[0]) == 0x1f && static_cast<uint8_t>(file_[1]) == 0x8b;
+    if (gzip_) {
+      GRAFT_CHECK(inflateInit2(&z_, 15 + 16) == Z_OK, "read_idx: cannot start zlib for '{}'", path);
+      z_.next_in = reinterpret_cast<Bytef*>(file_.data());
+      z_.avail_in = static_cast<uInt>(std::min<size_t>(file_.size(), UINT_MAX));
+      in_left_ = file_.size() - z_.avail_in;
+    }
   }
-  ~GzFile() { gzclose(file_); }
-  GzFile(const GzFile&) = delete;
-  GzFile& operator=(const GzFile&) = delete;
+  ~IdxStream() {
+    if (gzip_) inflateEnd(&z_);
+  }
+  IdxStream(const IdxStream&) = delete;
+  IdxStream& operator=(const IdxStream&) = delete;
 
-  // Reads up to n bytes; returns how many were read (fewer only at the end of the data).
-  size_t read(void* out, size_t n) {
-    char* p = static_cast<char*>(out);
+  // Reads up to n bytes into out; returns how many (fewer only where the data ends).
+  size_t read(uint8_t* out, size_t n) {
+    if (!gzip_) {
+      const size_t k = std::min(n, file_.size() - pos_);
+      std::memcpy(out, file_.data() + pos_, k);
+      pos_ += k;
+      return k;
+    }
     size_t done = 0;
-    while (done < n) {
-      const unsigned chunk = static_cast<unsigned>(std::min<size_t>(n - done, 1u << 30));
-      const int got = gzread(file_, p + done, chunk);
-      check("reading");
-      if (got <= 0) break;
-      done += static_cast<size_t>(got);
+    while (done < n && !finished_) {
+      z_.next_out = out + done;
+      z_.avail_out = static_cast<uInt>(std::min<size_t>(n - done, UINT_MAX));
+      const uInt before = z_.avail_out;
+      if (z_.avail_in == 0 && in_left_ > 0) refill();
+      const int rc = inflate(&z_, Z_NO_FLUSH);
+      done += before - z_.avail_out;
+      if (rc == Z_STREAM_END) {
+        next_member();
+      } else if (rc == Z_BUF_ERROR && z_.avail_in == 0 && in_left_ == 0) {
+        GRAFT_FAIL("read_idx: '{}' is truncated: its gzip stream ends before its end marker and CRC-32 trailer", path_);
+      } else {
+        GRAFT_CHECK(rc == Z_OK, "read_idx: '{}' is corrupt: zlib says {}", path_, z_.msg ? z_.msg : zError(rc));
+      }
     }
     return done;
   }
 
+  // Bytes left in a plain file (its size is known); nullopt for a compressed one.
+  std::optional<uint64_t> plain_bytes_left() const {
+    return gzip_ ? std::nullopt : std::optional<uint64_t>(file_.size() - pos_);
+  }
+
  private:
-  void check(const char* what) {
-    int err = Z_OK;
-    const char* msg = gzerror(file_, &err);
-    GRAFT_CHECK(err == Z_OK || err == Z_STREAM_END, "read_idx: '{}' is corrupt or truncated ({} it failed: {})", path_, what,
-                err == Z_ERRNO ? std::strerror(errno) : msg);
+  void refill() {
+    z_.avail_in = static_cast<uInt>(std::min<size_t>(in_left_, UINT_MAX));
+    in_left_ -= z_.avail_in;
+  }
+  // A gzip file may hold several members one after the other; anything else after the last is an error.
+  void next_member() {
+    const size_t rest = z_.avail_in + in_left_;
+    if (rest == 0) {
+      finished_ = true;
+      return;
+    }
+    GRAFT_CHECK(rest >= 2 && z_.next_in[0] == 0x1f && z_.next_in[1] == 0x8b,
+                "read_idx: '{}' is corrupt: {} bytes that are not gzip data follow its gzip stream", path_, rest);
+    GRAFT_CHECK(inflateReset(&z_) == Z_OK, "read_idx: cannot restart zlib for '{}'", path_);
   }
 
   std::string path_;
-  gzFile file_;
+  std::vector<char> file_;
+  size_t pos_ = 0;
+  bool gzip_ = false;
+  bool finished_ = false;
+  z_stream z_{};
+  size_t in_left_ = 0;
 };
 
 uint32_t big_endian(const uint8_t* p) {
@@ -60,8 +109,7 @@ uint32_t big_endian(const uint8_t* p) {
 }  // namespace
 
 IdxArray read_idx(const std::string& path) {
-  errno = 0;
-  GzFile file(path);
+  IdxStream file(path);
   uint8_t magic[4];
   GRAFT_CHECK(file.read(magic, 4) == 4, "read_idx: '{}' is truncated: it ends inside the 4-byte header", path);
   GRAFT_CHECK(magic[0] == 0 && magic[1] == 0,
@@ -75,21 +123,30 @@ IdxArray read_idx(const std::string& path) {
   GRAFT_CHECK(file.read(dims.data(), dims.size()) == dims.size(), "read_idx: '{}' is truncated: it ends inside the dims",
               path);
   IdxArray out;
-  uint64_t total = 1;
-  for (int d = 0; d < ndim; ++d) {
-    const uint32_t size = big_endian(&dims[static_cast<size_t>(4 * d)]);
-    out.shape.push_back(size);
-    total *= size;
-    GRAFT_CHECK(total <= (uint64_t{1} << 40), "read_idx: '{}' declares an implausible size (dims {})", path,
-                shape_str(out.shape));
+  for (int d = 0; d < ndim; ++d) out.shape.push_back(big_endian(&dims[static_cast<size_t>(4 * d)]));
+  int64_t total = 0;
+  try {
+    total = numel_of(out.shape, "read_idx");
+  } catch (const Error&) {
+    GRAFT_FAIL("read_idx: '{}' is corrupt: its dims {} multiply to more elements than any tensor can have", path,
+               shape_str(out.shape));
   }
-  out.bytes.resize(total);
-  const size_t got = file.read(out.bytes.data(), total);
-  GRAFT_CHECK(got == total, "read_idx: '{}' is truncated: shape {} needs {} bytes of data, the file has {}", path,
-              shape_str(out.shape), total, got);
+  const uint64_t need = static_cast<uint64_t>(total);
+  if (auto left = file.plain_bytes_left())
+    GRAFT_CHECK(*left == need, "read_idx: '{}' is {}: shape {} needs {} bytes of data, the file has {}", path,
+                *left < need ? "truncated" : "corrupt (size mismatch)", shape_str(out.shape), need, *left);
+  // Compressed data is decompressed in chunks, so memory grows only with data that is really there.
+  constexpr size_t kChunk = size_t{1} << 24;
+  while (out.bytes.size() < need) {
+    const size_t at = out.bytes.size();
+    out.bytes.resize(at + static_cast<size_t>(std::min<uint64_t>(kChunk, need - at)));
+    const size_t got = file.read(out.bytes.data() + at, out.bytes.size() - at);
+    GRAFT_CHECK(at + got == out.bytes.size(), "read_idx: '{}' is truncated: shape {} needs {} bytes of data, the file has {}",
+                path, shape_str(out.shape), need, at + got);
+  }
   uint8_t extra;
   GRAFT_CHECK(file.read(&extra, 1) == 0, "read_idx: '{}' has a size mismatch: more data follows the {} bytes of shape {}",
-              path, total, shape_str(out.shape));
+              path, need, shape_str(out.shape));
   return out;
 }
 

@@ -15,8 +15,12 @@ struct IdxArray {
   std::vector<uint8_t> bytes;  // the elements, row-major
 };
 
-/// Reads an IDX file of unsigned bytes (element type 0x08). A missing file, a bad magic number, another
-/// element type, a truncated or over-long file, or a corrupt gzip stream is a graft::Error naming the file.
+/// Reads an IDX file of unsigned bytes (element type 0x08), plain or gzip-compressed (one or more gzip
+/// members, each checked against its CRC-32 and length trailer). Memory grows only with data that is really in
+/// the file, never with what its header claims.
+/// @throws graft::Error naming the file for: a missing file or one that is not a regular file, a bad magic
+/// number, another element type, dims whose product overflows, a truncated or over-long file, a corrupt or
+/// truncated gzip stream (including a missing trailer), or bytes after the gzip data.
 IdxArray read_idx(const std::string& path);
 
 /// MNIST-format images (an IDX file of shape (N, rows, cols)) as float32 pixel / 255, shaped (N, rows * cols)

@@ -9,7 +9,6 @@
 #include <filesystem>
 
 #include <iostream>
-#include <nlohmann/json.hpp>
 
 #include "common/cli.h"
 
@@ -19,21 +18,12 @@ namespace zero = graft::optim::zero;
 namespace {
 
 void info(const std::string& dir) {
-  const std::vector<optim::Checkpoint> shards = zero::read_shards(dir);
-  const auto meta = nlohmann::json::parse(shards[0].metadata).at("zero");
-  std::cout << fmt::format("{}: {} shards (stage {}), optimizer {}, {} parameters\n", dir, shards.size(),
-                           meta.at("stage").get<int>(), meta.at("optimizer").get<std::string>(), meta.at("params").size());
-  // A rank knows the step count of the parameters inside its slice (-1 elsewhere).
-  std::vector<int64_t> steps(meta.at("params").size(), -1);
-  for (const auto& shard : shards) {
-    const auto params = nlohmann::json::parse(shard.metadata).at("zero").at("params");
-    for (size_t i = 0; i < steps.size(); ++i) steps[i] = std::max(steps[i], params[i].at("step").get<int64_t>());
-  }
-  for (size_t i = 0; i < steps.size(); ++i) {
-    const auto& p = meta.at("params")[i];
-    std::cout << fmt::format("  {} {} {} step {}\n", p.at("name").get<std::string>(), p.at("dtype").get<std::string>(),
-                             p.at("shape").dump(), steps[i]);
-  }
+  const zero::CheckpointInfo checkpoint = zero::describe_shards(zero::read_shards(dir));
+  std::cout << fmt::format("{}: {} shards (stage {}), optimizer {}, {} parameters\n", dir, checkpoint.world_size,
+                           checkpoint.stage, checkpoint.optimizer, checkpoint.params.size());
+  // The step count of each parameter (-1: never updated).
+  for (const auto& p : checkpoint.params)
+    std::cout << fmt::format("  {} {} [{}] step {}\n", p.name, dtype_name(p.dtype), fmt::join(p.shape, ","), p.step);
 }
 
 }  // namespace

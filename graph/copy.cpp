@@ -3,10 +3,16 @@
 #include <cstring>
 
 #include "graft/graph/loops.h"
+#include "graft/graph/overlap.h"
 
 namespace graft::loops {
 
-void copy_into(const Tensor& dst, const Tensor& src) {
+void copy_into(const Tensor& dst, const Tensor& src_in) {
+  // A source sharing memory with the destination in another layout is read through a copy, so no element is
+  // read after it was overwritten.
+  const bool read_through_copy =
+      ranges_overlap(dst, src_in) && get_overlap_status(dst, src_in) != MemOverlapStatus::Full;
+  const Tensor src = read_through_copy ? copy_as(src_in, src_in.dtype()) : src_in;
   if (dst.dtype() == src.dtype() && dst.is_contiguous() && src.is_contiguous() && dst.numel() == src.numel()) {
     if (dst.data_ptr() != src.data_ptr() && dst.numel() > 0)
       std::memmove(dst.data_ptr(), src.data_ptr(), static_cast<size_t>(dst.numel()) * dst.element_size());

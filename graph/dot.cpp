@@ -3,15 +3,9 @@
 #include <fmt/format.h>
 #include <graphviz/cgraph.h>
 #include <graphviz/gvc.h>
-#include <stdlib.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -20,6 +14,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "graft/graph/atomic_file.h"
 #include "graft/graph/node.h"
 #include "graft/graph/scope.h"
 
@@ -288,22 +283,6 @@ struct GraphvizRender {
   }
 };
 
-// A fresh, empty file next to `path` for the render to write, readable as a normal new file would be.
-std::string make_temporary_beside(const std::filesystem::path& path) {
-  std::filesystem::path dir = path.parent_path();
-  std::string pattern = (dir / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
-  std::vector<char> buf(pattern.begin(), pattern.end());
-  buf.push_back('\0');
-  int fd = mkstemp(buf.data());
-  GRAFT_CHECK(fd >= 0, "render_dot: cannot create a temporary file in '{}': {}", dir.empty() ? "." : dir.string(),
-              std::strerror(errno));
-  mode_t mask = umask(0);
-  umask(mask);
-  fchmod(fd, 0666 & ~mask);
-  close(fd);
-  return std::string(buf.data());
-}
-
 }  // namespace
 
 void render_dot(const std::string& dot, const std::string& path) {
@@ -332,19 +311,13 @@ void render_dot(const std::string& dot, const std::string& path) {
               trimmed(graphviz_errors()));
   r.laid_out = true;
 
-  const std::string temporary = make_temporary_beside(target);
-  int rc = gvRenderFilename(r.gvc, r.graph, format.c_str(), temporary.c_str());
+  AtomicFileWriter out(path, "render_dot");
+  const int rc = gvRenderFilename(r.gvc, r.graph, format.c_str(), out.temp_path().c_str());
   std::error_code ec;
-  if (rc != 0 || std::filesystem::file_size(temporary, ec) == 0 || ec) {
-    std::filesystem::remove(temporary, ec);
-    GRAFT_FAIL("render_dot: Graphviz could not render '{}' as {}: {}", path, format,
-               graphviz_errors().empty() ? "no output was written" : trimmed(graphviz_errors()));
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    std::filesystem::remove(temporary, ec);
-    GRAFT_FAIL("render_dot: cannot move the rendered picture into '{}': {}", path, std::strerror(err));
-  }
+  GRAFT_CHECK(rc == 0 && std::filesystem::file_size(out.temp_path(), ec) > 0 && !ec,
+              "render_dot: Graphviz could not render '{}' as {}: {}", path, format,
+              graphviz_errors().empty() ? "no output was written" : trimmed(graphviz_errors()));
+  out.commit();
 }
 
 }  // namespace graft

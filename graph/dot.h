@@ -34,9 +34,11 @@ std::string to_dot(const TensorList& outputs, const std::map<std::string, Tensor
                    const DotOptions& options = {});
 
 /// Lays `dot` out with Graphviz's "dot" engine and renders it to `path`, in the format named by its
-/// extension: .svg, .png or .pdf. The picture is written to a temporary file next to `path` and renamed
-/// into place, so a failed render leaves an existing file untouched. Raises graft::Error for an unknown
-/// extension, invalid DOT, or a failed render.
+/// extension: .svg, .png or .pdf. The picture is written through an AtomicFileWriter (graph/atomic_file.h):
+/// a failed render leaves an existing file untouched, a symlink is written through, and a target that is not
+/// a regular file is refused.
+/// @param dot the graph in DOT. @param path the picture to write.
+/// @throws graft::Error for an unknown extension, invalid DOT, or a failed render.
 void render_dot(const std::string& dot, const std::string& path);
 
 }  // namespace graft

@@ -227,14 +227,9 @@ Tensor from_blob(void* data, IntList shape, DType dtype, std::function<void(void
 Tensor from_blob(void* data, IntList shape, IntList strides, DType dtype, std::function<void(void*)> deleter) {
   GRAFT_CHECK(shape.size() == strides.size(), "from_blob: shape {} and strides {} differ in length", shape_str(shape),
               shape_str(strides));
-  int64_t extent = 1;
-  for (size_t d = 0; d < shape.size(); ++d) {
-    GRAFT_CHECK(shape[d] >= 0 && strides[d] >= 0, "from_blob: negative size or stride in shape {} strides {}",
-                shape_str(shape), shape_str(strides));
-    if (shape[d] == 0) extent = 0;
-    if (extent > 0) extent += (shape[d] - 1) * strides[d];
-  }
-  auto storage = Storage::wrap(data, static_cast<size_t>(extent) * element_size(dtype), std::move(deleter));
+  const int64_t extent = view_extent(shape, strides, 0, "from_blob");
+  const int64_t nbytes = checked_mul(extent, static_cast<int64_t>(element_size(dtype)), "from_blob", "the byte count");
+  auto storage = Storage::wrap(data, static_cast<size_t>(nbytes), std::move(deleter));
   return Tensor(std::make_shared<TensorImpl>(std::move(storage), Shape(shape.begin(), shape.end()),
                                              Shape(strides.begin(), strides.end()), 0, dtype));
 }

@@ -86,17 +86,28 @@ void Node::run_pre_hooks(GradList& grads) {
     for (PreHook& h : pre_hooks_) {
       if (h.runs_last != (pass == 1) || h.output_nr >= grads.size() || !grads[h.output_nr].defined()) continue;
       Tensor replaced = h.fn(grads[h.output_nr]);
-      if (replaced.defined()) grads[h.output_nr] = std::move(replaced);
+      if (replaced.defined()) {
+        check_hook_result(replaced, grads[h.output_nr]);
+        grads[h.output_nr] = std::move(replaced);
+      }
     }
   }
+}
+
+void check_hook_result(const Tensor& replaced, const Tensor& grad) {
+  GRAFT_CHECK(replaced.shape() == grad.shape(), "hook: returned a gradient of shape {}, expected {}",
+              shape_str(replaced.shape()), shape_str(grad.shape()));
+  GRAFT_CHECK(replaced.dtype() == grad.dtype(),
+              "hook: has changed the type of the gradient (was {}, got {}); a hook must return a gradient of the same "
+              "dtype",
+              dtype_name(grad.dtype()), dtype_name(replaced.dtype()));
 }
 
 Tensor run_tensor_hooks(const std::vector<std::pair<size_t, TensorHook>>& hooks, Tensor grad) {
   for (const auto& [handle, fn] : hooks) {
     Tensor replaced = fn(grad);
     if (replaced.defined()) {
-      GRAFT_CHECK(replaced.shape() == grad.shape(), "hook: returned a gradient of shape {}, expected {}",
-                  shape_str(replaced.shape()), shape_str(grad.shape()));
+      check_hook_result(replaced, grad);
       grad = std::move(replaced);
     }
   }

@@ -2,6 +2,7 @@
 // Node: one step of the backward graph. The node made by a forward op takes the gradients of the op's
 // outputs and returns the gradients of its inputs; `next_edges` (one per forward input) say where each of
 // those goes. This mirrors torch/csrc/autograd/function.h: Node, Edge, SavedVariable.
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -13,6 +14,15 @@ namespace graft {
 
 /// Gradients flowing into or out of a node. Nearly every op has one or two, so they live inline.
 using GradList = SmallVector<Tensor, 2>;
+
+/// Where a node was recorded in the forward pass, kept only in anomaly mode (autograd/anomaly_mode.h): the
+/// forward op's function and source location (where it called autograd::make_node), and the raw call stack.
+struct ForwardTrace {
+  const char* function = "";
+  const char* file = "";
+  int line = 0;
+  std::vector<void*> stack;
+};
 
 /// Where the gradient of one forward input goes: input slot `input_nr` of `node`. An edge with no node
 /// belongs to an input that does not require grad.
@@ -117,9 +127,13 @@ class Node : public std::enable_shared_from_this<Node> {
   /// The NodeScope that was open when the node was created (graph/scope.h; 0: none), e.g. a module's call.
   uint32_t scope() const { return scope_; }
 
+  /// The forward pass's record of this node (anomaly mode only; null otherwise).
+  const ForwardTrace* forward_trace() const { return forward_trace_.get(); }
+  void set_forward_trace(std::unique_ptr<ForwardTrace> trace) { forward_trace_ = std::move(trace); }
+
   /// Scratch space of the backward engine for the run in progress (see autograd/engine.cpp).
   struct EngineState {
-    uint64_t run = 0;       // id of the run that last visited this node
+    std::atomic<uint64_t> owner{0};  // id of the run that has claimed this node, 0 when none has
     uint32_t pending = 0;   // edges into this node not yet executed in that run
     bool needed = true;     // leads to a requested input (autograd::grad)
     bool captured = false;  // some input slot is captured by autograd::grad
@@ -139,6 +153,7 @@ class Node : public std::enable_shared_from_this<Node> {
   uint64_t sequence_nr_;
   uint32_t scope_;
   EngineState engine_;
+  std::unique_ptr<ForwardTrace> forward_trace_;
 };
 
 /// The backward node of an op whose backward is a lambda `GradList(Node&, GradList& grads)`. Lambdas
@@ -154,6 +169,9 @@ class FunctionNode final : public Node {
   const char* name_;
   Fn fn_;
 };
+
+/// A hook's replacement for `grad`, checked as PyTorch checks it: it must keep the gradient's shape and dtype.
+void check_hook_result(const Tensor& replaced, const Tensor& grad);
 
 /// Runs the tensor hooks of `impl` (leaf or not) on `grad`, returning the possibly replaced gradient.
 Tensor run_tensor_hooks(const std::vector<std::pair<size_t, TensorHook>>& hooks, Tensor grad);

@@ -4,6 +4,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <limits>
+
 #include "graft/graph/error.h"
 
 namespace graft {
@@ -12,10 +15,38 @@ std::ostream& operator<<(std::ostream& os, const Shape& shape) { return os << sh
 
 std::string shape_str(IntList shape) { return fmt::format("[{}]", fmt::join(shape.begin(), shape.end(), ", ")); }
 
-int64_t numel_of(IntList shape) {
+int64_t checked_mul(int64_t a, int64_t b, const char* op, const char* what) {
+  int64_t out = 0;
+  GRAFT_CHECK(!__builtin_mul_overflow(a, b, &out), "{}: {} overflows int64 ({} * {})", op, what, a, b);
+  return out;
+}
+
+int64_t checked_add(int64_t a, int64_t b, const char* op, const char* what) {
+  int64_t out = 0;
+  GRAFT_CHECK(!__builtin_add_overflow(a, b, &out), "{}: {} overflows int64 ({} + {})", op, what, a, b);
+  return out;
+}
+
+int64_t numel_of(IntList shape, const char* op) {
+  bool empty = false;
+  for (int64_t s : shape) {
+    GRAFT_CHECK(s >= 0, "{}: negative size {} in shape {}", op, s, shape_str(shape));
+    empty = empty || s == 0;
+  }
+  if (empty) return 0;
   int64_t n = 1;
-  for (int64_t s : shape) n *= s;
+  for (int64_t s : shape)
+    GRAFT_CHECK(!__builtin_mul_overflow(n, s, &n),
+                "{}: shape {} is too large: its number of elements overflows int64", op, shape_str(shape));
   return n;
+}
+
+int64_t nbytes_of(IntList shape, size_t element_size, const char* op) {
+  int64_t bytes = 0;
+  GRAFT_CHECK(!__builtin_mul_overflow(numel_of(shape, op), static_cast<int64_t>(element_size), &bytes),
+              "{}: shape {} is too large: {} elements of {} bytes overflow int64 bytes", op, shape_str(shape),
+              numel_of(shape, op), element_size);
+  return bytes;
 }
 
 Shape contiguous_strides(IntList shape) {
@@ -23,9 +54,38 @@ Shape contiguous_strides(IntList shape) {
   int64_t acc = 1;
   for (size_t i = shape.size(); i-- > 0;) {
     strides[i] = acc;
-    acc *= std::max<int64_t>(shape[i], 1);
+    if (i > 0)
+      GRAFT_CHECK(!__builtin_mul_overflow(acc, std::max<int64_t>(shape[i], 1), &acc),
+                  "contiguous_strides: shape {} is too large: its strides overflow int64", shape_str(shape));
   }
   return strides;
+}
+
+int64_t view_extent(IntList shape, IntList strides, int64_t offset, const char* op) {
+  GRAFT_CHECK(shape.size() == strides.size(), "{}: shape {} and strides {} differ in length", op, shape_str(shape),
+              shape_str(strides));
+  GRAFT_CHECK(offset >= 0, "{}: negative storage offset {}", op, offset);
+  for (size_t d = 0; d < shape.size(); ++d)
+    GRAFT_CHECK(shape[d] >= 0 && strides[d] >= 0, "{}: negative size or stride in shape {} with strides {}", op,
+                shape_str(shape), shape_str(strides));
+  if (numel_of(shape, op) == 0) return offset;
+  int64_t last = offset;  // the highest element index the view reads
+  for (size_t d = 0; d < shape.size(); ++d) {
+    int64_t reach = 0;
+    GRAFT_CHECK(!__builtin_mul_overflow(shape[d] - 1, strides[d], &reach) && !__builtin_add_overflow(last, reach, &last),
+                "{}: shape {} with strides {} and offset {} reaches beyond int64 elements", op, shape_str(shape),
+                shape_str(strides), offset);
+  }
+  GRAFT_CHECK(last < std::numeric_limits<int64_t>::max(), "{}: shape {} with strides {} and offset {} reaches beyond "
+              "int64 elements", op, shape_str(shape), shape_str(strides), offset);
+  return last + 1;
+}
+
+void check_view_bounds(IntList shape, IntList strides, int64_t offset, int64_t storage_numel, const char* op) {
+  const int64_t extent = view_extent(shape, strides, offset, op);
+  GRAFT_CHECK(extent <= storage_numel || (numel_of(shape, op) == 0 && offset <= storage_numel),
+              "{}: shape {} with strides {} at storage offset {} reaches element {}, beyond its storage of {} elements",
+              op, shape_str(shape), shape_str(strides), offset, extent - 1, storage_numel);
 }
 
 bool is_contiguous_layout(IntList shape, IntList strides) {
@@ -105,7 +165,7 @@ bool view_strides(IntList old_shape, IntList old_strides, IntList shape, Shape& 
 
 Shape infer_shape(const char* op, IntList requested, int64_t numel) {
   Shape out(requested.begin(), requested.end());
-  int64_t known = 1;
+  Shape known_sizes;
   int64_t infer_at = -1;
   for (size_t i = 0; i < out.size(); ++i) {
     if (out[i] == -1) {
@@ -113,8 +173,14 @@ Shape infer_shape(const char* op, IntList requested, int64_t numel) {
       infer_at = static_cast<int64_t>(i);
     } else {
       GRAFT_CHECK(out[i] >= 0, "{}: invalid size {} in shape {}", op, out[i], shape_str(requested));
-      known *= out[i];
+      known_sizes.push_back(out[i]);
     }
+  }
+  int64_t known = 0;
+  try {
+    known = numel_of(known_sizes, op);
+  } catch (const Error&) {
+    GRAFT_FAIL("{}: shape {} is invalid: its sizes multiply beyond int64", op, shape_str(requested));
   }
   if (infer_at >= 0) {
     GRAFT_CHECK(known != 0 && numel % known == 0, "{}: shape {} is invalid for input of size {}", op,

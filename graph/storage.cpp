@@ -87,7 +87,7 @@ void* allocate_bytes(size_t nbytes) {
       size_t rounded = (nbytes + 63) / 64 * 64;  // aligned_alloc wants a multiple of the alignment
       data = std::aligned_alloc(64, rounded);
     }
-    if (!data) throw std::bad_alloc();
+    if (!data) GRAFT_FAIL("storage: cannot allocate {} bytes (out of memory)", nbytes);
   }
   return data;
 }

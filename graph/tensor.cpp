@@ -49,12 +49,20 @@ Tensor empty_tensor(IntList shape, DType dtype) {
   for (int64_t s : shape) GRAFT_CHECK(s >= 0, "empty: negative dimension {} in shape {}", s, shape_str(shape));
   Shape sh(shape.begin(), shape.end());
   Shape st = contiguous_strides(sh);
-  auto storage = Storage::allocate(static_cast<size_t>(numel_of(sh)) * element_size(dtype));
+  const int64_t nbytes = nbytes_of(sh, element_size(dtype), "empty");
+  std::shared_ptr<Storage> storage;
+  try {
+    storage = Storage::allocate(static_cast<size_t>(nbytes));
+  } catch (const Error& e) {
+    GRAFT_FAIL("empty: a {} tensor of shape {} needs {} bytes: {}", dtype_name(dtype), shape_str(sh), nbytes, e.what());
+  }
   return Tensor(std::make_shared<TensorImpl>(std::move(storage), std::move(sh), std::move(st), 0, dtype));
 }
 
 Tensor make_view(const Tensor& base, IntList shape, IntList strides, int64_t offset) {
-  return Tensor(std::make_shared<TensorImpl>(base.storage(), Shape(shape.begin(), shape.end()),
+  const std::shared_ptr<Storage>& storage = base.storage();
+  check_view_bounds(shape, strides, offset, static_cast<int64_t>(storage->nbytes() / base.element_size()));
+  return Tensor(std::make_shared<TensorImpl>(storage, Shape(shape.begin(), shape.end()),
                                              Shape(strides.begin(), strides.end()), offset, base.dtype()));
 }
 

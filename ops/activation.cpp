@@ -59,12 +59,17 @@ Tensor activation_grad(const ActivationSpec& f, const Tensor& grad, const Tensor
 // y = f(x) with a node whose backward is activation_grad(f, g, saved, composite(g, saved)), saved being y
 // or x as kernels::backward_uses_output says.
 template <class Composite>
-Tensor elementwise_activation(const char* node_name, const ActivationSpec& f, const Tensor& x, Composite composite) {
+Tensor elementwise_activation(const char* node_name, const ActivationSpec& f, const Tensor& x, Composite composite,
+                              const char* function = __builtin_FUNCTION(), const char* file = __builtin_FILE(),
+                              int line = __builtin_LINE()) {
   Tensor y = kernels::activation_forward(f, x);
-  if (auto node = make_node(node_name, {x}, [f, composite](Node& n, GradList& g) -> GradList {
-        Tensor s = n.saved(0);
-        return {activation_grad(f, g[0], s, [&] { return composite(g[0], s); })};
-      })) {
+  if (auto node = make_node(
+          node_name, {x},
+          [f, composite](Node& n, GradList& g) -> GradList {
+            Tensor s = n.saved(0);
+            return {activation_grad(f, g[0], s, [&] { return composite(g[0], s); })};
+          },
+          function, file, line)) {
     set_history(y, node);
     if (kernels::backward_uses_output(f.kind)) node->save_output(y);
     else node->save(x);

@@ -37,6 +37,31 @@ Tensor map_scalar(const char* op, const Tensor& x, const Scalar& s, DType out_dt
 
 DType scalar_result(const Tensor& x, const Scalar& s) { return graft::result_type(x.dtype(), s.kind()); }
 
+// a^b for integers as PyTorch computes it: exact, wrapping around on overflow like any integer product; a
+// negative exponent gives 1 for a == 1, +-1 for a == -1 and 0 otherwise (integer division's reading of 1 / a^|b|).
+template <class T>
+T integer_pow(T a, T b) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return b ? a : true;
+  } else {
+    if (b < 0) return a == 1 ? T{1} : a == -1 ? ((b & 1) ? T{-1} : T{1}) : T{0};
+    using U = std::make_unsigned_t<T>;
+    U result = 1, base = static_cast<U>(a);
+    for (U e = static_cast<U>(b); e > 0; e >>= 1) {
+      if (e & 1) result *= base;
+      base *= base;
+    }
+    return static_cast<T>(result);
+  }
+}
+
+// pow's elementwise function: integer_pow for integers, std::pow otherwise.
+auto pow_of = [](auto v, auto s) {
+  using T = decltype(v);
+  if constexpr (std::is_integral_v<T>) return integer_pow<T>(v, static_cast<T>(s));
+  else return static_cast<T>(std::pow(v, static_cast<T>(s)));
+};
+
 void check_binary(const char* op, const Tensor& a, const Tensor& b) {
   check_defined(op, "input", a);
   check_defined(op, "other", b);
@@ -171,14 +196,13 @@ Tensor neg(const Tensor& x) {
 }
 
 Tensor pow(const Tensor& x, const Scalar& exponent) {
+  check_defined("pow", "input", x);
   const double e = exponent.to_double();
   DType dt = scalar_result(x, exponent);
+  GRAFT_CHECK(is_floating(dt) || e >= 0, "pow: Integers to negative integer powers are not allowed (a {} tensor to the "
+              "power {})", dtype_name(x.dtype()), e);
   // Small integral exponents as products, as PyTorch's pow kernel does (and 10x faster than powf).
-  auto general = [](auto v, auto s) {
-    using T = decltype(v);
-    if constexpr (std::is_integral_v<T>) return static_cast<T>(std::pow(static_cast<double>(v), static_cast<double>(s)));
-    else return static_cast<T>(std::pow(v, s));
-  };
+  auto general = pow_of;
   Tensor out = !is_floating(dt) ? map_scalar("pow", x, exponent, dt, general)
                : e == 1.0       ? map_scalar("pow", x, exponent, dt, [](auto v, auto) { return v; })
                : e == 2.0       ? map_scalar("pow", x, exponent, dt, [](auto v, auto) { return v * v; })
@@ -197,9 +221,7 @@ Tensor pow(const Tensor& x, const Scalar& exponent) {
 Tensor pow(const Tensor& x, const Tensor& exponent) {
   check_binary("pow", x, exponent);
   DType dt = result_type(x, exponent);
-  Tensor out = map_binary("pow", x, exponent, dt, dt, [](auto a, auto b) {
-    return static_cast<decltype(a)>(std::pow(static_cast<double>(a), static_cast<double>(b)));
-  });
+  Tensor out = map_binary("pow", x, exponent, dt, dt, pow_of);
   if (auto node = make_node("PowBackward1", {x, exponent}, [](Node& n, GradList& g) -> GradList {
         Tensor base = n.saved(0), e = n.saved(1);
         Tensor g_base, g_exp;
@@ -223,9 +245,7 @@ Tensor pow(const Scalar& base, const Tensor& exponent) {
   check_defined("pow", "exponent", exponent);
   const double b = base.to_double();
   DType dt = result_type(exponent.dtype(), base.kind());
-  Tensor out = map_scalar("pow", exponent, base, dt, [](auto e, auto s) {
-    return static_cast<decltype(e)>(std::pow(static_cast<double>(s), static_cast<double>(e)));
-  });
+  Tensor out = map_scalar("pow", exponent, base, dt, [](auto e, auto s) { return pow_of(s, e); });
   if (auto node = make_node("PowBackward2", {exponent}, [b](Node& n, GradList& g) -> GradList {
         if (b == 0.0) return {where(ge(n.saved(0), 0), Scalar(0), mul(g[0], mul(n.saved(1), std::log(b))))};
         return {mul(g[0], mul(n.saved(1), std::log(b)))};

@@ -15,8 +15,10 @@ namespace {
 
 // A differentiable view: `out` shares x's memory; the gradient goes back through `backward`.
 template <class Fn>
-Tensor record_view(const char* node_name, const Tensor& x, Tensor out, Fn backward) {
-  if (auto node = make_node(node_name, {x}, std::move(backward))) set_history(out, node);
+Tensor record_view(const char* node_name, const Tensor& x, Tensor out, Fn backward,
+                   const char* function = __builtin_FUNCTION(), const char* file = __builtin_FILE(),
+                   int line = __builtin_LINE()) {
+  if (auto node = make_node(node_name, {x}, std::move(backward), function, file, line)) set_history(out, node);
   return out;
 }
 
@@ -118,6 +120,7 @@ Tensor expand(const Tensor& x, IntList shape) {
     strides[i] = have == want ? x.strides()[xi] : 0;
   }
   if (out_shape == x.shape()) return x;
+  numel_of(out_shape, "expand");  // an impossible size is an error here, not in whatever reads the view
   return record_view("ExpandBackward0", x, make_view(x, out_shape, strides, x.storage_offset()),
                      [in = x.shape()](Node&, GradList& g) -> GradList { return {sum_to(g[0], in)}; });
 }

@@ -2,6 +2,7 @@
 // in-place writes, which bump the storage's version counter.
 #include "graft/graph/tensor.h"
 
+#include "graft/graph/overlap.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/indexing.h"
 #include "graft/ops/matmul.h"
@@ -86,12 +87,23 @@ void check_fits(const char* op, const Tensor& self, const Tensor& other) {
               shape_str(other.shape()), shape_str(self.shape()));
 }
 
+// What an in-place write of `self` reading `other` may do, as PyTorch's TensorIterator decides: no element of
+// self may be a location shared with another, and other may not overlap self partly. Memory shared in a way
+// too hard to classify is read through a copy, so the result is right whatever the layouts.
+Tensor readable_source(const char* op, const Tensor& self, const Tensor& other) {
+  assert_no_partial_overlap(self, other, op);
+  if (get_overlap_status(self, other) == MemOverlapStatus::TooHard && ranges_overlap(self, other))
+    return loops::contiguous_copy(other);
+  return other;
+}
+
 // self = f(self, other) elementwise, other broadcast and converted to self's dtype.
 template <class F>
 Tensor& update(const char* op, Tensor& self, const Tensor& other, F f) {
   check_inplace(op, self);
   check_fits(op, self, other);
-  Tensor o = detail::as_dtype(other, self.dtype());
+  assert_no_internal_overlap(self, op);
+  Tensor o = detail::as_dtype(readable_source(op, self, other), self.dtype());
   dispatch_numeric(self.dtype(), op, [&]<class T>() {
     loops::map2<T, T, T>(self, self, o, [&](T a, T b) { return static_cast<T>(f(detail::opmath(a), detail::opmath(b))); });
   });
@@ -102,6 +114,7 @@ Tensor& update(const char* op, Tensor& self, const Tensor& other, F f) {
 template <class F>
 Tensor& update_scalar(const char* op, Tensor& self, F f) {
   check_inplace(op, self);
+  assert_no_internal_overlap(self, op);
   dispatch_all(self.dtype(), [&]<class T>() {
     loops::map1<T, T>(self, self, [&](T a) { return static_cast<T>(f(detail::opmath(a))); });
   });
@@ -126,7 +139,11 @@ Tensor& Tensor::fill_(const Scalar& value) {
 Tensor& Tensor::copy_(const Tensor& src) {
   check_inplace("copy_", *this);
   check_fits("copy_", *this, src);
-  loops::copy_into(*this, src);
+  // Copying a tensor onto itself changes nothing (PyTorch returns early too).
+  if (get_overlap_status(*this, src) != MemOverlapStatus::Full || dtype() != src.dtype()) {
+    assert_no_internal_overlap(*this, "copy_");
+    loops::copy_into(*this, readable_source("copy_", *this, src));
+  }
   storage()->bump_version();
   return *this;
 }
@@ -157,6 +174,7 @@ Tensor& Tensor::div_(const Scalar& other) {
 }
 Tensor& Tensor::clamp_(std::optional<Scalar> min, std::optional<Scalar> max) {
   check_inplace("clamp_", *this);
+  assert_no_internal_overlap(*this, "clamp_");
   Tensor clamped = graft::clamp(detach(), min, max);
   loops::copy_into(*this, clamped);
   storage()->bump_version();
@@ -166,9 +184,11 @@ Tensor& Tensor::masked_fill_(const Tensor& mask, const Scalar& value) {
   check_inplace("masked_fill_", *this);
   check_fits("masked_fill_", *this, mask);
   GRAFT_CHECK(mask.dtype() == kBool, "masked_fill_: mask must be a bool tensor, got {}", dtype_name(mask.dtype()));
+  // An expanded self is fine here (every copy of a location gets the same value; PyTorch only warns).
+  const Tensor m = readable_source("masked_fill_", *this, mask);
   dispatch_all(dtype(), [&]<class T>() {
     const T v = value.to<T>();
-    loops::map2<T, T, bool>(*this, *this, mask, [v](T a, bool m) { return m ? v : a; });
+    loops::map2<T, T, bool>(*this, *this, m, [v](T a, bool keep) { return keep ? v : a; });
   });
   storage()->bump_version();
   return *this;

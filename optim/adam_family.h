@@ -99,6 +99,11 @@ class AdamFamily : public Optimizer {
     GRAFT_CHECK(o.weight_decay() >= 0, "{}: Invalid weight_decay value: {}", name(), o.weight_decay());
   }
 
+  std::vector<std::string> state_names(const OptimizerOptions& options) const override {
+    if (static_cast<const Options&>(options).amsgrad()) return {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+    return {"exp_avg", "exp_avg_sq"};
+  }
+
   void update(const OptimizerOptions& options, FlatBucket& bucket, const std::vector<uint8_t>& active,
               FlatRange range) override {
     const auto& o = static_cast<const Options&>(options);

@@ -88,12 +88,17 @@ void LRScheduler::set_hyperparameters(const std::map<std::string, std::vector<do
     const bool is_list = std::holds_alternative<std::vector<int64_t>*>(h.value);
     GRAFT_CHECK(it != values.end() && (is_list || it->second.size() == 1),
                 "{}.load_state_dict: the hyperparameter '{}' is missing", name(), h.name);
+    if (!std::holds_alternative<double*>(h.value))
+      for (double v : it->second)
+        GRAFT_CHECK(v == std::trunc(v) && std::abs(v) < 9.2e18, "{}.load_state_dict: the hyperparameter '{}' must be an "
+                    "integer, got {}", name(), h.name, v);
     if (!is_list) continue;
     const size_t count = std::get<std::vector<int64_t>*>(h.value)->size();
     GRAFT_CHECK(!h.fixed_size || it->second.size() == count,
                 "{}.load_state_dict: the hyperparameter '{}' has {} values, expected {}", name(), h.name,
                 it->second.size(), count);
   }
+  check_hyperparameters(values);
   for (const Hyperparameter& h : hyperparameters_) {
     const std::vector<double>& v = values.at(h.name);
     if (auto* d = std::get_if<double*>(&h.value)) **d = v[0];
@@ -136,27 +141,42 @@ Checkpoint LRScheduler::state_dict() const {
   return dict;
 }
 
-void LRScheduler::load_state_dict(const Checkpoint& dict) {
-  json meta = parse(dict, name());
+LRScheduler::SavedProgress LRScheduler::parse_state(const Checkpoint& dict) const {
+  const json meta = parse(dict, name());
+  GRAFT_CHECK(meta.is_object(), "{}.load_state_dict: the metadata is not a JSON object", name());
+  SavedProgress p;
   try {
     const std::string saved = meta.at("scheduler").get<std::string>();
     GRAFT_CHECK(saved == name(), "{}.load_state_dict: the state dict was saved by {}", name(), saved);
-    auto hyper = meta.at("hyperparameters").get<std::map<std::string, std::vector<double>>>();
-    auto base_lrs = meta.at("base_lrs").get<std::vector<double>>();
-    auto last_lr = meta.at("_last_lr").get<std::vector<double>>();
+    p.hyperparameters = meta.at("hyperparameters").get<std::map<std::string, std::vector<double>>>();
+    p.base_lrs = meta.at("base_lrs").get<std::vector<double>>();
+    p.last_lr = meta.at("_last_lr").get<std::vector<double>>();
     const size_t groups = optimizer_->param_groups().size();
-    GRAFT_CHECK(last_lr.size() == groups && (base_lrs.empty() || base_lrs.size() == groups),
+    GRAFT_CHECK(p.last_lr.size() == groups && (p.base_lrs.empty() || p.base_lrs.size() == groups),
                 "{}.load_state_dict: the state dict is for {} parameter groups, the optimizer has {}", name(),
-                last_lr.size(), groups);
-    set_hyperparameters(hyper);
-    last_epoch_ = meta.at("last_epoch").get<int64_t>();
-    step_count_ = meta.at("_step_count").get<int64_t>();
-    base_lrs_ = std::move(base_lrs);
-    last_lr_ = std::move(last_lr);
+                p.last_lr.size(), groups);
+    for (const char* key : {"last_epoch", "_step_count"})
+      GRAFT_CHECK(meta.at(key).is_number_integer(), "{}.load_state_dict: '{}' must be an integer, got {}", name(), key,
+                  meta.at(key).dump());
+    p.last_epoch = meta.at("last_epoch").get<int64_t>();
+    p.step_count = meta.at("_step_count").get<int64_t>();
+    GRAFT_CHECK(p.last_epoch >= -1, "{}.load_state_dict: last_epoch must be at least -1, got {}", name(), p.last_epoch);
+    GRAFT_CHECK(p.step_count >= 0, "{}.load_state_dict: _step_count must be non-negative, got {}", name(), p.step_count);
   } catch (const json::exception& e) {
     GRAFT_FAIL("{}.load_state_dict: the metadata is malformed ({})", name(), e.what());
   }
+  return p;
 }
+
+void LRScheduler::apply_state(const SavedProgress& p) {
+  set_hyperparameters(p.hyperparameters);  // checks them first
+  last_epoch_ = p.last_epoch;
+  step_count_ = p.step_count;
+  base_lrs_ = p.base_lrs;
+  last_lr_ = p.last_lr;
+}
+
+void LRScheduler::load_state_dict(const Checkpoint& dict) { apply_state(parse_state(dict)); }
 
 // ---------------------------------------------------------------- StepLR
 
@@ -166,6 +186,10 @@ StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma, int64_t la
   register_hyperparameter("step_size", &step_size_);
   register_hyperparameter("gamma", &gamma_);
   initial_step();
+}
+
+void StepLR::check_hyperparameters(const std::map<std::string, std::vector<double>>& v) const {
+  GRAFT_CHECK(v.at("step_size")[0] > 0, "StepLR.load_state_dict: step_size must be positive, got {}", v.at("step_size")[0]);
 }
 
 std::vector<double> StepLR::get_lr() {
@@ -186,6 +210,11 @@ MultiStepLR::MultiStepLR(Optimizer& optimizer, std::vector<int64_t> milestones, 
   register_hyperparameter("milestones", &milestones_);
   register_hyperparameter("gamma", &gamma_);
   initial_step();
+}
+
+void MultiStepLR::check_hyperparameters(const std::map<std::string, std::vector<double>>& v) const {
+  GRAFT_CHECK(std::is_sorted(v.at("milestones").begin(), v.at("milestones").end()),
+              "MultiStepLR.load_state_dict: the milestones must be sorted");
 }
 
 std::vector<double> MultiStepLR::get_lr() {
@@ -232,6 +261,13 @@ LinearLR::LinearLR(Optimizer& optimizer, double start_factor, double end_factor,
   initial_step();
 }
 
+void LinearLR::check_hyperparameters(const std::map<std::string, std::vector<double>>& v) const {
+  const double start = v.at("start_factor")[0], end = v.at("end_factor")[0];
+  GRAFT_CHECK(start > 0 && start <= 1 && end >= 0 && end <= 1 && v.at("total_iters")[0] > 0,
+              "LinearLR.load_state_dict: needs 0 < start_factor <= 1, 0 <= end_factor <= 1 and total_iters > 0, got {}, "
+              "{} and {}", start, end, v.at("total_iters")[0]);
+}
+
 std::vector<double> LinearLR::get_lr() {
   if (last_epoch_ == 0) return scaled_group_lrs(start_factor_);
   if (last_epoch_ > total_iters_) return group_lrs();
@@ -255,6 +291,10 @@ CosineAnnealingLR::CosineAnnealingLR(Optimizer& optimizer, int64_t T_max, double
   register_hyperparameter("T_max", &T_max_);
   register_hyperparameter("eta_min", &eta_min_);
   initial_step();
+}
+
+void CosineAnnealingLR::check_hyperparameters(const std::map<std::string, std::vector<double>>& v) const {
+  GRAFT_CHECK(v.at("T_max")[0] > 0, "CosineAnnealingLR.load_state_dict: T_max must be positive, got {}", v.at("T_max")[0]);
 }
 
 std::vector<double> CosineAnnealingLR::get_lr() {
@@ -329,15 +369,33 @@ Checkpoint SequentialLR::state_dict() const {
 }
 
 void SequentialLR::load_state_dict(const Checkpoint& dict) {
-  json meta = parse(dict, name());
-  GRAFT_CHECK(meta.contains("_schedulers") && meta["_schedulers"].size() == schedulers_.size(),
+  const json meta = parse(dict, name());
+  GRAFT_CHECK(meta.is_object() && meta.contains("_schedulers") && meta["_schedulers"].is_array() &&
+                  meta["_schedulers"].size() == schedulers_.size(),
               "{}.load_state_dict: the state dict does not hold {} schedulers", name(), schedulers_.size());
+  // Every part is parsed and checked before any is loaded.
+  std::vector<SavedProgress> parts;
   for (size_t i = 0; i < schedulers_.size(); ++i) {
     Checkpoint part;
     part.metadata = meta["_schedulers"][i].dump();
-    schedulers_[i]->load_state_dict(part);
+    parts.push_back(schedulers_[i]->parse_state(part));
   }
-  LRScheduler::load_state_dict(dict);
+  const SavedProgress own = parse_state(dict);
+  // The hyperparameters too: try each set, restoring what was there when one fails.
+  std::vector<SavedProgress> before;
+  for (const auto& s : schedulers_) {
+    Checkpoint current = s->state_dict();
+    before.push_back(s->parse_state(current));
+  }
+  const SavedProgress own_before = parse_state(state_dict());
+  try {
+    for (size_t i = 0; i < schedulers_.size(); ++i) schedulers_[i]->apply_state(parts[i]);
+    apply_state(own);
+  } catch (const Error&) {
+    for (size_t i = 0; i < schedulers_.size(); ++i) schedulers_[i]->apply_state(before[i]);
+    apply_state(own_before);
+    throw;
+  }
 }
 
 // ---------------------------------------------------------------- LinearWarmupCosineLR

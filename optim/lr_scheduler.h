@@ -40,6 +40,11 @@ class LRScheduler {
   Optimizer& optimizer() const { return *optimizer_; }
 
   virtual Checkpoint state_dict() const;
+  /// Restores what state_dict saved. Everything is checked before anything changes.
+  /// @throws graft::Error naming the entry for: metadata that is not a JSON object of state_dict's layout;
+  /// another scheduler; another number of groups; a last_epoch below -1 or a negative step count, or either
+  /// not an integer; hyperparameters that are missing, of the wrong count, not integers where the scheduler
+  /// keeps integers, or outside what its constructor accepts.
   virtual void load_state_dict(const Checkpoint& dict);
 
  protected:
@@ -60,7 +65,19 @@ class LRScheduler {
   void register_hyperparameter(const char* name, int64_t* value);
   void register_hyperparameter(const char* name, std::vector<int64_t>* values, bool fixed_size = false);
   std::map<std::string, std::vector<double>> hyperparameters() const;
+  /// Checks a state dict's hyperparameters (present, of the right counts, integral where the member is) and
+  /// then check_hyperparameters; sets them only when all pass.
   void set_hyperparameters(const std::map<std::string, std::vector<double>>& values);
+  /// What the scheduler's constructor requires of its hyperparameters, for values about to be loaded.
+  virtual void check_hyperparameters(const std::map<std::string, std::vector<double>>& values) const {}
+  /// The progress a state dict holds, parsed and checked against this scheduler (changes nothing).
+  struct SavedProgress {
+    int64_t last_epoch = -1, step_count = 0;
+    std::vector<double> base_lrs, last_lr;
+    std::map<std::string, std::vector<double>> hyperparameters;
+  };
+  SavedProgress parse_state(const Checkpoint& dict) const;
+  void apply_state(const SavedProgress& progress);
   /// The lrs of the optimizer's groups, and those times `factor`.
   std::vector<double> group_lrs() const;
   std::vector<double> scaled_group_lrs(double factor) const;
@@ -97,6 +114,7 @@ class StepLR final : public LRScheduler {
   const char* name() const override { return "StepLR"; }
 
  protected:
+  void check_hyperparameters(const std::map<std::string, std::vector<double>>& values) const override;
   std::vector<double> get_lr() override;
   std::optional<std::vector<double>> closed_form_lr() const override;
 
@@ -112,6 +130,7 @@ class MultiStepLR final : public LRScheduler {
   const char* name() const override { return "MultiStepLR"; }
 
  protected:
+  void check_hyperparameters(const std::map<std::string, std::vector<double>>& values) const override;
   std::vector<double> get_lr() override;
   std::optional<std::vector<double>> closed_form_lr() const override;
 
@@ -144,6 +163,7 @@ class LinearLR final : public LRScheduler {
   const char* name() const override { return "LinearLR"; }
 
  protected:
+  void check_hyperparameters(const std::map<std::string, std::vector<double>>& values) const override;
   std::vector<double> get_lr() override;
   std::optional<std::vector<double>> closed_form_lr() const override;
 
@@ -160,6 +180,7 @@ class CosineAnnealingLR final : public LRScheduler {
   const char* name() const override { return "CosineAnnealingLR"; }
 
  protected:
+  void check_hyperparameters(const std::map<std::string, std::vector<double>>& values) const override;
   std::vector<double> get_lr() override;
   std::optional<std::vector<double>> closed_form_lr() const override;
 

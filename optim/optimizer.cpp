@@ -1,5 +1,6 @@
 #include "graft/optim/optimizer.h"
 
+#include <charconv>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -200,6 +201,7 @@ void Optimizer::load_state_dict(const Checkpoint& dict) {
                   "optimizer's group (group {}: {} saved, {} here)",
                   name(), g, saved_groups[g].at("params").size(), groups_[g].params().size());
     const json& state = meta.at("state");
+    GRAFT_CHECK(state.is_object(), "{}.load_state_dict: 'state' is not a JSON object", name());
     // Check everything before changing anything.
     std::vector<std::unique_ptr<OptimizerOptions>> options;
     for (size_t g = 0; g < groups_.size(); ++g) {
@@ -209,33 +211,67 @@ void Optimizer::load_state_dict(const Checkpoint& dict) {
       options.push_back(groups_[g].options().clone());
       options.back()->from_map(values);
       check_options(*options.back());
+      GRAFT_CHECK(!saved_groups[g].contains("initial_lr") || saved_groups[g]["initial_lr"].is_number(),
+                  "{}.load_state_dict: group {} has an initial_lr that is not a number", name(), g);
+    }
+    // The parameter behind each saved index, and its group.
+    std::vector<size_t> group_of;
+    std::vector<Tensor> param_of;
+    for (size_t g = 0; g < groups_.size(); ++g)
+      for (const Tensor& p : groups_[g].params()) {
+        group_of.push_back(g);
+        param_of.push_back(p);
+      }
+    std::map<size_t, std::set<std::string>> expected;  // index -> the state tensors its steps require
+    for (auto it = state.begin(); it != state.end(); ++it) {
+      size_t index = 0;
+      const std::string& key = it.key();
+      auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), index);
+      GRAFT_CHECK(ec == std::errc() && end == key.data() + key.size() && index < group_of.size() &&
+                      std::to_string(index) == key,
+                  "{}.load_state_dict: state['{}'] belongs to no parameter (the optimizer has {})", name(), key,
+                  group_of.size());
+      const json& entry = it.value();
+      GRAFT_CHECK(entry.is_object() && entry.contains("step") && entry["step"].is_number_integer() &&
+                      (entry["step"].is_number_unsigned() || entry["step"].get<int64_t>() >= 0),
+                  "{}.load_state_dict: state['{}'] needs a 'step' that is a non-negative integer, got {}", name(), key,
+                  entry.is_object() && entry.contains("step") ? entry["step"].dump() : std::string("none"));
+      if (entry["step"].get<int64_t>() > 0) {
+        const std::vector<std::string> names = state_names(*options[group_of[index]]);
+        expected[index] = std::set<std::string>(names.begin(), names.end());
+      }
     }
     std::map<std::string, Tensor> by_name;
     for (const auto& [key, t] : dict.tensors)
       GRAFT_CHECK(by_name.emplace(key, t).second, "{}.load_state_dict: tensor '{}' appears twice", name(), key);
-    std::set<std::string> unused;
-    for (const auto& [key, t] : by_name) unused.insert(key);
-    size_t base = 0;
-    for (size_t g = 0; g < groups_.size(); ++g) {
-      for (size_t i = 0; i < groups_[g].params().size(); ++i) {
-        const std::string key = std::to_string(base + i);
-        const std::string head = "state." + key + ".";
-        for (auto it = by_name.lower_bound(head); it != by_name.end() && it->first.rfind(head, 0) == 0; ++it) {
-          const Tensor& p = groups_[g].params()[i];
-          GRAFT_CHECK(it->second.shape() == p.shape(), "{}.load_state_dict: '{}' has shape {} but parameter {} has shape {}",
-                      name(), it->first, shape_str(it->second.shape()), base + i, shape_str(p.shape()));
-          GRAFT_CHECK(state.contains(key), "{}.load_state_dict: '{}' is present but state[{}] is not", name(), it->first,
-                      key);
-          unused.erase(it->first);
-        }
-      }
-      base += groups_[g].params().size();
+    for (const auto& [key, t] : by_name) {
+      // "state.<index>.<name>"
+      const size_t dot = key.find('.', 6);
+      size_t index = 0;
+      const bool parsed = key.rfind("state.", 0) == 0 && dot != std::string::npos &&
+                          std::from_chars(key.data() + 6, key.data() + dot, index).ptr == key.data() + dot &&
+                          std::to_string(index) == key.substr(6, dot - 6) && index < group_of.size();
+      GRAFT_CHECK(parsed, "{}.load_state_dict: tensor '{}' belongs to no parameter", name(), key);
+      const std::string state_name = key.substr(dot + 1);
+      GRAFT_CHECK(state.contains(std::to_string(index)), "{}.load_state_dict: '{}' is present but state[{}] is not",
+                  name(), key, index);
+      const std::vector<std::string> names = state_names(*options[group_of[index]]);
+      GRAFT_CHECK(std::find(names.begin(), names.end(), state_name) != names.end(),
+                  "{}.load_state_dict: tensor '{}': '{}' is not a state {} keeps with these options ({})", name(), key,
+                  state_name, name(), names.empty() ? std::string("it keeps none") : fmt::format("{}", fmt::join(names, ", ")));
+      const Tensor& p = param_of[index];
+      GRAFT_CHECK(t.shape() == p.shape(), "{}.load_state_dict: '{}' has shape {} but parameter {} has shape {}", name(),
+                  key, shape_str(t.shape()), index, shape_str(p.shape()));
+      GRAFT_CHECK(t.is_floating_point(), "{}.load_state_dict: '{}' is {}, not a floating-point tensor", name(), key,
+                  dtype_name(t.dtype()));
+      if (expected.count(index)) expected[index].erase(state_name);
     }
-    GRAFT_CHECK(unused.empty(), "{}.load_state_dict: tensor '{}' belongs to no parameter", name(),
-                unused.empty() ? "" : *unused.begin());
+    for (const auto& [index, missing] : expected)
+      GRAFT_CHECK(missing.empty(), "{}.load_state_dict: parameter {} has taken steps but its state '{}' is missing", name(),
+                  index, *missing.begin());
 
     NoGradGuard no_grad;
-    base = 0;
+    size_t base = 0;
     for (size_t g = 0; g < groups_.size(); ++g) {
       groups_[g].set_options(std::move(options[g]));
       const json& saved = saved_groups[g];

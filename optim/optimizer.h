@@ -137,7 +137,12 @@ class Optimizer {
   /// The tensors are copies, shaped like their parameters.
   Checkpoint state_dict() const;
   /// Restores state and group options saved by state_dict() of an optimizer of the same kind over
-  /// parameters of the same shapes; state tensors are converted to their parameter's dtype.
+  /// parameters of the same shapes; state tensors are converted to their parameter's dtype. Everything is
+  /// checked before anything changes.
+  /// @throws graft::Error naming the entry for: metadata that is not the layout above; another optimizer or
+  /// other group sizes; invalid options; state for a parameter the optimizer does not have; a step that is not
+  /// a non-negative integer; a state tensor this optimizer does not keep (with these options), one missing for
+  /// a parameter that has taken steps, or one of another shape or a non-floating dtype.
   void load_state_dict(const Checkpoint& dict);
 
  protected:
@@ -146,6 +151,8 @@ class Optimizer {
   void add_param_groups(const std::vector<OptimizerParamGroup>& groups);
   /// Raises graft::Error naming the optimizer and the invalid value.
   virtual void check_options(const OptimizerOptions& options) const = 0;
+  /// The state tensors kept per parameter under `options` (state_dict's "state.<index>.<name>").
+  virtual std::vector<std::string> state_names(const OptimizerOptions& options) const = 0;
   /// Updates the elements inside `range` of the members of `bucket` flagged in `active` (those with a
   /// gradient, already in grads(), overlapping the range).
   virtual void update(const OptimizerOptions& options, FlatBucket& bucket, const std::vector<uint8_t>& active,

@@ -37,6 +37,11 @@ void SGD::check_options(const OptimizerOptions& options) const {
               o.dampening());
 }
 
+std::vector<std::string> SGD::state_names(const OptimizerOptions& options) const {
+  if (static_cast<const SGDOptions&>(options).momentum() == 0) return {};
+  return {"momentum_buffer"};
+}
+
 namespace {
 
 struct SGDStep {

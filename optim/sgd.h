@@ -31,6 +31,7 @@ class SGD final : public Optimizer {
 
  protected:
   void check_options(const OptimizerOptions& options) const override;
+  std::vector<std::string> state_names(const OptimizerOptions& options) const override;
   void update(const OptimizerOptions& options, FlatBucket& bucket, const std::vector<uint8_t>& active,
               FlatRange range) override;
 };

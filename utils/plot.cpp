@@ -3,12 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
-#include <fstream>
 #include <limits>
 
 #include <fmt/format.h>
 
+#include "graft/graph/atomic_file.h"
 #include "graft/graph/error.h"
 
 namespace graft::utils {
@@ -177,19 +176,6 @@ std::string curves_svg(const std::vector<Panel>& panels, int panel_width, int pa
   return svg;
 }
 
-void write_text_file(const std::string& text, const std::string& path) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    GRAFT_CHECK(out.good(), "cannot open '{}' for writing", tmp);
-    out << text;
-    out.flush();
-    GRAFT_CHECK(out.good(), "writing '{}' failed", tmp);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    GRAFT_FAIL("cannot rename '{}' to '{}'", tmp, path);
-  }
-}
+void write_text_file(const std::string& text, const std::string& path) { write_file_atomically(path, text, "write_text_file"); }
 
 }  // namespace graft::utils

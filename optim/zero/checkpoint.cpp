@@ -1,6 +1,8 @@
 #include "graft/optim/zero/checkpoint.h"
 
 #include <algorithm>
+#include <charconv>
+#include <climits>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -25,12 +27,6 @@ namespace {
 
 constexpr const char* kFormat = "graft.zero.shard";
 constexpr int kVersion = 1;
-
-DType dtype_from_name(const std::string& name) {
-  for (DType d : {kFloat32, kFloat64})
-    if (name == dtype_name(d)) return d;
-  GRAFT_FAIL("ZeRO checkpoint: unsupported dtype '{}'", name);
-}
 
 std::string tensor_key(size_t group, size_t bucket, const std::string& what) {
   return fmt::format("g{}.b{}.{}", group, bucket, what);
@@ -62,119 +58,288 @@ struct ShardSet {
   nn::StateDict replicated;  // rank 0's model state outside the groups
 };
 
-const Tensor& find_tensor(const Checkpoint& c, const std::string& key, int rank) {
-  for (const auto& [name, t] : c.tensors)
-    if (name == key) return t;
-  GRAFT_FAIL("ZeRO checkpoint: the shard of rank {} has no tensor '{}'", rank, key);
-}
+// Reading one shard's metadata: every value is checked for its type and range, and a problem is a
+// graft::Error naming the shard's file, the entry and what is wrong.
+class ShardReader {
+ public:
+  ShardReader(size_t rank, size_t shards) : file_(fmt::format("zero_rank{}_of_{}.safetensors", rank, shards)) {}
 
-json zero_metadata(const Checkpoint& c, size_t index) {
+  [[noreturn]] void fail(const std::string& where, const std::string& what) const {
+    GRAFT_FAIL("ZeRO checkpoint: {} is corrupt or not part of this checkpoint: {}: {}", file_, where, what);
+  }
+  const json& member(const json& object, const char* key, const std::string& where) const {
+    if (!object.is_object()) fail(where, "is not a JSON object");
+    auto it = object.find(key);
+    if (it == object.end()) fail(where, fmt::format("has no '{}'", key));
+    return *it;
+  }
+  int64_t integer(const json& object, const char* key, const std::string& where, int64_t lo, int64_t hi) const {
+    const json& v = member(object, key, where);
+    if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(hi)) ||
+        v.get<int64_t>() < lo || v.get<int64_t>() > hi)
+      fail(where, fmt::format("'{}' is {}, not an integer in [{}, {}]", key, v.dump(), lo, hi));
+    return v.get<int64_t>();
+  }
+  const json& array(const json& object, const char* key, const std::string& where) const {
+    const json& v = member(object, key, where);
+    if (!v.is_array()) fail(where, fmt::format("'{}' is {}, not an array", key, v.dump()));
+    return v;
+  }
+  std::string string(const json& object, const char* key, const std::string& where) const {
+    const json& v = member(object, key, where);
+    if (!v.is_string()) fail(where, fmt::format("'{}' is {}, not a string", key, v.dump()));
+    return v.get<std::string>();
+  }
+  bool boolean(const json& object, const char* key, const std::string& where) const {
+    const json& v = member(object, key, where);
+    if (!v.is_boolean()) fail(where, fmt::format("'{}' is {}, not true or false", key, v.dump()));
+    return v.get<bool>();
+  }
+  DType dtype(const json& object, const std::string& where) const {
+    const std::string name = string(object, "dtype", where);
+    for (DType d : {kFloat32, kFloat64})
+      if (name == dtype_name(d)) return d;
+    fail(where, fmt::format("dtype '{}' is not float32 or float64", name));
+  }
+  Shape shape(const json& object, const std::string& where) const {
+    Shape out;
+    for (const json& d : array(object, "shape", where)) {
+      if (!d.is_number_integer() || (!d.is_number_unsigned() && d.get<int64_t>() < 0) ||
+          (d.is_number_unsigned() && d.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)))
+        fail(where, fmt::format("the shape {} holds {}, not a size", member(object, "shape", where).dump(), d.dump()));
+      out.push_back(d.get<int64_t>());
+    }
+    try {
+      numel_of(out);
+    } catch (const Error&) {
+      fail(where, fmt::format("the shape {} has more elements than any tensor can have", shape_str(out)));
+    }
+    return out;
+  }
+  const std::string& file() const { return file_; }
+
+ private:
+  std::string file_;
+};
+
+json zero_metadata(const Checkpoint& c, const ShardReader& reader) {
   json meta;
   try {
     meta = json::parse(c.metadata);
   } catch (const json::exception& e) {
-    GRAFT_FAIL("ZeRO checkpoint: shard {} has metadata that is not JSON ({})", index, e.what());
+    reader.fail("its metadata", fmt::format("not JSON ({})", e.what()));
   }
-  GRAFT_CHECK(meta.is_object() && meta.contains("zero") && meta["zero"].value("format", "") == kFormat,
-              "ZeRO checkpoint: file {} of the checkpoint is not a ZeRO shard (no 'zero' metadata)", index);
-  GRAFT_CHECK(meta["zero"].value("version", 0) == kVersion, "ZeRO checkpoint: shard {} has format version {}, expected {}",
-              index, meta["zero"].value("version", 0), kVersion);
+  if (!meta.is_object() || !meta.contains("zero") || !meta["zero"].is_object() ||
+      meta["zero"].value("format", json()) != json(kFormat))
+    GRAFT_FAIL("ZeRO checkpoint: {} is not a ZeRO shard (no 'zero' metadata of format {})", reader.file(), kFormat);
+  reader.integer(meta["zero"], "version", "its metadata", kVersion, kVersion);
   return meta["zero"];
 }
 
+ShardSet::Param parse_param(const json& p, const ShardReader& reader, const std::string& where) {
+  ShardSet::Param param;
+  param.name = reader.string(p, "name", where);
+  param.shape = reader.shape(p, where);
+  param.dtype = reader.dtype(p, where);
+  param.requires_grad = reader.boolean(p, "requires_grad", where);
+  param.has_grad = reader.boolean(p, "has_grad", where);
+  param.step = reader.integer(p, "step", where, -1, INT64_MAX);
+  return param;
+}
+
+// One rank's slice of a bucket buffer: present, of the bucket's dtype and `slice` elements.
+const Tensor& slice_tensor(const Checkpoint& shard, const std::string& key, const ShardReader& reader,
+                           const ZeroBucketLayout& layout) {
+  for (const auto& [name, t] : shard.tensors) {
+    if (name != key) continue;
+    if (t.dtype() != layout.dtype || t.numel() != layout.slice)
+      reader.fail(fmt::format("tensor '{}'", key), fmt::format("{} elements of {}, expected {} of {}", t.numel(),
+                                                                dtype_name(t.dtype()), layout.slice,
+                                                                dtype_name(layout.dtype)));
+    return t;
+  }
+  reader.fail(fmt::format("tensor '{}'", key), "missing");
+}
+
+// Everything is checked before any buffer sized by the metadata is allocated: each shard's metadata is
+// complete and well-typed; all shards agree on the world size, stage, optimizer, parameters, groups and
+// layout; every bucket's layout is exactly the one its parameters give (so no offset or size can point
+// outside a buffer); every parameter sits in exactly one bucket; and each shard holds exactly the tensors its
+// metadata lists, each of its bucket's dtype and slice length.
 ShardSet parse_shards(const std::vector<Checkpoint>& shards) {
   GRAFT_CHECK(!shards.empty(), "ZeRO checkpoint: no shards");
+  const size_t W = shards.size();
   ShardSet set;
-  try {
-    std::vector<json> metas;
-    for (size_t k = 0; k < shards.size(); ++k) metas.push_back(zero_metadata(shards[k], k));
-    const json& first = metas[0];
-    set.world_size = first.at("world_size").get<int>();
-    set.stage = first.at("stage").get<int>();
-    set.optimizer = first.at("optimizer").get<std::string>();
-    GRAFT_CHECK(static_cast<int>(shards.size()) == set.world_size,
-                "ZeRO checkpoint: it was saved by {} ranks but {} shards were given", set.world_size, shards.size());
-    for (size_t k = 0; k < metas.size(); ++k) {
-      const json& m = metas[k];
-      GRAFT_CHECK(m.at("rank").get<int>() == static_cast<int>(k), "ZeRO checkpoint: shard {} holds rank {}'s state", k,
-                  m.at("rank").get<int>());
-      GRAFT_CHECK(m.at("world_size") == first.at("world_size") && m.at("stage") == first.at("stage") &&
-                      m.at("optimizer") == first.at("optimizer") && m.at("groups").size() == first.at("groups").size(),
-                  "ZeRO checkpoint: shard {} belongs to another checkpoint than shard 0", k);
-      for (size_t g = 0; g < first.at("groups").size(); ++g)
-        GRAFT_CHECK(m["groups"][g].at("buckets").size() == first["groups"][g].at("buckets").size(),
-                    "ZeRO checkpoint: shard {} belongs to another checkpoint than shard 0", k);
-      GRAFT_CHECK(m.at("params").size() == first.at("params").size(),
-                  "ZeRO checkpoint: shard {} belongs to another checkpoint than shard 0", k);
+  std::vector<ShardReader> readers;
+  std::vector<json> metas;
+  for (size_t k = 0; k < W; ++k) {
+    readers.emplace_back(k, W);
+    metas.push_back(zero_metadata(shards[k], readers[k]));
+  }
+  const json& first = metas[0];
+  set.world_size = static_cast<int>(readers[0].integer(first, "world_size", "its metadata", 1, INT_MAX));
+  GRAFT_CHECK(static_cast<size_t>(set.world_size) == W,
+              "ZeRO checkpoint: it was saved by {} ranks but {} shards were given", set.world_size, W);
+  set.stage = static_cast<int>(readers[0].integer(first, "stage", "its metadata", 0, 3));
+  set.optimizer = readers[0].string(first, "optimizer", "its metadata");
+  const size_t n_params = readers[0].array(first, "params", "its metadata").size();
+  for (const json& p : first["params"]) set.params.push_back(parse_param(p, readers[0], fmt::format("parameter {}", set.params.size())));
+  const json& groups = readers[0].array(first, "groups", "its metadata");
+
+  for (size_t k = 0; k < W; ++k) {
+    const json& m = metas[k];
+    const ShardReader& reader = readers[k];
+    if (reader.integer(m, "rank", "its metadata", 0, INT_MAX) != static_cast<int64_t>(k))
+      reader.fail("its metadata", fmt::format("it holds the state of rank {}", m["rank"].dump()));
+    if (reader.integer(m, "world_size", "its metadata", 1, INT_MAX) != set.world_size ||
+        reader.integer(m, "stage", "its metadata", 0, 3) != set.stage ||
+        reader.string(m, "optimizer", "its metadata") != set.optimizer)
+      reader.fail("its metadata", "its world size, stage or optimizer differs from rank 0's");
+    const json& params = reader.array(m, "params", "its metadata");
+    if (params.size() != n_params)
+      reader.fail("its metadata", fmt::format("{} parameters, rank 0 has {}", params.size(), n_params));
+    for (size_t i = 0; i < n_params; ++i) {
+      const ShardSet::Param p = parse_param(params[i], reader, fmt::format("parameter {}", i));
+      ShardSet::Param& mine = set.params[i];
+      if (p.name != mine.name || p.shape != mine.shape || p.dtype != mine.dtype || p.requires_grad != mine.requires_grad)
+        reader.fail(fmt::format("parameter {}", i), fmt::format("'{}' {} {} differs from rank 0's '{}' {} {}", p.name,
+                                                                 dtype_name(p.dtype), shape_str(p.shape), mine.name,
+                                                                 dtype_name(mine.dtype), shape_str(mine.shape)));
+      mine.step = std::max(mine.step, p.step);
     }
-    for (const json& p : first.at("params")) {
-      ShardSet::Param param;
-      param.name = p.at("name").get<std::string>();
-      const std::vector<int64_t> shape = p.at("shape").get<std::vector<int64_t>>();
-      param.shape = Shape(shape.begin(), shape.end());
-      param.dtype = dtype_from_name(p.at("dtype").get<std::string>());
-      param.requires_grad = p.at("requires_grad").get<bool>();
-      param.has_grad = p.at("has_grad").get<bool>();
-      set.params.push_back(param);
+    const json& my_groups = reader.array(m, "groups", "its metadata");
+    if (my_groups.size() != groups.size())
+      reader.fail("its metadata", fmt::format("{} parameter groups, rank 0 has {}", my_groups.size(), groups.size()));
+    for (size_t g = 0; g < groups.size(); ++g) {
+      const std::string where = fmt::format("group {}", g);
+      const json& options = reader.member(my_groups[g], "options", where);
+      if (!options.is_object()) reader.fail(where, "'options' is not a JSON object");
+      for (auto it = options.begin(); it != options.end(); ++it)
+        if (!it->is_number()) reader.fail(where, fmt::format("option '{}' is {}, not a number", it.key(), it->dump()));
+      const json& lr = reader.member(my_groups[g], "initial_lr", where);
+      if (!lr.is_null() && !lr.is_number()) reader.fail(where, fmt::format("'initial_lr' is {}, not a number", lr.dump()));
+      if (options != groups[g]["options"] || lr != groups[g]["initial_lr"])
+        reader.fail(where, "its options differ from rank 0's");
+      if (reader.array(my_groups[g], "buckets", where).size() != reader.array(groups[g], "buckets", where).size())
+        reader.fail(where, "its buckets differ from rank 0's");
     }
-    for (const json& m : metas)
-      for (size_t i = 0; i < set.params.size(); ++i)
-        set.params[i].step = std::max(set.params[i].step, m["params"][i].at("step").get<int64_t>());
-    for (size_t g = 0; g < first.at("groups").size(); ++g) {
-      const json& group = first["groups"][g];
-      set.groups.push_back({{"options", group.at("options")}, {"initial_lr", group.at("initial_lr")}});
-      for (size_t b = 0; b < group.at("buckets").size(); ++b) {
-        const json& jb = group["buckets"][b];
-        ShardSet::Bucket bucket;
-        bucket.group = g;
-        bucket.index = b;
-        bucket.layout.dtype = dtype_from_name(jb.at("dtype").get<std::string>());
-        bucket.layout.numel = jb.at("numel").get<int64_t>();
-        bucket.layout.slice = jb.at("slice").get<int64_t>();
-        bucket.layout.world_size = set.world_size;
-        bucket.params = jb.at("members").get<std::vector<size_t>>();
-        const std::vector<int64_t> offsets = jb.at("offsets").get<std::vector<int64_t>>();
-        GRAFT_CHECK(offsets.size() == bucket.params.size(), "ZeRO checkpoint: bucket {} of group {} is malformed", b, g);
-        for (size_t m = 0; m < offsets.size(); ++m) {
-          GRAFT_CHECK(bucket.params[m] < set.params.size(), "ZeRO checkpoint: bucket {} of group {} is malformed", b, g);
-          int64_t numel = 1;
-          for (int64_t d : set.params[bucket.params[m]].shape) numel *= d;
-          bucket.layout.slots.push_back(FlatSlot{offsets[m], numel});
-          bucket.layout.members.push_back(m);
-        }
-        const int64_t padded = bucket.layout.padded();
-        bucket.values = zeros({padded}, bucket.layout.dtype);
-        std::set<std::string> state_names;
-        for (const json& m : metas)
-          for (const json& name : m["groups"][g]["buckets"][b].at("states")) state_names.insert(name.get<std::string>());
-        for (const std::string& name : state_names) bucket.states[name] = zeros({padded}, bucket.layout.dtype);
-        for (int r = 0; r < set.world_size; ++r) {
-          const json& mine = metas[static_cast<size_t>(r)]["groups"][g]["buckets"][b];
-          GRAFT_CHECK(mine.at("numel") == jb.at("numel") && mine.at("slice") == jb.at("slice") &&
-                          mine.at("members") == jb.at("members") && mine.at("offsets") == jb.at("offsets"),
-                      "ZeRO checkpoint: shard {} lays bucket {} of group {} out differently from shard 0", r, b, g);
-          const Checkpoint& shard = shards[static_cast<size_t>(r)];
-          auto place = [&](const Tensor& full, const std::string& key) {
-            const Tensor& part = find_tensor(shard, key, r);
-            GRAFT_CHECK(part.numel() == bucket.layout.slice && part.dtype() == bucket.layout.dtype,
-                        "ZeRO checkpoint: '{}' of rank {} has {} elements of {}, expected {} of {}", key, r, part.numel(),
-                        dtype_name(part.dtype()), bucket.layout.slice, dtype_name(bucket.layout.dtype));
-            span(full, bucket.layout.slice * r, bucket.layout.slice).copy_(part.reshape({part.numel()}));
-          };
-          NoGradGuard no_grad;
-          place(bucket.values, tensor_key(g, b, "params"));
-          for (const json& name : mine.at("states"))
-            place(bucket.states[name.get<std::string>()], tensor_key(g, b, "state." + name.get<std::string>()));
-        }
-        set.buckets.push_back(std::move(bucket));
+  }
+
+  // The layout: every group's buckets must be exactly what make_zero_layout gives its parameters.
+  std::vector<int> bucket_of(n_params, -1);
+  size_t next_param = 0;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    set.groups.push_back({{"options", groups[g]["options"]}, {"initial_lr", groups[g]["initial_lr"]}});
+    const json& jbuckets = groups[g]["buckets"];
+    // The group's parameters: the members of its buckets, which must be the next parameters in order.
+    std::vector<size_t> ids;
+    for (size_t b = 0; b < jbuckets.size(); ++b) {
+      const std::string where = fmt::format("bucket {} of group {}", b, g);
+      for (const json& id : readers[0].array(jbuckets[b], "members", where)) {
+        if (!id.is_number_unsigned() || id.get<uint64_t>() >= n_params)
+          readers[0].fail(where, fmt::format("member {} is not one of the {} parameters", id.dump(), n_params));
+        const size_t i = id.get<size_t>();
+        if (bucket_of[i] >= 0) readers[0].fail(where, fmt::format("parameter {} sits in a second bucket", i));
+        bucket_of[i] = static_cast<int>(set.buckets.size() + b);
+        ids.push_back(i);
       }
     }
-    const std::string head = "model.";
-    for (const auto& [name, t] : shards[0].tensors)
-      if (name.rfind(head, 0) == 0) set.replicated.emplace_back(name.substr(head.size()), t);
-  } catch (const json::exception& e) {
-    GRAFT_FAIL("ZeRO checkpoint: the metadata is malformed ({})", e.what());
+    std::sort(ids.begin(), ids.end());
+    for (size_t j = 0; j < ids.size(); ++j)
+      if (ids[j] != next_param + j)
+        readers[0].fail(fmt::format("group {}", g), fmt::format("its parameters are not the {} after parameter {}",
+                                                                 ids.size(), next_param));
+    std::vector<std::pair<DType, int64_t>> sizes;
+    for (size_t i : ids) sizes.emplace_back(set.params[i].dtype, numel_of(set.params[i].shape));
+    ZeroGroupLayout expected;
+    try {
+      expected = make_zero_layout(sizes, set.world_size);
+    } catch (const Error& e) {
+      readers[0].fail(fmt::format("group {}", g), e.what());
+    }
+    if (expected.buckets.size() != jbuckets.size())
+      readers[0].fail(fmt::format("group {}", g), fmt::format("{} buckets, its parameters make {}", jbuckets.size(),
+                                                               expected.buckets.size()));
+    for (size_t b = 0; b < jbuckets.size(); ++b) {
+      const std::string where = fmt::format("bucket {} of group {}", b, g);
+      const json& jb = jbuckets[b];
+      const ZeroBucketLayout& want = expected.buckets[b];
+      std::vector<size_t> members;
+      std::vector<int64_t> offsets;
+      for (size_t m : want.members) members.push_back(next_param + m);
+      for (const FlatSlot& slot : want.slots) offsets.push_back(slot.offset);
+      const ShardReader& r = readers[0];
+      if (r.dtype(jb, where) != want.dtype || r.integer(jb, "numel", where, 0, INT64_MAX) != want.numel ||
+          r.integer(jb, "slice", where, 0, INT64_MAX) != want.slice || jb["members"] != json(members) ||
+          r.array(jb, "offsets", where) != json(offsets))
+        r.fail(where, fmt::format("its layout (dtype, numel, slice, members, offsets) is not the one its parameters "
+                                  "give: {} {} elements, slice {}, members {}, offsets {}",
+                                  dtype_name(want.dtype), want.numel, want.slice, json(members).dump(),
+                                  json(offsets).dump()));
+      for (size_t k = 1; k < W; ++k) {
+        const json& mine = metas[k]["groups"][g]["buckets"][b];
+        for (const char* key : {"dtype", "numel", "slice", "members", "offsets"})
+          if (readers[k].member(mine, key, where) != jb[key])
+            readers[k].fail(where, fmt::format("'{}' is {}, rank 0 has {}", key, mine[key].dump(), jb[key].dump()));
+      }
+      ShardSet::Bucket bucket;
+      bucket.group = g;
+      bucket.index = b;
+      bucket.layout = want;
+      bucket.params = members;
+      set.buckets.push_back(std::move(bucket));
+    }
+    next_param += ids.size();
   }
+  for (size_t i = 0; i < n_params; ++i)
+    if (bucket_of[i] < 0) readers[0].fail(fmt::format("parameter {}", i), "it belongs to no bucket");
+
+  // The tensors: each shard holds exactly its slices (and rank 0 the replicated model state).
+  std::vector<std::vector<std::vector<std::string>>> states(W);  // [rank][bucket] -> state names
+  for (size_t k = 0; k < W; ++k) {
+    std::set<std::string> expected_keys;
+    for (const ShardSet::Bucket& b : set.buckets) {
+      const std::string where = fmt::format("bucket {} of group {}", b.index, b.group);
+      std::vector<std::string> names;
+      for (const json& name : readers[k].array(metas[k]["groups"][b.group]["buckets"][b.index], "states", where)) {
+        if (!name.is_string() || name.get<std::string>().empty() ||
+            std::find(names.begin(), names.end(), name.get<std::string>()) != names.end())
+          readers[k].fail(where, fmt::format("state name {} is not a new, non-empty string", name.dump()));
+        names.push_back(name.get<std::string>());
+        expected_keys.insert(tensor_key(b.group, b.index, "state." + names.back()));
+        slice_tensor(shards[k], tensor_key(b.group, b.index, "state." + names.back()), readers[k], b.layout);
+      }
+      expected_keys.insert(tensor_key(b.group, b.index, "params"));
+      slice_tensor(shards[k], tensor_key(b.group, b.index, "params"), readers[k], b.layout);
+      states[k].push_back(std::move(names));
+    }
+    for (const auto& [name, t] : shards[k].tensors)
+      if (!expected_keys.count(name) && !(k == 0 && name.rfind("model.", 0) == 0))
+        readers[k].fail(fmt::format("tensor '{}'", name), "not listed by its metadata");
+  }
+
+  // Only now: the full buffers, from the slices just checked.
+  NoGradGuard no_grad;
+  for (size_t bi = 0; bi < set.buckets.size(); ++bi) {
+    ShardSet::Bucket& bucket = set.buckets[bi];
+    const int64_t padded = bucket.layout.padded();
+    bucket.values = zeros({padded}, bucket.layout.dtype);
+    for (size_t k = 0; k < W; ++k)
+      for (const std::string& name : states[k][bi])
+        if (!bucket.states.count(name)) bucket.states[name] = zeros({padded}, bucket.layout.dtype);
+    for (size_t k = 0; k < W; ++k) {
+      auto place = [&](const Tensor& full, const std::string& key) {
+        const Tensor& part = slice_tensor(shards[k], key, readers[k], bucket.layout);
+        span(full, bucket.layout.slice * static_cast<int64_t>(k), bucket.layout.slice).copy_(part.reshape({part.numel()}));
+      };
+      place(bucket.values, tensor_key(bucket.group, bucket.index, "params"));
+      for (const std::string& name : states[k][bi])
+        place(bucket.states[name], tensor_key(bucket.group, bucket.index, "state." + name));
+    }
+  }
+  const std::string head = "model.";
+  for (const auto& [name, t] : shards[0].tensors)
+    if (name.rfind(head, 0) == 0) set.replicated.emplace_back(name.substr(head.size()), t);
   return set;
 }
 
@@ -245,24 +410,44 @@ std::string shard_path(const std::string& dir, int rank, int world_size) {
 std::vector<Checkpoint> read_shards(const std::string& dir) {
   GRAFT_CHECK(std::filesystem::is_directory(dir), "ZeRO checkpoint: '{}' is not a directory", dir);
   static const std::regex pattern(R"(zero_rank(\d+)_of_(\d+)\.safetensors)");
-  std::set<int> worlds;
-  std::set<int> ranks;
+  std::map<int, std::set<int>> ranks_by_world;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     std::smatch match;
     const std::string name = entry.path().filename().string();
     if (!std::regex_match(name, match, pattern)) continue;
-    worlds.insert(std::stoi(match[2].str()));
-    ranks.insert(std::stoi(match[1].str()));
+    auto number = [&](const std::string& digits) {
+      int value = 0;
+      auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+      GRAFT_CHECK(ec == std::errc() && end == digits.data() + digits.size(),
+                  "ZeRO checkpoint: '{}' holds '{}', whose rank or world size is out of range", dir, name);
+      return value;
+    };
+    const int rank = number(match[1].str()), world = number(match[2].str());
+    GRAFT_CHECK(world >= 1 && rank < world, "ZeRO checkpoint: '{}' holds '{}': rank {} of a world of {} ranks", dir, name,
+                rank, world);
+    ranks_by_world[world].insert(rank);
   }
-  GRAFT_CHECK(!worlds.empty(), "ZeRO checkpoint: '{}' holds no shard files (zero_rank<r>_of_<W>.safetensors)", dir);
-  GRAFT_CHECK(worlds.size() == 1, "ZeRO checkpoint: '{}' holds shards of {} different world sizes", dir, worlds.size());
-  const int W = *worlds.begin();
+  GRAFT_CHECK(!ranks_by_world.empty(), "ZeRO checkpoint: '{}' holds no shard files (zero_rank<r>_of_<W>.safetensors)",
+              dir);
+  GRAFT_CHECK(ranks_by_world.size() == 1, "ZeRO checkpoint: '{}' holds shards of {} different world sizes", dir,
+              ranks_by_world.size());
+  const auto& [W, ranks] = *ranks_by_world.begin();
   std::vector<Checkpoint> shards;
   for (int r = 0; r < W; ++r) {
     GRAFT_CHECK(ranks.count(r), "ZeRO checkpoint: '{}' lacks the shard of rank {} (of {})", dir, r, W);
     shards.push_back(load_checkpoint(shard_path(dir, r, W)));
   }
   return shards;
+}
+
+CheckpointInfo describe_shards(const std::vector<Checkpoint>& shards) {
+  const ShardSet set = parse_shards(shards);
+  CheckpointInfo info;
+  info.world_size = set.world_size;
+  info.stage = set.stage;
+  info.optimizer = set.optimizer;
+  for (const ShardSet::Param& p : set.params) info.params.push_back({p.name, p.dtype, p.shape, p.step});
+  return info;
 }
 
 void write_shards(const std::vector<Checkpoint>& shards, const std::string& dir) {
@@ -452,7 +637,9 @@ void ShardedOptimizer::load_shards(const std::vector<Checkpoint>& shards) {
   for (size_t i = 0; i < params_.size(); ++i) params_[i].has_grad = set.params[i].has_grad;
   if (!set.replicated.empty()) {
     nn::StateDict own = model_.state_dict();
-    for (const auto& [name, value] : set.replicated) {
+    for (const auto& entry : set.replicated) {
+      const std::string& name = entry.first;
+      const Tensor& value = entry.second;
       auto it = std::find_if(own.begin(), own.end(), [&](const auto& e) { return e.first == name; });
       GRAFT_CHECK(it != own.end(), "ShardedOptimizer.load: the checkpoint holds model state '{}' that the model lacks",
                   name);

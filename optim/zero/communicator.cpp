@@ -77,6 +77,15 @@ int64_t prefix(const std::vector<int64_t>& counts, int upto) {
 
 }  // namespace
 
+void Communicator::set_timeout(std::chrono::milliseconds timeout) {
+  GRAFT_CHECK(timeout.count() > 0, "Communicator.set_timeout: the timeout must be positive, got {} ms", timeout.count());
+  timeout_ = timeout;
+}
+
+std::string detail::describe_ranks(const std::vector<int>& ranks) {
+  return fmt::format("{} {}", ranks.size() == 1 ? "rank" : "ranks", fmt::join(ranks, ", "));
+}
+
 Communicator::Communicator(int rank, int world_size) : rank_(rank), world_size_(world_size) {
   GRAFT_CHECK(world_size >= 1, "Communicator: the world size must be at least 1, got {}", world_size);
   GRAFT_CHECK(rank >= 0 && rank < world_size, "Communicator: rank {} is out of range for world size {} (ranks are 0 to {})",
@@ -114,8 +123,12 @@ void Communicator::all_reduce(const Tensor& input, const Tensor& output, bool ac
   // A reduce-scatter into this rank's chunk of the output, then an all-gather of the chunks in place.
   const int64_t begin = prefix(counts, rank_);
   char* out_chunk = static_cast<char*>(output.data_ptr()) + begin * static_cast<int64_t>(output.element_size());
-  do_reduce_scatter(input.data_ptr(), out_chunk, counts, input.dtype(), accumulate);
-  do_all_gather(out_chunk, output.data_ptr(), counts, input.dtype());
+  try {
+    do_reduce_scatter(input.data_ptr(), out_chunk, counts, input.dtype(), accumulate);
+    do_all_gather(out_chunk, output.data_ptr(), counts, input.dtype());
+  } catch (const Error& e) {  // a timeout names the step; the caller called all_reduce
+    GRAFT_FAIL("all_reduce: {}", e.what());
+  }
   const int64_t moved = (n - counts[r]) + (n - counts[(r + W - 1) % W]);  // reduce-scatter + all-gather received
   const int64_t sent = (n - counts[r]) + (n - counts[(r + 1) % W]);
   count(Collective::AllReduce, sent, moved, input.dtype());

@@ -19,7 +19,14 @@
 //
 // Collectives are called by every rank, in the same order, with matching sizes (as in MPI). Bad arguments
 // raise graft::Error naming the collective; the in-process back end also checks that the ranks agree.
+//
+// No collective waits forever: a rank that does not join within timeout() (PyTorch's process-group timeout,
+// 30 minutes unless set) makes the collective raise graft::Error on every rank that is waiting, naming the
+// collective and the ranks that did not join; the communicator is unusable afterwards (every later
+// collective raises at once), as in PyTorch. The MPI back end then aborts the job when the program ends
+// (MpiEnvironment), since MPI cannot finalise with a rank missing.
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -78,6 +85,13 @@ class Communicator {
   void broadcast(const Tensor& buffer, int root);
   void barrier();
 
+  /// PyTorch's default process-group timeout.
+  static constexpr std::chrono::milliseconds kDefaultTimeout{std::chrono::minutes(30)};
+  /// How long a collective waits for the other ranks before raising graft::Error (see above).
+  /// @throws graft::Error when timeout is not positive.
+  void set_timeout(std::chrono::milliseconds timeout);
+  std::chrono::milliseconds timeout() const { return timeout_; }
+
   /// Counted traffic of this rank since construction or the last reset.
   const TrafficByCollective& traffic() const { return traffic_; }
   const Traffic& traffic(Collective c) const { return traffic_[static_cast<size_t>(c)]; }
@@ -105,9 +119,12 @@ class Communicator {
   int rank_;
   int world_size_;
   TrafficByCollective traffic_{};
+  std::chrono::milliseconds timeout_ = kDefaultTimeout;
 };
 
 namespace detail {
+/// "rank 2" or "ranks 1, 3": the ranks a timed-out collective waited for.
+std::string describe_ranks(const std::vector<int>& ranks);
 /// out[i] = ((start[i] + in[0][i]) + in[1][i]) + ... for i < n, where start is out itself with accumulate and
 /// in[0] (then skipped) without. Any input may alias out elementwise: elements are read before they are written.
 /// The one reduction both back ends use.

@@ -13,6 +13,7 @@ namespace graft::optim::zero {
 InProcessGroup::InProcessGroup(int world_size) : world_size_(world_size) {
   GRAFT_CHECK(world_size >= 1, "InProcessGroup: the world size must be at least 1, got {}", world_size);
   slots_.resize(static_cast<size_t>(world_size));
+  present_.assign(static_cast<size_t>(world_size), false);
   for (int r = 0; r < world_size; ++r)
     communicators_.push_back(std::unique_ptr<InProcessCommunicator>(new InProcessCommunicator(*this, r)));
 }
@@ -40,23 +41,35 @@ bool InProcessGroup::aborted() const {
   return aborted_;
 }
 
-void InProcessGroup::wait_all() {
+void InProcessGroup::wait_all(int rank, const char* op, std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
-  GRAFT_CHECK(!aborted_, "in-process collective: another rank failed ({})", abort_reason_);
+  GRAFT_CHECK(!aborted_, "{}: another rank failed ({})", op, abort_reason_);
   const uint64_t generation = generation_;
+  present_[static_cast<size_t>(rank)] = true;
   if (++arrived_ == world_size_) {
     arrived_ = 0;
+    present_.assign(present_.size(), false);
     ++generation_;
     cv_.notify_all();
     return;
   }
-  cv_.wait(lock, [&] { return generation_ != generation || aborted_; });
-  GRAFT_CHECK(generation_ != generation, "in-process collective: another rank failed ({})", abort_reason_);
+  if (!cv_.wait_for(lock, timeout, [&] { return generation_ != generation || aborted_; })) {
+    std::vector<int> missing;
+    for (int r = 0; r < world_size_; ++r)
+      if (!present_[static_cast<size_t>(r)]) missing.push_back(r);
+    abort_reason_ = fmt::format("{}: timed out after {:.3g} s on rank {} waiting for {}, which did not join", op,
+                                std::chrono::duration<double>(timeout).count(), rank, detail::describe_ranks(missing));
+    aborted_ = true;
+    cv_.notify_all();
+    GRAFT_FAIL("{}", abort_reason_);
+  }
+  GRAFT_CHECK(generation_ != generation, "{}: another rank failed ({})", op, abort_reason_);
 }
 
-void InProcessGroup::publish(int rank, Slot slot) {
+void InProcessGroup::publish(int rank, Slot slot, std::chrono::milliseconds timeout) {
+  const char* op = slot.op;
   slots_[static_cast<size_t>(rank)] = std::move(slot);
-  wait_all();
+  wait_all(rank, op, timeout);
   // Every rank checks every slot, so a mismatch makes all of them fail together (none is left waiting).
   const Slot& first = slots_[0];
   for (int s = 1; s < world_size_; ++s) {
@@ -89,7 +102,7 @@ int64_t total_count(const std::vector<int64_t>& counts) {
 void InProcessCommunicator::do_reduce_scatter(const void* in, void* out, const std::vector<int64_t>& counts,
                                               DType dtype, bool accumulate) {
   const int W = world_size(), r = rank();
-  group_.publish(r, {"reduce_scatter", dtype, in, out, counts, total_count(counts), 0});
+  group_.publish(r, {"reduce_scatter", dtype, in, out, counts, total_count(counts), 0}, timeout());
   // This rank sums its chunk over every rank's input, in rank order. Only this rank reads or writes its
   // chunk, so the output may be that chunk of its own input.
   int64_t offset = 0;
@@ -99,12 +112,12 @@ void InProcessCommunicator::do_reduce_scatter(const void* in, void* out, const s
   for (int s = 0; s < W; ++s)
     inputs.push_back(static_cast<const char*>(group_.slots_[static_cast<size_t>(s)].in) + offset * static_cast<int64_t>(esize));
   detail::ordered_sum(out, inputs, counts[static_cast<size_t>(r)], dtype, accumulate);
-  group_.wait_all();  // nobody reuses its input while another rank may still be reading it
+  group_.wait_all(r, "reduce_scatter", timeout());  // nobody reuses its input while another rank may still read it
 }
 
 void InProcessCommunicator::do_all_gather(const void* in, void* out, const std::vector<int64_t>& counts, DType dtype) {
   const int W = world_size(), r = rank();
-  group_.publish(r, {"all_gather", dtype, in, out, counts, total_count(counts), 0});
+  group_.publish(r, {"all_gather", dtype, in, out, counts, total_count(counts), 0}, timeout());
   const size_t esize = element_size(dtype);
   int64_t offset = 0;
   for (int s = 0; s < W; ++s) {
@@ -114,20 +127,20 @@ void InProcessCommunicator::do_all_gather(const void* in, void* out, const std::
     if (c > 0 && dst != src) std::memcpy(dst, src, static_cast<size_t>(c) * esize);
     offset += c;
   }
-  group_.wait_all();
+  group_.wait_all(r, "all_gather", timeout());
 }
 
 void InProcessCommunicator::do_broadcast(void* buffer, int64_t n, DType dtype, int root) {
   const int r = rank();
-  group_.publish(r, {"broadcast", dtype, buffer, buffer, {}, n, root});
+  group_.publish(r, {"broadcast", dtype, buffer, buffer, {}, n, root}, timeout());
   const void* src = group_.slots_[static_cast<size_t>(root)].in;
   if (r != root && n > 0) std::memcpy(buffer, src, static_cast<size_t>(n) * element_size(dtype));
-  group_.wait_all();
+  group_.wait_all(r, "broadcast", timeout());
 }
 
 void InProcessCommunicator::do_barrier() {
-  group_.publish(rank(), {"barrier", kFloat32, nullptr, nullptr, {}, 0, 0});
-  group_.wait_all();  // the slots are read until here
+  group_.publish(rank(), {"barrier", kFloat32, nullptr, nullptr, {}, 0, 0}, timeout());
+  group_.wait_all(rank(), "barrier", timeout());  // the slots are read until here
 }
 
 // ---------------------------------------------------------------- run_in_process
@@ -135,8 +148,9 @@ void InProcessCommunicator::do_barrier() {
 SingleThreadedKernels::SingleThreadedKernels() : previous_(omp_get_max_threads()) { omp_set_num_threads(1); }
 SingleThreadedKernels::~SingleThreadedKernels() { omp_set_num_threads(previous_); }
 
-void run_in_process(int world_size, const std::function<void(Communicator&)>& fn) {
+void run_in_process(int world_size, const std::function<void(Communicator&)>& fn, std::chrono::milliseconds timeout) {
   InProcessGroup group(world_size);
+  for (int r = 0; r < world_size; ++r) group.communicator(r).set_timeout(timeout);
   std::mutex failure_mutex;
   std::exception_ptr first_failure;
   std::vector<std::thread> threads;

@@ -65,8 +65,9 @@ class InProcessGroup {
   };
   /// Publishes `slot` for `rank`, waits for every rank and checks that they all called the same collective
   /// with the same sizes.
-  void publish(int rank, Slot slot);
-  void wait_all();
+  void publish(int rank, Slot slot, std::chrono::milliseconds timeout);
+  /// Waits until every rank has arrived here; after `timeout`, aborts the group naming the ranks that did not.
+  void wait_all(int rank, const char* op, std::chrono::milliseconds timeout);
 
   int world_size_;
   std::vector<std::unique_ptr<InProcessCommunicator>> communicators_;
@@ -74,6 +75,7 @@ class InProcessGroup {
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   int arrived_ = 0;
+  std::vector<bool> present_;  // which ranks have arrived in the current round
   uint64_t generation_ = 0;
   bool aborted_ = false;
   std::string abort_reason_;
@@ -82,8 +84,11 @@ class InProcessGroup {
 /// Runs fn on world_size threads, one per rank, each with its rank's InProcessCommunicator, and waits for all.
 /// Each thread limits OpenMP to one thread, so that every kernel runs the same way on every rank (and as in
 /// an MPI process of one thread). When a rank throws, the other ranks are released from their collectives
-/// and the first exception is rethrown here. world_size must be at least 1.
-void run_in_process(int world_size, const std::function<void(Communicator&)>& fn);
+/// and the first exception is rethrown here.
+/// @param timeout how long each collective waits for the other ranks (Communicator::set_timeout).
+/// @throws graft::Error when world_size < 1, and whatever the first failing rank threw.
+void run_in_process(int world_size, const std::function<void(Communicator&)>& fn,
+                    std::chrono::milliseconds timeout = Communicator::kDefaultTimeout);
 
 /// OpenMP limited to one thread on the calling thread for the scope (what run_in_process does for each rank);
 /// lets a single-process reference run compute exactly as a rank does.

@@ -34,6 +34,11 @@ struct ZeroGroupLayout {
 };
 
 /// The layout of one parameter group's tensors for `world_size` ranks.
+/// @throws graft::Error when world_size < 1.
 ZeroGroupLayout make_zero_layout(const std::vector<Tensor>& params, int world_size);
+/// The same from each parameter's dtype and element count (what a checkpoint records): checkpoints are
+/// checked against the layout their parameters must have.
+/// @throws graft::Error when world_size < 1 or a bucket's size overflows int64.
+ZeroGroupLayout make_zero_layout(const std::vector<std::pair<DType, int64_t>>& params, int world_size);
 
 }  // namespace graft::optim::zero

@@ -3,7 +3,10 @@
 // rank's results with what it computed over MPI. Run alone, it is a world of one.
 #include <unistd.h>
 
+#include <csignal>
+#include <cstdio>
 #include <filesystem>
+#include <thread>
 
 #include "graft/optim/zero/mpi/mpi_communicator.h"
 #include "zero/harness.h"
@@ -173,8 +176,33 @@ TEST(ZeroMpi, ShardsWrittenByMpiRanksConsolidateToSingleProcessTraining) {
 }  // namespace
 }  // namespace zero_test
 
+namespace {
+
+// `zero_mpi_tests --stopped-rank`: the last rank stops (as under SIGSTOP, or a hung rank) before a barrier the
+// others enter with a one-second timeout. Each of them must report the timeout naming the barrier and the
+// stopped rank, and the job must end (MpiEnvironment aborts it) instead of spinning forever.
+int stopped_rank_scenario() {
+  graft::optim::zero::MpiCommunicator comm;
+  comm.set_timeout(std::chrono::seconds(1));
+  comm.barrier();  // everyone is here once
+  if (comm.rank() == comm.world_size() - 1) ::raise(SIGSTOP);
+  try {
+    comm.barrier();
+    std::printf("rank %d: the barrier completed without the stopped rank\n", comm.rank());
+  } catch (const graft::Error& e) {
+    std::printf("rank %d caught: %s\n", comm.rank(), e.what());
+  }
+  std::fflush(stdout);
+  // Both live ranks print before either aborts the job.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   graft::optim::zero::MpiEnvironment mpi(&argc, &argv);
+  if (argc > 1 && std::string(argv[1]) == "--stopped-rank") return stopped_rank_scenario();
   // Kernels on one thread, as on an in-process rank, so that both compute alike.
   graft::optim::zero::SingleThreadedKernels one_thread;
   ::testing::InitGoogleTest(&argc, argv);

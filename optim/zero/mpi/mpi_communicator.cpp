@@ -1,7 +1,11 @@
 #include "graft/optim/zero/mpi/mpi_communicator.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <thread>
 
 namespace graft::optim::zero {
 
@@ -55,7 +59,20 @@ bool fits(int64_t limit, const std::vector<int64_t>& counts) {
 
 std::vector<int> as_int(const std::vector<int64_t>& v) { return std::vector<int>(v.begin(), v.end()); }
 
+// Arrival tokens use the largest tag MPI guarantees; the pieces of a message use 0, 1, ...
+constexpr int kArrivalTag = 32767;
+
+std::atomic<bool> job_broken_flag{false};
+
+int64_t collective_code(const char* op) {
+  int64_t code = 0;
+  for (const char* c = op; *c; ++c) code = code * 31 + *c;
+  return code;
+}
+
 }  // namespace
+
+bool MpiEnvironment::job_broken() { return job_broken_flag.load(); }
 
 MpiEnvironment::MpiEnvironment(int* argc, char*** argv) {
   int initialized = 0;
@@ -65,7 +82,14 @@ MpiEnvironment::MpiEnvironment(int* argc, char*** argv) {
   check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MpiEnvironment");
 }
 
-MpiEnvironment::~MpiEnvironment() { MPI_Finalize(); }
+MpiEnvironment::~MpiEnvironment() {
+  if (job_broken()) {
+    std::fprintf(stderr, "graft: a collective timed out; aborting the MPI job\n");
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  MPI_Finalize();
+}
 
 MpiCommunicator::MpiCommunicator(MPI_Comm comm) : Communicator(rank_of(comm), size_of(comm)) {
   check(MPI_Comm_dup(comm, &comm_), "MpiCommunicator");
@@ -75,7 +99,68 @@ MpiCommunicator::MpiCommunicator(MPI_Comm comm) : Communicator(rank_of(comm), si
 MpiCommunicator::~MpiCommunicator() {
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (!finalized && comm_ != MPI_COMM_NULL) MPI_Comm_free(&comm_);
+  // After a timeout the communicator has requests in flight; it is left to MPI_Abort.
+  if (!finalized && comm_ != MPI_COMM_NULL && broken_.empty()) MPI_Comm_free(&comm_);
+}
+
+void MpiCommunicator::time_out(const char* op, const std::string& what) {
+  broken_ = fmt::format("{}: timed out after {:.3g} s on rank {} {}", op, std::chrono::duration<double>(timeout()).count(),
+                        rank(), what);
+  job_broken_flag = true;
+  GRAFT_FAIL("{}", broken_);
+}
+
+void MpiCommunicator::wait(const char* op, std::vector<MPI_Request>& requests, const std::vector<int>* sources) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout();
+  auto pause = std::chrono::microseconds(0);
+  std::vector<int> done(requests.size());
+  while (true) {
+    int count = 0;
+    check(MPI_Testsome(static_cast<int>(requests.size()), requests.data(), &count, done.data(), MPI_STATUSES_IGNORE), op);
+    if (count == MPI_UNDEFINED) return;  // every request has completed
+    if (count > 0) continue;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::vector<int> missing;
+      if (sources)
+        for (size_t i = 0; i < requests.size(); ++i)
+          if (requests[i] != MPI_REQUEST_NULL && (*sources)[i] >= 0) missing.push_back((*sources)[i]);
+      time_out(op, missing.empty() ? "after every rank had joined (a rank stopped in the middle of it)"
+                                   : fmt::format("waiting for {}, which did not join", detail::describe_ranks(missing)));
+    }
+    // Poll without spinning: a rank waiting for a stopped one sleeps (up to 1 ms between polls).
+    if (pause.count() > 0) std::this_thread::sleep_for(pause);
+    else std::this_thread::yield();
+    pause = std::min(std::chrono::microseconds(1000), pause * 2 + std::chrono::microseconds(pause.count() == 0 ? 1 : 0));
+  }
+}
+
+void MpiCommunicator::arrive(const char* op) {
+  GRAFT_CHECK(broken_.empty(), "{}: the communicator is unusable after an earlier failure ({})", op, broken_);
+  const int W = world_size(), r = rank();
+  ++sequence_;
+  if (W == 1) return;
+  const int64_t token[2] = {sequence_, collective_code(op)};
+  std::vector<int64_t> got(static_cast<size_t>(2 * W), 0);
+  std::vector<MPI_Request> requests;
+  std::vector<int> sources;
+  for (int s = 0; s < W; ++s) {
+    if (s == r) continue;
+    requests.emplace_back();
+    sources.push_back(s);
+    check(MPI_Irecv(&got[static_cast<size_t>(2 * s)], 2, MPI_INT64_T, s, kArrivalTag, comm_, &requests.back()), op);
+  }
+  for (int s = 0; s < W; ++s) {
+    if (s == r) continue;
+    requests.emplace_back();
+    sources.push_back(-1);
+    check(MPI_Isend(token, 2, MPI_INT64_T, s, kArrivalTag, comm_, &requests.back()), op);
+  }
+  wait(op, requests, &sources);
+  for (int s = 0; s < W; ++s)
+    GRAFT_CHECK(s == r || (got[static_cast<size_t>(2 * s)] == token[0] && got[static_cast<size_t>(2 * s + 1)] == token[1]),
+                "{}: rank {} is at another collective (its collective number {} against this rank's {}); every rank "
+                "must call the same collectives in the same order",
+                op, s, got[static_cast<size_t>(2 * s)], token[0]);
 }
 
 void MpiCommunicator::set_max_message(int64_t elements) {
@@ -84,8 +169,9 @@ void MpiCommunicator::set_max_message(int64_t elements) {
   max_message_ = elements;
 }
 
-void MpiCommunicator::exchange(const std::vector<const char*>& sends, const std::vector<int64_t>& send_counts,
-                               const std::vector<char*>& recvs, const std::vector<int64_t>& recv_counts, DType dtype) {
+void MpiCommunicator::exchange(const char* op, const std::vector<const char*>& sends,
+                               const std::vector<int64_t>& send_counts, const std::vector<char*>& recvs,
+                               const std::vector<int64_t>& recv_counts, DType dtype) {
   const MPI_Datatype type = mpi_type(dtype);
   const size_t esize = element_size(dtype);
   std::vector<MPI_Request> requests;
@@ -105,11 +191,12 @@ void MpiCommunicator::exchange(const std::vector<const char*>& sends, const std:
                       comm_, &requests.back()),
             "MpiCommunicator");
     }
-  check(MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE), "MpiCommunicator");
+  wait(op, requests, nullptr);
 }
 
 void MpiCommunicator::do_reduce_scatter(const void* in, void* out, const std::vector<int64_t>& counts, DType dtype,
                                         bool accumulate) {
+  arrive("reduce_scatter");
   const int W = world_size(), r = rank();
   const size_t esize = element_size(dtype);
   const int64_t mine = counts[static_cast<size_t>(r)];
@@ -120,9 +207,12 @@ void MpiCommunicator::do_reduce_scatter(const void* in, void* out, const std::ve
   if (fits(max_message_, counts) && mine * W <= max_message_) {
     std::vector<int64_t> recv_displ(static_cast<size_t>(W));
     for (int s = 0; s < W; ++s) recv_displ[static_cast<size_t>(s)] = mine * s;
-    check(MPI_Alltoallv(in, as_int(counts).data(), as_int(send_displ).data(), mpi_type(dtype), received.data(),
-                        as_int(recv_counts).data(), as_int(recv_displ).data(), mpi_type(dtype), comm_),
+    const std::vector<int> sc = as_int(counts), sd = as_int(send_displ), rc = as_int(recv_counts), rd = as_int(recv_displ);
+    std::vector<MPI_Request> request(1);
+    check(MPI_Ialltoallv(in, sc.data(), sd.data(), mpi_type(dtype), received.data(), rc.data(), rd.data(),
+                         mpi_type(dtype), comm_, &request[0]),
           "reduce_scatter");
+    wait("reduce_scatter", request, nullptr);
   } else {
     std::vector<const char*> sends;
     std::vector<char*> recvs;
@@ -130,7 +220,7 @@ void MpiCommunicator::do_reduce_scatter(const void* in, void* out, const std::ve
       sends.push_back(static_cast<const char*>(in) + send_displ[static_cast<size_t>(s)] * static_cast<int64_t>(esize));
       recvs.push_back(received.data() + mine * s * static_cast<int64_t>(esize));
     }
-    exchange(sends, counts, recvs, recv_counts, dtype);
+    exchange("reduce_scatter", sends, counts, recvs, recv_counts, dtype);
   }
   std::vector<const void*> inputs;
   for (int s = 0; s < W; ++s) inputs.push_back(received.data() + mine * s * static_cast<int64_t>(esize));
@@ -138,15 +228,19 @@ void MpiCommunicator::do_reduce_scatter(const void* in, void* out, const std::ve
 }
 
 void MpiCommunicator::do_all_gather(const void* in, void* out, const std::vector<int64_t>& counts, DType dtype) {
+  arrive("all_gather");
   const int W = world_size(), r = rank();
   const size_t esize = element_size(dtype);
   const std::vector<int64_t> displ = displacements(counts);
   char* own = static_cast<char*>(out) + displ[static_cast<size_t>(r)] * static_cast<int64_t>(esize);
   if (fits(max_message_, counts)) {
     const bool in_place = in == own;
-    check(MPI_Allgatherv(in_place ? MPI_IN_PLACE : in, static_cast<int>(counts[static_cast<size_t>(r)]), mpi_type(dtype),
-                         out, as_int(counts).data(), as_int(displ).data(), mpi_type(dtype), comm_),
+    const std::vector<int> c = as_int(counts), d = as_int(displ);
+    std::vector<MPI_Request> request(1);
+    check(MPI_Iallgatherv(in_place ? MPI_IN_PLACE : in, static_cast<int>(counts[static_cast<size_t>(r)]),
+                          mpi_type(dtype), out, c.data(), d.data(), mpi_type(dtype), comm_, &request[0]),
           "all_gather");
+    wait("all_gather", request, nullptr);
     return;
   }
   if (in != own && counts[static_cast<size_t>(r)] > 0)
@@ -161,17 +255,23 @@ void MpiCommunicator::do_all_gather(const void* in, void* out, const std::vector
     recvs.push_back(static_cast<char*>(out) + displ[static_cast<size_t>(s)] * static_cast<int64_t>(esize));
     recv_counts.push_back(s == r ? 0 : counts[static_cast<size_t>(s)]);
   }
-  exchange(sends, send_counts, recvs, recv_counts, dtype);
+  exchange("all_gather", sends, send_counts, recvs, recv_counts, dtype);
 }
 
 void MpiCommunicator::do_broadcast(void* buffer, int64_t n, DType dtype, int root) {
+  arrive("broadcast");
   const size_t esize = element_size(dtype);
-  for (int64_t o = 0; o < n; o += max_message_)
-    check(MPI_Bcast(static_cast<char*>(buffer) + o * static_cast<int64_t>(esize),
-                    static_cast<int>(std::min(max_message_, n - o)), mpi_type(dtype), root, comm_),
+  std::vector<MPI_Request> requests;
+  for (int64_t o = 0; o < n; o += max_message_) {
+    requests.emplace_back();
+    check(MPI_Ibcast(static_cast<char*>(buffer) + o * static_cast<int64_t>(esize),
+                     static_cast<int>(std::min(max_message_, n - o)), mpi_type(dtype), root, comm_, &requests.back()),
           "broadcast");
+  }
+  wait("broadcast", requests, nullptr);
 }
 
-void MpiCommunicator::do_barrier() { check(MPI_Barrier(comm_), "barrier"); }
+// The arrival step already waits for every rank: that is the barrier.
+void MpiCommunicator::do_barrier() { arrive("barrier"); }
 
 }  // namespace graft::optim::zero

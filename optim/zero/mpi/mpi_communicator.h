@@ -18,12 +18,22 @@
 
 namespace graft::optim::zero {
 
+// Timeouts: every collective first exchanges an arrival token with every other rank, then moves the data with
+// nonblocking MPI calls, and polls both (sleeping between polls, so a rank waiting for a stopped one does not
+// spin at 100 % CPU) until Communicator::timeout(). Past it, the collective raises graft::Error naming itself
+// and the ranks whose tokens never came (or saying that it stalled after all had joined), the communicator is
+// unusable, and MpiEnvironment aborts the whole job when it goes out of scope (MPI cannot finalise with a rank
+// missing): catch the error in main, report it, and return.
+
 /// MPI_Init_thread for the process's lifetime in main (MPI_THREAD_FUNNELED: only the main thread calls MPI;
-/// other threads may compute, e.g. an in-process simulation next to the MPI run), MPI_Finalize at the end.
+/// other threads may compute, e.g. an in-process simulation next to the MPI run), MPI_Finalize at the end, or
+/// MPI_Abort (exit code 1, after a message on stderr) when a collective of any MpiCommunicator timed out.
 class MpiEnvironment {
  public:
   MpiEnvironment(int* argc, char*** argv);
   ~MpiEnvironment();
+  /// True when a collective of some MpiCommunicator of this process has timed out.
+  static bool job_broken();
   MpiEnvironment(const MpiEnvironment&) = delete;
   MpiEnvironment& operator=(const MpiEnvironment&) = delete;
 };
@@ -47,11 +57,19 @@ class MpiCommunicator final : public Communicator {
   void do_barrier() override;
 
   /// Point-to-point exchange in pieces: sends[s] (counts) to rank s and receives recvs[s] from rank s.
-  void exchange(const std::vector<const char*>& sends, const std::vector<int64_t>& send_counts,
+  void exchange(const char* op, const std::vector<const char*>& sends, const std::vector<int64_t>& send_counts,
                 const std::vector<char*>& recvs, const std::vector<int64_t>& recv_counts, DType dtype);
+  // The arrival step of collective `op`: a token to and from every other rank, within the timeout.
+  void arrive(const char* op);
+  // Polls `requests` until all complete; past the deadline raises naming `op` and the ranks of the receives
+  // still pending (sources[i] is request i's source rank, -1 for sends; null: not known).
+  void wait(const char* op, std::vector<MPI_Request>& requests, const std::vector<int>* sources);
+  [[noreturn]] void time_out(const char* op, const std::string& what);
 
   MPI_Comm comm_ = MPI_COMM_NULL;
   int64_t max_message_ = INT_MAX;
+  int64_t sequence_ = 0;                // collectives started on this communicator
+  std::string broken_;                  // why the communicator is unusable (empty while it is fine)
 };
 
 }  // namespace graft::optim::zero
