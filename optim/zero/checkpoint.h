@@ -20,7 +20,7 @@ std::string shard_path(const std::string& dir, int rank, int world_size);
 /// layout is exactly the one its parameters give, so no offset or size can point outside a buffer; every
 /// parameter sits in exactly one bucket; and each shard holds exactly the tensors its metadata lists, each of
 /// its bucket's dtype and slice length. A violation is a graft::Error naming the shard's file
-/// (zero_rank<r>_of_<W>.safetensors), the entry and what is wrong.
+/// (`zero_rank<r>_of_<W>.safetensors`), the entry and what is wrong.
 
 /// Reads every shard of the checkpoint in `dir`, in rank order.
 /// @throws graft::Error for: no shard files, a missing rank, shards of different world sizes, a shard file
