@@ -14,6 +14,7 @@
 #include "graft/graph/factory.h"
 #include "graft/graph/node.h"
 #include "graft/graph/tensor.h"
+#include "graft/graph/threads.h"
 #include "graft/graph/warning.h"
 #include "graft/nn/generation.h"
 #include "graft/nn/utils/clip_grad.h"

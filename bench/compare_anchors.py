@@ -10,14 +10,22 @@ reported, then graft's best as a ratio of each anchor's best.
 MLP_EPOCHS (default 2) is passed through to both implementations' mlp workload. graft runs each workload
 with the thread setup it is documented to use (graft_bench's default), and block and mlp also under the
 anchor's two setups: one thread ("graft-1-thread") and two threads with OMP_WAIT_POLICY=PASSIVE
-("graft-passive"); the LibTorch anchor picks the better of those two setups itself (run.sh).
+("graft-passive"); the LibTorch anchor picks the better of those two setups itself (run.sh; its binary is run directly with the
+same two setups when this CPU lacks AVX-512, because run.sh forces OpenBLAS's SkylakeX kernels, which die with
+SIGILL there). "graft-fixed-threads" is graft's default with adaptive threads off (GRAFT_ADAPTIVE_THREADS=0).
+
+--load busy runs everything while one CPU-bound process per core spins beside it (each stops after
+--load-seconds at most, and all are stopped when the run ends); --load both measures idle, then busy. Rows
+carry "load": "idle" or "busy".
 """
 import argparse
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import time
 
 LOWER_IS_BETTER = {"us_per_op_fwd_bwd", "ms_per_step", "train_s_per_epoch", "final_train_loss",
                    "cpu_ms_per_step", "train_cpu_s_per_epoch"}
@@ -29,12 +37,62 @@ def json_lines(cmd, env=None):
     return [json.loads(l) for l in out.splitlines() if l.startswith("{")]
 
 
+def cpu_has(flag):
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and flag in line.split() for line in f)
+    except OSError:
+        return False
+
+
+ANCHOR_SETUPS = [{"OMP_WAIT_POLICY": "PASSIVE", "BENCH_THREADS": "2"},
+                 {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "BENCH_THREADS": "1"}]
+
+
+def anchor_direct(binary, workload):
+    """run.sh's best-of-two-setups, with OpenBLAS kernels this CPU can run."""
+    best = {}
+    for setup in ANCHOR_SETUPS:
+        env = {**os.environ, "OPENBLAS_CORETYPE": "Haswell", **setup}
+        for row in json_lines([binary, workload], env):
+            if row["workload"] == "config":
+                continue
+            key = (row["workload"], row["metric"])
+            higher = row["metric"] in ("gflops", "test_accuracy")
+            if key not in best or ((row["value"] > best[key]["value"]) if higher else (row["value"] < best[key]["value"])):
+                best[key] = row
+    return list(best.values())
+
+
+class Load:
+    """One CPU-bound process per core, each bounded by `seconds`, stopped on exit."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.procs = []
+
+    def __enter__(self):
+        spin = f"import time\nend = time.time() + {self.seconds}\nwhile time.time() < end: pass\n"
+        self.procs = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(os.cpu_count() or 1)]
+        time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.kill()
+        for p in self.procs:
+            p.wait()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--anchors", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../shared/anchors"))
     ap.add_argument("--workloads", default=",".join(ALL_WORKLOADS), help="comma-separated subset of " + ",".join(ALL_WORKLOADS))
+    ap.add_argument("--load", default="idle", choices=["idle", "busy", "both"],
+                    help="busy: one CPU-bound process per core runs beside the measurements")
+    ap.add_argument("--load-seconds", type=int, default=3600, help="upper bound on each load process's life")
     args = ap.parse_args()
     wanted = args.workloads.split(",")
     unknown = [w for w in wanted if w not in ALL_WORKLOADS]
@@ -48,56 +106,74 @@ def main():
     if "gemm" in wanted and (not os.path.exists(probe) or os.path.getmtime(src) > os.path.getmtime(probe)):
         subprocess.run(["g++", "-O2", src, "-ldnnl", "-fopenmp", "-o", probe], check=True)
 
+    run_sh = os.path.join(anchors, "libtorch", "run.sh")
+    anchor_binary = os.path.join(os.environ.get("ANCHOR_BUILD", "/tmp/graft-anchor-build"), "anchor_bench")
+    direct = not cpu_has("avx512f")
+    if direct:
+        subprocess.run([run_sh, "build-only"], check=True)  # builds the anchor, runs no workload
+
+    def anchor(workload):
+        return ("anchor", workload) if direct else [run_sh, workload]
+
+    fixed = {"GRAFT_ADAPTIVE_THREADS": "0"}
+    passive = {"OMP_WAIT_POLICY": "PASSIVE"}
     runs = {
         ("graft", "gemm"): [bench, "gemm"],
         ("onednn-sgemm", "gemm"): [probe],
-        ("libtorch-1.13.1", "gemm"): [os.path.join(anchors, "libtorch", "run.sh"), "gemm"],
+        ("libtorch-1.13.1", "gemm"): anchor("gemm"),
         ("graft", "tiny"): [bench, "tiny"],
-        ("libtorch-1.13.1", "tiny"): [os.path.join(anchors, "libtorch", "run.sh"), "tiny"],
+        ("libtorch-1.13.1", "tiny"): anchor("tiny"),
         ("graft", "gemm-vs-sgemm"): [bench, "gemm-vs-sgemm"],  # graft::matmul vs dnnl_sgemm in one process
-        ("graft", "block"): [bench, "block"],
-        ("libtorch-1.13.1", "block"): [os.path.join(anchors, "libtorch", "run.sh"), "block"],
-        ("graft", "mlp"): [bench, "mlp"],
-        ("libtorch-1.13.1", "mlp"): [os.path.join(anchors, "libtorch", "run.sh"), "mlp"],
-        ("graft", "lstm"): [bench, "lstm"],
-        ("libtorch-1.13.1", "lstm"): [os.path.join(anchors, "libtorch", "run.sh"), "lstm"],
-        ("graft-1-thread", "lstm"): [bench, "lstm", "--threads", "1"],
-        ("graft-passive", "lstm"): ([bench, "lstm"], {"OMP_WAIT_POLICY": "PASSIVE"}),
-        # The anchor reports the better of its two thread setups; graft's one-thread run sits beside its
-        # default, so a loaded machine (where two spinning threads wait for a core) shows in both.
-        ("graft-1-thread", "block"): [bench, "block", "--threads", "1"],
-        ("graft-1-thread", "mlp"): [bench, "mlp", "--threads", "1"],
-        # The anchor's own two-thread setup: threads that wait for work sleep instead of spinning.
-        ("graft-passive", "block"): ([bench, "block"], {"OMP_WAIT_POLICY": "PASSIVE"}),
-        ("graft-passive", "mlp"): ([bench, "mlp"], {"OMP_WAIT_POLICY": "PASSIVE"}),
     }
+    # The anchor reports the better of its two thread setups. Beside graft's default: its one-thread run, the
+    # anchor's own two-thread setup (threads that wait for work sleep instead of spinning), and the default
+    # with adaptive threads off, so a loaded machine (where two spinning threads wait for a core) shows in each.
+    for w in ("block", "mlp", "lstm"):
+        runs[("graft", w)] = [bench, w]
+        runs[("libtorch-1.13.1", w)] = anchor(w)
+        runs[("graft-1-thread", w)] = [bench, w, "--threads", "1"]
+        runs[("graft-passive", w)] = ([bench, w], passive)
+        runs[("graft-fixed-threads", w)] = ([bench, w], fixed)
     runs = {key: cmd for key, cmd in runs.items() if key[1] in wanted}
-    seen = {}  # (workload, metric) -> impl -> [values]
-    for r in range(args.rounds):
-        for (impl, _), cmd in runs.items():
-            cmd, extra_env = cmd if isinstance(cmd, tuple) else (cmd, {})
-            for row in json_lines(cmd, {**os.environ, **extra_env}):
-                if row["workload"] == "config" or (impl == "onednn-sgemm" and row["workload"] != "matmul_1024"):
-                    continue
-                seen.setdefault((row["workload"], row["metric"]), {}).setdefault(impl, []).append(row["value"])
-        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
 
+    def rows_of(impl, cmd):
+        if isinstance(cmd, tuple) and cmd[0] == "anchor":
+            return anchor_direct(anchor_binary, cmd[1])
+        cmd, extra_env = cmd if isinstance(cmd, tuple) else (cmd, {})
+        return json_lines(cmd, {**os.environ, **extra_env})
+
+    loads = ["idle", "busy"] if args.load == "both" else [args.load]
+    for load in loads:
+        seen = {}  # (workload, metric) -> impl -> [values]
+        with (Load(args.load_seconds) if load == "busy" else contextlib.nullcontext()):
+            for r in range(args.rounds):
+                for (impl, _), cmd in runs.items():
+                    for row in rows_of(impl, cmd):
+                        if row["workload"] == "config" or (impl == "onednn-sgemm" and row["workload"] != "matmul_1024"):
+                            continue
+                        seen.setdefault((row["workload"], row["metric"]), {}).setdefault(impl, []).append(row["value"])
+                print(f"{load}: round {r + 1}/{args.rounds} done", file=sys.stderr)
+        report(seen, load)
+
+
+def report(seen, load):
     for (workload, metric), impls in seen.items():
         lower = metric in LOWER_IS_BETTER
         best = {impl: (min(v) if lower else max(v)) for impl, v in impls.items()}
         for impl, values in impls.items():
             worst = max(values) if lower else min(values)
-            print(json.dumps({"workload": workload, "metric": metric, "impl": impl, "best": round(best[impl], 4),
-                              "worst": round(worst, 4), "values": [round(v, 4) for v in values]}))
+            spread = (worst / best[impl] if lower else best[impl] / worst) if best[impl] and worst else None
+            print(json.dumps({"workload": workload, "metric": metric, "impl": impl, "load": load,
+                              "best": round(best[impl], 4), "worst": round(worst, 4),
+                              "spread": round(spread, 3) if spread else None, "values": [round(v, 4) for v in values]}))
         for ours in [i for i in best if i.startswith("graft")]:
             for impl in best:
                 if impl.startswith("graft"):
                     continue
-                # Ratio > 1 means graft is better (faster / more gflops).
-                ratio = best[impl] / best[ours] if lower else best[ours] / best[impl]
-                print(json.dumps({"workload": workload, "metric": metric, "ratio": f"{ours} vs {impl}",
-                                  "value": round(ratio, 3), "higher_is_better_for_graft": True}))
-
+                # Ratio < 1 means graft takes less time (or, for gflops, does less work per second).
+                ratio = best[ours] / best[impl]
+                print(json.dumps({"workload": workload, "metric": metric, "ratio": f"{ours} / {impl}", "load": load,
+                                  "value": round(ratio, 3), "lower_is_better": lower}))
 
 if __name__ == "__main__":
     main()

@@ -233,8 +233,9 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "OpenMP threads (default: $BENCH_THREADS, else 2)")->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
 
-  omp_set_num_threads(threads);
-  emit("config", "threads", omp_get_max_threads());
+  graft::set_num_threads(threads);
+  emit("config", "threads", graft::get_num_threads());
+  emit("config", "adaptive_threads", graft::adaptive_threads() ? 1 : 0);
   if (what == "all" || what == "gemm") matmul_1024(gemm_reps);
   if (what == "all" || what == "gemm-half") {
     matmul_1024(gemm_reps, graft::kBFloat16);

@@ -14,22 +14,27 @@
 #include <cstdint>
 
 #include "graft/graph/tensor.h"
+#include "graft/graph/threads.h"
 
 namespace graft::loops {
 
 /// Below this many elements a loop stays on one thread: an OpenMP region costs about a microsecond.
 inline constexpr int64_t kParallelGrain = 32768;
 
-inline bool worth_parallel(int64_t work) { return work >= kParallelGrain && omp_get_max_threads() > 1 && !omp_in_parallel(); }
+/// Whether `work` elements are worth a parallel region now: enough of them, and more than one thread to run
+/// them on (threads_for_next_region(), which is 1 inside a region and while the CPUs are oversubscribed).
+inline bool worth_parallel(int64_t work) { return work >= kParallelGrain && threads_for_next_region() > 1; }
 
-/// Runs f(begin, end) over [0, n), split into one contiguous range per OpenMP thread when n is large.
+/// Runs f(begin, end) over [0, n), split into one contiguous range per thread when n is large (as many
+/// threads as threads_for_next_region() gives).
 template <class F>
 void parallel_for(int64_t n, int64_t work, F&& f) {
-  if (!worth_parallel(work) || n < 2) {
+  const int threads = work >= kParallelGrain && n >= 2 ? threads_for_next_region() : 1;
+  if (threads <= 1) {
     f(int64_t{0}, n);
     return;
   }
-#pragma omp parallel
+#pragma omp parallel num_threads(threads)
   {
     int64_t threads = omp_get_num_threads(), t = omp_get_thread_num();
     int64_t chunk = (n + threads - 1) / threads;

@@ -130,7 +130,7 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
           for (int64_t k = cb; k < ce; ++k) dst[k] += row[k];
         }
     };
-    if (outer >= omp_get_max_threads())
+    if (outer >= threads_for_next_region())
       loops::parallel_for(outer, outer * n * inner, [&](int64_t b, int64_t e) { add_rows(b, e, 0, inner); });
     else
       loops::parallel_for(inner, outer * n * inner, [&](int64_t b, int64_t e) { add_rows(0, outer, b, e); });

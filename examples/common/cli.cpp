@@ -9,6 +9,8 @@
 #include <string>
 #include <iostream>
 
+#include "graft/graph/threads.h"
+
 namespace graft::examples {
 
 namespace {
@@ -42,11 +44,11 @@ void add_training_flags(CLI::App& app, TrainingFlags& flags) {
   app.add_option("--seed", flags.seed, "seed of the initial weights and the shuffling")->capture_default_str();
   app.add_option("--out-dir", flags.out_dir, "where pictures (and checkpoints) go; created if missing")->capture_default_str();
   app.add_flag("--quick", flags.quick, "a short run, a few steps (what the tests run)");
-  app.add_option("--threads", flags.threads, "OpenMP threads (0: the default)")->check(NonNegative)->capture_default_str();
+  app.add_option("--threads", flags.threads, "threads (0: the default, OMP_NUM_THREADS or every core)")->check(NonNegative)->capture_default_str();
 }
 
 void prepare(const TrainingFlags& flags) {
-  if (flags.threads > 0) omp_set_num_threads(flags.threads);
+  if (flags.threads > 0) graft::set_num_threads(flags.threads);
   std::filesystem::create_directories(flags.out_dir);
 }
 

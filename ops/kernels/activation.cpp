@@ -156,6 +156,7 @@ onednn::PrimitiveKey eltwise_key(int64_t direction, const EltwiseAlg& a, int64_t
 }
 
 void onednn_forward(const EltwiseAlg& a, const Tensor& x, const Tensor& y) {
+  ThreadBudget budget;
   static onednn::PrimitiveCache<EltwiseForward> cache;
   const int64_t n = x.numel();
   auto e = cache.get(eltwise_key(0, a, n), [&] {
@@ -169,6 +170,7 @@ void onednn_forward(const EltwiseAlg& a, const Tensor& x, const Tensor& y) {
 
 // `saved` is the forward input, or its output for the *_use_dst_for_bwd algorithms.
 void onednn_backward(const EltwiseAlg& a, const Tensor& grad, const Tensor& saved, const Tensor& out) {
+  ThreadBudget budget;
   static onednn::PrimitiveCache<EltwiseBackward> cache;
   const int64_t n = saved.numel();
   auto e = cache.get(eltwise_key(1, a, n), [&] {

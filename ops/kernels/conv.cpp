@@ -227,6 +227,7 @@ bool onednn_eligible(std::initializer_list<const Tensor*> tensors) {
 }
 
 bool forward_onednn(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g, const Tensor& y) {
+  ThreadBudget budget;
   static onednn::PrimitiveCache<ConvPrimitive> cache;
   const ConvShape s = shape_of(x, w, y, g.groups);
   const memory::desc src = onednn::f32_desc(dims_of(x)), dst = onednn::f32_desc(dims_of(y)),
@@ -248,6 +249,7 @@ bool forward_onednn(const Tensor& x, const Tensor& w, const Tensor& bias, const 
 }
 
 bool backward_data_onednn(const Tensor& gy, const Tensor& w, const ConvGeometry& g, const Tensor& gx) {
+  ThreadBudget budget;
   static onednn::PrimitiveCache<ConvPrimitive> cache;
   const ConvShape s = shape_of(gx, w, gy, g.groups);
   const memory::desc src = onednn::f32_desc(dims_of(gx)), dst = onednn::f32_desc(dims_of(gy)),
@@ -273,6 +275,7 @@ bool backward_data_onednn(const Tensor& gy, const Tensor& w, const ConvGeometry&
 
 bool backward_weights_onednn(const Tensor& x, const Tensor& gy, const ConvGeometry& g, const Tensor& gw,
                              const Tensor& gbias) {
+  ThreadBudget budget;
   static onednn::PrimitiveCache<ConvPrimitive> cache;
   const ConvShape s = shape_of(x, gw, gy, g.groups);
   const bool with_bias = gbias.defined();

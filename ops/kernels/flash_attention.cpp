@@ -83,8 +83,10 @@ class SingleThreadedWhenSmall {
   explicit SingleThreadedWhenSmall(int64_t work) {
     if (!worth_parallel(work)) guard_.emplace(1);
   }
-
  private:
+  // The budget is declared first so it is destroyed last: the guard restores the budget's count, then the
+  // budget the caller's.
+  ThreadBudget budget_;
   std::optional<OmpThreadsGuard> guard_;
 };
 

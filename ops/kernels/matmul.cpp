@@ -100,15 +100,15 @@ void sgemm_batched(const Tensor& a_in, const Tensor& b_in, const Tensor& out, bo
   auto one = [&](int64_t i) {
     dnnl_sgemm(ta, tb, M, N, K, 1.f, A + i * as0, lda, B + i * bs0, ldb, beta, C + i * M * N, N);
   };
+  const int64_t threads = threads_for_next_region();
   const bool many_small = batch > 1 && macs < kSingleThreadMacs;
-  const bool many_moderate = batch >= 2 * omp_get_max_threads() && macs <= kBatchSplitMacs;
-  if ((many_small || many_moderate) && worth_parallel(batch * macs)) {
+  const bool many_moderate = batch >= 2 * threads && macs <= kBatchSplitMacs;
+  if ((many_small || many_moderate) && threads > 1 && batch * macs >= kParallelGrain) {
     // One product per thread at a time (oneDNN runs single-threaded inside a parallel region).
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(static_cast<int>(threads))
     for (int64_t i = 0; i < batch; ++i) one(i);
     return;
   }
-  const int64_t threads = omp_get_max_threads();
   const bool by_cols = N >= M;
   const int64_t split_len = by_cols ? N : M;
   if (macs >= kSingleThreadMacs && macs <= kPanelSplitMacs && threads > 1 && split_len >= 64 * threads &&

@@ -37,6 +37,7 @@ bool bf16_matmul_hardware() {
 }
 
 void bmm_bf16_onednn(const Tensor& a_in, const Tensor& b_in, const Tensor& out, bool accumulate) {
+  ThreadBudget budget;
   GRAFT_CHECK(bf16_matmul_hardware(), "matmul: oneDNN's bfloat16 kernels need a CPU with AVX512_BF16, which this one "
                                       "lacks (oneDNN's ISA here: {:#x})",
               static_cast<unsigned>(dnnl::get_effective_cpu_isa()));

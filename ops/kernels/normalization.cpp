@@ -158,6 +158,7 @@ bool layer_norm_onednn_eligible(const Tensor& x, const Tensor& weight, const Ten
 }
 
 NormForward layer_norm_onednn(const Tensor& x_in, const Tensor& weight, const Tensor& bias, int64_t cols, double eps) {
+  ThreadBudget budget;
   static onednn::PrimitiveCache<LayerNormForward> cache;
   Tensor x = contiguous_data(x_in), w = contiguous_data(weight), b = contiguous_data(bias);
   const int64_t rows = x.numel() / cols;
@@ -186,6 +187,7 @@ NormForward layer_norm_onednn(const Tensor& x_in, const Tensor& weight, const Te
 
 NormGrads layer_norm_backward_onednn(const Tensor& grad, const Tensor& x_in, const Tensor& mean, const Tensor& rstd,
                                      const Tensor& weight, int64_t cols, double eps, NormGradsWanted wanted) {
+  ThreadBudget budget;
   static onednn::PrimitiveCache<LayerNormBackward> cache;
   Tensor x = contiguous_data(x_in), w = contiguous_data(weight);
   Tensor g = onednn::dense(grad, x.shape(), kFloat32);

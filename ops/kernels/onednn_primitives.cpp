@@ -30,6 +30,9 @@ size_t PrimitiveKeyHash::operator()(const PrimitiveKey& k) const noexcept {
 }
 
 PrimitiveKey make_key(std::initializer_list<int64_t> fields) {
+  // The thread count is part of the key (oneDNN sizes its work split when a primitive is created), so it must
+  // be the count the kernel runs with: the one its ThreadBudget set.
+  GRAFT_CHECK(ThreadBudget::active(), "onednn: a primitive was keyed outside a ThreadBudget");
   GRAFT_CHECK(fields.size() < PrimitiveKey::kFields, "onednn: a primitive key has at most {} fields, got {}",
               PrimitiveKey::kFields - 1, fields.size());
   PrimitiveKey key;

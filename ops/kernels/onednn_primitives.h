@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "graft/graph/tensor.h"
+#include "graft/graph/threads.h"
 
 namespace graft::kernels::onednn {
 

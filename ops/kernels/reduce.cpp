@@ -148,7 +148,9 @@ Tensor reduce(const Tensor& in, DimMask mask, DType out_dtype, const Op& op) {
   const Split s = split_dims(in, mask);
   if (s.num_k == 0) return out;
   const int64_t work = s.num_k * s.num_r;
-  const int64_t threads = omp_get_max_threads();
+  // How the work is split, and so the bits of a result, follows the user's thread count (get_num_threads()),
+  // not the count running now, which adaptive threads vary and which is 1 inside a parallel region.
+  const int64_t threads = get_num_threads();
 
   if (s.num_r == 1) {
     // Nothing to combine (the reduced dims have size 1): one pass over the kept elements.
@@ -187,21 +189,25 @@ Tensor reduce(const Tensor& in, DimMask mask, DType out_dtype, const Op& op) {
     return out;
   }
 
-  if (s.num_k < 2 * threads && worth_parallel(s.num_r)) {
-    // A few outputs from many elements each: each output's elements are split across the threads, whose
-    // partial results are combined in thread order (deterministic for a given number of threads).
-    auto partial = filled<Acc>(threads, op.init);
+  if (s.num_k < 2 * threads && threads > 1 && s.num_r >= kParallelGrain) {
+    // A few outputs from many elements each: each output's elements are split into one chunk per thread the
+    // user asked for, and the chunks' partial results are combined in chunk order: the same bits however
+    // many threads run the chunks.
+    const int64_t chunks = threads;
+    const int64_t chunk_len = (s.num_r + chunks - 1) / chunks;
+    auto partial = filled<Acc>(chunks, op.init);
     for (int64_t k = 0; k < s.num_k; ++k) {
-      std::fill(partial.get(), partial.get() + threads, op.init);
       const int64_t base = kept_offset(s, k);
-      parallel_for(s.num_r, s.num_r, [&](int64_t b, int64_t e) {
-        Acc acc = op.init;
-        for_each_run(s.r_shape, s.r_strides, base, b, e,
-                     [&](int64_t off, int64_t len, int64_t st) { acc = accumulate(acc, x + off, len, st, k, op); });
-        partial[omp_get_thread_num()] = acc;
+      parallel_for(chunks, s.num_r, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+          Acc acc = op.init;
+          for_each_run(s.r_shape, s.r_strides, base, c * chunk_len, std::min(s.num_r, (c + 1) * chunk_len),
+                       [&](int64_t off, int64_t len, int64_t st) { acc = accumulate(acc, x + off, len, st, k, op); });
+          partial[c] = acc;
+        }
       });
       Acc acc = op.init;
-      for (int64_t t = 0; t < threads; ++t) acc = op.combine(acc, partial[t]);
+      for (int64_t c = 0; c < chunks; ++c) acc = op.combine(acc, partial[c]);
       o[k] = op.finish(acc, k);
     }
     return out;
@@ -482,7 +488,7 @@ void arg_reduce_impl(const Tensor& in, int64_t dim, T* v, int64_t* idx) {
         }
       }
     };
-    if (k_runs >= omp_get_max_threads()) parallel_for(k_runs, work, [&](int64_t b, int64_t e) { sweep(b, e, 0, k_len); });
+    if (k_runs >= threads_for_next_region()) parallel_for(k_runs, work, [&](int64_t b, int64_t e) { sweep(b, e, 0, k_len); });
     else parallel_for(k_len, work, [&](int64_t b, int64_t e) { sweep(0, k_runs, b, e); });
     return;
   }

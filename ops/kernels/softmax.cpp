@@ -202,6 +202,7 @@ bool onednn_eligible(const Tensor& t, int64_t min_elements) {
 }
 
 void onednn_forward(const Tensor& x, const Tensor& y, const DimLayout& l, bool log) {
+  ThreadBudget budget;
   static onednn::PrimitiveCache<SoftmaxForward> cache;
   auto e = cache.get(onednn::make_key({0, log, l.outer, l.size, l.inner}), [&] {
     auto pd = forward_pd(l, log);
@@ -213,6 +214,7 @@ void onednn_forward(const Tensor& x, const Tensor& y, const DimLayout& l, bool l
 }
 
 void onednn_backward(const Tensor& g, const Tensor& y, const Tensor& gx, const DimLayout& l) {
+  ThreadBudget budget;
   static onednn::PrimitiveCache<SoftmaxBackward> cache;
   auto e = cache.get(onednn::make_key({1, 0, l.outer, l.size, l.inner}), [&] {
     auto md = desc_of(l);

@@ -159,6 +159,30 @@ GRAFT_REGISTER_OP({.name = "logsumexp", .samples = [](DType dt) {
 
 // ---------------------------------------------------------------- behaviour
 
+// Adaptive threads vary how many threads run a reduction; the bits must not follow. A parallel region is
+// the one place the count is 1 for sure (threads_for_next_region()), with get_num_threads() unchanged.
+TEST(Sum, GivesTheSameBitsHoweverManyThreadsRunIt) {
+  const int saved = get_num_threads();
+  set_num_threads(2);
+  manual_seed(7);
+  // float64, whose sums accumulate in float64 too: a different split changes the last bits.
+  const Tensor x = randn({1 << 20}, kFloat64);
+  const Tensor rows = randn({3, 1 << 17}, kFloat64);
+  const Tensor outside = x.sum(), outside_rows = rows.sum(1);
+  Tensor inside, inside_rows;
+#pragma omp parallel num_threads(2)
+  {
+#pragma omp single
+    {
+      inside = x.sum();
+      inside_rows = rows.sum(1);
+    }
+  }
+  set_num_threads(saved);
+  EXPECT_EQ(inside.item<double>(), outside.item<double>());
+  EXPECT_EQ(inside_rows.to_vector<double>(), outside_rows.to_vector<double>());
+}
+
 TEST(Sum, OfNothingIsZeroAndIntegersSumToInt64) {
   EXPECT_EQ(sum(zeros({0})).item<double>(), 0.0);
   EXPECT_EQ(values(sum(zeros({0, 3}), {0})), (std::vector<double>{0, 0, 0}));
