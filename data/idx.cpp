@@ -48,6 +48,7 @@ class IdxStream {
   size_t read(uint8_t* out, size_t n) {
     if (!gzip_) {
       const size_t k = std::min(n, file_.size() - pos_);
+      if (k == 0) return 0;  // an empty file has no data pointer to copy from
       std::memcpy(out, file_.data() + pos_, k);
       pos_ += k;
       return k;
