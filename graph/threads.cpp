@@ -148,7 +148,8 @@ int threads_for_next_region() {
   return sampler.threads(requested);
 }
 
-ThreadBudget::ThreadBudget() : previous_(omp_get_max_threads()), threads_(threads_for_next_region()) {
+ThreadBudget::ThreadBudget(int at_most)
+    : previous_(omp_get_max_threads()), threads_(std::max(1, std::min(at_most, threads_for_next_region()))) {
   if (threads_ < previous_) omp_set_num_threads(threads_);
   ++budget_depth;
 }

@@ -15,6 +15,7 @@
 // processes leave free (at least one); it returns to the full count once enough CPUs have stayed free for a
 // while (the wait grows each time a return had to be undone). See ThreadGovernor for the rule.
 #include <cstdint>
+#include <limits>
 
 namespace graft {
 
@@ -42,11 +43,16 @@ bool adaptive_threads();
 int threads_for_next_region();
 
 /// For the lifetime of the guard, lowers the calling thread's OpenMP thread count to
-/// threads_for_next_region(), so that a library which reads omp_get_max_threads() (oneDNN) creates and runs
-/// its primitives with the count graft chose. Restores the previous count on destruction.
+/// threads_for_next_region(), or to `at_most` if that is lower, so that a library which reads
+/// omp_get_max_threads() (oneDNN) creates and runs its primitives with the count graft chose (a small
+/// product passes 1: one thread beats the cost of a parallel region). Restores the previous count on
+/// destruction.
 class ThreadBudget {
  public:
-  ThreadBudget();
+  /// No bound beyond threads_for_next_region().
+  static constexpr int kAny = std::numeric_limits<int>::max();
+  /// @param at_most the most threads the scope may use, at least 1.
+  explicit ThreadBudget(int at_most = kAny);
   ~ThreadBudget();
   ThreadBudget(const ThreadBudget&) = delete;
   ThreadBudget& operator=(const ThreadBudget&) = delete;

@@ -43,13 +43,6 @@ bool use_bf16_matmul_kernels() {
   return hardware;
 }
 
-OmpThreadsGuard::OmpThreadsGuard(int threads) : prev_(omp_get_max_threads()) {
-  if (threads != prev_) omp_set_num_threads(threads);
-}
-OmpThreadsGuard::~OmpThreadsGuard() {
-  if (omp_get_max_threads() != prev_) omp_set_num_threads(prev_);
-}
-
 }  // namespace graft::kernels
 
 namespace graft {

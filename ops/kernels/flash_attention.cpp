@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -76,19 +75,10 @@ int64_t visible_keys(bool causal, int64_t i, int64_t j0, int64_t bc) {
   return causal ? std::clamp<int64_t>(i - j0 + 1, 0, bc) : bc;
 }
 
-// When parallel_for keeps the work on one thread, sgemm must not open a parallel region of its own for
-// every tile either (inside a parallel region it runs single-threaded by itself).
-class SingleThreadedWhenSmall {
- public:
-  explicit SingleThreadedWhenSmall(int64_t work) {
-    if (!worth_parallel(work)) guard_.emplace(1);
-  }
- private:
-  // The budget is declared first so it is destroyed last: the guard restores the budget's count, then the
-  // budget the caller's.
-  ThreadBudget budget_;
-  std::optional<OmpThreadsGuard> guard_;
-};
+// The thread budget of a pass over `work` elements: when parallel_for keeps the work on one thread, sgemm
+// must not open a parallel region of its own for every tile either (inside a parallel region it runs
+// single-threaded by itself).
+int budget_for(int64_t work) { return worth_parallel(work) ? ThreadBudget::kAny : 1; }
 
 struct Dims {
   int64_t BH, T, S, E, Ev;
@@ -112,7 +102,7 @@ void forward_loops(const Tensor& q, const Tensor& k, const Tensor& v, T scale, b
   const int64_t tasks = d.BH * nq;
   constexpr T kNegInf = -std::numeric_limits<T>::infinity();
   const int64_t work = tasks * blk.query * d.S * (d.E + d.Ev);
-  SingleThreadedWhenSmall threads(work);
+  ThreadBudget threads(budget_for(work));
   parallel_for(tasks, work, [&](int64_t t0, int64_t t1) {
     std::vector<T> s(static_cast<size_t>(blk.query * blk.key));   // scores, then probabilities, of one tile
     std::vector<T> acc(static_cast<size_t>(blk.query * d.Ev));    // running (unnormalised) output
@@ -214,7 +204,7 @@ void backward_loops(const Tensor& q, const Tensor& k, const Tensor& v, const Ten
     }
   });
   const int64_t work = d.BH * d.T * d.S * (2 * d.E + 2 * d.Ev);
-  SingleThreadedWhenSmall threads(work);
+  ThreadBudget threads(budget_for(work));
 
   // dK and dV: each task owns one key block and walks the query blocks that see it.
   const int64_t nk = num_blocks(d.S, blk.key);

@@ -130,7 +130,7 @@ void sgemm_batched(const Tensor& a_in, const Tensor& b_in, const Tensor& out, bo
     }
     return;
   }
-  OmpThreadsGuard guard(macs < kSingleThreadMacs ? 1 : static_cast<int>(threads));
+  ThreadBudget budget(macs < kSingleThreadMacs ? 1 : static_cast<int>(threads));
   for (int64_t i = 0; i < batch; ++i) one(i);
 }
 

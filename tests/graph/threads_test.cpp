@@ -116,6 +116,26 @@ TEST_F(Threads, AskingForMoreThreadsThanCpusIsCutToTheCpus) {
   EXPECT_GE(threads_for_next_region(), 1);
 }
 
+TEST_F(Threads, ABudgetWithABoundRunsOnAtMostThatManyThreads) {
+  set_adaptive_threads(false);
+  set_num_threads(2);
+  {
+    ThreadBudget one(1);
+    EXPECT_EQ(one.threads(), 1);
+    EXPECT_EQ(omp_get_max_threads(), 1);
+    int team = 0;
+#pragma omp parallel
+    {
+#pragma omp master
+      team = omp_get_num_threads();
+    }
+    EXPECT_EQ(team, 1);
+  }
+  EXPECT_EQ(omp_get_max_threads(), 2);
+  ThreadBudget loose(8);
+  EXPECT_EQ(loose.threads(), 2) << "a bound above the count changes nothing";
+}
+
 TEST(ThreadGovernor, AnIdleMachineKeepsTheRequestedCount) {
   ThreadGovernor g;
   for (int i = 0; i < 50; ++i) ASSERT_EQ(g.observe(kIdle, 2, 2), 2);

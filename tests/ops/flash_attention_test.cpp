@@ -10,7 +10,6 @@
 
 #include "graft/ops/attention.h"
 #include "graft/ops/flash_attention.h"
-#include "graft/ops/kernels/backend.h"
 #include "support/op_registry.h"
 #include "support/errors.h"
 
@@ -120,7 +119,7 @@ TEST(FlashAttention, ResultsDoNotDependOnTheThreadCount) {
   Grads parallel = run(flash, q, k, v, dout);
   Grads serial;
   {
-    kernels::OmpThreadsGuard one(1);
+    ThreadBudget one(1);
     serial = run(flash, q, k, v, dout);
   }
   expect_same(parallel, serial, 0, 0);
