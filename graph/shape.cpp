@@ -83,7 +83,9 @@ int64_t view_extent(IntList shape, IntList strides, int64_t offset, const char* 
 
 void check_view_bounds(IntList shape, IntList strides, int64_t offset, int64_t storage_numel, const char* op) {
   const int64_t extent = view_extent(shape, strides, offset, op);
-  GRAFT_CHECK(extent <= storage_numel || (numel_of(shape, op) == 0 && offset <= storage_numel),
+  // As PyTorch: a view with no elements reads nothing, so any offset fits any storage (narrowing an empty
+  // tensor at start 2 gives one).
+  GRAFT_CHECK(extent <= storage_numel || numel_of(shape, op) == 0,
               "{}: shape {} with strides {} at storage offset {} reaches element {}, beyond its storage of {} elements",
               op, shape_str(shape), shape_str(strides), offset, extent - 1, storage_numel);
 }

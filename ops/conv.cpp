@@ -131,7 +131,10 @@ Tensor conv_transpose_nd(const char* op, int spatial, const Tensor& input, const
     p.padding_end[i] = p.padding[i] - extra[i];
     const int64_t size = (x.shape()[2 + i] - 1) * p.stride[i] - 2 * p.padding[i] +
                          p.dilation[i] * (weight.shape()[2 + i] - 1) + extra[i] + 1;
-    GRAFT_CHECK(size > 0,
+    // As PyTorch: an input without samples or channels may give an empty output; any other must give a
+    // positive size.
+    const bool no_data = x.shape()[0] == 0 || x.shape()[1] == 0;
+    GRAFT_CHECK(size > 0 || (no_data && size == 0),
                 "{}: the output would have size {} along spatial dim {} (input {}, weight {}, stride {}, padding {}, "
                 "dilation {}, output_padding {}); it must be positive",
                 op, size, i, shape_str(input.shape()), shape_str(weight.shape()), p.stride[i], p.padding[i],

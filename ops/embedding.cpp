@@ -92,7 +92,9 @@ Tensor embedding(const Tensor& input, const Tensor& weight, std::optional<int64_
   Tensor out = kernels::embedding_gather(weight, ids).reshape(out_shape);
   if (is_floating(weight.dtype()))
     if (auto node = make_node("EmbeddingBackward0", {weight}, [num_weights, pad, scale_grad_by_freq, dim](Node& n, GradList& g) -> GradList {
-          return {embedding_dense_backward(reshape(g[0], {-1, dim}), n.saved(0), num_weights, pad, scale_grad_by_freq)};
+          // One row per id, spelt out: {-1, dim} cannot be inferred when dim is 0.
+          const int64_t rows = n.saved(0).numel();
+          return {embedding_dense_backward(reshape(g[0], {rows, dim}), n.saved(0), num_weights, pad, scale_grad_by_freq)};
         })) {
       set_history(out, node);
       node->save(ids);

@@ -30,7 +30,9 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
 
   // Forward in one product: rows start as the bias and the kernel accumulates x W^T into them (beta = 1),
   // with W^T passed to sgemm as a transposed operand, not copied.
-  const int64_t rows = input.numel() / std::max<int64_t>(in_f, 1);
+  // The product of the leading dims, not numel / in_f: with no input features that would lose the rows.
+  int64_t rows = 1;
+  for (size_t d = 0; d + 1 < input.shape().size(); ++d) rows *= input.shape()[d];
   Tensor x2 = as_dtype(input, dt);
   x2 = x2.is_contiguous() ? make_view(x2, {1, rows, in_f}, {0, in_f, 1}, x2.storage_offset())
                           : make_view(loops::contiguous_copy(x2), {1, rows, in_f}, {0, in_f, 1}, 0);
@@ -47,11 +49,11 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   out_shape.push_back(out_f);
   Tensor result = make_view(out, out_shape, contiguous_strides(out_shape), 0);
 
-  if (auto node = make_node("AddmmBackward0", {input, weight, bias}, [in_f, out_f](Node& n, GradList& g) -> GradList {
+  if (auto node = make_node("AddmmBackward0", {input, weight, bias}, [rows, in_f, out_f](Node& n, GradList& g) -> GradList {
         Tensor x = n.saved(0), w = n.saved(1);
-        Tensor g2 = reshape(g[0], {-1, out_f});
+        Tensor g2 = reshape(g[0], {rows, out_f});
         return {n.needs_input_grad(0) ? matmul(g[0], w) : Tensor(),
-                n.needs_input_grad(1) ? mm(transpose(g2, 0, 1), reshape(x, {-1, in_f})) : Tensor(),
+                n.needs_input_grad(1) ? mm(transpose(g2, 0, 1), reshape(x, {rows, in_f})) : Tensor(),
                 n.needs_input_grad(2) ? sum(g2, {0}) : Tensor()};
       })) {
     set_history(result, node);

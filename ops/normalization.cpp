@@ -232,16 +232,26 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
 
   Tensor mean_c, rstd_c;
   if (training) {
-    const int64_t per_channel_count = channels == 0 ? 0 : input.numel() / channels;
-    GRAFT_CHECK(per_channel_count > 1, "batch_norm: expected more than 1 value per channel when training, got input of shape {}",
+    // Counted from the other dims, not numel / channels. PyTorch refuses exactly one value per channel (its
+    // variance would be 0/0) and accepts none: an empty batch normalises to an empty output and leaves the
+    // running statistics as they are.
+    int64_t per_channel_count = 1;
+    for (int64_t d = 0; d < input.dim(); ++d)
+      if (d != 1) per_channel_count *= input.shape()[d];
+    GRAFT_CHECK(per_channel_count != 1, "batch_norm: expected more than 1 value per channel when training, got input of shape {}",
                 shape_str(input.shape()));
-    kernels::ChannelStatistics stats = kernels::batch_norm_statistics(input);
-    mean_c = stats.mean;
-    rstd_c = rstd_of(stats.var, eps);
-    if (running_mean.defined()) {
-      const double n = static_cast<double>(per_channel_count);
-      update_running(running_mean, stats.mean, momentum, 1.0);
-      update_running(running_var, stats.var, momentum, n / (n - 1));
+    if (per_channel_count == 0) {
+      mean_c = zeros(channel_shape, opmath_dtype(input.dtype()));
+      rstd_c = ones(channel_shape, opmath_dtype(input.dtype()));
+    } else {
+      kernels::ChannelStatistics stats = kernels::batch_norm_statistics(input);
+      mean_c = stats.mean;
+      rstd_c = rstd_of(stats.var, eps);
+      if (running_mean.defined()) {
+        const double n = static_cast<double>(per_channel_count);
+        update_running(running_mean, stats.mean, momentum, 1.0);
+        update_running(running_var, stats.var, momentum, n / (n - 1));
+      }
     }
   } else {
     mean_c = loops::copy_as(running_mean.reshape(channel_shape), opmath_dtype(input.dtype()));

@@ -30,16 +30,18 @@ Tensor as_planes(const Tensor& t, int spatial) {
   return make_view(c, planes, contiguous_strides(planes), c.storage_offset());
 }
 
-// The shape and windows checks every pooling shares; returns the spatial sizes of the input.
-std::array<int64_t, 2> check_input(const char* op, const Tensor& input, int spatial) {
+// The shape and windows checks every pooling shares; returns the spatial sizes of the input. Only the batch
+// dim may be empty, and the channels too when `empty_channels_allowed` (PyTorch's adaptive_avg_pool2d checks
+// the spatial dims alone).
+std::array<int64_t, 2> check_input(const char* op, const Tensor& input, int spatial, bool empty_channels_allowed = false) {
   check_defined(op, "input", input);
   GRAFT_CHECK(input.dim() == spatial + 1 || input.dim() == spatial + 2,
               "{}: expected a {}-D (unbatched) or {}-D (batched) input, got shape {}", op, spatial + 1, spatial + 2,
               shape_str(input.shape()));
   check_float32_or_float64(op, input);
-  for (int64_t d = input.dim() - spatial - 1; d < input.dim(); ++d)
-    GRAFT_CHECK(input.shape()[d] > 0, "{}: only the batch dim may be empty, got input of shape {}", op,
-                shape_str(input.shape()));
+  for (int64_t d = input.dim() - spatial - (empty_channels_allowed ? 0 : 1); d < input.dim(); ++d)
+    GRAFT_CHECK(input.shape()[d] > 0, "{}: only the {} may be empty, got input of shape {}", op,
+                empty_channels_allowed ? "batch and channel dims" : "batch dim", shape_str(input.shape()));
   std::array<int64_t, 2> sizes{};
   for (int i = 0; i < spatial; ++i) sizes[i] = input.shape()[input.dim() - spatial + i];
   return sizes;
@@ -86,8 +88,8 @@ PoolSpec fixed_windows(const char* op, const Tensor& input, int spatial, IntList
   return spec;
 }
 
-PoolSpec adaptive_windows(const char* op, const Tensor& input, IntList output_size) {
-  check_input(op, input, 2);
+PoolSpec adaptive_windows(const char* op, const Tensor& input, IntList output_size, bool empty_channels_allowed) {
+  check_input(op, input, 2, empty_channels_allowed);
   PoolSpec spec;
   spec.windows.kind = PoolWindows::Kind::Adaptive;
   spec.in_shape = input.shape();
@@ -198,7 +200,7 @@ Tensor avg_pool2d(const Tensor& input, IntList kernel_size, IntList stride, IntL
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& input, IntList output_size) {
-  return avg_pool_map("AdaptiveAvgPool2DBackward0", input, adaptive_windows("adaptive_avg_pool2d", input, output_size));
+  return avg_pool_map("AdaptiveAvgPool2DBackward0", input, adaptive_windows("adaptive_avg_pool2d", input, output_size, true));
 }
 
 Tensor adaptive_max_pool2d(const Tensor& input, IntList output_size) {
@@ -207,7 +209,7 @@ Tensor adaptive_max_pool2d(const Tensor& input, IntList output_size) {
 
 std::tuple<Tensor, Tensor> adaptive_max_pool2d_with_indices(const Tensor& input, IntList output_size) {
   check_float32_or_float64("adaptive_max_pool2d_with_indices", input);  // PyTorch names this op in max_pool*'s errors too
-  return max_pool("AdaptiveMaxPool2DBackward0", input, adaptive_windows("adaptive_max_pool2d", input, output_size));
+  return max_pool("AdaptiveMaxPool2DBackward0", input, adaptive_windows("adaptive_max_pool2d", input, output_size, false));
 }
 
 }  // namespace graft::nn::functional

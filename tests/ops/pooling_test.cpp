@@ -187,7 +187,9 @@ TEST(Pooling, RejectsBadInput) {
   expect_error([&] { F::avg_pool2d(zeros({1, 2, 1, 1}), 2); }, {"avg_pool2d", "output would be empty"});
   expect_error([&] { F::avg_pool2d(x, 2, {}, 0, false, true, 0); }, {"avg_pool2d", "divisor_override must be non-zero"});
   expect_error([&] { F::avg_pool1d(zeros({1, 2, 5}), 2, {}, 3); }, {"avg_pool1d", "at most half of kernel_size"});
-  expect_error([&] { F::adaptive_avg_pool2d(zeros({1, 2, 0, 4}), 2); }, {"adaptive_avg_pool2d", "only the batch dim may be empty"});
+  expect_error([&] { F::adaptive_avg_pool2d(zeros({1, 2, 0, 4}), 2); }, {"adaptive_avg_pool2d", "only the batch and channel dims may be empty", "[1, 2, 0, 4]"});
+  // As PyTorch 1.13, adaptive_avg_pool2d checks only the spatial dims: no channels give an empty output.
+  EXPECT_EQ(F::adaptive_avg_pool2d(zeros({1, 0, 4, 4}), 2).shape(), Shape({1, 0, 2, 2}));
   expect_error([&] { F::adaptive_max_pool2d(x, {2, -1}); }, {"adaptive_max_pool2d", "output_size must be non-negative"});
 }
 
