@@ -113,7 +113,7 @@ Tensor& xavier_normal_(Tensor& t, double gain, Generator* gen) {
 Tensor& kaiming_uniform_(Tensor& t, double a, const std::string& mode, const std::string& nonlinearity, Generator* gen) {
   check_floating("kaiming_uniform_", t);
   int64_t f = fan(t, mode, "kaiming_uniform_");
-  GRAFT_CHECK(f > 0, "kaiming_uniform_: cannot initialise a tensor with zero elements in its fan (shape {})", shape_str(t.shape()));
+  if (t.numel() == 0) return t;  // as PyTorch: initialising a tensor without elements is a no-op (its fan may be 0)
   double bound = std::sqrt(3.0) * calculate_gain(nonlinearity, a) / std::sqrt(static_cast<double>(f));
   return uniform_(t, -bound, bound, gen);
 }
@@ -121,7 +121,7 @@ Tensor& kaiming_uniform_(Tensor& t, double a, const std::string& mode, const std
 Tensor& kaiming_normal_(Tensor& t, double a, const std::string& mode, const std::string& nonlinearity, Generator* gen) {
   check_floating("kaiming_normal_", t);
   int64_t f = fan(t, mode, "kaiming_normal_");
-  GRAFT_CHECK(f > 0, "kaiming_normal_: cannot initialise a tensor with zero elements in its fan (shape {})", shape_str(t.shape()));
+  if (t.numel() == 0) return t;  // as PyTorch: initialising a tensor without elements is a no-op (its fan may be 0)
   return normal_(t, 0.0, calculate_gain(nonlinearity, a) / std::sqrt(static_cast<double>(f)), gen);
 }
 

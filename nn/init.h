@@ -25,7 +25,8 @@ Tensor& zeros_(Tensor& t);
 Tensor& eye_(Tensor& t);
 Tensor& xavier_uniform_(Tensor& t, double gain = 1.0, Generator* gen = nullptr);
 Tensor& xavier_normal_(Tensor& t, double gain = 1.0, Generator* gen = nullptr);
-/// mode "fan_in" or "fan_out"; nonlinearity as for calculate_gain, with `a` the leaky_relu slope.
+/// mode "fan_in" or "fan_out"; nonlinearity as for calculate_gain, with `a` the leaky_relu slope. A tensor
+/// without elements is left as it is (PyTorch's no-op), so modules with a zero-size dimension construct.
 Tensor& kaiming_uniform_(Tensor& t, double a = 0.0, const std::string& mode = "fan_in",
                          const std::string& nonlinearity = "leaky_relu", Generator* gen = nullptr);
 Tensor& kaiming_normal_(Tensor& t, double a = 0.0, const std::string& mode = "fan_in",

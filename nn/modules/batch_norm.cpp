@@ -21,7 +21,7 @@ BatchNorm::BatchNorm(std::string name, std::string accepted_dims, int64_t featur
       affine(affine_),
       track_running_stats(track),
       accepted_dims_(std::move(accepted_dims)) {
-  GRAFT_CHECK(features > 0, "{}: num_features must be positive, got {}", name, features);
+  GRAFT_CHECK(features >= 0, "{}: num_features must be non-negative, got {}", name, features);  // 0: as PyTorch
   GRAFT_CHECK(std::isfinite(eps) && eps >= 0.0, "{}: eps must be finite and non-negative, got {}", name, eps);
   GRAFT_CHECK(!momentum || (*momentum >= 0.0 && *momentum <= 1.0),
               "{}: momentum must be between 0 and 1 (or None), got {}", name, momentum.value_or(0.0));

@@ -32,7 +32,7 @@ RNNBase::RNNBase(std::string name, std::string mode_, int64_t input, int64_t hid
       dropout(dropout_),
       bidirectional(bidirectional_),
       proj_size(proj) {
-  GRAFT_CHECK(input > 0, "{}: input_size must be positive, got {}", name, input);
+  GRAFT_CHECK(input >= 0, "{}: input_size must be non-negative, got {}", name, input);  // 0 is allowed, as in PyTorch
   GRAFT_CHECK(hidden > 0, "{}: hidden_size must be positive, got {}", name, hidden);
   GRAFT_CHECK(layers > 0, "{}: num_layers must be positive, got {}", name, layers);
   GRAFT_CHECK(dropout >= 0.0 && dropout <= 1.0, "{}: dropout should be a number in range [0, 1], got {}", name, dropout);

@@ -12,8 +12,9 @@ namespace graft::nn {
 
 RNNCellBase::RNNCellBase(std::string name, int64_t input, int64_t hidden, bool with_bias, int64_t gates, DType dtype)
     : Module(name), input_size(input), hidden_size(hidden), bias(with_bias) {
-  GRAFT_CHECK(input > 0 && hidden > 0, "{}: input_size and hidden_size must be positive, got {} and {}", name, input,
-              hidden);
+  // Zero is allowed for both, as in PyTorch: the parameters are then empty.
+  GRAFT_CHECK(input >= 0 && hidden >= 0, "{}: input_size and hidden_size must be non-negative, got {} and {}", name,
+              input, hidden);
   GRAFT_CHECK(is_floating(dtype), "{}: dtype must be floating point, got {}", name, dtype_name(dtype));
   weight_ih = register_parameter("weight_ih", empty({gates * hidden, input}, dtype));
   weight_hh = register_parameter("weight_hh", empty({gates * hidden, hidden}, dtype));
@@ -23,7 +24,7 @@ RNNCellBase::RNNCellBase(std::string name, int64_t input, int64_t hidden, bool w
 }
 
 void RNNCellBase::reset_parameters() {
-  const double bound = 1.0 / std::sqrt(static_cast<double>(hidden_size));
+  const double bound = hidden_size > 0 ? 1.0 / std::sqrt(static_cast<double>(hidden_size)) : 0.0;
   for (Tensor& p : parameters()) init::uniform_(p, -bound, bound);
 }
 

@@ -85,7 +85,7 @@ TEST(BatchNorm1d, RejectsBadInputAndArguments) {
   EXPECT_THROW(bn.forward(ones({4, 2})), Error);  // 2 channels, not 3
   EXPECT_THROW(bn.forward(ones({1, 3})), Error);  // one value per channel in training
   EXPECT_EQ(bn.num_batches_tracked.item<int64_t>(), 0);  // failed batches are not counted
-  EXPECT_THROW(BatchNorm1d(0), Error);
+  EXPECT_THROW(BatchNorm1d(-1), Error);  // 0 features are allowed, as in PyTorch (tests/ops/zero_size_test.cpp)
   EXPECT_THROW(BatchNorm1d(3, 1e-5, 1.5), Error);
   EXPECT_THROW(BatchNorm1d(3, -1.0), Error);
 }

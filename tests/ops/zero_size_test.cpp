@@ -274,3 +274,39 @@ TEST(ZeroSizeDifferences, AConvolutionOverNoInputChannelsIsTheBias) {
 }
 
 }  // namespace
+
+namespace {
+
+// Modules built with a zero-size dimension construct (PyTorch initialises their empty parameters as a no-op,
+// and a fan-in of 0 gives a zero bias bound), run forward and backward, and give empty or bias-only outputs.
+TEST(ZeroSizeModules, ConstructAndRunWithAZeroSizeDimension) {
+  nn::Linear no_inputs(0, 4);
+  for (const Tensor& p : no_inputs.parameters()) EXPECT_TRUE(std::isfinite(p.abs().sum().item<double>()));
+  Tensor y = no_inputs(zeros({3, 0}));
+  EXPECT_EQ(y.shape(), Shape({3, 4}));
+  EXPECT_TRUE(equal(y, expand(no_inputs.bias.detach(), {3, 4})));
+  EXPECT_TRUE(equal(no_inputs.bias.detach(), zeros({4})));  // bound 1/sqrt(fan_in) is 0 when fan_in is 0
+
+  nn::Linear no_outputs(5, 0);
+  Tensor x = uniform({3, 5}, kFloat32, -1, 1, 1).requires_grad_(true);
+  Tensor z = no_outputs(x);
+  EXPECT_EQ(z.shape(), Shape({3, 0}));
+  sum(z).backward();
+  EXPECT_TRUE(equal(x.grad(), zeros({3, 5})));
+
+  nn::Embedding embedding(5, 0);
+  EXPECT_EQ(embedding(tensor({1, 4}, {2}, kInt64)).shape(), Shape({2, 0}));
+
+  nn::LSTM lstm(0, 3);
+  EXPECT_EQ(lstm(zeros({4, 2, 0})).shape(), Shape({4, 2, 3}));
+
+  nn::LSTMCell cell(2, 0);
+  EXPECT_EQ(cell(zeros({3, 2})).shape(), Shape({3, 0}));  // h (forward(x) alone returns h)
+  nn::GRUCell no_input_cell(0, 3);
+  EXPECT_EQ(no_input_cell(zeros({3, 0})).shape(), Shape({3, 3}));
+
+  nn::BatchNorm1d no_features(0);
+  EXPECT_EQ(no_features(zeros({4, 0})).shape(), Shape({4, 0}));
+}
+
+}  // namespace
