@@ -6,7 +6,7 @@ implementations (graft, LibTorch 1.13.1 via ../shared/anchors/libtorch/run.sh, r
 ../shared/anchors/onednn/gemm_probe.cpp); the best figure of each and the spread (worst..best) are
 reported, then graft's best as a ratio of each anchor's best.
   usage: bench/compare_anchors.py [--build build] [--rounds 3] [--anchors /work/shared/anchors]
-                                  [--workloads gemm,tiny,gemm-vs-sgemm,block,mlp,lstm]
+                                  [--workloads gemm,tiny,gemm-vs-sgemm,block,mlp,mlp64,lstm]
 MLP_EPOCHS (default 2) is passed through to both implementations' mlp workload. graft runs each workload
 with the thread setup it is documented to use (graft_bench's default), and block and mlp also under the
 anchor's two setups: one thread ("graft-1-thread") and two threads with OMP_WAIT_POLICY=PASSIVE
@@ -29,7 +29,7 @@ import time
 
 LOWER_IS_BETTER = {"us_per_op_fwd_bwd", "ms_per_step", "train_s_per_epoch", "final_train_loss",
                    "cpu_ms_per_step", "train_cpu_s_per_epoch"}
-ALL_WORKLOADS = ["gemm", "tiny", "gemm-vs-sgemm", "block", "mlp", "lstm"]
+ALL_WORKLOADS = ["gemm", "tiny", "gemm-vs-sgemm", "block", "mlp", "mlp64", "lstm"]
 
 
 def json_lines(cmd, env=None):
@@ -128,7 +128,7 @@ def main():
     # The anchor reports the better of its two thread setups. Beside graft's default: its one-thread run, the
     # anchor's own two-thread setup (threads that wait for work sleep instead of spinning), and the default
     # with adaptive threads off, so a loaded machine (where two spinning threads wait for a core) shows in each.
-    for w in ("block", "mlp", "lstm"):
+    for w in ("block", "mlp", "mlp64", "lstm"):
         runs[("graft", w)] = [bench, w]
         runs[("libtorch-1.13.1", w)] = anchor(w)
         runs[("graft-1-thread", w)] = [bench, w, "--threads", "1"]

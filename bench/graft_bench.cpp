@@ -1,8 +1,9 @@
 // graft's benchmarks. Each workload is defined exactly as in the LibTorch anchor
 // (../shared/anchors/libtorch/bench.cpp), so the figures compare as ratios when measured in one session.
 // Prints one JSON object per line: {"workload":..., "metric":..., "value":...}
-//   graft_bench [tiny|gemm|gemm-half|block|mlp|lstm|gemm-vs-sgemm|all] [--threads N]   (threads default: $BENCH_THREADS, else 2)
-// tiny, gemm, block (gqa_block) and mlp (mlp_fmnist; MLP_EPOCHS epochs, default 2) are the anchor's
+//   graft_bench [tiny|gemm|gemm-half|block|mlp|mlp64|lstm|gemm-vs-sgemm|all] [--threads N]   (threads default: $BENCH_THREADS, else 2)
+// tiny, gemm, block (gqa_block), mlp (mlp_fmnist; MLP_EPOCHS epochs, default 2) and mlp64 (mlp_fmnist_f64;
+// MLP64_EPOCHS epochs, default 1) are the anchor's
 // workloads; gemm-half is matmul_1024 in bfloat16 and float16; gemm-vs-sgemm times graft::matmul against a
 // bare dnnl_sgemm in one process
 // (../shared/anchors/onednn/gemm_probe.cpp is the same sgemm as a separate program).
@@ -108,15 +109,20 @@ namespace F = graft::nn::functional;
 // Training an MLP 784-512-256-10 (ReLU) on Fashion-MNIST with Adam 1e-3, batch 128, a fresh shuffle per
 // epoch; the anchor's W1 line for line. Reports the mean training time per epoch (data gathering, forward,
 // backward and update; the shuffle is outside the clock, as in the anchor) and the test accuracy after.
-void mlp_fmnist(const std::string& root, int epochs) {
+// With f64, the anchor's W1b (mlp_fmnist_f64): the weights initialised in float32 and converted, the images
+// converted after /255.
+void mlp_fmnist(const std::string& root, int epochs, bool f64 = false) {
+  const std::string wl = f64 ? "mlp_fmnist_f64" : "mlp_fmnist";
   graft::manual_seed(0);                                  // torch::manual_seed(0);
   graft::data::FashionMNIST train(root, /*train=*/true);  // xtr, ytr = images(...), labels(...)
   graft::data::FashionMNIST test(root, /*train=*/false);  // xte, yte
-  const graft::Tensor &xtr = train.inputs(), &ytr = train.targets();
+  const graft::Tensor xtr = f64 ? train.inputs().to(graft::kFloat64) : train.inputs(), &ytr = train.targets();
+  const graft::Tensor xte = f64 ? test.inputs().to(graft::kFloat64) : test.inputs();
   auto fc1 = std::make_shared<graft::nn::Linear>(784, 512);  // Sequential(Linear(784, 512), ReLU(),
   auto fc2 = std::make_shared<graft::nn::Linear>(512, 256);  //            Linear(512, 256), ReLU(),
   auto fc3 = std::make_shared<graft::nn::Linear>(256, 10);   //            Linear(256, 10))
   auto net = std::make_shared<graft::nn::Sequential>(std::initializer_list<graft::nn::ModulePtr>{fc1, fc2, fc3});
+  if (f64) net->to(graft::kFloat64);  // net->to(torch::kFloat64)
   auto forward = [&](const graft::Tensor& x) { return fc3->forward(F::relu(fc2->forward(F::relu(fc1->forward(x))))); };
   graft::optim::Adam opt(net->parameters(), graft::optim::AdamOptions(1e-3));  // Adam(net->parameters(), 1e-3)
   const int64_t B = 128, N = xtr.size(0);
@@ -138,11 +144,11 @@ void mlp_fmnist(const std::string& root, int epochs) {
     total_cpu += process_cpu_seconds() - cpu0;
   }
   graft::NoGradGuard no_grad;  // (net(xte).argmax(1) == yte).to(kFloat64).mean()
-  const double accuracy = (forward(test.inputs()).argmax(1) == test.targets()).to(graft::kFloat64).mean().item<double>();
-  emit("mlp_fmnist", "train_s_per_epoch", total / epochs);
-  emit("mlp_fmnist", "test_accuracy", accuracy);
-  emit("mlp_fmnist", "final_train_loss", last_loss);
-  emit("mlp_fmnist", "train_cpu_s_per_epoch", total_cpu / epochs);
+  const double accuracy = (forward(xte).argmax(1) == test.targets()).to(graft::kFloat64).mean().item<double>();
+  emit(wl, "train_s_per_epoch", total / epochs);
+  emit(wl, "test_accuracy", accuracy);
+  emit(wl, "final_train_loss", last_loss);
+  emit(wl, "train_cpu_s_per_epoch", total_cpu / epochs);
 }
 
 // 3 warm-up calls of `step`, then `steps` timed ones: wall and process CPU milliseconds per step.
@@ -221,7 +227,7 @@ int main(int argc, char** argv) {
   std::string what = "all";
   const char* env_threads = std::getenv("BENCH_THREADS");
   int threads = env_threads ? std::atoi(env_threads) : 2;
-  app.add_option("workload", what, "which workloads to run")->check(CLI::IsMember({"tiny", "gemm", "gemm-half", "block", "mlp", "lstm", "gemm-vs-sgemm", "all"}));
+  app.add_option("workload", what, "which workloads to run")->check(CLI::IsMember({"tiny", "gemm", "gemm-half", "block", "mlp", "mlp64", "lstm", "gemm-vs-sgemm", "all"}));
   int tiny_reps = 200, gemm_reps = 20, block_steps = 10;
   std::string data_root = graft::data::FashionMNIST::kDefaultRoot;
   app.add_option("--tiny-reps", tiny_reps, "tiny_ops runs after warm-up (the anchor's 200; raise it for profiling)")
@@ -246,6 +252,10 @@ int main(int argc, char** argv) {
   if (what == "all" || what == "mlp") {
     const char* epochs = std::getenv("MLP_EPOCHS");
     mlp_fmnist(data_root, epochs ? std::atoi(epochs) : 2);
+  }
+  if (what == "all" || what == "mlp64") {
+    const char* epochs = std::getenv("MLP64_EPOCHS");
+    mlp_fmnist(data_root, epochs ? std::atoi(epochs) : 1, /*f64=*/true);
   }
   if (what == "all" || what == "lstm") lstm_seq(10);
   if (what == "all" || what == "gemm-vs-sgemm") matmul_vs_sgemm(gemm_reps, 10);

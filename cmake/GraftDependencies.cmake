@@ -27,3 +27,14 @@ target_link_libraries(graft_dnnl INTERFACE ${DNNL_LIBRARY})
 pkg_check_modules(GRAPHVIZ REQUIRED IMPORTED_TARGET libgvc libcgraph)
 add_library(graft_graphviz INTERFACE)
 target_link_libraries(graft_graphviz INTERFACE PkgConfig::GRAPHVIZ)
+
+# OpenBLAS for float64 products (oneDNN has no float64 GEMM). Debian's OpenMP build, found by its own
+# directory so that neither the pthreads build nor the reference BLAS behind libblas.so is picked: its threads
+# are GNU OpenMP's, the pool oneDNN and graft's loops share, and it follows the thread count graft sets.
+find_path(OPENBLAS_INCLUDE_DIR cblas.h PATHS /usr/include/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp
+          NO_DEFAULT_PATH REQUIRED)
+find_library(OPENBLAS_LIBRARY openblas PATHS /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp
+             NO_DEFAULT_PATH REQUIRED)
+add_library(graft_openblas INTERFACE)
+target_include_directories(graft_openblas SYSTEM INTERFACE ${OPENBLAS_INCLUDE_DIR})
+target_link_libraries(graft_openblas INTERFACE ${OPENBLAS_LIBRARY})

@@ -11,6 +11,7 @@ packages=(
   zlib1g-dev libcli11-dev nlohmann-json3-dev
   dataset-fashion-mnist               # /usr/share/datasets/fashion-mnist
   libclang-rt-14-dev                  # sanitizer runtimes
+  libopenblas-openmp-dev              # float64 products (dgemm), on the same GNU OpenMP threads as oneDNN
   doxygen                             # make docs: the API reference
   "$@"
 )

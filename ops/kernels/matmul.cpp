@@ -1,5 +1,6 @@
 #include "graft/ops/kernels/matmul.h"
 
+#include <cblas.h>
 #include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
@@ -134,6 +135,46 @@ void sgemm_batched(const Tensor& a_in, const Tensor& b_in, const Tensor& out, bo
   for (int64_t i = 0; i < batch; ++i) one(i);
 }
 
+// float64 products through OpenBLAS's dgemm (oneDNN has none). OpenBLAS's OpenMP build threads each call over
+// omp_get_max_threads(), which ThreadBudget sets, and runs single-threaded inside a parallel region; so a batch
+// of small products runs one product per thread, and a large product uses the threads graft grants it.
+void dgemm_batched(const Tensor& a_in, const Tensor& b_in, const Tensor& out, bool accumulate) {
+  const int64_t batch = out.shape()[0], M = out.shape()[1], N = out.shape()[2], K = a_in.shape()[2];
+  Tensor a = a_in, b = b_in;
+  char ta, tb;
+  int64_t lda, ldb;
+  if (!gemm_layout(M, K, a.strides()[1], a.strides()[2], ta, lda)) {
+    a = contiguous_copy(a);
+    gemm_layout(M, K, a.strides()[1], a.strides()[2], ta, lda);
+  }
+  if (!gemm_layout(K, N, b.strides()[1], b.strides()[2], tb, ldb)) {
+    b = contiguous_copy(b);
+    gemm_layout(K, N, b.strides()[1], b.strides()[2], tb, ldb);
+  }
+  const double* A = static_cast<const double*>(a.data_ptr());
+  const double* B = static_cast<const double*>(b.data_ptr());
+  double* C = static_cast<double*>(out.data_ptr());
+  const int64_t as0 = a.strides()[0], bs0 = b.strides()[0];
+  const double beta = accumulate ? 1.0 : 0.0;
+  const int64_t macs = M * N * K;
+  auto one = [&](int64_t i) {
+    cblas_dgemm(CblasRowMajor, ta == 'N' ? CblasNoTrans : CblasTrans, tb == 'N' ? CblasNoTrans : CblasTrans,
+                static_cast<blasint>(M), static_cast<blasint>(N), static_cast<blasint>(K), 1.0, A + i * as0,
+                static_cast<blasint>(lda), B + i * bs0, static_cast<blasint>(ldb), beta, C + i * M * N,
+                static_cast<blasint>(N));
+  };
+  const int64_t threads = threads_for_next_region();
+  const bool many_small = batch > 1 && macs < kSingleThreadMacs;
+  const bool many_moderate = batch >= 2 * threads && macs <= kBatchSplitMacs;
+  if ((many_small || many_moderate) && threads > 1 && batch * macs >= kParallelGrain) {
+#pragma omp parallel for schedule(static) num_threads(static_cast<int>(threads))
+    for (int64_t i = 0; i < batch; ++i) one(i);
+    return;
+  }
+  ThreadBudget budget(macs < kSingleThreadMacs ? 1 : static_cast<int>(threads));
+  for (int64_t i = 0; i < batch; ++i) one(i);
+}
+
 }  // namespace
 
 namespace {
@@ -170,6 +211,10 @@ void bmm(const Tensor& a, const Tensor& b, const Tensor& out, bool accumulate) {
   const int64_t macs = out.shape()[1] * out.shape()[2] * a.shape()[2];
   if (out.dtype() == DType::Float32 && !use_reference_kernels() && macs > kTinyMacs) {
     sgemm_batched(a, b, out, accumulate);
+    return;
+  }
+  if (out.dtype() == DType::Float64 && !use_reference_kernels() && macs > kTinyMacs) {
+    dgemm_batched(a, b, out, accumulate);
     return;
   }
   bmm_reference(a, b, out, accumulate);

@@ -140,55 +140,62 @@ TEST(Matmul, BroadcastGradientsAreSummedBackToEachOperand) {
 void expect_kernels_agree(const Tensor& a, const Tensor& b, const std::string& what) {
   SCOPED_TRACE(what);
   const int64_t B = std::max(a.shape()[0], b.shape()[0]);
-  Tensor fast = empty({B, a.shape()[1], b.shape()[2]}), ref = empty({B, a.shape()[1], b.shape()[2]});
+  const DType dt = a.dtype();
+  Tensor fast = empty({B, a.shape()[1], b.shape()[2]}, dt), ref = empty({B, a.shape()[1], b.shape()[2]}, dt);
   {
     ReferenceKernelsGuard guard(false);
     kernels::bmm(a, b, fast);
   }
   kernels::bmm_reference(a, b, ref);
-  // float64 values of the same product, for scale
-  Tensor exact = matmul(a.to(kFloat64), b.to(kFloat64));
-  EXPECT_TRUE(allclose(fast.to(kFloat64), exact, 1e-4, 1e-5)) << "sgemm path is off";
-  EXPECT_TRUE(allclose(ref.to(kFloat64), exact, 1e-4, 1e-5)) << "reference loops are off";
+  // float32: float64 values of the same product, for scale; float64: the loops, to a few ulps
+  const bool f64 = dt == kFloat64;
+  const double rtol = f64 ? 1e-12 : 1e-4, atol = f64 ? 1e-12 : 1e-5;
+  Tensor exact = f64 ? ref : matmul(a.to(kFloat64), b.to(kFloat64));
+  EXPECT_TRUE(allclose(fast.to(kFloat64), exact, rtol, atol)) << (f64 ? "dgemm" : "sgemm") << " path is off";
+  EXPECT_TRUE(allclose(ref.to(kFloat64), exact, rtol, atol)) << "reference loops are off";
   // accumulate = true adds to what is there
-  Tensor acc = ones({B, a.shape()[1], b.shape()[2]});
+  Tensor acc = ones({B, a.shape()[1], b.shape()[2]}, dt);
   {
     ReferenceKernelsGuard guard(false);
     kernels::bmm(a, b, acc, true);
   }
-  EXPECT_TRUE(allclose(acc.to(kFloat64), exact + 1.0, 1e-4, 1e-5)) << "accumulate";
+  EXPECT_TRUE(allclose(acc.to(kFloat64), exact + 1.0, rtol, atol)) << "accumulate";
 }
 
-TEST(MatmulKernels, SgemmAgreesWithReferenceLoopsOnEveryLayout) {
+// float32 products go through oneDNN's sgemm, float64 ones through OpenBLAS's dgemm.
+TEST(MatmulKernels, GemmAgreesWithReferenceLoopsOnEveryLayout) {
   // Sizes below the tiny threshold (16^3 multiply-adds) run the loops either way; the others run sgemm on
   // one thread (< 64^3), on all threads, or one product per thread across the batch (small products, and
   // moderate ones when the batch has at least two per thread: {6, 96, 80, 72} on two threads), or split
   // into one panel of columns ({1, 130, 60, 200}) or rows ({2, 300, 50, 140}) per thread.
-  const std::vector<std::array<int64_t, 4>> sizes = {{1, 5, 6, 7},    {1, 17, 19, 23}, {3, 40, 33, 50},
-                                                     {8, 20, 20, 21}, {2, 90, 70, 80}, {6, 96, 80, 72},
-                                                     {1, 130, 60, 200}, {2, 300, 50, 140}};
-  for (auto [B, M, K, N] : sizes) {
-    const std::string dims = fmt::format("B={} M={} K={} N={}", B, M, K, N);
-    Tensor a = uniform({B, M, K}, kFloat32, -1, 1, 1), b = uniform({B, K, N}, kFloat32, -1, 1, 2);
-    Tensor at = uniform({B, K, M}, kFloat32, -1, 1, 3).transpose(1, 2), bt = uniform({B, N, K}, kFloat32, -1, 1, 4).transpose(1, 2);
-    expect_kernels_agree(a, b, dims + " N,N");
-    expect_kernels_agree(at, b, dims + " T,N");  // a column-major: passed as 'T', not copied
-    expect_kernels_agree(a, bt, dims + " N,T");
-    expect_kernels_agree(at, bt, dims + " T,T");
-    // broadcast batch: stride 0
-    Tensor a1 = uniform({1, M, K}, kFloat32, -1, 1, 5).expand({B, M, K});
-    Tensor b1 = uniform({1, N, K}, kFloat32, -1, 1, 6).transpose(1, 2).expand({B, K, N});
-    expect_kernels_agree(a1, b, dims + " a broadcast");
-    expect_kernels_agree(a, b1, dims + " b broadcast and transposed");
-    // narrowed rows (leading dimension larger than the row) and a layout sgemm cannot take (copied)
-    Tensor wide = uniform({B, M, K + 5}, kFloat32, -1, 1, 7).narrow(2, 2, K);
-    expect_kernels_agree(wide, b, dims + " lda > K");
-    Tensor rows0 = uniform({B, 1, K}, kFloat32, -1, 1, 8).expand({B, M, K});
-    expect_kernels_agree(rows0, b, dims + " repeated row (stride 0 inside the matrix)");
+  for (DType dt : {kFloat32, kFloat64}) {
+    SCOPED_TRACE(dtype_name(dt));
+    const std::vector<std::array<int64_t, 4>> sizes = {{1, 5, 6, 7},    {1, 17, 19, 23}, {3, 40, 33, 50},
+                                                       {8, 20, 20, 21}, {2, 90, 70, 80}, {6, 96, 80, 72},
+                                                       {1, 130, 60, 200}, {2, 300, 50, 140}};
+    for (auto [B, M, K, N] : sizes) {
+      const std::string dims = fmt::format("B={} M={} K={} N={}", B, M, K, N);
+      Tensor a = uniform({B, M, K}, dt, -1, 1, 1), b = uniform({B, K, N}, dt, -1, 1, 2);
+      Tensor at = uniform({B, K, M}, dt, -1, 1, 3).transpose(1, 2), bt = uniform({B, N, K}, dt, -1, 1, 4).transpose(1, 2);
+      expect_kernels_agree(a, b, dims + " N,N");
+      expect_kernels_agree(at, b, dims + " T,N");  // a column-major: passed as 'T', not copied
+      expect_kernels_agree(a, bt, dims + " N,T");
+      expect_kernels_agree(at, bt, dims + " T,T");
+      // broadcast batch: stride 0
+      Tensor a1 = uniform({1, M, K}, dt, -1, 1, 5).expand({B, M, K});
+      Tensor b1 = uniform({1, N, K}, dt, -1, 1, 6).transpose(1, 2).expand({B, K, N});
+      expect_kernels_agree(a1, b, dims + " a broadcast");
+      expect_kernels_agree(a, b1, dims + " b broadcast and transposed");
+      // narrowed rows (leading dimension larger than the row) and a layout sgemm cannot take (copied)
+      Tensor wide = uniform({B, M, K + 5}, dt, -1, 1, 7).narrow(2, 2, K);
+      expect_kernels_agree(wide, b, dims + " lda > K");
+      Tensor rows0 = uniform({B, 1, K}, dt, -1, 1, 8).expand({B, M, K});
+      expect_kernels_agree(rows0, b, dims + " repeated row (stride 0 inside the matrix)");
+    }
+    // a single row whose elements are strided (a column of a matrix)
+    Tensor col = uniform({1, 300, 3}, dt, -1, 1, 9).select(2, 1).unsqueeze(1);  // [1, 1, 300], stride 3
+    expect_kernels_agree(col, uniform({1, 300, 64}, dt, -1, 1, 10), "M=1, strided row");
   }
-  // a single row whose elements are strided (a column of a matrix)
-  Tensor col = uniform({1, 300, 3}, kFloat32, -1, 1, 9).select(2, 1).unsqueeze(1);  // [1, 1, 300], stride 3
-  expect_kernels_agree(col, uniform({1, 300, 64}, kFloat32, -1, 1, 10), "M=1, strided row");
 }
 
 TEST(MatmulKernels, OpsAgreeWithTheReferencePathOnEveryMatmulCase) {
