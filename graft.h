@@ -48,6 +48,7 @@
 #include "graft/optim/sgd.h"
 #include "graft/optim/zero/zero.h"
 #include "graft/nn/nn.h"
+#include "graft/utils/checkpoint.h"
 #include "graft/utils/graph_picture.h"
 #include "graft/utils/plot.h"
 #include "graft/utils/progress.h"

@@ -1,0 +1,90 @@
+#include "graft/utils/checkpoint.h"
+
+#include "graft/autograd/custom_function.h"
+#include "graft/autograd/engine.h"
+#include "graft/graph/error.h"
+#include "graft/graph/generator.h"
+#include "graft/graph/grad_mode.h"
+#include "graft/graph/warning.h"
+
+namespace graft::utils {
+
+namespace {
+
+using Body = std::function<TensorList(const TensorList&)>;
+
+// The checkpoint as a custom function: forward runs the body without a graph (Function::apply turns grad
+// mode off) and keeps only the inputs; backward runs it again with grad mode on and back-propagates.
+struct Checkpoint : autograd::Function<Checkpoint> {
+  static const char* name() { return "CheckpointFunctionBackward"; }
+  // The recomputation's backward is a separate pass through graft's engine: it cannot itself be recorded.
+  static constexpr bool once_differentiable = true;
+
+  static TensorList forward(autograd::AutogradContext* ctx, const Body& body, const TensorList& inputs,
+                            bool preserve_rng_state) {
+    ctx->saved_data["body"] = autograd::SavedValue::of(body);
+    ctx->saved_data["preserve_rng_state"] = preserve_rng_state;
+    if (preserve_rng_state) ctx->saved_data["rng_state"] = default_generator().get_state();
+    ctx->save_for_backward(inputs);
+    return body(inputs);
+  }
+
+  static TensorList backward(autograd::AutogradContext* ctx, TensorList grad_outputs) {
+    const Body& body = ctx->saved_data["body"].get<Body>();
+    const TensorList saved = ctx->get_saved_variables();
+    // Leaves of their own: the recomputed graph ends at them, not at the graph before the checkpoint.
+    TensorList inputs;
+    for (const Tensor& t : saved) {
+      Tensor leaf = t.detach();
+      if (t.requires_grad()) leaf.requires_grad_(true);
+      inputs.push_back(leaf);
+    }
+    TensorList outputs;
+    {
+      // Random ops draw what they drew in forward; the generator is left as backward found it.
+      const bool preserve = ctx->saved_data["preserve_rng_state"].toBool();
+      const std::string now = preserve ? default_generator().get_state() : std::string();
+      if (preserve) default_generator().set_state(ctx->saved_data["rng_state"].toStringRef());
+      try {
+        EnableGradGuard grad_on;
+        outputs = body(inputs);
+      } catch (...) {
+        if (preserve) default_generator().set_state(now);
+        throw;
+      }
+      if (preserve) default_generator().set_state(now);
+    }
+    GRAFT_CHECK(outputs.size() == grad_outputs.size(),
+                "checkpoint: the function returned {} outputs when run again in backward, {} in forward",
+                outputs.size(), grad_outputs.size());
+    TensorList roots, seeds;
+    for (size_t i = 0; i < outputs.size(); ++i)
+      if (outputs[i].defined() && outputs[i].requires_grad() && grad_outputs[i].defined()) {
+        roots.push_back(outputs[i]);
+        seeds.push_back(grad_outputs[i]);
+      }
+    if (!roots.empty()) autograd::backward(roots, seeds);
+    // One gradient per forward argument: the body, each input, the flag.
+    TensorList grads{Tensor()};
+    for (const Tensor& t : inputs) grads.push_back(t.requires_grad() ? t.grad() : Tensor());
+    grads.push_back(Tensor());
+    return grads;
+  }
+};
+
+}  // namespace
+
+TensorList checkpoint(const std::function<TensorList(const TensorList&)>& function, const TensorList& inputs,
+                      const CheckpointOptions& options) {
+  GRAFT_CHECK(static_cast<bool>(function), "checkpoint: the function is empty");
+  bool any_requires_grad = false;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    GRAFT_CHECK(inputs[i].defined(), "checkpoint: input {} is undefined", i);
+    any_requires_grad = any_requires_grad || inputs[i].requires_grad();
+  }
+  if (GradMode::is_enabled() && !any_requires_grad)
+    warn("checkpoint: none of the inputs have requires_grad=True. Gradients will be None");
+  return Checkpoint::apply(Body(function), inputs, options.preserve_rng_state);
+}
+
+}  // namespace graft::utils
