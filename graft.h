@@ -12,6 +12,7 @@
 #include "graft/data/synthetic.h"
 #include "graft/graph/dot.h"
 #include "graft/graph/factory.h"
+#include "graft/graph/memory.h"
 #include "graft/graph/node.h"
 #include "graft/graph/tensor.h"
 #include "graft/graph/threads.h"

@@ -28,7 +28,7 @@ import tempfile
 import time
 
 LOWER_IS_BETTER = {"us_per_op_fwd_bwd", "ms_per_step", "train_s_per_epoch", "final_train_loss",
-                   "cpu_ms_per_step", "train_cpu_s_per_epoch"}
+                   "cpu_ms_per_step", "train_cpu_s_per_epoch", "peak_memory_mb"}
 ALL_WORKLOADS = ["gemm", "tiny", "gemm-vs-sgemm", "block", "mlp", "mlp64", "lstm"]
 
 

@@ -127,6 +127,7 @@ void mlp_fmnist(const std::string& root, int epochs, bool f64 = false) {
   graft::optim::Adam opt(net->parameters(), graft::optim::AdamOptions(1e-3));  // Adam(net->parameters(), 1e-3)
   const int64_t B = 128, N = xtr.size(0);
   double total = 0, total_cpu = 0, last_loss = 0;
+  graft::reset_peak_memory_stats();
   for (int e = 0; e < epochs; ++e) {
     graft::Tensor perm = graft::randperm(N);  // auto perm = torch::randperm(N);
     auto t0 = Clock::now();
@@ -149,17 +150,21 @@ void mlp_fmnist(const std::string& root, int epochs, bool f64 = false) {
   emit(wl, "test_accuracy", accuracy);
   emit(wl, "final_train_loss", last_loss);
   emit(wl, "train_cpu_s_per_epoch", total_cpu / epochs);
+  emit(wl, "peak_memory_mb", graft::max_memory_allocated() / 1e6);  // the whole training set included
 }
 
 // 3 warm-up calls of `step`, then `steps` timed ones: wall and process CPU milliseconds per step.
 template <class Step>
 void time_training_steps(const std::string& workload, Step& step, int steps) {
   for (int i = 0; i < 3; ++i) step();
+  graft::reset_peak_memory_stats();
   auto t0 = Clock::now();
   const double cpu0 = process_cpu_seconds();
   for (int i = 0; i < steps; ++i) step();
   emit(workload, "ms_per_step", seconds_between(t0, Clock::now()) / steps * 1e3);
   emit(workload, "cpu_ms_per_step", (process_cpu_seconds() - cpu0) / steps * 1e3);
+  // Everything graft's tensors held at once during a step: model, optimizer state, data, activations.
+  emit(workload, "peak_memory_mb", graft::max_memory_allocated() / 1e6);
 }
 
 // One pre-norm GQA transformer block (RMSNorm, RoPE, causal attention with 8 query heads over 2 key/value

@@ -1,5 +1,6 @@
 #include "graft/graph/storage.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "graft/graph/error.h"
+#include "graft/graph/memory.h"
 
 namespace graft {
 
@@ -74,6 +76,30 @@ LargeBufferCache& large_buffers() {
   return *cache;
 }
 
+// graph/memory.h's counters. Relaxed atomics: storages are allocated and freed on any thread, and the
+// counters need only be exact once those threads are done.
+struct MemoryCounters {
+  std::atomic<int64_t> allocated{0}, peak{0}, allocations{0}, frees{0};
+
+  void on_allocate(size_t nbytes) {
+    const int64_t now = allocated.fetch_add(static_cast<int64_t>(nbytes), std::memory_order_relaxed) +
+                        static_cast<int64_t>(nbytes);
+    allocations.fetch_add(1, std::memory_order_relaxed);
+    int64_t seen = peak.load(std::memory_order_relaxed);
+    while (now > seen && !peak.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
+    }
+  }
+  void on_free(size_t nbytes) {
+    allocated.fetch_sub(static_cast<int64_t>(nbytes), std::memory_order_relaxed);
+    frees.fetch_add(1, std::memory_order_relaxed);
+  }
+};
+
+MemoryCounters& counters() {
+  static MemoryCounters c;  // trivially destructible: safe to use during static destruction
+  return c;
+}
+
 void* allocate_bytes(size_t nbytes) {
   void* data = nullptr;
   if (nbytes > 0) {
@@ -88,12 +114,14 @@ void* allocate_bytes(size_t nbytes) {
       data = std::aligned_alloc(64, rounded);
     }
     if (!data) GRAFT_FAIL("storage: cannot allocate {} bytes (out of memory)", nbytes);
+    counters().on_allocate(nbytes);
   }
   return data;
 }
 
 // Owned memory goes back where allocate_bytes took it from.
 void free_bytes(void* data, size_t nbytes) {
+  if (data) counters().on_free(nbytes);
   if (data && nbytes >= LargeBufferCache::kMinBytes)
     large_buffers().give(data, LargeBufferCache::capacity_for(nbytes));
   else
@@ -150,5 +178,22 @@ Storage::~Storage() {
   if (owned_) free_bytes(data_, nbytes_);
   else if (deleter_) deleter_(data_);
 }
+
+MemoryStats memory_stats() {
+  MemoryCounters& c = counters();
+  MemoryStats m;
+  m.allocated_bytes = c.allocated.load(std::memory_order_relaxed);
+  m.peak_allocated_bytes = c.peak.load(std::memory_order_relaxed);
+  m.reserved_bytes = m.allocated_bytes + static_cast<int64_t>(large_buffers().cached_bytes());
+  m.allocations = c.allocations.load(std::memory_order_relaxed);
+  m.frees = c.frees.load(std::memory_order_relaxed);
+  return m;
+}
+
+int64_t memory_allocated() { return counters().allocated.load(std::memory_order_relaxed); }
+int64_t max_memory_allocated() { return counters().peak.load(std::memory_order_relaxed); }
+void reset_peak_memory_stats() { counters().peak.store(memory_allocated(), std::memory_order_relaxed); }
+int64_t memory_reserved() { return memory_stats().reserved_bytes; }
+void empty_cache() { large_buffers().release(); }
 
 }  // namespace graft
