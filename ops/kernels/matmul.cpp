@@ -79,37 +79,56 @@ bool gemm_layout(int64_t rows, int64_t cols, int64_t s_row, int64_t s_col, char&
   return false;
 }
 
+// The operands of a batch of (M x K) @ (K x N) products as gemm takes them: each matrix row-major ('N') or
+// column-major ('T') with its leading dimension, copied when it is neither.
+struct GemmOperands {
+  Tensor a, b;
+  char ta = 'N', tb = 'N';
+  int64_t lda = 0, ldb = 0;
+};
+
+GemmOperands gemm_operands(const Tensor& a_in, const Tensor& b_in, int64_t M, int64_t K, int64_t N) {
+  GemmOperands g{a_in, b_in};
+  if (!gemm_layout(M, K, g.a.strides()[1], g.a.strides()[2], g.ta, g.lda)) {
+    g.a = contiguous_copy(g.a);
+    gemm_layout(M, K, g.a.strides()[1], g.a.strides()[2], g.ta, g.lda);
+  }
+  if (!gemm_layout(K, N, g.b.strides()[1], g.b.strides()[2], g.tb, g.ldb)) {
+    g.b = contiguous_copy(g.b);
+    gemm_layout(K, N, g.b.strides()[1], g.b.strides()[2], g.tb, g.ldb);
+  }
+  return g;
+}
+
+// Runs one(i) for the `batch` products of `macs` multiply-adds each, one product per thread at a time, when
+// that is how the batch runs best (many small products, or moderate ones with at least two per thread);
+// false, having run nothing, otherwise. Inside the parallel region oneDNN and OpenBLAS run single-threaded.
+template <class One>
+bool one_product_per_thread(int64_t batch, int64_t macs, int64_t threads, One&& one) {
+  const bool many_small = batch > 1 && macs < kSingleThreadMacs;
+  const bool many_moderate = batch >= 2 * threads && macs <= kBatchSplitMacs;
+  if (!((many_small || many_moderate) && threads > 1 && batch * macs >= kParallelGrain)) return false;
+#pragma omp parallel for schedule(static) num_threads(static_cast<int>(threads))
+  for (int64_t i = 0; i < batch; ++i) one(i);
+  return true;
+}
+
 void sgemm_batched(const Tensor& a_in, const Tensor& b_in, const Tensor& out, bool accumulate) {
   const int64_t batch = out.shape()[0], M = out.shape()[1], N = out.shape()[2], K = a_in.shape()[2];
-  Tensor a = a_in, b = b_in;
-  char ta, tb;
-  int64_t lda, ldb;
-  if (!gemm_layout(M, K, a.strides()[1], a.strides()[2], ta, lda)) {
-    a = contiguous_copy(a);
-    gemm_layout(M, K, a.strides()[1], a.strides()[2], ta, lda);
-  }
-  if (!gemm_layout(K, N, b.strides()[1], b.strides()[2], tb, ldb)) {
-    b = contiguous_copy(b);
-    gemm_layout(K, N, b.strides()[1], b.strides()[2], tb, ldb);
-  }
-  const float* A = static_cast<const float*>(a.data_ptr());
-  const float* B = static_cast<const float*>(b.data_ptr());
+  const GemmOperands g = gemm_operands(a_in, b_in, M, K, N);
+  const char ta = g.ta, tb = g.tb;
+  const int64_t lda = g.lda, ldb = g.ldb;
+  const float* A = static_cast<const float*>(g.a.data_ptr());
+  const float* B = static_cast<const float*>(g.b.data_ptr());
   float* C = static_cast<float*>(out.data_ptr());
-  const int64_t as0 = a.strides()[0], bs0 = b.strides()[0];
+  const int64_t as0 = g.a.strides()[0], bs0 = g.b.strides()[0];
   const float beta = accumulate ? 1.f : 0.f;
   const int64_t macs = M * N * K;
   auto one = [&](int64_t i) {
     dnnl_sgemm(ta, tb, M, N, K, 1.f, A + i * as0, lda, B + i * bs0, ldb, beta, C + i * M * N, N);
   };
   const int64_t threads = threads_for_next_region();
-  const bool many_small = batch > 1 && macs < kSingleThreadMacs;
-  const bool many_moderate = batch >= 2 * threads && macs <= kBatchSplitMacs;
-  if ((many_small || many_moderate) && threads > 1 && batch * macs >= kParallelGrain) {
-    // One product per thread at a time (oneDNN runs single-threaded inside a parallel region).
-#pragma omp parallel for schedule(static) num_threads(static_cast<int>(threads))
-    for (int64_t i = 0; i < batch; ++i) one(i);
-    return;
-  }
+  if (one_product_per_thread(batch, macs, threads, one)) return;
   const bool by_cols = N >= M;
   const int64_t split_len = by_cols ? N : M;
   if (macs >= kSingleThreadMacs && macs <= kPanelSplitMacs && threads > 1 && split_len >= 64 * threads &&
@@ -140,37 +159,21 @@ void sgemm_batched(const Tensor& a_in, const Tensor& b_in, const Tensor& out, bo
 // of small products runs one product per thread, and a large product uses the threads graft grants it.
 void dgemm_batched(const Tensor& a_in, const Tensor& b_in, const Tensor& out, bool accumulate) {
   const int64_t batch = out.shape()[0], M = out.shape()[1], N = out.shape()[2], K = a_in.shape()[2];
-  Tensor a = a_in, b = b_in;
-  char ta, tb;
-  int64_t lda, ldb;
-  if (!gemm_layout(M, K, a.strides()[1], a.strides()[2], ta, lda)) {
-    a = contiguous_copy(a);
-    gemm_layout(M, K, a.strides()[1], a.strides()[2], ta, lda);
-  }
-  if (!gemm_layout(K, N, b.strides()[1], b.strides()[2], tb, ldb)) {
-    b = contiguous_copy(b);
-    gemm_layout(K, N, b.strides()[1], b.strides()[2], tb, ldb);
-  }
-  const double* A = static_cast<const double*>(a.data_ptr());
-  const double* B = static_cast<const double*>(b.data_ptr());
+  const GemmOperands g = gemm_operands(a_in, b_in, M, K, N);
+  const double* A = static_cast<const double*>(g.a.data_ptr());
+  const double* B = static_cast<const double*>(g.b.data_ptr());
   double* C = static_cast<double*>(out.data_ptr());
-  const int64_t as0 = a.strides()[0], bs0 = b.strides()[0];
+  const int64_t as0 = g.a.strides()[0], bs0 = g.b.strides()[0];
   const double beta = accumulate ? 1.0 : 0.0;
   const int64_t macs = M * N * K;
   auto one = [&](int64_t i) {
-    cblas_dgemm(CblasRowMajor, ta == 'N' ? CblasNoTrans : CblasTrans, tb == 'N' ? CblasNoTrans : CblasTrans,
+    cblas_dgemm(CblasRowMajor, g.ta == 'N' ? CblasNoTrans : CblasTrans, g.tb == 'N' ? CblasNoTrans : CblasTrans,
                 static_cast<blasint>(M), static_cast<blasint>(N), static_cast<blasint>(K), 1.0, A + i * as0,
-                static_cast<blasint>(lda), B + i * bs0, static_cast<blasint>(ldb), beta, C + i * M * N,
+                static_cast<blasint>(g.lda), B + i * bs0, static_cast<blasint>(g.ldb), beta, C + i * M * N,
                 static_cast<blasint>(N));
   };
   const int64_t threads = threads_for_next_region();
-  const bool many_small = batch > 1 && macs < kSingleThreadMacs;
-  const bool many_moderate = batch >= 2 * threads && macs <= kBatchSplitMacs;
-  if ((many_small || many_moderate) && threads > 1 && batch * macs >= kParallelGrain) {
-#pragma omp parallel for schedule(static) num_threads(static_cast<int>(threads))
-    for (int64_t i = 0; i < batch; ++i) one(i);
-    return;
-  }
+  if (one_product_per_thread(batch, macs, threads, one)) return;
   ThreadBudget budget(macs < kSingleThreadMacs ? 1 : static_cast<int>(threads));
   for (int64_t i = 0; i < batch; ++i) one(i);
 }
