@@ -48,8 +48,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
 // Logits for every position and the LSTM's state after the last one.
 struct LanguageModelStep {
   Tensor logits;  // (B, T, V)
@@ -172,9 +170,7 @@ int main(int argc, char** argv) {
   app.add_option("--top-k", top_k, "sampling keeps this many most likely characters")->check(examples::Positive)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (flags.quick) {
-    auto quick = [&](const char* flag, auto& value, auto quick_value) {
-      if (app.count(flag) == 0) value = quick_value;
-    };
+    auto quick = [&app](const char* flag, auto& value, auto quick_value) { quick_default(app, flag, value, quick_value); };
     quick("--steps", steps, 40);
     quick("--eval-every", eval_every, 20);
     quick("--batch-size", flags.batch_size, 16);

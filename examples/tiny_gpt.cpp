@@ -58,7 +58,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 // The model's mean loss and next-character accuracy over the windows at `starts` (in eval mode).
 CharEvaluation evaluate(nn::TransformerLM& model, const std::vector<int64_t>& ids, const std::vector<int64_t>& starts,
@@ -159,9 +158,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   // --quick: a tiny model for a few steps, unless the flags say otherwise.
   if (flags.quick) {
-    auto quick = [&](const char* flag, auto& value, auto quick_value) {
-      if (app.count(flag) == 0) value = quick_value;
-    };
+    auto quick = [&app](const char* flag, auto& value, auto quick_value) { quick_default(app, flag, value, quick_value); };
     quick("--steps", steps, 40);
     quick("--warmup", warmup, 5);
     quick("--eval-every", eval_every, 20);

@@ -7,6 +7,7 @@
 //   add_training_flags(app, flags);
 //   CLI11_PARSE(app, argc, argv);
 //   return run_guarded([&] { prepare(flags); ...; return 0; });
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -49,6 +50,15 @@ class TeeStdout {
   struct Impl;
   Impl* impl_;
 };
+// --quick's smaller setting: `value` becomes `quick_value` unless the command line gave `flag` itself.
+template <class T, class U>
+void quick_default(const CLI::App& app, const char* flag, T& value, U quick_value) {
+  if (app.count(flag) == 0) value = static_cast<T>(quick_value);
+}
+// Seconds of steady-clock time since `start`.
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 // Runs `body`, printing any exception as "error: ..." and returning 1 for it.
 int run_guarded(const std::function<int()>& body);
 

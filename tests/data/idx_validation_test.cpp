@@ -10,6 +10,7 @@
 
 #include "graft/graft.h"
 #include "support/errors.h"
+#include "support/temp_dir.h"
 
 using namespace graft;
 using graft::testing::expect_error;
@@ -20,12 +21,8 @@ namespace {
 
 class IdxValidation : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir = fs::temp_directory_path() / fmt::format("graft-idxv-{}-{}", ::getpid(),
-                                                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir);
-  }
-  void TearDown() override { fs::remove_all(dir); }
+  graft::testing::TempDir temp_;
+  const fs::path dir{temp_.path()};
 
   static std::string header(const std::vector<uint32_t>& dims) {
     std::string out = {0, 0, 8, static_cast<char>(dims.size())};
@@ -48,7 +45,6 @@ class IdxValidation : public ::testing::Test {
     std::ifstream in(path, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), {});
   }
-  fs::path dir;
 };
 
 TEST_F(IdxValidation, AClaimOfATerabyteInATinyFileIsAnErrorNotAnAllocation) {

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "support/temp_dir.h"
 #include "support/xml_check.h"
 
 namespace graft::examples::testing {
@@ -21,21 +22,8 @@ RunResult run_example(const std::string& program, const std::vector<std::string>
 // (tiny_gpt, char_lstm).
 std::vector<std::pair<double, double>> train_val_losses(const std::string& output);
 
-// A new empty directory under the system's temporary directory, removed by the destructor.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
-
 using graft::testing::read_file;
+using graft::testing::TempDir;
 using graft::testing::svg_error;
 using graft::testing::xml_error;
 

@@ -14,6 +14,7 @@
 #include "graft/graft.h"
 #include "graft/graph/atomic_file.h"
 #include "support/errors.h"
+#include "support/temp_dir.h"
 
 using namespace graft;
 using graft::testing::expect_error;
@@ -23,12 +24,8 @@ namespace {
 
 class AtomicFile : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / fmt::format("graft_atomic_{}_{}", ::getpid(), counter_++);
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  graft::testing::TempDir temp_;
+  const fs::path dir_{temp_.path()};
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
   std::vector<std::string> entries() const {
     std::vector<std::string> names;
@@ -49,8 +46,6 @@ class AtomicFile : public ::testing::Test {
     return child;
   }
 
-  fs::path dir_;
-  static inline int counter_ = 0;
 };
 
 TEST_F(AtomicFile, ReplacesTheContentOnlyOnCommit) {

@@ -12,6 +12,7 @@
 
 #include "graft/graft.h"
 #include "support/errors.h"
+#include "support/temp_dir.h"
 
 using namespace graft;
 using graft::testing::expect_error;
@@ -21,20 +22,14 @@ namespace {
 
 class SafetensorsSave : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir = fs::temp_directory_path() / fmt::format("graft-save-{}-{}", ::getpid(),
-                                                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  void TearDown() override { fs::remove_all(dir); }
+  graft::testing::TempDir temp_;
+  const fs::path dir{temp_.path()};
   std::vector<std::string> entries() const {
     std::vector<std::string> names;
     for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
     std::sort(names.begin(), names.end());
     return names;
   }
-  fs::path dir;
 };
 
 nn::StateDict filled(double value) { return {{"w", full({64, 64}, value)}, {"b", full({64}, value)}}; }

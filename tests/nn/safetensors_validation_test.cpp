@@ -10,6 +10,7 @@
 
 #include "graft/graft.h"
 #include "support/errors.h"
+#include "support/temp_dir.h"
 
 using namespace graft;
 using graft::testing::expect_error;
@@ -19,12 +20,8 @@ namespace {
 
 class SafetensorsValidation : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir = fs::temp_directory_path() / fmt::format("graft-stv-{}-{}", ::getpid(),
-                                                  ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir);
-  }
-  void TearDown() override { fs::remove_all(dir); }
+  graft::testing::TempDir temp_;
+  const fs::path dir{temp_.path()};
   // A file with this header text and `data_bytes` zero bytes of data.
   std::string file(const std::string& header, size_t data_bytes = 0) {
     const fs::path p = dir / fmt::format("f{}.safetensors", count++);
@@ -40,7 +37,6 @@ class SafetensorsValidation : public ::testing::Test {
     all.push_back(path);
     expect_error([&] { nn::load_safetensors(path); }, all);
   }
-  fs::path dir;
   int count = 0;
 };
 
