@@ -12,6 +12,7 @@ Tensor embedding_gather(const Tensor& weight, const Tensor& ids) {
   Tensor idx = contiguous_data(ids);
   const int64_t n = idx.numel(), dim = weight.shape()[1];
   Tensor out = empty_tensor({n, dim}, weight.dtype());
+  if (out.numel() == 0) return out;  // no rows, or rows of dim 0: nothing to copy (and null buffers)
   const size_t row_bytes = static_cast<size_t>(dim) * weight.element_size();
   const char* src = static_cast<const char*>(w.data_ptr());
   char* dst = static_cast<char*>(out.data_ptr());
