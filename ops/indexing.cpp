@@ -84,6 +84,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   const char* src = static_cast<const char*>(xc.data_ptr());
   char* dst = static_cast<char*>(out.data_ptr());
   const int64_t n = static_cast<int64_t>(idx.size());
+  if (out.numel() > 0)  // an empty result copies nothing (its buffers may be null)
   loops::parallel_for(outer * n, outer * n * inner, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       int64_t o = r / n, i = r % n;

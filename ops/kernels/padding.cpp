@@ -60,8 +60,12 @@ void pad_forward(const Tensor& x, const std::vector<std::vector<int64_t>>& sourc
       for (int64_t o = o0; o < o1; ++o)
         for_each_output_row(l, sources, [&](int64_t src, int64_t out) {
           T* yr = yp + o * l.out_slice + out;
+          if (src < 0) {  // a row of padding only (the input may even be empty, its buffer null)
+            for (int64_t i = 0; i < l.row_len; ++i) yr[i] = fill;
+            return;
+          }
           const T* xr = xp + o * l.in_slice + src;
-          for (int64_t i = 0; i < l.row_len; ++i) yr[i] = src >= 0 && last[i] >= 0 ? xr[last[i]] : fill;
+          for (int64_t i = 0; i < l.row_len; ++i) yr[i] = last[i] >= 0 ? xr[last[i]] : fill;
         });
     });
   });

@@ -1,6 +1,6 @@
 #include "graft/ops/kernels/rnn.h"
 
-#include <cstring>
+#include <algorithm>
 
 #include "graft/graph/factory.h"
 #include "graft/ops/kernels/activation.h"
@@ -79,8 +79,8 @@ RnnForward forward_impl(RnnMode mode, const Tensor& x, const Tensor& h0, const T
   T *hp = h.data_ptr<T>(), *cp = lstm ? c.data_ptr<T>() : nullptr, *hwp = hw.data_ptr<T>();
   for (int64_t k = 0; k < d.steps; ++k) {
     const int64_t t = step_at(seq, d, k);
-    std::memcpy(f.h_prev.data_ptr<T>() + t * B * P, hp, sizeof(T) * B * P);
-    if (lstm) std::memcpy(f.c_prev.data_ptr<T>() + t * B * H, cp, sizeof(T) * B * H);
+    std::copy_n(hp, B * P, f.h_prev.data_ptr<T>() + t * B * P);
+    if (lstm) std::copy_n(cp, B * H, f.c_prev.data_ptr<T>() + t * B * H);
     // h W_hh^T, plus b_hh for a GRU (whose n gate scales that part by r).
     fill_rows<T>(hwp, B, GH, gru ? ptr<T>(w.b_hh) : nullptr, nullptr);
     bmm(mat(h, B, P), mat_t(w.w_hh, GH, P), mat(hw, B, GH), /*accumulate=*/true);
@@ -102,7 +102,7 @@ RnnForward forward_impl(RnnMode mode, const Tensor& x, const Tensor& h0, const T
         }
       const Tensor tc = activation(Activation::Tanh, cell);
       const T* tcp = tc.data_ptr<T>();
-      std::memcpy(f.aux.data_ptr<T>() + t * B * H, tcp, sizeof(T) * B * H);
+      std::copy_n(tcp, B * H, f.aux.data_ptr<T>() + t * B * H);
       T* hr = h_raw.data_ptr<T>();
       for (int64_t b = 0; b < B; ++b)
         for (int64_t j = 0; j < H; ++j) hr[b * H + j] = gates[b * GH + 3 * H + j] * tcp[b * H + j];
@@ -113,7 +113,7 @@ RnnForward forward_impl(RnnMode mode, const Tensor& x, const Tensor& h0, const T
         h_new = hr;
       }
       for (int64_t b = 0; b < B; ++b)
-        if (active(seq, b, t)) std::memcpy(cp + b * H, cn + b * H, sizeof(T) * H);
+        if (active(seq, b, t)) std::copy_n(cn + b * H, H, cp + b * H);
     } else if (gru) {
       for (int64_t b = 0; b < B; ++b)
         for (int64_t j = 0; j < 2 * H; ++j) gates[b * GH + j] = xwt[b * GH + j] + hwp[b * GH + j];
@@ -138,20 +138,20 @@ RnnForward forward_impl(RnnMode mode, const Tensor& x, const Tensor& h0, const T
           gates[b * GH + j] = r, gates[b * GH + H + j] = z, gates[b * GH + 2 * H + j] = nv;
           hnew[b * H + j] = (T(1) - z) * nv + z * hp[b * H + j];
         }
-      std::memcpy(hwp, hnew, sizeof(T) * B * H);  // keep it alive past pre_n's scope
+      std::copy_n(hnew, B * H, hwp);  // keep it alive past pre_n's scope
       h_new = hwp;
     } else {
       for (int64_t i = 0; i < B * GH; ++i) hwp[i] += xwt[i];
       const Tensor a = activation(mode == RnnMode::Tanh ? Activation::Tanh : Activation::Relu, hw);
-      std::memcpy(gates, a.data_ptr<T>(), sizeof(T) * B * GH);
+      std::copy_n(a.data_ptr<T>(), B * GH, gates);
       h_new = gates;
     }
     for (int64_t b = 0; b < B; ++b) {
       if (active(seq, b, t)) {
-        std::memcpy(out + b * P, h_new + b * P, sizeof(T) * P);
-        std::memcpy(hp + b * P, h_new + b * P, sizeof(T) * P);
+        std::copy_n(h_new + b * P, P, out + b * P);
+        std::copy_n(h_new + b * P, P, hp + b * P);
       } else {
-        std::memset(out + b * P, 0, sizeof(T) * P);
+        std::fill_n(out + b * P, P, T(0));
       }
     }
   }
@@ -207,9 +207,9 @@ RnnGrads backward_impl(RnnMode mode, const RnnForward& f, const Tensor& x, const
     for (int64_t b = 0; b < B; ++b) {
       const int64_t r = b * GH;
       if (!active(seq, b, t)) {  // the state passed through unchanged
-        std::memset(gx + r, 0, sizeof(T) * GH);
-        if (gru) std::memset(gh + r, 0, sizeof(T) * GH);
-        std::memcpy(cr + b * P, dhp + b * P, sizeof(T) * P);
+        std::fill_n(gx + r, GH, T(0));
+        if (gru) std::fill_n(gh + r, GH, T(0));
+        std::copy_n(dhp + b * P, P, cr + b * P);
         continue;
       }
       if (lstm) {
@@ -224,7 +224,7 @@ RnnGrads backward_impl(RnnMode mode, const RnnForward& f, const Tensor& x, const
           gx[r + 3 * H + j] = g_h * tc * og * (T(1) - og);
           dcp[b * H + j] = dct * fg;
         }
-        std::memset(cr + b * P, 0, sizeof(T) * P);
+        std::fill_n(cr + b * P, P, T(0));
       } else if (gru) {
         const T* hprev = f.h_prev.data_ptr<T>() + t * B * P;
         for (int64_t j = 0; j < H; ++j) {
@@ -244,11 +244,11 @@ RnnGrads backward_impl(RnnMode mode, const RnnForward& f, const Tensor& x, const
           const T hv = gates[r + j], g_h = dhp[b * P + j];
           gx[r + j] = mode == RnnMode::Tanh ? g_h * (T(1) - hv * hv) : (hv > T(0) ? g_h : T(0));
         }
-        std::memset(cr + b * P, 0, sizeof(T) * P);
+        std::fill_n(cr + b * P, P, T(0));
       }
     }
     // dL/dh of the previous state: what passed through, plus through W_hh.
-    std::memcpy(dhp, cr, sizeof(T) * B * P);
+    std::copy_n(cr, B * P, dhp);
     bmm(mat(dgh, B, GH, t * B * GH), mat(w.w_hh, GH, P), mat(dh, B, P), /*accumulate=*/true);
   }
 
@@ -274,7 +274,7 @@ RnnGrads backward_impl(RnnMode mode, const RnnForward& f, const Tensor& x, const
   if (wanted[6]) {
     g.b_hh = empty_tensor({GH}, dt);
     if (gru || !wanted[5]) column_sums<T>(dgh.data_ptr<T>(), TB, GH, g.b_hh.data_ptr<T>());
-    else std::memcpy(g.b_hh.data_ptr<T>(), g.b_ih.data_ptr<T>(), sizeof(T) * GH);
+    else std::copy_n(g.b_ih.data_ptr<T>(), GH, g.b_hh.data_ptr<T>());
   }
   if (wanted[7] && proj) {
     // h = (o * tanh(c)) W_hr^T: dW_hr = sum over steps of dh^T (o * tanh(c)).
