@@ -84,13 +84,14 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   const char* src = static_cast<const char*>(xc.data_ptr());
   char* dst = static_cast<char*>(out.data_ptr());
   const int64_t n = static_cast<int64_t>(idx.size());
-  if (out.numel() > 0)  // an empty result copies nothing (its buffers may be null)
-  loops::parallel_for(outer * n, outer * n * inner, [&](int64_t b, int64_t e) {
-    for (int64_t r = b; r < e; ++r) {
-      int64_t o = r / n, i = r % n;
-      std::memcpy(dst + static_cast<size_t>(r) * row_bytes, src + static_cast<size_t>(o * size + idx[i]) * row_bytes, row_bytes);
-    }
-  });
+  if (out.numel() > 0) {  // an empty result copies nothing (its buffers may be null)
+    loops::parallel_for(outer * n, outer * n * inner, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        int64_t o = r / n, i = r % n;
+        std::memcpy(dst + static_cast<size_t>(r) * row_bytes, src + static_cast<size_t>(o * size + idx[i]) * row_bytes, row_bytes);
+      }
+    });
+  }
   if (auto node = make_node("IndexSelectBackward0", {x}, [d, shape = x.shape()](Node& n, GradList& g) -> GradList {
         return {index_add(zeros(shape, g[0].dtype()), d, n.saved(0), g[0])};
       })) {

@@ -1,5 +1,8 @@
 #include "graft/utils/checkpoint.h"
 
+#include <optional>
+#include <string>
+
 #include "graft/autograd/custom_function.h"
 #include "graft/autograd/engine.h"
 #include "graft/graph/error.h"
@@ -12,6 +15,20 @@ namespace graft::utils {
 namespace {
 
 using Body = std::function<TensorList(const TensorList&)>;
+
+// Sets the global generator to `state` for its lifetime and restores the state it found.
+class GeneratorStateGuard {
+ public:
+  explicit GeneratorStateGuard(const std::string& state) : previous_(default_generator().get_state()) {
+    default_generator().set_state(state);
+  }
+  ~GeneratorStateGuard() { default_generator().set_state(previous_); }
+  GeneratorStateGuard(const GeneratorStateGuard&) = delete;
+  GeneratorStateGuard& operator=(const GeneratorStateGuard&) = delete;
+
+ private:
+  std::string previous_;
+};
 
 // The checkpoint as a custom function: forward runs the body without a graph (Function::apply turns grad
 // mode off) and keeps only the inputs; backward runs it again with grad mode on and back-propagates.
@@ -41,18 +58,12 @@ struct Checkpoint : autograd::Function<Checkpoint> {
     }
     TensorList outputs;
     {
-      // Random ops draw what they drew in forward; the generator is left as backward found it.
-      const bool preserve = ctx->saved_data["preserve_rng_state"].toBool();
-      const std::string now = preserve ? default_generator().get_state() : std::string();
-      if (preserve) default_generator().set_state(ctx->saved_data["rng_state"].toStringRef());
-      try {
-        EnableGradGuard grad_on;
-        outputs = body(inputs);
-      } catch (...) {
-        if (preserve) default_generator().set_state(now);
-        throw;
-      }
-      if (preserve) default_generator().set_state(now);
+      // Random ops draw what they drew in forward; the generator is left as backward found it, also when the
+      // function throws.
+      std::optional<GeneratorStateGuard> rng;
+      if (ctx->saved_data["preserve_rng_state"].toBool()) rng.emplace(ctx->saved_data["rng_state"].toStringRef());
+      EnableGradGuard grad_on;
+      outputs = body(inputs);
     }
     GRAFT_CHECK(outputs.size() == grad_outputs.size(),
                 "checkpoint: the function returned {} outputs when run again in backward, {} in forward",

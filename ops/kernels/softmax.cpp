@@ -190,22 +190,21 @@ dnnl::memory::desc desc_of(const DimLayout& l) {
   return l.inner == 1 ? onednn::f32_desc({l.outer, l.size}) : onednn::f32_desc({l.outer, l.size, l.inner});
 }
 
-dnnl::algorithm alg_of(bool log) { return log ? dnnl::algorithm::softmax_log : dnnl::algorithm::softmax_accurate; }
-
-dnnl::softmax_v2_forward::primitive_desc forward_pd(const DimLayout& l, bool log) {
+// Softmax only: log_softmax runs on graft's loops (see softmax_forward).
+dnnl::softmax_v2_forward::primitive_desc forward_pd(const DimLayout& l) {
   auto md = desc_of(l);
-  return {{dnnl::prop_kind::forward_training, alg_of(log), md, md, 1}, onednn::engine()};
+  return {{dnnl::prop_kind::forward_training, dnnl::algorithm::softmax_accurate, md, md, 1}, onednn::engine()};
 }
 
 bool onednn_eligible(const Tensor& t, int64_t min_elements) {
   return t.dtype() == kFloat32 && t.numel() >= min_elements && t.dim() > 0 && !use_reference_kernels();
 }
 
-void onednn_forward(const Tensor& x, const Tensor& y, const DimLayout& l, bool log) {
+void onednn_forward(const Tensor& x, const Tensor& y, const DimLayout& l) {
   ThreadBudget budget;
   static onednn::PrimitiveCache<SoftmaxForward> cache;
-  auto e = cache.get(onednn::make_key({0, log, l.outer, l.size, l.inner}), [&] {
-    auto pd = forward_pd(l, log);
+  auto e = cache.get(onednn::make_key({0, l.outer, l.size, l.inner}), [&] {
+    auto pd = forward_pd(l);
     return SoftmaxForward{pd, dnnl::softmax_v2_forward(pd)};
   });
   auto md = desc_of(l);
@@ -218,8 +217,8 @@ void onednn_backward(const Tensor& g, const Tensor& y, const Tensor& gx, const D
   static onednn::PrimitiveCache<SoftmaxBackward> cache;
   auto e = cache.get(onednn::make_key({1, 0, l.outer, l.size, l.inner}), [&] {
     auto md = desc_of(l);
-    dnnl::softmax_v2_backward::primitive_desc pd({alg_of(false), md, md, md, 1}, onednn::engine(),
-                                                 forward_pd(l, false));
+    dnnl::softmax_v2_backward::primitive_desc pd({dnnl::algorithm::softmax_accurate, md, md, md, 1},
+                                                 onednn::engine(), forward_pd(l));
     return SoftmaxBackward{pd, dnnl::softmax_v2_backward(pd)};
   });
   auto md = desc_of(l);
@@ -299,7 +298,7 @@ void masked_softmax_onednn(const Tensor& x, const Tensor& keep, const Tensor& y)
       status[r] = !live ? kNothingKept : bad ? kNaN : kFinite;
     }
   });
-  onednn_forward(masked ? y : x, y, DimLayout{rows, n, 1}, false);
+  onednn_forward(masked ? y : x, y, DimLayout{rows, n, 1});
   parallel_for(rows, rows, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       if (status[r] == kFinite) continue;
@@ -323,7 +322,7 @@ Tensor softmax_forward(const Tensor& x_in, int64_t dim, bool log) {
   // 16 x 1024 sample (tests/ops/registry_test.cpp, FastKernelsAgreeWithTheReferenceLoopsAndAreAsAccurate).
   // The loops cost 0.37 vs 0.19 ms on a (2048, 65) batch and 3.1 vs 0.9 ms on (256, 4096), 2 threads.
   if (!log && onednn_eligible(x, kOneDnnSoftmaxMinElements)) {
-    onednn_forward(x, y, l, log);
+    onednn_forward(x, y, l);
     poison_nonfinite_slices(x, y, l);
     return y;
   }
