@@ -24,6 +24,7 @@
 
 #include "graft/autograd/function.h"
 #include "graft/autograd/grad_arithmetic.h"
+#include "graft/autograd/profiler.h"
 #include "graft/graph/factory.h"
 #include "graft/graph/node.h"
 #include "graft/graph/warning.h"
@@ -220,7 +221,10 @@ class GraphTask {
       if (node->wants_defined_grads())
         for (size_t i = 0; i < grads.size(); ++i)
           if (!grads[i].defined()) grads[i] = zeros(node->output_meta(i).shape, node->output_meta(i).dtype);
-      outputs = node->apply(std::move(grads));
+      {
+        profiler::RecordFunction record(*node);
+        outputs = node->apply(std::move(grads));
+      }
       GRAFT_CHECK(outputs.size() == node->num_inputs() || (outputs.empty() && node->num_inputs() == 0),
                   "{}: backward returned {} gradients, expected {}", node->name(), outputs.size(), node->num_inputs());
       if (is_anomaly_check_nan_enabled()) [[unlikely]] check_anomaly(*node, outputs);

@@ -35,6 +35,7 @@
 #include "common/char_text.h"
 #include "common/cli.h"
 #include "common/metrics.h"
+#include "common/profiling.h"
 #include "graft/utils/plot.h"
 #include "graft/utils/progress.h"
 
@@ -158,6 +159,7 @@ int main(int argc, char** argv) {
   app.add_option("--out-dir,--out", flags.out_dir, "where pictures and weights go; created if missing")->capture_default_str();
   app.add_flag("--quick", flags.quick, "a tiny model for a few steps (what the tests run)");
   app.add_option("--threads", flags.threads, "OpenMP threads (0: OpenMP's default)")->check(examples::NonNegative)->capture_default_str();
+  examples::add_profile_flag(app, flags.profile);
   app.add_option("--text", text_path, "the training text")->capture_default_str();
   app.add_option("--embedding", embedding_dim, "character embedding size")->check(examples::Positive)->capture_default_str();
   app.add_option("--hidden", hidden, "LSTM hidden size")->check(examples::Positive)->capture_default_str();
@@ -217,6 +219,7 @@ int main(int argc, char** argv) {
 
     const auto training_start = Clock::now();
     const std::vector<Tensor> params = model->parameters();
+    RunProfile run_profile(flags.profile);
     for (int64_t done = 0; done < steps;) {
       const int64_t n = std::min(eval_every, steps - done);
       ProgressBar bar(fmt::format("steps {}-{}/{}", done + 1, done + n, steps), n, std::cout, {}, "chars");
@@ -245,6 +248,7 @@ int main(int argc, char** argv) {
                "(unigram entropy {:.4f})\n\n",
                steps, training_seconds, 1000 * training_seconds / static_cast<double>(steps), train_loss.back(),
                val_loss.back(), entropy);
+    run_profile.finish();
 
     // Continuations of the prompt through the carried state, each checked against a full forward pass.
     model->eval();

@@ -23,6 +23,7 @@
 #include "common/cli.h"
 #include "graft/utils/graph_picture.h"
 #include "common/metrics.h"
+#include "common/profiling.h"
 #include "graft/utils/plot.h"
 #include "graft/utils/progress.h"
 
@@ -120,6 +121,7 @@ int main(int argc, char** argv) {
     std::vector<Result> results;
     Tensor graph_loss;
     std::shared_ptr<nn::Sequential> graph_model;
+    RunProfile run_profile(flags.profile);
     for (const Loss& loss_fn : losses) {
       manual_seed(flags.seed);
       auto model = make_classifier(classes, hidden);
@@ -149,6 +151,7 @@ int main(int argc, char** argv) {
       graph_model = model;
       results.push_back(std::move(result));
     }
+    run_profile.finish();
 
     // The table.
     std::string header = fmt::format("\n{:<26}", "loss (balanced held-out)");

@@ -18,6 +18,7 @@
 #include "common/cli.h"
 #include "graft/utils/graph_picture.h"
 #include "common/metrics.h"
+#include "common/profiling.h"
 #include "graft/utils/plot.h"
 #include "graft/utils/progress.h"
 
@@ -150,6 +151,7 @@ int main(int argc, char** argv) {
     // Training: both copies in lockstep on the same batches.
     data::DataLoader loader(train, data::DataLoaderOptions(flags.batch_size).shuffle(true).seed(flags.seed));
     std::vector<double> epochs, manual_loss, autograd_loss, manual_acc, autograd_acc;
+    RunProfile run_profile(flags.profile);
     for (int64_t epoch = 1; epoch <= flags.epochs; ++epoch) {
       ProgressBar bar(fmt::format("epoch {}/{}", epoch, flags.epochs), loader.size());
       double autograd_loss_sum = 0;
@@ -173,6 +175,7 @@ int main(int argc, char** argv) {
         bar.finish(fmt::format("held-out acc {:.1f}% (autograd copy {:.1f}%)  max grad diff so far {:.1e}",
                                manual_acc.back(), autograd_acc.back(), worst));
     }
+    run_profile.finish();
     double param_diff = 0;
     for (size_t i = 0; i < 4; ++i)
       param_diff = std::max(param_diff, max_abs_diff(as_matrix(manual.list()[i]), as_matrix(autograd.list()[i].detach())));

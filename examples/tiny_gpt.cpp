@@ -45,6 +45,7 @@
 #include "common/cli.h"
 #include "graft/utils/graph_picture.h"
 #include "common/metrics.h"
+#include "common/profiling.h"
 #include "graft/utils/plot.h"
 #include "graft/utils/progress.h"
 
@@ -141,6 +142,7 @@ int main(int argc, char** argv) {
   app.add_option("--out-dir,--out", flags.out_dir, "where pictures and checkpoints go; created if missing")->capture_default_str();
   app.add_flag("--quick", flags.quick, "a tiny model for a few steps (what the tests run)");
   app.add_option("--threads", flags.threads, "OpenMP threads (0: OpenMP's default)")->check(examples::NonNegative)->capture_default_str();
+  examples::add_profile_flag(app, flags.profile);
   app.add_option("--text", text_path, "the training text")->capture_default_str();
   app.add_option("--d-model", m.d_model, "model width")->check(examples::Positive)->capture_default_str();
   app.add_option("--layers", m.layers, "transformer blocks")->check(examples::Positive)->capture_default_str();
@@ -249,6 +251,7 @@ int main(int argc, char** argv) {
     const auto training_start = Clock::now();
     const std::vector<Tensor> params = model->parameters();
     double grad_norm = 0;
+    RunProfile run_profile(flags.profile);
     for (int64_t done = 0; done < steps;) {
       const int64_t n = std::min(eval_every, steps - done);
       ProgressBar bar(fmt::format("steps {}-{}/{}", done + 1, done + n, steps), n, std::cout, {}, "chars");
@@ -278,6 +281,7 @@ int main(int argc, char** argv) {
                "(unigram entropy {:.4f})\n\n",
                steps, training_seconds, 1000 * training_seconds / static_cast<double>(steps), history.train_loss.back(),
                history.val_loss.back(), entropy);
+    run_profile.finish();
 
     // Continuations of the prompt, each decoded with the KV cache (nn::generate feeds the prompt once, then
     // one token per step).

@@ -14,6 +14,7 @@
 #include <mutex>
 
 #include "common/cli.h"
+#include "common/profiling.h"
 
 using namespace graft;
 namespace F = graft::nn::functional;
@@ -181,6 +182,8 @@ int main(int argc, char** argv) {
   std::string out_dir = ".";
   app.add_option("--out-dir", out_dir, "where the printed table is also saved, as zero_demo.txt; created if missing")
       ->capture_default_str();
+  std::string profile_path;
+  examples::add_profile_flag(app, profile_path);
   CLI11_PARSE(app, argc, argv);
   if (quick && app.count("--steps") == 0) o.steps = 4;
 
@@ -208,6 +211,10 @@ int main(int argc, char** argv) {
       data_name = "synthetic blobs";
     }
     if (!o.save.empty()) std::filesystem::remove_all(o.save);
-    return report(o, data_name, images, labels);
+    // Every rank is a track of the trace, with its collectives and their bytes.
+    examples::RunProfile run_profile(profile_path);
+    const int status = report(o, data_name, images, labels);
+    run_profile.finish();
+    return status;
   });
 }

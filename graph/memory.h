@@ -21,6 +21,9 @@ struct MemoryStats {
 MemoryStats memory_stats();
 /// Bytes held by live storages now (torch.cuda.memory_allocated).
 int64_t memory_allocated();
+/// Bytes allocated minus bytes freed by the calling thread since it started (negative when it freed more than
+/// it allocated, e.g. storages other threads made); the profiler attributes memory to ops with it.
+int64_t thread_memory_allocated();
 /// The most bytes held at once since start or the last reset_peak_memory_stats() (torch.cuda.max_memory_allocated).
 int64_t max_memory_allocated();
 /// Starts a new peak from what is held now (torch.cuda.reset_peak_memory_stats).

@@ -78,10 +78,16 @@ LargeBufferCache& large_buffers() {
 
 // graph/memory.h's counters. Relaxed atomics: storages are allocated and freed on any thread, and the
 // counters need only be exact once those threads are done.
+// The per-thread net (thread_memory_allocated) is what the profiler attributes to the ops of each thread.
+// initial-exec: a plain offset from the thread pointer, not a __tls_get_addr call per allocation (libgraft is
+// loaded with the program, not dlopen'ed late, so it may use the static TLS block).
+__attribute__((tls_model("initial-exec"))) thread_local int64_t thread_net_bytes = 0;
+
 struct MemoryCounters {
   std::atomic<int64_t> allocated{0}, peak{0}, allocations{0}, frees{0};
 
   void on_allocate(size_t nbytes) {
+    thread_net_bytes += static_cast<int64_t>(nbytes);
     const int64_t now = allocated.fetch_add(static_cast<int64_t>(nbytes), std::memory_order_relaxed) +
                         static_cast<int64_t>(nbytes);
     allocations.fetch_add(1, std::memory_order_relaxed);
@@ -90,6 +96,7 @@ struct MemoryCounters {
     }
   }
   void on_free(size_t nbytes) {
+    thread_net_bytes -= static_cast<int64_t>(nbytes);
     allocated.fetch_sub(static_cast<int64_t>(nbytes), std::memory_order_relaxed);
     frees.fetch_add(1, std::memory_order_relaxed);
   }
@@ -190,6 +197,7 @@ MemoryStats memory_stats() {
   return m;
 }
 
+int64_t thread_memory_allocated() { return thread_net_bytes; }
 int64_t memory_allocated() { return counters().allocated.load(std::memory_order_relaxed); }
 int64_t max_memory_allocated() { return counters().peak.load(std::memory_order_relaxed); }
 void reset_peak_memory_stats() { counters().peak.store(memory_allocated(), std::memory_order_relaxed); }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "graft/autograd/profiler.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/kernels/activation.h"
 #include "graft/ops/kernels/softmax.h"
@@ -80,6 +81,7 @@ Tensor elementwise_activation(const char* node_name, const ActivationSpec& f, co
 }  // namespace
 
 Tensor relu(const Tensor& input) {
+  GRAFT_RECORD_FUNCTION("relu", input);
   check_defined("relu", "input", input);
   GRAFT_CHECK(input.dtype() != kBool, "relu: bool inputs are not supported");
   return elementwise_activation("ReluBackward0", {Activation::Relu}, input,
@@ -87,6 +89,7 @@ Tensor relu(const Tensor& input) {
 }
 
 Tensor leaky_relu(const Tensor& input, double negative_slope) {
+  GRAFT_RECORD_FUNCTION("leaky_relu", input);
   floating_argument("leaky_relu", input);
   return elementwise_activation("LeakyReluBackward0", {Activation::LeakyRelu, negative_slope}, input,
                                 [negative_slope](const Tensor& g, const Tensor& x) {
@@ -95,6 +98,7 @@ Tensor leaky_relu(const Tensor& input, double negative_slope) {
 }
 
 Tensor elu(const Tensor& input, double alpha) {
+  GRAFT_RECORD_FUNCTION("elu", input);
   floating_argument("elu", input);
   return elementwise_activation("EluBackward0", {Activation::Elu, alpha}, input, [alpha](const Tensor& g, const Tensor& x) {
     return where(gt(x, 0), g, mul(g, mul(exp(x), alpha)));
@@ -102,6 +106,7 @@ Tensor elu(const Tensor& input, double alpha) {
 }
 
 Tensor gelu(const Tensor& input, std::string_view approximate) {
+  GRAFT_RECORD_FUNCTION("gelu", input);
   floating_argument("gelu", input);
   if (approximate == "none")
     return elementwise_activation("GeluBackward0", {Activation::GeluErf}, input, [](const Tensor& g, const Tensor& x) {
@@ -118,6 +123,7 @@ Tensor gelu(const Tensor& input, std::string_view approximate) {
 }
 
 Tensor silu(const Tensor& input) {
+  GRAFT_RECORD_FUNCTION("silu", input);
   floating_argument("silu", input);
   return elementwise_activation("SiluBackward0", {Activation::Silu}, input, [](const Tensor& g, const Tensor& x) {
     Tensor s = sigmoid(x);
@@ -126,6 +132,7 @@ Tensor silu(const Tensor& input) {
 }
 
 Tensor softplus(const Tensor& input, double beta, double threshold) {
+  GRAFT_RECORD_FUNCTION("softplus", input);
   floating_argument("softplus", input);
   return elementwise_activation("SoftplusBackward0", {Activation::Softplus, beta, threshold}, input,
                                 [beta, threshold](const Tensor& g, const Tensor& x) {
@@ -183,14 +190,17 @@ Tensor backward_data(const char* op, const Tensor& grad_output, const Tensor& ou
 }  // namespace
 
 Tensor softmax(const Tensor& input, int64_t dim, std::optional<DType> dtype) {
+  GRAFT_RECORD_FUNCTION("softmax", input);
   return softmax_impl("softmax", "SoftmaxBackward0", input, dim, dtype, false);
 }
 
 Tensor log_softmax(const Tensor& input, int64_t dim, std::optional<DType> dtype) {
+  GRAFT_RECORD_FUNCTION("log_softmax", input);
   return softmax_impl("log_softmax", "LogSoftmaxBackward0", input, dim, dtype, true);
 }
 
 Tensor masked_softmax(const Tensor& input, const Tensor& keep) {
+  GRAFT_RECORD_FUNCTION("masked_softmax", input, keep);
   constexpr const char* op = "masked_softmax";
   floating_argument(op, input);
   if (keep.defined()) {
@@ -205,10 +215,12 @@ Tensor masked_softmax(const Tensor& input, const Tensor& keep) {
 }
 
 Tensor softmax_backward_data(const Tensor& grad_output, const Tensor& output, int64_t dim) {
+  GRAFT_RECORD_FUNCTION("softmax_backward_data", grad_output, output);
   return backward_data("softmax_backward_data", grad_output, output, dim, false);
 }
 
 Tensor log_softmax_backward_data(const Tensor& grad_output, const Tensor& output, int64_t dim) {
+  GRAFT_RECORD_FUNCTION("log_softmax_backward_data", grad_output, output);
   return backward_data("log_softmax_backward_data", grad_output, output, dim, true);
 }
 

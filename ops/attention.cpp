@@ -3,6 +3,7 @@
 #include <cmath>
 #include <mutex>
 
+#include "graft/autograd/profiler.h"
 #include "graft/ops/activation.h"
 #include "graft/ops/detail/attention_checks.h"
 #include "graft/ops/detail/causal_mask.h"
@@ -56,6 +57,7 @@ Tensor ungroup_heads(const Tensor& t, int64_t heads, int64_t L) {
 
 Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& attn_mask,
                                     double dropout_p, bool is_causal, std::optional<double> scale, bool enable_gqa) {
+  GRAFT_RECORD_FUNCTION("scaled_dot_product_attention", query, key, value, attn_mask);
   check_attention_operands(kOp, query, key, value);
   const int64_t T = query.shape()[query.dim() - 2], E = query.shape()[query.dim() - 1];
   const int64_t S = key.shape()[key.dim() - 2];

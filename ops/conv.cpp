@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "graft/autograd/profiler.h"
 #include "graft/ops/detail/convolution.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/detail/spatial_args.h"
@@ -148,21 +149,25 @@ Tensor conv_transpose_nd(const char* op, int spatial, const Tensor& input, const
 
 Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, IntList stride, const ConvPadding& padding,
               IntList dilation, int64_t groups) {
+  GRAFT_RECORD_FUNCTION("conv1d", input, weight, bias);
   return conv_nd("conv1d", 1, input, weight, bias, stride, padding, dilation, groups);
 }
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, IntList stride, const ConvPadding& padding,
               IntList dilation, int64_t groups) {
+  GRAFT_RECORD_FUNCTION("conv2d", input, weight, bias);
   return conv_nd("conv2d", 2, input, weight, bias, stride, padding, dilation, groups);
 }
 
 Tensor conv_transpose1d(const Tensor& input, const Tensor& weight, const Tensor& bias, IntList stride, IntList padding,
                         IntList output_padding, int64_t groups, IntList dilation) {
+  GRAFT_RECORD_FUNCTION("conv_transpose1d", input, weight, bias);
   return conv_transpose_nd("conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding, groups, dilation);
 }
 
 Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias, IntList stride, IntList padding,
                         IntList output_padding, int64_t groups, IntList dilation) {
+  GRAFT_RECORD_FUNCTION("conv_transpose2d", input, weight, bias);
   return conv_transpose_nd("conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups, dilation);
 }
 

@@ -1,5 +1,6 @@
 #include "graft/ops/dropout.h"
 
+#include "graft/autograd/profiler.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/pointwise.h"
 
@@ -48,12 +49,14 @@ void check_dropout_args(const char* op, const Tensor& input, double p) {
 }  // namespace
 
 Tensor dropout(const Tensor& input, double p, bool training, Generator* generator) {
+  GRAFT_RECORD_FUNCTION("dropout", input);
   check_dropout_args("dropout", input, p);
   if (!training || p == 0.0) return input;
   return apply_mask(input, scaled_mask(input.shape(), input.dtype(), p, generator ? *generator : default_generator()));
 }
 
 Tensor dropout2d(const Tensor& input, double p, bool training, Generator* generator) {
+  GRAFT_RECORD_FUNCTION("dropout2d", input);
   check_dropout_args("dropout2d", input, p);
   GRAFT_CHECK(input.dim() == 3 || input.dim() == 4,
               "dropout2d: expected a 4-D input (N, C, H, W) or a 3-D one (N, C, L), got shape {}", shape_str(input.shape()));

@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "graft/autograd/profiler.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/indexing.h"
 #include "graft/ops/kernels/embedding.h"
@@ -63,6 +64,7 @@ void renorm_rows(const Tensor& weight, const std::vector<int64_t>& ids, double m
 
 Tensor embedding(const Tensor& input, const Tensor& weight, std::optional<int64_t> padding_idx,
                  std::optional<double> max_norm, double norm_type, bool scale_grad_by_freq) {
+  GRAFT_RECORD_FUNCTION("embedding", input, weight);
   const char* op = "embedding";
   check_defined(op, "input", input);
   check_defined(op, "weight", weight);
@@ -103,6 +105,7 @@ Tensor embedding(const Tensor& input, const Tensor& weight, std::optional<int64_
 }
 
 Tensor one_hot(const Tensor& input, int64_t num_classes) {
+  GRAFT_RECORD_FUNCTION("one_hot", input);
   const char* op = "one_hot";
   check_defined(op, "input", input);
   GRAFT_CHECK(input.dtype() == kInt64, "{}: expected an int64 tensor of class values, got {}", op, dtype_name(input.dtype()));

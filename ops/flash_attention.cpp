@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "graft/autograd/profiler.h"
 #include "graft/ops/activation.h"
 #include "graft/ops/detail/attention_checks.h"
 #include "graft/ops/detail/causal_mask.h"
@@ -44,6 +45,7 @@ TensorList composite_backward(const Tensor& q, const Tensor& k, const Tensor& v,
 
 Tensor flash_attention(const Tensor& query, const Tensor& key, const Tensor& value, bool is_causal,
                        std::optional<double> scale, FlashAttentionBlockSizes block_sizes) {
+  GRAFT_RECORD_FUNCTION("flash_attention", query, key, value);
   check_attention_operands(kOp, query, key, value);
   const Shape batch(query.shape().begin(), query.shape().end() - 2);
   GRAFT_CHECK(Shape(key.shape().begin(), key.shape().end() - 2) == batch &&

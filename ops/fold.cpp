@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "graft/autograd/profiler.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/detail/spatial_args.h"
 #include "graft/ops/kernels/fold.h"
@@ -74,6 +75,7 @@ void check_floating(const char* op, const Tensor& input) {
 }  // namespace
 
 Tensor unfold(const Tensor& input, IntList kernel_size, IntList dilation, IntList padding, IntList stride) {
+  GRAFT_RECORD_FUNCTION("unfold", input);
   constexpr const char* op = "unfold";
   check_floating(op, input);
   GRAFT_CHECK(input.dim() == 3 || input.dim() == 4, "{}: expected a 3-D (unbatched) or 4-D (batched) input, got shape {}",
@@ -92,6 +94,7 @@ Tensor unfold(const Tensor& input, IntList kernel_size, IntList dilation, IntLis
 
 Tensor fold(const Tensor& input, IntList output_size, IntList kernel_size, IntList dilation, IntList padding,
             IntList stride) {
+  GRAFT_RECORD_FUNCTION("fold", input);
   constexpr const char* op = "fold";
   check_floating(op, input);
   GRAFT_CHECK(input.dim() == 2 || input.dim() == 3, "{}: expected a 2-D (unbatched) or 3-D (batched) input, got shape {}",

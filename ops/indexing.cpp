@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "graft/autograd/profiler.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/kernels/dim_layout.h"
 #include "graft/ops/operators.h"
@@ -65,6 +66,7 @@ void check_gather_shapes(const char* op, const Tensor& x, int64_t dim, const Ten
 }  // namespace
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  GRAFT_RECORD_FUNCTION("index_select", x, index);
   check_defined("index_select", "input", x);
   check_index_tensor("index_select", index);
   GRAFT_CHECK(index.dim() <= 1, "index_select: index must be 1-D (or 0-D), got shape {}", shape_str(index.shape()));
@@ -102,6 +104,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& source) {
+  GRAFT_RECORD_FUNCTION("index_add", x, index, source);
   check_defined("index_add", "input", x);
   check_defined("index_add", "source", source);
   check_index_tensor("index_add", index);
@@ -147,6 +150,7 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
 }
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+  GRAFT_RECORD_FUNCTION("gather", x, index);
   check_defined("gather", "input", x);
   check_index_tensor("gather", index);
   const int64_t d = wrap_dim("gather", dim, x.dim());
@@ -185,6 +189,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  GRAFT_RECORD_FUNCTION("scatter_add", x, index, src);
   check_defined("scatter_add", "input", x);
   check_defined("scatter_add", "src", src);
   check_index_tensor("scatter_add", index);
@@ -276,7 +281,13 @@ Tensor triangle(const char* op, const char* node_name, const Tensor& x, int64_t 
 }
 }  // namespace
 
-Tensor tril(const Tensor& x, int64_t diagonal) { return triangle("tril", "TrilBackward0", x, diagonal, true); }
-Tensor triu(const Tensor& x, int64_t diagonal) { return triangle("triu", "TriuBackward0", x, diagonal, false); }
+Tensor tril(const Tensor& x, int64_t diagonal) {
+  GRAFT_RECORD_FUNCTION("tril", x);
+  return triangle("tril", "TrilBackward0", x, diagonal, true);
+}
+Tensor triu(const Tensor& x, int64_t diagonal) {
+  GRAFT_RECORD_FUNCTION("triu", x);
+  return triangle("triu", "TriuBackward0", x, diagonal, false);
+}
 
 }  // namespace graft

@@ -1,5 +1,6 @@
 #include "graft/ops/linear.h"
 
+#include "graft/autograd/profiler.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/kernels/matmul.h"
 #include "graft/ops/matmul.h"
@@ -11,6 +12,7 @@ namespace graft::nn::functional {
 using namespace graft::detail;
 
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
+  GRAFT_RECORD_FUNCTION("linear", input, weight, bias);
   check_defined("linear", "input", input);
   check_defined("linear", "weight", weight);
   GRAFT_CHECK(weight.dim() == 2, "linear: weight must be 2-D (out_features, in_features), got shape {}",

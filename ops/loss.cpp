@@ -5,6 +5,7 @@
 #include <limits>
 #include <vector>
 
+#include "graft/autograd/profiler.h"
 #include "graft/graph/warning.h"
 #include "graft/ops/activation.h"
 #include "graft/ops/detail/op_helpers.h"
@@ -231,6 +232,7 @@ void check_regression(const char* op, const Tensor& input, const Tensor& target)
 // ---------------------------------------------------------------- regression losses
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, std::string_view reduction) {
+  GRAFT_RECORD_FUNCTION("mse_loss", input, target);
   const Reduction r = parse_reduction("mse_loss", reduction);
   check_regression("mse_loss", input, target);
   Tensor d = sub(input, target);
@@ -238,12 +240,14 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, std::string_view redu
 }
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, std::string_view reduction) {
+  GRAFT_RECORD_FUNCTION("l1_loss", input, target);
   const Reduction r = parse_reduction("l1_loss", reduction);
   check_regression("l1_loss", input, target);
   return reduce_loss(abs(sub(input, target)), r);
 }
 
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, std::string_view reduction, double beta) {
+  GRAFT_RECORD_FUNCTION("smooth_l1_loss", input, target);
   const Reduction r = parse_reduction("smooth_l1_loss", reduction);
   check_regression("smooth_l1_loss", input, target);
   GRAFT_CHECK(beta >= 0, "smooth_l1_loss: beta must be >= 0 (negative values are not supported), got {}", beta);
@@ -256,6 +260,7 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, std::string_vie
 // ---------------------------------------------------------------- binary cross-entropy
 
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, std::string_view reduction) {
+  GRAFT_RECORD_FUNCTION("binary_cross_entropy", input, target, weight);
   const char* op = "binary_cross_entropy";
   const Reduction r = parse_reduction(op, reduction);
   check_defined(op, "input", input);
@@ -289,6 +294,7 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
 
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight,
                                         std::string_view reduction, const Tensor& pos_weight) {
+  GRAFT_RECORD_FUNCTION("binary_cross_entropy_with_logits", input, target, weight, pos_weight);
   const char* op = "binary_cross_entropy_with_logits";
   const Reduction r = parse_reduction(op, reduction);
   check_defined(op, "input", input);
@@ -334,6 +340,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
 
 Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                 std::string_view reduction) {
+  GRAFT_RECORD_FUNCTION("nll_loss", input, target, weight);
   const char* op = "nll_loss";
   const Reduction r = parse_reduction(op, reduction);
   const int64_t cd = check_class_inputs(op, input, target);
@@ -343,6 +350,7 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight,
 
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                      std::string_view reduction, double label_smoothing) {
+  GRAFT_RECORD_FUNCTION("cross_entropy", input, target, weight);
   const char* op = "cross_entropy";
   const Reduction r = parse_reduction(op, reduction);
   check_defined(op, "input", input);
@@ -374,17 +382,20 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
 }
 
 Tensor focal_loss(const Tensor& input, const Tensor& target, double alpha, double gamma, std::string_view reduction) {
+  GRAFT_RECORD_FUNCTION("focal_loss", input, target);
   return focal_loss_impl(input, target, nullptr, alpha, gamma, reduction);
 }
 
 Tensor focal_loss(const Tensor& input, const Tensor& target, const Tensor& alpha, double gamma,
                   std::string_view reduction) {
+  GRAFT_RECORD_FUNCTION("focal_loss", input, target, alpha);
   return focal_loss_impl(input, target, &alpha, 1.0, gamma, reduction);
 }
 
 // ---------------------------------------------------------------- class weights
 
 Tensor compute_class_weight(const Tensor& target, int64_t num_classes, std::string_view mode, DType dtype) {
+  GRAFT_RECORD_FUNCTION("compute_class_weight", target);
   const char* op = "compute_class_weight";
   check_defined(op, "target", target);
   GRAFT_CHECK(mode == "balanced" || mode == "inverse", "{}: mode must be 'balanced' or 'inverse', got '{}'", op, mode);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "graft/autograd/profiler.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/kernels/matmul.h"
 #include "graft/ops/shape.h"
@@ -83,6 +84,7 @@ Tensor matmul_core(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  GRAFT_RECORD_FUNCTION("matmul", a, b);
   check_defined("matmul", "input", a);
   check_defined("matmul", "other", b);
   GRAFT_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both arguments need at least 1 dimension, got shapes {} and {}",
@@ -106,6 +108,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mm(const Tensor& a, const Tensor& b) {
+  GRAFT_RECORD_FUNCTION("mm", a, b);
   check_defined("mm", "input", a);
   check_defined("mm", "mat2", b);
   GRAFT_CHECK(a.dim() == 2 && b.dim() == 2, "mm: expected two matrices, got shapes {} and {}", shape_str(a.shape()),
@@ -116,6 +119,7 @@ Tensor mm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
+  GRAFT_RECORD_FUNCTION("bmm", a, b);
   check_defined("bmm", "input", a);
   check_defined("bmm", "mat2", b);
   GRAFT_CHECK(a.dim() == 3 && b.dim() == 3, "bmm: expected two 3-D tensors, got shapes {} and {}", shape_str(a.shape()),
@@ -127,6 +131,7 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor dot(const Tensor& a, const Tensor& b) {
+  GRAFT_RECORD_FUNCTION("dot", a, b);
   check_defined("dot", "input", a);
   check_defined("dot", "other", b);
   GRAFT_CHECK(a.dim() == 1 && b.dim() == 1, "dot: expected two 1-D tensors, got shapes {} and {}", shape_str(a.shape()),

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "graft/autograd/profiler.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/kernels/normalization.h"
 #include "graft/ops/operators.h"
@@ -78,6 +79,7 @@ GradList row_norm_composite(const Tensor& g, const Tensor& x, const Tensor& w, i
 // ---------------------------------------------------------------- layer_norm
 
 Tensor layer_norm(const Tensor& input, IntList normalized_shape, const Tensor& weight, const Tensor& bias, double eps) {
+  GRAFT_RECORD_FUNCTION("layer_norm", input, weight, bias);
   check_floating_input("layer_norm", input);
   const int64_t cols = check_normalized_shape("layer_norm", input, normalized_shape);
   check_parameter("layer_norm", "weight", weight, normalized_shape, input.dtype());
@@ -103,6 +105,7 @@ Tensor layer_norm(const Tensor& input, IntList normalized_shape, const Tensor& w
 // ---------------------------------------------------------------- rms_norm
 
 Tensor rms_norm(const Tensor& input, IntList normalized_shape, const Tensor& weight, std::optional<double> eps_opt) {
+  GRAFT_RECORD_FUNCTION("rms_norm", input, weight);
   check_floating_input("rms_norm", input);
   const int64_t cols = check_normalized_shape("rms_norm", input, normalized_shape);
   check_parameter("rms_norm", "weight", weight, normalized_shape, input.dtype());
@@ -133,6 +136,7 @@ Tensor rms_norm(const Tensor& input, IntList normalized_shape, const Tensor& wei
 }
 
 Tensor rms_norm(const Tensor& input, const Tensor& weight, std::optional<double> eps) {
+  GRAFT_RECORD_FUNCTION("rms_norm", input, weight);
   check_defined("rms_norm", "weight", weight);
   GRAFT_CHECK(weight.dim() > 0, "rms_norm: weight must have at least one dim (it gives normalized_shape), got a 0-dim tensor");
   return rms_norm(input, weight.shape(), weight, eps);
@@ -208,6 +212,7 @@ Tensor rstd_of(const Tensor& var_in, double eps) {
 
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
+  GRAFT_RECORD_FUNCTION("batch_norm", input, running_mean, running_var, weight, bias);
   check_floating_input("batch_norm", input);
   GRAFT_CHECK(input.dim() >= 2, "batch_norm: expected an input of shape (N, C, *) (e.g. (N, C), (N, C, L) or (N, C, H, W)), got {}", shape_str(input.shape()));
   const int64_t channels = input.shape()[1];

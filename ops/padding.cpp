@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <string>
 
+#include "graft/autograd/profiler.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/kernels/padding.h"
 #include "graft/ops/shape.h"
@@ -78,6 +79,7 @@ PadMode mode_of(std::string_view mode) {
 }  // namespace
 
 Tensor pad(const Tensor& input, IntList pad, std::string_view mode_name, double value) {
+  GRAFT_RECORD_FUNCTION("pad", input);
   constexpr const char* op = "pad";
   check_defined(op, "input", input);
   const PadMode mode = mode_of(mode_name);

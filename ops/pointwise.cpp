@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "graft/autograd/profiler.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/kernels/activation.h"
 #include "graft/ops/operators.h"
@@ -72,6 +73,7 @@ void check_binary(const char* op, const Tensor& a, const Tensor& b) {
 // ---------------------------------------------------------------- arithmetic
 
 Tensor add(const Tensor& a, const Tensor& b, const Scalar& alpha) {
+  GRAFT_RECORD_FUNCTION("add", a, b);
   check_binary("add", a, b);
   DType dt = result_type(a, b);
   const double al = alpha.to_double();
@@ -85,6 +87,7 @@ Tensor add(const Tensor& a, const Tensor& b, const Scalar& alpha) {
 }
 
 Tensor add(const Tensor& a, const Scalar& b) {
+  GRAFT_RECORD_FUNCTION("add", a);
   Tensor out = map_scalar("add", a, b, scalar_result(a, b), [](auto x, auto s) { return x + s; });
   if (auto node = make_node("AddBackward1", {a}, [](Node&, GradList& g) -> GradList { return {g[0]}; }))
     set_history(out, node);
@@ -92,6 +95,7 @@ Tensor add(const Tensor& a, const Scalar& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b, const Scalar& alpha) {
+  GRAFT_RECORD_FUNCTION("sub", a, b);
   check_binary("sub", a, b);
   GRAFT_CHECK(!(a.dtype() == kBool && b.dtype() == kBool), "sub: subtracting two bool tensors is not supported");
   DType dt = result_type(a, b);
@@ -105,6 +109,7 @@ Tensor sub(const Tensor& a, const Tensor& b, const Scalar& alpha) {
 }
 
 Tensor sub(const Tensor& a, const Scalar& b) {
+  GRAFT_RECORD_FUNCTION("sub", a);
   Tensor out = map_scalar("sub", a, b, scalar_result(a, b), [](auto x, auto s) { return x - s; });
   if (auto node = make_node("SubBackward1", {a}, [](Node&, GradList& g) -> GradList { return {g[0]}; }))
     set_history(out, node);
@@ -112,6 +117,7 @@ Tensor sub(const Tensor& a, const Scalar& b) {
 }
 
 Tensor rsub(const Tensor& a, const Scalar& b) {
+  GRAFT_RECORD_FUNCTION("rsub", a);
   Tensor out = map_scalar("rsub", a, b, scalar_result(a, b), [](auto x, auto s) { return s - x; });
   if (auto node = make_node("RsubBackward1", {a}, [](Node&, GradList& g) -> GradList { return {neg(g[0])}; }))
     set_history(out, node);
@@ -119,6 +125,7 @@ Tensor rsub(const Tensor& a, const Scalar& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
+  GRAFT_RECORD_FUNCTION("mul", a, b);
   check_binary("mul", a, b);
   DType dt = result_type(a, b);
   Tensor out = map_binary("mul", a, b, dt, dt, [](auto x, auto y) { return x * y; });
@@ -134,6 +141,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Scalar& b) {
+  GRAFT_RECORD_FUNCTION("mul", a);
   Tensor out = map_scalar("mul", a, b, scalar_result(a, b), [](auto x, auto s) { return x * s; });
   if (auto node = make_node("MulBackward1", {a}, [s = b.to_double()](Node&, GradList& g) -> GradList {
         return {mul(g[0], s)};
@@ -143,6 +151,7 @@ Tensor mul(const Tensor& a, const Scalar& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
+  GRAFT_RECORD_FUNCTION("div", a, b);
   check_binary("div", a, b);
   DType dt = result_type(a, b);
   if (!is_floating(dt)) dt = kFloat32;
@@ -160,6 +169,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Scalar& b) {
+  GRAFT_RECORD_FUNCTION("div", a);
   DType dt = scalar_result(a, b);
   if (!is_floating(dt)) dt = kFloat32;
   Tensor out = map_scalar("div", a, b, dt, [](auto x, auto s) { return x / s; });
@@ -171,6 +181,7 @@ Tensor div(const Tensor& a, const Scalar& b) {
 }
 
 Tensor rdiv(const Tensor& a, const Scalar& b) {
+  GRAFT_RECORD_FUNCTION("rdiv", a);
   DType dt = scalar_result(a, b);
   if (!is_floating(dt)) dt = kFloat32;
   Tensor out = map_scalar("rdiv", a, b, dt, [](auto x, auto s) { return s / x; });
@@ -186,6 +197,7 @@ Tensor rdiv(const Tensor& a, const Scalar& b) {
 }
 
 Tensor neg(const Tensor& x) {
+  GRAFT_RECORD_FUNCTION("neg", x);
   check_defined("neg", "input", x);
   GRAFT_CHECK(x.dtype() != kBool, "neg: negation of a bool tensor is not supported; use logical_not");
   Tensor out = empty_tensor(x.shape(), x.dtype());
@@ -196,6 +208,7 @@ Tensor neg(const Tensor& x) {
 }
 
 Tensor pow(const Tensor& x, const Scalar& exponent) {
+  GRAFT_RECORD_FUNCTION("pow", x);
   check_defined("pow", "input", x);
   const double e = exponent.to_double();
   DType dt = scalar_result(x, exponent);
@@ -219,6 +232,7 @@ Tensor pow(const Tensor& x, const Scalar& exponent) {
 }
 
 Tensor pow(const Tensor& x, const Tensor& exponent) {
+  GRAFT_RECORD_FUNCTION("pow", x, exponent);
   check_binary("pow", x, exponent);
   DType dt = result_type(x, exponent);
   Tensor out = map_binary("pow", x, exponent, dt, dt, pow_of);
@@ -242,6 +256,7 @@ Tensor pow(const Tensor& x, const Tensor& exponent) {
 }
 
 Tensor pow(const Scalar& base, const Tensor& exponent) {
+  GRAFT_RECORD_FUNCTION("pow", exponent);
   check_defined("pow", "exponent", exponent);
   const double b = base.to_double();
   DType dt = result_type(exponent.dtype(), base.kind());
@@ -260,6 +275,7 @@ Tensor pow(const Scalar& base, const Tensor& exponent) {
 // ---------------------------------------------------------------- functions
 
 Tensor exp(const Tensor& x_in) {
+  GRAFT_RECORD_FUNCTION("exp", x_in);
   Tensor x = floating_input("exp", x_in);
   Tensor y = map_floating("exp", x, [](auto v) { return std::exp(v); });
   if (auto node = make_node("ExpBackward0", {x_in}, [](Node& n, GradList& g) -> GradList { return {mul(g[0], n.saved(0))}; })) {
@@ -270,6 +286,7 @@ Tensor exp(const Tensor& x_in) {
 }
 
 Tensor log(const Tensor& x_in) {
+  GRAFT_RECORD_FUNCTION("log", x_in);
   Tensor x = floating_input("log", x_in);
   Tensor y = map_floating("log", x, [](auto v) { return std::log(v); });
   if (auto node = make_node("LogBackward0", {x_in}, [](Node& n, GradList& g) -> GradList { return {div(g[0], n.saved(0))}; })) {
@@ -280,6 +297,7 @@ Tensor log(const Tensor& x_in) {
 }
 
 Tensor sqrt(const Tensor& x_in) {
+  GRAFT_RECORD_FUNCTION("sqrt", x_in);
   Tensor x = floating_input("sqrt", x_in);
   Tensor y = map_floating("sqrt", x, [](auto v) { return std::sqrt(v); });
   if (auto node = make_node("SqrtBackward0", {x_in}, [](Node& n, GradList& g) -> GradList {
@@ -292,6 +310,7 @@ Tensor sqrt(const Tensor& x_in) {
 }
 
 Tensor rsqrt(const Tensor& x_in) {
+  GRAFT_RECORD_FUNCTION("rsqrt", x_in);
   Tensor x = floating_input("rsqrt", x_in);
   Tensor y = map_floating("rsqrt", x, [](auto v) { return decltype(v)(1) / std::sqrt(v); });
   if (auto node = make_node("RsqrtBackward0", {x_in}, [](Node& n, GradList& g) -> GradList {
@@ -305,6 +324,7 @@ Tensor rsqrt(const Tensor& x_in) {
 }
 
 Tensor sign(const Tensor& x) {
+  GRAFT_RECORD_FUNCTION("sign", x);
   check_defined("sign", "input", x);
   Tensor y = empty_tensor(x.shape(), x.dtype());
   dispatch_all(x.dtype(), [&]<class T>() {
@@ -319,6 +339,7 @@ Tensor sign(const Tensor& x) {
 }
 
 Tensor abs(const Tensor& x) {
+  GRAFT_RECORD_FUNCTION("abs", x);
   check_defined("abs", "input", x);
   Tensor y = empty_tensor(x.shape(), x.dtype());
   dispatch_numeric(x.dtype(), "abs", [&]<class T>() { loops::map1<T, T>(y, x, [](T v) { return v < T(0) ? T(-v) : v; }); });
@@ -330,6 +351,7 @@ Tensor abs(const Tensor& x) {
 }
 
 Tensor sin(const Tensor& x_in) {
+  GRAFT_RECORD_FUNCTION("sin", x_in);
   Tensor x = floating_input("sin", x_in);
   Tensor y = map_floating("sin", x, [](auto v) { return std::sin(v); });
   if (auto node = make_node("SinBackward0", {x_in}, [](Node& n, GradList& g) -> GradList { return {mul(g[0], cos(n.saved(0)))}; })) {
@@ -340,6 +362,7 @@ Tensor sin(const Tensor& x_in) {
 }
 
 Tensor cos(const Tensor& x_in) {
+  GRAFT_RECORD_FUNCTION("cos", x_in);
   Tensor x = floating_input("cos", x_in);
   Tensor y = map_floating("cos", x, [](auto v) { return std::cos(v); });
   if (auto node = make_node("CosBackward0", {x_in}, [](Node& n, GradList& g) -> GradList { return {mul(g[0], neg(sin(n.saved(0))))}; })) {
@@ -350,6 +373,7 @@ Tensor cos(const Tensor& x_in) {
 }
 
 Tensor tanh(const Tensor& x_in) {
+  GRAFT_RECORD_FUNCTION("tanh", x_in);
   Tensor x = floating_input("tanh", x_in);
   Tensor y = kernels::activation_forward({kernels::Activation::Tanh}, x);
   if (auto node = make_node("TanhBackward0", {x_in}, [](Node& n, GradList& g) -> GradList { return {tanh_backward(g[0], n.saved(0))}; })) {
@@ -360,6 +384,7 @@ Tensor tanh(const Tensor& x_in) {
 }
 
 Tensor sigmoid(const Tensor& x_in) {
+  GRAFT_RECORD_FUNCTION("sigmoid", x_in);
   Tensor x = floating_input("sigmoid", x_in);
   // oneDNN for large float32 tensors; the loops compute 1 / (1 + e^-x), which overflows harmlessly to 0
   // for very negative x and is exact for positive x.
@@ -372,6 +397,7 @@ Tensor sigmoid(const Tensor& x_in) {
 }
 
 Tensor tanh_backward(const Tensor& grad, const Tensor& y) {
+  GRAFT_RECORD_FUNCTION("tanh_backward", grad, y);
   return backward_formula(
       {grad, y},
       [&] {
@@ -382,6 +408,7 @@ Tensor tanh_backward(const Tensor& grad, const Tensor& y) {
 }
 
 Tensor sigmoid_backward(const Tensor& grad, const Tensor& y) {
+  GRAFT_RECORD_FUNCTION("sigmoid_backward", grad, y);
   return backward_formula(
       {grad, y},
       [&] {
@@ -392,6 +419,7 @@ Tensor sigmoid_backward(const Tensor& grad, const Tensor& y) {
 }
 
 Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max) {
+  GRAFT_RECORD_FUNCTION("clamp", x);
   check_defined("clamp", "input", x);
   GRAFT_CHECK(min || max, "clamp: at least one of 'min' or 'max' must be given");
   GRAFT_CHECK(x.dtype() != kBool, "clamp: not supported for bool tensors");
@@ -424,8 +452,14 @@ Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> m
   return y;
 }
 
-Tensor clamp_min(const Tensor& x, const Scalar& min) { return clamp(x, min, std::nullopt); }
-Tensor clamp_max(const Tensor& x, const Scalar& max) { return clamp(x, std::nullopt, max); }
+Tensor clamp_min(const Tensor& x, const Scalar& min) {
+  GRAFT_RECORD_FUNCTION("clamp_min", x);
+  return clamp(x, min, std::nullopt);
+}
+Tensor clamp_max(const Tensor& x, const Scalar& max) {
+  GRAFT_RECORD_FUNCTION("clamp_max", x);
+  return clamp(x, std::nullopt, max);
+}
 
 namespace {
 // maximum / minimum: the winner takes the gradient, ties split it.
@@ -457,10 +491,17 @@ Tensor extremum(const char* op, const char* node_name, const Tensor& a, const Te
 }
 }  // namespace
 
-Tensor maximum(const Tensor& a, const Tensor& b) { return extremum("maximum", "MaximumBackward0", a, b, true); }
-Tensor minimum(const Tensor& a, const Tensor& b) { return extremum("minimum", "MinimumBackward0", a, b, false); }
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  GRAFT_RECORD_FUNCTION("maximum", a, b);
+  return extremum("maximum", "MaximumBackward0", a, b, true);
+}
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  GRAFT_RECORD_FUNCTION("minimum", a, b);
+  return extremum("minimum", "MinimumBackward0", a, b, false);
+}
 
 Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
+  GRAFT_RECORD_FUNCTION("where", condition, a, b);
   check_defined("where", "condition", condition);
   check_binary("where", a, b);
   GRAFT_CHECK(condition.dtype() == kBool, "where: condition must be a bool tensor, got {}", dtype_name(condition.dtype()));
@@ -483,16 +524,19 @@ Tensor where(const Tensor& condition, const Tensor& a, const Tensor& b) {
 }
 
 Tensor where(const Tensor& condition, const Tensor& a, const Scalar& b) {
+  GRAFT_RECORD_FUNCTION("where", condition, a);
   check_defined("where", "input", a);
   return where(condition, a, scalar_tensor(b, graft::result_type(a.dtype(), b.kind())));
 }
 
 Tensor where(const Tensor& condition, const Scalar& a, const Tensor& b) {
+  GRAFT_RECORD_FUNCTION("where", condition, b);
   check_defined("where", "other", b);
   return where(condition, scalar_tensor(a, graft::result_type(b.dtype(), a.kind())), b);
 }
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, const Scalar& value) {
+  GRAFT_RECORD_FUNCTION("masked_fill", x, mask);
   check_defined("masked_fill", "input", x);
   check_defined("masked_fill", "mask", mask);
   GRAFT_CHECK(mask.dtype() == kBool, "masked_fill: mask must be a bool tensor, got {}", dtype_name(mask.dtype()));
@@ -533,9 +577,15 @@ Tensor compare(const char* op, const Tensor& a, const Scalar& s, F f) {
 }
 }  // namespace
 
-#define GRAFT_COMPARISON(name, expr)                                                                         \
-  Tensor name(const Tensor& a, const Tensor& b) { return compare(#name, a, b, [](auto x, auto y) { return expr; }); } \
-  Tensor name(const Tensor& a, const Scalar& b) { return compare(#name, a, b, [](auto x, auto y) { return expr; }); }
+#define GRAFT_COMPARISON(name, expr)                                         \
+  Tensor name(const Tensor& a, const Tensor& b) {                            \
+    GRAFT_RECORD_FUNCTION(#name, a, b);                                      \
+    return compare(#name, a, b, [](auto x, auto y) { return expr; });        \
+  }                                                                          \
+  Tensor name(const Tensor& a, const Scalar& b) {                            \
+    GRAFT_RECORD_FUNCTION(#name, a);                                         \
+    return compare(#name, a, b, [](auto x, auto y) { return expr; });        \
+  }
 GRAFT_COMPARISON(eq, x == y)
 GRAFT_COMPARISON(ne, x != y)
 GRAFT_COMPARISON(lt, x < y)
@@ -545,16 +595,19 @@ GRAFT_COMPARISON(ge, x >= y)
 #undef GRAFT_COMPARISON
 
 Tensor logical_and(const Tensor& a, const Tensor& b) {
+  GRAFT_RECORD_FUNCTION("logical_and", a, b);
   check_binary("logical_and", a, b);
   return map_binary("logical_and", as_dtype(a, kBool), as_dtype(b, kBool), kBool, kBool, [](bool x, bool y) { return x && y; });
 }
 
 Tensor logical_or(const Tensor& a, const Tensor& b) {
+  GRAFT_RECORD_FUNCTION("logical_or", a, b);
   check_binary("logical_or", a, b);
   return map_binary("logical_or", as_dtype(a, kBool), as_dtype(b, kBool), kBool, kBool, [](bool x, bool y) { return x || y; });
 }
 
 Tensor logical_not(const Tensor& x) {
+  GRAFT_RECORD_FUNCTION("logical_not", x);
   check_defined("logical_not", "input", x);
   Tensor out = empty_tensor(x.shape(), kBool);
   Tensor xb = as_dtype(x, kBool);
@@ -563,6 +616,7 @@ Tensor logical_not(const Tensor& x) {
 }
 
 Tensor isnan(const Tensor& x) {
+  GRAFT_RECORD_FUNCTION("isnan", x);
   check_defined("isnan", "input", x);
   Tensor out = empty_tensor(x.shape(), kBool);
   dispatch_all(x.dtype(), [&]<class T>() {
@@ -575,6 +629,7 @@ Tensor isnan(const Tensor& x) {
 }
 
 Tensor isinf(const Tensor& x) {
+  GRAFT_RECORD_FUNCTION("isinf", x);
   check_defined("isinf", "input", x);
   Tensor out = empty_tensor(x.shape(), kBool);
   dispatch_all(x.dtype(), [&]<class T>() {
@@ -587,6 +642,7 @@ Tensor isinf(const Tensor& x) {
 }
 
 bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool equal_nan) {
+  GRAFT_RECORD_FUNCTION("allclose", a, b);
   check_binary("allclose", a, b);
   Tensor close = map_binary("allclose", a, b, kFloat64, kBool, [&](double x, double y) {
     if (std::isnan(x) || std::isnan(y)) return equal_nan && std::isnan(x) && std::isnan(y);
@@ -599,6 +655,7 @@ bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool e
 }
 
 bool equal(const Tensor& a, const Tensor& b) {
+  GRAFT_RECORD_FUNCTION("equal", a, b);
   check_binary("equal", a, b);
   if (!(a.shape() == b.shape())) return false;
   for (bool c : eq(a, b).to_vector<bool>())

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "graft/autograd/profiler.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/detail/spatial_args.h"
 #include "graft/ops/indexing.h"
@@ -161,11 +162,13 @@ Tensor avg_pool_adjoint(const Tensor& gy, const PoolSpec& spec) {
 
 Tensor max_pool1d(const Tensor& input, IntList kernel_size, IntList stride, IntList padding, IntList dilation,
                   bool ceil_mode) {
+  GRAFT_RECORD_FUNCTION("max_pool1d", input);
   return std::get<0>(max_pool1d_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode));
 }
 
 std::tuple<Tensor, Tensor> max_pool1d_with_indices(const Tensor& input, IntList kernel_size, IntList stride,
                                                    IntList padding, IntList dilation, bool ceil_mode) {
+  GRAFT_RECORD_FUNCTION("max_pool1d_with_indices", input);
   check_float32_or_float64("max_pool1d_with_indices", input);  // PyTorch names this op in max_pool*'s errors too
   return max_pool("MaxPool1DWithIndicesBackward0", input,
                   fixed_windows("max_pool1d", input, 1, kernel_size, stride, padding, dilation, ceil_mode));
@@ -173,11 +176,13 @@ std::tuple<Tensor, Tensor> max_pool1d_with_indices(const Tensor& input, IntList 
 
 Tensor max_pool2d(const Tensor& input, IntList kernel_size, IntList stride, IntList padding, IntList dilation,
                   bool ceil_mode) {
+  GRAFT_RECORD_FUNCTION("max_pool2d", input);
   return std::get<0>(max_pool2d_with_indices(input, kernel_size, stride, padding, dilation, ceil_mode));
 }
 
 std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, IntList kernel_size, IntList stride,
                                                    IntList padding, IntList dilation, bool ceil_mode) {
+  GRAFT_RECORD_FUNCTION("max_pool2d_with_indices", input);
   check_float32_or_float64("max_pool2d_with_indices", input);  // PyTorch names this op in max_pool*'s errors too
   return max_pool("MaxPool2DWithIndicesBackward0", input,
                   fixed_windows("max_pool2d", input, 2, kernel_size, stride, padding, dilation, ceil_mode));
@@ -185,6 +190,7 @@ std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, IntList 
 
 Tensor avg_pool1d(const Tensor& input, IntList kernel_size, IntList stride, IntList padding, bool ceil_mode,
                   bool count_include_pad) {
+  GRAFT_RECORD_FUNCTION("avg_pool1d", input);
   PoolSpec spec = fixed_windows("avg_pool1d", input, 1, kernel_size, stride, padding, 1, ceil_mode);
   spec.windows.count_include_pad = count_include_pad;
   return avg_pool_map("AvgPool1DBackward0", input, spec);
@@ -192,6 +198,7 @@ Tensor avg_pool1d(const Tensor& input, IntList kernel_size, IntList stride, IntL
 
 Tensor avg_pool2d(const Tensor& input, IntList kernel_size, IntList stride, IntList padding, bool ceil_mode,
                   bool count_include_pad, std::optional<int64_t> divisor_override) {
+  GRAFT_RECORD_FUNCTION("avg_pool2d", input);
   PoolSpec spec = fixed_windows("avg_pool2d", input, 2, kernel_size, stride, padding, 1, ceil_mode);
   GRAFT_CHECK(!divisor_override || *divisor_override != 0, "avg_pool2d: divisor_override must be non-zero");
   spec.windows.count_include_pad = count_include_pad;
@@ -200,14 +207,17 @@ Tensor avg_pool2d(const Tensor& input, IntList kernel_size, IntList stride, IntL
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& input, IntList output_size) {
+  GRAFT_RECORD_FUNCTION("adaptive_avg_pool2d", input);
   return avg_pool_map("AdaptiveAvgPool2DBackward0", input, adaptive_windows("adaptive_avg_pool2d", input, output_size, true));
 }
 
 Tensor adaptive_max_pool2d(const Tensor& input, IntList output_size) {
+  GRAFT_RECORD_FUNCTION("adaptive_max_pool2d", input);
   return std::get<0>(adaptive_max_pool2d_with_indices(input, output_size));
 }
 
 std::tuple<Tensor, Tensor> adaptive_max_pool2d_with_indices(const Tensor& input, IntList output_size) {
+  GRAFT_RECORD_FUNCTION("adaptive_max_pool2d_with_indices", input);
   check_float32_or_float64("adaptive_max_pool2d_with_indices", input);  // PyTorch names this op in max_pool*'s errors too
   return max_pool("AdaptiveMaxPool2DBackward0", input, adaptive_windows("adaptive_max_pool2d", input, output_size, false));
 }

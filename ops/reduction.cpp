@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "graft/autograd/profiler.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/indexing.h"
 #include "graft/ops/kernels/reduce.h"
@@ -169,12 +170,25 @@ Tensor arg_index(const char* op, const Tensor& x, std::optional<int64_t> dim, bo
 
 }  // namespace
 
-Tensor sum(const Tensor& x) { return sum_impl("SumBackward0", x, {}, false); }
-Tensor sum(const Tensor& x, IntList dims, bool keepdim) { return sum_impl("SumBackward1", x, dims, keepdim); }
-Tensor mean(const Tensor& x) { return mean_impl("MeanBackward0", x, {}, false); }
-Tensor mean(const Tensor& x, IntList dims, bool keepdim) { return mean_impl("MeanBackward1", x, dims, keepdim); }
+Tensor sum(const Tensor& x) {
+  GRAFT_RECORD_FUNCTION("sum", x);
+  return sum_impl("SumBackward0", x, {}, false);
+}
+Tensor sum(const Tensor& x, IntList dims, bool keepdim) {
+  GRAFT_RECORD_FUNCTION("sum", x);
+  return sum_impl("SumBackward1", x, dims, keepdim);
+}
+Tensor mean(const Tensor& x) {
+  GRAFT_RECORD_FUNCTION("mean", x);
+  return mean_impl("MeanBackward0", x, {}, false);
+}
+Tensor mean(const Tensor& x, IntList dims, bool keepdim) {
+  GRAFT_RECORD_FUNCTION("mean", x);
+  return mean_impl("MeanBackward1", x, dims, keepdim);
+}
 
 Tensor sum_to(const Tensor& x, IntList shape) {
+  GRAFT_RECORD_FUNCTION("sum_to", x);
   check_defined("sum_to", "input", x);
   GRAFT_CHECK(is_expandable_to(shape, x.shape()), "sum_to: a tensor of shape {} cannot be summed to shape {}",
               shape_str(x.shape()), shape_str(shape));
@@ -192,24 +206,40 @@ Tensor sum_to(const Tensor& x, IntList shape) {
   return out;
 }
 
-Tensor max(const Tensor& x) { return extreme_impl("max", "MaxBackward1", x, {}, false, true, true); }
-Tensor min(const Tensor& x) { return extreme_impl("min", "MinBackward1", x, {}, false, false, true); }
+Tensor max(const Tensor& x) {
+  GRAFT_RECORD_FUNCTION("max", x);
+  return extreme_impl("max", "MaxBackward1", x, {}, false, true, true);
+}
+Tensor min(const Tensor& x) {
+  GRAFT_RECORD_FUNCTION("min", x);
+  return extreme_impl("min", "MinBackward1", x, {}, false, false, true);
+}
 Tensor amax(const Tensor& x, IntList dims, bool keepdim) {
+  GRAFT_RECORD_FUNCTION("amax", x);
   return extreme_impl("amax", "AmaxBackward0", x, dims, keepdim, true, false);
 }
 Tensor amin(const Tensor& x, IntList dims, bool keepdim) {
+  GRAFT_RECORD_FUNCTION("amin", x);
   return extreme_impl("amin", "AminBackward0", x, dims, keepdim, false, false);
 }
 
 std::tuple<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) {
+  GRAFT_RECORD_FUNCTION("max", x);
   return arg_extreme("max", "MaxBackward0", x, dim, keepdim, true);
 }
 std::tuple<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim) {
+  GRAFT_RECORD_FUNCTION("min", x);
   return arg_extreme("min", "MinBackward0", x, dim, keepdim, false);
 }
 
-Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg_index("argmax", x, dim, keepdim, true); }
-Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) { return arg_index("argmin", x, dim, keepdim, false); }
+Tensor argmax(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+  GRAFT_RECORD_FUNCTION("argmax", x);
+  return arg_index("argmax", x, dim, keepdim, true);
+}
+Tensor argmin(const Tensor& x, std::optional<int64_t> dim, bool keepdim) {
+  GRAFT_RECORD_FUNCTION("argmin", x);
+  return arg_index("argmin", x, dim, keepdim, false);
+}
 
 namespace {
 
@@ -252,16 +282,25 @@ Tensor var_std(const char* op, const char* node_name, const Tensor& x, IntList d
 
 }  // namespace
 
-Tensor var(const Tensor& x, bool unbiased) { return var_std("var", "VarBackward0", x, {}, unbiased, false, false); }
+Tensor var(const Tensor& x, bool unbiased) {
+  GRAFT_RECORD_FUNCTION("var", x);
+  return var_std("var", "VarBackward0", x, {}, unbiased, false, false);
+}
 Tensor var(const Tensor& x, IntList dims, bool unbiased, bool keepdim) {
+  GRAFT_RECORD_FUNCTION("var", x);
   return var_std("var", "VarBackward1", x, dims, unbiased, keepdim, false);
 }
-Tensor std(const Tensor& x, bool unbiased) { return var_std("std", "StdBackward0", x, {}, unbiased, false, true); }
+Tensor std(const Tensor& x, bool unbiased) {
+  GRAFT_RECORD_FUNCTION("std", x);
+  return var_std("std", "StdBackward0", x, {}, unbiased, false, true);
+}
 Tensor std(const Tensor& x, IntList dims, bool unbiased, bool keepdim) {
+  GRAFT_RECORD_FUNCTION("std", x);
   return var_std("std", "StdBackward1", x, dims, unbiased, keepdim, true);
 }
 
 Tensor logsumexp(const Tensor& x, IntList dims, bool keepdim) {
+  GRAFT_RECORD_FUNCTION("logsumexp", x);
   check_defined("logsumexp", "input", x);
   Tensor xf = is_floating(x.dtype()) ? x : to(x, kFloat32);  // integers give float32, as in PyTorch
   const uint64_t mask = dim_mask("logsumexp", dims, x.dim());

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "graft/autograd/profiler.h"
 #include "graft/ops/activation.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/detail/rnn_composite.h"
@@ -119,16 +120,19 @@ kernels::RnnSequence sequence_of(const Tensor& lengths, int64_t steps, int64_t b
 
 Tensor rnn_tanh_cell(const Tensor& input, const Tensor& hx, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih,
                      const Tensor& b_hh) {
+  GRAFT_RECORD_FUNCTION("rnn_tanh_cell", input, hx, w_ih, w_hh, b_ih, b_hh);
   return simple_cell("rnn_tanh_cell", false, input, hx, w_ih, w_hh, b_ih, b_hh);
 }
 
 Tensor rnn_relu_cell(const Tensor& input, const Tensor& hx, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih,
                      const Tensor& b_hh) {
+  GRAFT_RECORD_FUNCTION("rnn_relu_cell", input, hx, w_ih, w_hh, b_ih, b_hh);
   return simple_cell("rnn_relu_cell", true, input, hx, w_ih, w_hh, b_ih, b_hh);
 }
 
 std::tuple<Tensor, Tensor> lstm_cell(const Tensor& input, const Tensor& hx, const Tensor& cx, const Tensor& w_ih,
                                      const Tensor& w_hh, const Tensor& b_ih, const Tensor& b_hh) {
+  GRAFT_RECORD_FUNCTION("lstm_cell", input, hx, cx, w_ih, w_hh, b_ih, b_hh);
   constexpr const char* op = "lstm_cell";
   const CellArgs a = check_cell(op, 4, input, hx, w_ih, w_hh, b_ih, b_hh);
   Tensor c;
@@ -150,6 +154,7 @@ std::tuple<Tensor, Tensor> lstm_cell(const Tensor& input, const Tensor& hx, cons
 
 Tensor gru_cell(const Tensor& input, const Tensor& hx, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih,
                 const Tensor& b_hh) {
+  GRAFT_RECORD_FUNCTION("gru_cell", input, hx, w_ih, w_hh, b_ih, b_hh);
   const CellArgs a = check_cell("gru_cell", 3, input, hx, w_ih, w_hh, b_ih, b_hh);
   const std::vector<Tensor> gi = chunk(linear(a.x, w_ih, b_ih), 3, 1), gh = chunk(linear(a.h, w_hh, b_hh), 3, 1);
   const Tensor r = sigmoid(gi[0] + gh[0]), z = sigmoid(gi[1] + gh[1]);
@@ -160,6 +165,7 @@ Tensor gru_cell(const Tensor& input, const Tensor& hx, const Tensor& w_ih, const
 std::tuple<Tensor, Tensor, Tensor> rnn_layer(std::string_view mode_name, const Tensor& input, const Tensor& h0,
                                              const Tensor& c0, const Tensor& w_ih, const Tensor& w_hh, const Tensor& b_ih,
                                              const Tensor& b_hh, const Tensor& w_hr, const Tensor& lengths, bool reverse) {
+  GRAFT_RECORD_FUNCTION("rnn_layer", input, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths);
   constexpr const char* op = "rnn_layer";
   const RnnMode mode = mode_of(mode_name);
   const bool lstm = mode == RnnMode::Lstm;

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "graft/autograd/profiler.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/kernels/rope.h"
 #include "graft/ops/operators.h"
@@ -21,6 +22,7 @@ void check_head_dim(const char* op, int64_t head_dim) {
 }  // namespace
 
 std::tuple<Tensor, Tensor> rope_cos_sin(int64_t head_dim, const Tensor& positions, double base, DType dtype) {
+  GRAFT_RECORD_FUNCTION("rope_cos_sin", positions);
   constexpr const char* op = "rope_cos_sin";
   check_head_dim(op, head_dim);
   check_defined(op, "positions", positions);
@@ -50,11 +52,13 @@ std::tuple<Tensor, Tensor> rope_cos_sin(int64_t head_dim, const Tensor& position
 }
 
 std::tuple<Tensor, Tensor> rope_cos_sin(int64_t head_dim, int64_t start, int64_t length, double base, DType dtype) {
+  GRAFT_RECORD_FUNCTION("rope_cos_sin");
   GRAFT_CHECK(length >= 0, "rope_cos_sin: length must be non-negative, got {}", length);
   return rope_cos_sin(head_dim, arange(start, start + length, 1, kInt64), base, dtype);
 }
 
 Tensor rotate_half(const Tensor& x) {
+  GRAFT_RECORD_FUNCTION("rotate_half", x);
   check_defined("rotate_half", "input", x);
   GRAFT_CHECK(is_floating(x.dtype()), "rotate_half: expected a floating-point input, got {}", dtype_name(x.dtype()));
   GRAFT_CHECK(x.dim() >= 1 && x.shape()[x.dim() - 1] % 2 == 0,
@@ -69,6 +73,7 @@ Tensor rotate_half(const Tensor& x) {
 }
 
 Tensor apply_rotary_emb(const Tensor& x, const Tensor& cos, const Tensor& sin) {
+  GRAFT_RECORD_FUNCTION("apply_rotary_emb", x, cos, sin);
   constexpr const char* op = "apply_rotary_emb";
   check_defined(op, "input", x);
   check_defined(op, "cos", cos);

@@ -7,6 +7,7 @@
 #include <numeric>
 #include <vector>
 
+#include "graft/autograd/profiler.h"
 #include "graft/ops/detail/op_helpers.h"
 
 namespace graft {
@@ -64,6 +65,7 @@ void draw_without_replacement(const double* p, int64_t categories, int64_t num_s
 }  // namespace
 
 Tensor multinomial(const Tensor& input, int64_t num_samples, bool replacement, Generator* generator) {
+  GRAFT_RECORD_FUNCTION("multinomial", input);
   check_defined("multinomial", "input", input);
   GRAFT_CHECK(input.dim() == 1 || input.dim() == 2, "multinomial: prob_dist must be 1 or 2 dim, got shape {}",
               shape_str(input.shape()));

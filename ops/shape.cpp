@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "graft/autograd/profiler.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/operators.h"
 #include "graft/ops/reduction.h"
@@ -27,6 +28,7 @@ Tensor reshape_grad_to(const Tensor& g, const Shape& shape) { return reshape(g, 
 }  // namespace
 
 Tensor view(const Tensor& x, IntList shape) {
+  GRAFT_RECORD_FUNCTION("view", x);
   check_defined("view", "input", x);
   Shape target = infer_shape("view", shape, x.numel());
   Shape strides;
@@ -38,6 +40,7 @@ Tensor view(const Tensor& x, IntList shape) {
 }
 
 Tensor reshape(const Tensor& x, IntList shape) {
+  GRAFT_RECORD_FUNCTION("reshape", x);
   check_defined("reshape", "input", x);
   Shape target = infer_shape("reshape", shape, x.numel());
   Shape strides;
@@ -46,6 +49,7 @@ Tensor reshape(const Tensor& x, IntList shape) {
 }
 
 Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
+  GRAFT_RECORD_FUNCTION("flatten", x);
   check_defined("flatten", "input", x);
   int64_t s = wrap_dim("flatten", start_dim, x.dim()), e = wrap_dim("flatten", end_dim, x.dim());
   if (x.dim() == 0) return reshape(x, {1});
@@ -60,6 +64,7 @@ Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
 }
 
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
+  GRAFT_RECORD_FUNCTION("transpose", x);
   check_defined("transpose", "input", x);
   int64_t a = wrap_dim("transpose", dim0, x.dim()), b = wrap_dim("transpose", dim1, x.dim());
   if (x.dim() == 0) return x;
@@ -71,12 +76,14 @@ Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
 }
 
 Tensor t(const Tensor& x) {
+  GRAFT_RECORD_FUNCTION("t", x);
   check_defined("t", "input", x);
   GRAFT_CHECK(x.dim() <= 2, "t: expects a tensor with at most 2 dims, got shape {}", shape_str(x.shape()));
   return x.dim() < 2 ? x : transpose(x, 0, 1);
 }
 
 Tensor permute(const Tensor& x, IntList dims) {
+  GRAFT_RECORD_FUNCTION("permute", x);
   check_defined("permute", "input", x);
   const int64_t nd = x.dim();
   GRAFT_CHECK(static_cast<int64_t>(dims.size()) == nd, "permute: got {} dims {} for a tensor of {} dims (shape {})",
@@ -95,6 +102,7 @@ Tensor permute(const Tensor& x, IntList dims) {
 }
 
 Tensor expand(const Tensor& x, IntList shape) {
+  GRAFT_RECORD_FUNCTION("expand", x);
   check_defined("expand", "input", x);
   const int64_t nd = static_cast<int64_t>(shape.size()), xd = x.dim();
   GRAFT_CHECK(nd >= xd, "expand: the number of sizes given ({}) must be at least the number of dims of the tensor ({})",
@@ -126,6 +134,7 @@ Tensor expand(const Tensor& x, IntList shape) {
 }
 
 Tensor squeeze(const Tensor& x) {
+  GRAFT_RECORD_FUNCTION("squeeze", x);
   check_defined("squeeze", "input", x);
   Shape shape, strides;
   for (int64_t d = 0; d < x.dim(); ++d)
@@ -139,6 +148,7 @@ Tensor squeeze(const Tensor& x) {
 }
 
 Tensor squeeze(const Tensor& x, int64_t dim) {
+  GRAFT_RECORD_FUNCTION("squeeze", x);
   check_defined("squeeze", "input", x);
   int64_t d = wrap_dim("squeeze", dim, x.dim());
   if (x.dim() == 0 || x.shape()[d] != 1) return x;
@@ -150,6 +160,7 @@ Tensor squeeze(const Tensor& x, int64_t dim) {
 }
 
 Tensor unsqueeze(const Tensor& x, int64_t dim) {
+  GRAFT_RECORD_FUNCTION("unsqueeze", x);
   check_defined("unsqueeze", "input", x);
   int64_t d = wrap_dim("unsqueeze", dim, x.dim() + 1);
   Shape shape = x.shape(), strides = x.strides();
@@ -161,6 +172,7 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
 }
 
 Tensor slice(const Tensor& x, int64_t dim, std::optional<int64_t> start_in, std::optional<int64_t> end_in, int64_t step) {
+  GRAFT_RECORD_FUNCTION("slice", x);
   check_defined("slice", "input", x);
   GRAFT_CHECK(x.dim() > 0, "slice: cannot slice a 0-dim tensor");
   GRAFT_CHECK(step > 0, "slice: step must be positive, got {}", step);
@@ -181,6 +193,7 @@ Tensor slice(const Tensor& x, int64_t dim, std::optional<int64_t> start_in, std:
 }
 
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
+  GRAFT_RECORD_FUNCTION("narrow", x);
   check_defined("narrow", "input", x);
   GRAFT_CHECK(x.dim() > 0, "narrow: cannot narrow a 0-dim tensor");
   const int64_t d = wrap_dim("narrow", dim, x.dim());
@@ -193,6 +206,7 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
 }
 
 Tensor select(const Tensor& x, int64_t dim, int64_t index) {
+  GRAFT_RECORD_FUNCTION("select", x);
   check_defined("select", "input", x);
   GRAFT_CHECK(x.dim() > 0, "select: cannot select from a 0-dim tensor");
   const int64_t d = wrap_dim("select", dim, x.dim());
@@ -232,6 +246,7 @@ std::vector<Tensor> split_views(const char* node_name, const Tensor& x, int64_t 
 }  // namespace
 
 std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
+  GRAFT_RECORD_FUNCTION("split", x);
   check_defined("split", "input", x);
   GRAFT_CHECK(x.dim() > 0, "split: cannot split a 0-dim tensor");
   const int64_t d = wrap_dim("split", dim, x.dim());
@@ -247,6 +262,7 @@ std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
 }
 
 std::vector<Tensor> split(const Tensor& x, IntList split_sizes, int64_t dim) {
+  GRAFT_RECORD_FUNCTION("split", x);
   check_defined("split", "input", x);
   GRAFT_CHECK(x.dim() > 0, "split: cannot split a 0-dim tensor");
   const int64_t d = wrap_dim("split", dim, x.dim());
@@ -261,6 +277,7 @@ std::vector<Tensor> split(const Tensor& x, IntList split_sizes, int64_t dim) {
 }
 
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
+  GRAFT_RECORD_FUNCTION("chunk", x);
   check_defined("chunk", "input", x);
   GRAFT_CHECK(x.dim() > 0, "chunk: cannot chunk a 0-dim tensor");
   GRAFT_CHECK(chunks > 0, "chunk: number of chunks must be positive, got {}", chunks);
@@ -273,6 +290,7 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
 }
 
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+  GRAFT_RECORD_FUNCTION("cat", tensors);
   GRAFT_CHECK(!tensors.empty(), "cat: expected a non-empty list of tensors");
   for (size_t i = 0; i < tensors.size(); ++i)
     GRAFT_CHECK(tensors[i].defined(), "cat: tensor {} is undefined", i);
@@ -326,6 +344,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
 }
 
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
+  GRAFT_RECORD_FUNCTION("stack", tensors);
   GRAFT_CHECK(!tensors.empty(), "stack: expected a non-empty list of tensors");
   for (size_t i = 0; i < tensors.size(); ++i) {
     GRAFT_CHECK(tensors[i].defined(), "stack: tensor {} is undefined", i);
@@ -341,11 +360,13 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
 }
 
 Tensor contiguous(const Tensor& x) {
+  GRAFT_RECORD_FUNCTION("contiguous", x);
   check_defined("contiguous", "input", x);
   return x.is_contiguous() ? x : clone(x);
 }
 
 Tensor clone(const Tensor& x) {
+  GRAFT_RECORD_FUNCTION("clone", x);
   check_defined("clone", "input", x);
   Tensor out = loops::contiguous_copy(x);
   if (auto node = make_node("CloneBackward0", {x}, [](Node&, GradList& g) -> GradList { return {g[0]}; }))
@@ -354,6 +375,7 @@ Tensor clone(const Tensor& x) {
 }
 
 Tensor to(const Tensor& x, DType dtype) {
+  GRAFT_RECORD_FUNCTION("to", x);
   check_defined("to", "input", x);
   if (x.dtype() == dtype) return x;
   Tensor out = loops::copy_as(x, dtype);
@@ -366,6 +388,7 @@ Tensor to(const Tensor& x, DType dtype) {
 }
 
 Tensor slice_backward(const Tensor& grad, IntList input_shape, int64_t dim, int64_t start, int64_t end, int64_t step) {
+  GRAFT_RECORD_FUNCTION("slice_backward", grad);
   check_defined("slice_backward", "grad", grad);
   GRAFT_CHECK(!input_shape.empty(), "slice_backward: input_shape must have at least 1 dim");
   dim = wrap_dim("slice_backward", dim, static_cast<int64_t>(input_shape.size()));
@@ -389,6 +412,7 @@ Tensor slice_backward(const Tensor& grad, IntList input_shape, int64_t dim, int6
 }
 
 Tensor select_backward(const Tensor& grad, IntList input_shape, int64_t dim, int64_t index) {
+  GRAFT_RECORD_FUNCTION("select_backward", grad);
   check_defined("select_backward", "grad", grad);
   GRAFT_CHECK(!input_shape.empty(), "select_backward: input_shape must have at least 1 dim");
   dim = wrap_dim("select_backward", dim, static_cast<int64_t>(input_shape.size()));

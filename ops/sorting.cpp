@@ -1,5 +1,6 @@
 #include "graft/ops/sorting.h"
 
+#include "graft/autograd/profiler.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/indexing.h"
 #include "graft/ops/kernels/sort.h"
@@ -25,6 +26,7 @@ void record_values(const char* node_name, const Tensor& input, const Tensor& val
 }  // namespace
 
 std::tuple<Tensor, Tensor> sort(const Tensor& input, int64_t dim, bool descending, bool stable) {
+  GRAFT_RECORD_FUNCTION("sort", input);
   check_defined("sort", "input", input);
   const int64_t d = wrap_dim("sort", dim, input.dim());
   Tensor values, indices;
@@ -34,6 +36,7 @@ std::tuple<Tensor, Tensor> sort(const Tensor& input, int64_t dim, bool descendin
 }
 
 Tensor argsort(const Tensor& input, int64_t dim, bool descending, bool stable) {
+  GRAFT_RECORD_FUNCTION("argsort", input);
   check_defined("argsort", "input", input);
   const int64_t d = wrap_dim("argsort", dim, input.dim());
   Tensor values, indices;
@@ -42,6 +45,7 @@ Tensor argsort(const Tensor& input, int64_t dim, bool descending, bool stable) {
 }
 
 std::tuple<Tensor, Tensor> topk(const Tensor& input, int64_t k, int64_t dim, bool largest, bool sorted) {
+  GRAFT_RECORD_FUNCTION("topk", input);
   check_defined("topk", "input", input);
   const int64_t d = wrap_dim("topk", dim, input.dim());
   const int64_t size = input.dim() == 0 ? 1 : input.shape()[static_cast<size_t>(d)];

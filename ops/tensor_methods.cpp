@@ -2,6 +2,7 @@
 // in-place writes, which bump the storage's version counter.
 #include "graft/graph/tensor.h"
 
+#include "graft/autograd/profiler.h"
 #include "graft/graph/overlap.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/indexing.h"
@@ -100,6 +101,7 @@ Tensor readable_source(const char* op, const Tensor& self, const Tensor& other) 
 // self = f(self, other) elementwise, other broadcast and converted to self's dtype.
 template <class F>
 Tensor& update(const char* op, Tensor& self, const Tensor& other, F f) {
+  GRAFT_RECORD_FUNCTION(op, self, other);
   check_inplace(op, self);
   check_fits(op, self, other);
   assert_no_internal_overlap(self, op);
@@ -113,6 +115,7 @@ Tensor& update(const char* op, Tensor& self, const Tensor& other, F f) {
 
 template <class F>
 Tensor& update_scalar(const char* op, Tensor& self, F f) {
+  GRAFT_RECORD_FUNCTION(op, self);
   check_inplace(op, self);
   assert_no_internal_overlap(self, op);
   dispatch_all(self.dtype(), [&]<class T>() {
@@ -127,6 +130,7 @@ Tensor& update_scalar(const char* op, Tensor& self, F f) {
 Tensor& Tensor::zero_() { return fill_(0); }
 
 Tensor& Tensor::fill_(const Scalar& value) {
+  GRAFT_RECORD_FUNCTION("fill_", *this);
   check_inplace("fill_", *this);
   dispatch_all(dtype(), [&]<class T>() {
     const T v = value.to<T>();
@@ -137,6 +141,7 @@ Tensor& Tensor::fill_(const Scalar& value) {
 }
 
 Tensor& Tensor::copy_(const Tensor& src) {
+  GRAFT_RECORD_FUNCTION("copy_", *this, src);
   check_inplace("copy_", *this);
   check_fits("copy_", *this, src);
   // Copying a tensor onto itself changes nothing (PyTorch returns early too).
@@ -173,6 +178,7 @@ Tensor& Tensor::div_(const Scalar& other) {
   return update_scalar("div_", *this, [s = other.to_double()](auto x) { return static_cast<double>(x) / s; });
 }
 Tensor& Tensor::clamp_(std::optional<Scalar> min, std::optional<Scalar> max) {
+  GRAFT_RECORD_FUNCTION("clamp_", *this);
   check_inplace("clamp_", *this);
   assert_no_internal_overlap(*this, "clamp_");
   Tensor clamped = graft::clamp(detach(), min, max);
@@ -181,6 +187,7 @@ Tensor& Tensor::clamp_(std::optional<Scalar> min, std::optional<Scalar> max) {
   return *this;
 }
 Tensor& Tensor::masked_fill_(const Tensor& mask, const Scalar& value) {
+  GRAFT_RECORD_FUNCTION("masked_fill_", *this, mask);
   check_inplace("masked_fill_", *this);
   check_fits("masked_fill_", *this, mask);
   GRAFT_CHECK(mask.dtype() == kBool, "masked_fill_: mask must be a bool tensor, got {}", dtype_name(mask.dtype()));

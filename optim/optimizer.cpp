@@ -4,6 +4,9 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include <fmt/format.h>
+
+#include "graft/autograd/profiler.h"
 #include "graft/graph/grad_mode.h"
 #include "graft/graph/node.h"
 #include "graft/ops/shape.h"
@@ -106,6 +109,9 @@ const FlatParameters& Optimizer::flat_parameters(size_t group) const {
 // ---------------------------------------------------------------- Optimizer: step, zero_grad
 
 Tensor Optimizer::step(const LossClosure& closure) {
+  // PyTorch's name for the event: "Optimizer.step#Adam.step".
+  profiler::RecordFunction record(profiler::EventKind::Optimizer,
+                                  profiler::is_profiler_enabled() ? fmt::format("Optimizer.step#{}.step", name()) : "");
   Tensor loss;
   if (closure) {
     EnableGradGuard grad_on;
@@ -143,6 +149,9 @@ void Optimizer::step_range(size_t group, size_t bucket_index, FlatRange range) {
 }
 
 void Optimizer::zero_grad(bool set_to_none) {
+  profiler::RecordFunction record(
+      profiler::EventKind::Optimizer,
+      profiler::is_profiler_enabled() ? fmt::format("Optimizer.zero_grad#{}.zero_grad", name()) : "");
   for (FlatParameters& flat : flat_)
     for (FlatBucket& bucket : flat.buckets()) bucket.zero_grad(set_to_none);
 }

@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "graft/graph/threads.h"
+#include "profiling.h"
 
 namespace graft::examples {
 
@@ -45,6 +46,7 @@ void add_training_flags(CLI::App& app, TrainingFlags& flags) {
   app.add_option("--out-dir", flags.out_dir, "where pictures (and checkpoints) go; created if missing")->capture_default_str();
   app.add_flag("--quick", flags.quick, "a short run, a few steps (what the tests run)");
   app.add_option("--threads", flags.threads, "threads (0: the default, OMP_NUM_THREADS or every core)")->check(NonNegative)->capture_default_str();
+  add_profile_flag(app, flags.profile);
 }
 
 void prepare(const TrainingFlags& flags) {

@@ -24,6 +24,7 @@ struct TrainingFlags {
   std::string out_dir = ".";
   bool quick = false;  // the short mode the tests run
   int threads = 0;     // 0: OpenMP's default
+  std::string profile;  // --profile FILE (common/profiling.h); empty: no profile
 };
 
 // Validators with short messages ("--epochs: must be positive, got 0"), instead of CLI11's range text.
@@ -31,7 +32,7 @@ extern const CLI::Validator Positive;     // a number > 0
 extern const CLI::Validator NonNegative;  // a number >= 0
 extern const CLI::Validator Probability;  // a number in [0, 1]
 
-// --epochs --batch-size --lr --seed --out-dir --quick --threads, with `flags`' values as defaults.
+// --epochs --batch-size --lr --seed --out-dir --quick --threads --profile, with `flags`' values as defaults.
 void add_training_flags(CLI::App& app, TrainingFlags& flags);
 // Applies --threads and creates --out-dir.
 void prepare(const TrainingFlags& flags);

@@ -13,6 +13,7 @@
 
 #include "common/cli.h"
 #include "common/metrics.h"
+#include "common/profiling.h"
 #include "graft/utils/graph_picture.h"
 #include "graft/utils/plot.h"
 #include "graft/utils/progress.h"
@@ -169,6 +170,7 @@ int run_fashion_mnist_example(int argc, char** argv, const FashionMnistExample& 
     fmt::print("{}\n{} parameters; Adam(lr={}), batch {}, {} schedule, {} epochs, {} threads\n\n", model->repr(), parameters,
                flags.lr, flags.batch_size, schedule, flags.epochs, omp_get_max_threads());
 
+    RunProfile run_profile(flags.profile);
     for (int64_t epoch = done; epoch < flags.epochs; ++epoch) {
       loader.set_epoch(epoch);  // this epoch's order does not depend on how many epochs ran before
       const auto epoch_start = std::chrono::steady_clock::now();
@@ -207,9 +209,12 @@ int run_fashion_mnist_example(int argc, char** argv, const FashionMnistExample& 
                              100 * eval.accuracy, history.seconds.back()));
       if (stop_after > 0 && epoch + 1 == stop_after && epoch + 1 < flags.epochs) {
         fmt::print("Stopping after epoch {} as asked; continue with --resume\n", epoch + 1);
+        run_profile.finish();
         return 0;
       }
     }
+
+    run_profile.finish();
 
     // The summary, the final weights and the pictures.
     fmt::print("\n{:>5}  {:>10}  {:>9}  {:>9}  {:>9}  {:>8}\n", "epoch", "train loss", "train acc", "test loss", "test acc", "time");

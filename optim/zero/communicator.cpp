@@ -92,9 +92,15 @@ Communicator::Communicator(int rank, int world_size) : rank_(rank), world_size_(
               rank, world_size, world_size - 1);
 }
 
-void Communicator::count(Collective c, int64_t sent, int64_t received, DType dtype) {
+void Communicator::count(Collective c, int64_t sent, int64_t received, DType dtype,
+                         profiler::RecordFunction& record) {
   Traffic& t = traffic_[static_cast<size_t>(c)];
   const int64_t size = static_cast<int64_t>(element_size(dtype));
+  if (record.active()) {
+    record.add_arg("rank", rank_);
+    record.add_arg("bytes_sent", sent * size);
+    record.add_arg("bytes_received", received * size);
+  }
   t.calls += 1;
   t.elements_sent += sent;
   t.elements_received += received;
@@ -111,6 +117,7 @@ std::vector<int64_t> Communicator::balanced_counts(int64_t n) const {
 void Communicator::all_reduce(const Tensor& buffer) { all_reduce(buffer, buffer, false); }
 
 void Communicator::all_reduce(const Tensor& input, const Tensor& output, bool accumulate) {
+  profiler::RecordFunction record(profiler::EventKind::Collective, "all_reduce");
   check_buffer("all_reduce", "input", input);
   check_buffer("all_reduce", "output", output);
   check_same_dtype("all_reduce", input, output);
@@ -131,10 +138,11 @@ void Communicator::all_reduce(const Tensor& input, const Tensor& output, bool ac
   }
   const int64_t moved = (n - counts[r]) + (n - counts[(r + W - 1) % W]);  // reduce-scatter + all-gather received
   const int64_t sent = (n - counts[r]) + (n - counts[(r + 1) % W]);
-  count(Collective::AllReduce, sent, moved, input.dtype());
+  count(Collective::AllReduce, sent, moved, input.dtype(), record);
 }
 
 void Communicator::reduce_scatter(const Tensor& input, const Tensor& output, bool accumulate) {
+  profiler::RecordFunction record(profiler::EventKind::Collective, "reduce_scatter");
   check_buffer("reduce_scatter", "input", input);
   check_buffer("reduce_scatter", "output", output);
   check_same_dtype("reduce_scatter", input, output);
@@ -147,7 +155,7 @@ void Communicator::reduce_scatter(const Tensor& input, const Tensor& output, boo
   const std::vector<int64_t> counts(static_cast<size_t>(world_size_), c);
   do_reduce_scatter(input.data_ptr(), output.data_ptr(), counts, input.dtype(), accumulate);
   const int64_t n = input.numel();
-  count(Collective::ReduceScatter, n - c, n - c, input.dtype());
+  count(Collective::ReduceScatter, n - c, n - c, input.dtype(), record);
 }
 
 void Communicator::all_gather(const Tensor& input, const Tensor& output) {
@@ -160,6 +168,7 @@ void Communicator::all_gather(const Tensor& input, const Tensor& output) {
 }
 
 void Communicator::all_gather(const Tensor& input, const Tensor& output, const std::vector<int64_t>& counts) {
+  profiler::RecordFunction record(profiler::EventKind::Collective, "all_gather");
   check_buffer("all_gather", "input", input);
   check_buffer("all_gather", "output", output);
   check_same_dtype("all_gather", input, output);
@@ -175,22 +184,24 @@ void Communicator::all_gather(const Tensor& input, const Tensor& output, const s
               output.numel());
   check_alias("all_gather", output, input, prefix(counts, rank_), rank_);
   do_all_gather(input.data_ptr(), output.data_ptr(), counts, input.dtype());
-  count(Collective::AllGather, n - counts[(r + 1) % W], n - counts[r], input.dtype());
+  count(Collective::AllGather, n - counts[(r + 1) % W], n - counts[r], input.dtype(), record);
 }
 
 void Communicator::broadcast(const Tensor& buffer, int root) {
+  profiler::RecordFunction record(profiler::EventKind::Collective, "broadcast");
   check_buffer("broadcast", "buffer", buffer);
   GRAFT_CHECK(root >= 0 && root < world_size_, "broadcast: root {} is out of range for world size {}", root,
               world_size_);
   const int64_t n = buffer.numel();
   do_broadcast(buffer.data_ptr(), n, buffer.dtype(), root);
   const int predecessor = (root + world_size_ - 1) % world_size_;
-  count(Collective::Broadcast, rank_ == predecessor ? 0 : n, rank_ == root ? 0 : n, buffer.dtype());
+  count(Collective::Broadcast, rank_ == predecessor ? 0 : n, rank_ == root ? 0 : n, buffer.dtype(), record);
 }
 
 void Communicator::barrier() {
+  profiler::RecordFunction record(profiler::EventKind::Collective, "barrier");
   do_barrier();
-  count(Collective::Barrier, 0, 0, kFloat32);
+  count(Collective::Barrier, 0, 0, kFloat32, record);
 }
 
 namespace detail {

@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "graft/autograd/profiler.h"
 #include "graft/graph/tensor.h"
 
 namespace graft::optim::zero {
@@ -113,7 +114,8 @@ class Communicator {
   virtual void do_barrier() = 0;
 
  private:
-  void count(Collective c, int64_t sent, int64_t received, DType dtype);
+  // Adds a collective's traffic to traffic() and to its profiler event.
+  void count(Collective c, int64_t sent, int64_t received, DType dtype, profiler::RecordFunction& record);
   std::vector<int64_t> balanced_counts(int64_t n) const;
 
   int rank_;

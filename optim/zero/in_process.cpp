@@ -158,6 +158,7 @@ void run_in_process(int world_size, const std::function<void(Communicator&)>& fn
   for (int r = 0; r < world_size; ++r) {
     threads.emplace_back([&, r] {
       SingleThreadedKernels one_thread;
+      profiler::set_thread_name(fmt::format("rank {}", r));  // each rank is a track of its own in a trace
       try {
         fn(group.communicator(r));
       } catch (...) {

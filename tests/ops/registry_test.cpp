@@ -42,6 +42,21 @@ class OpTest : public ::testing::TestWithParam<std::string> {
 
 TEST_P(OpTest, HasSamples) { EXPECT_FALSE(op().samples(kFloat64).empty()) << op().name; }
 
+// The profiler sees every op under the op's own name, with its tensor inputs' shapes.
+TEST_P(OpTest, IsRecordedByTheProfilerUnderItsName) {
+  for (const Sample& s : op().samples(kFloat32)) {
+    SCOPED_TRACE(op().name + ": " + s.description);
+    const TensorList in = prepare(s);
+    profiler::profile prof({.record_shapes = true});
+    s.fn(in);
+    prof.stop();
+    const auto& events = prof.events();
+    auto it = std::find_if(events.begin(), events.end(), [&](const auto& e) { return e.name == op().name; });
+    ASSERT_NE(it, events.end()) << "no profiler event named '" << op().name << "'";
+    EXPECT_EQ(it->kind, profiler::EventKind::Op);
+  }
+}
+
 TEST_P(OpTest, GradcheckInFloat64) {
   if (!op().differentiable) GTEST_SKIP() << "not differentiable";
   autograd::GradcheckOptions opt;

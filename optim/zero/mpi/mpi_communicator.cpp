@@ -94,6 +94,7 @@ MpiEnvironment::~MpiEnvironment() {
 MpiCommunicator::MpiCommunicator(MPI_Comm comm) : Communicator(rank_of(comm), size_of(comm)) {
   check(MPI_Comm_dup(comm, &comm_), "MpiCommunicator");
   check(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN), "MpiCommunicator");
+  profiler::set_thread_name(fmt::format("rank {}", rank()));  // names this process's track in a trace
 }
 
 MpiCommunicator::~MpiCommunicator() {
