@@ -6,8 +6,9 @@ implementations (graft, LibTorch 1.13.1 via ../shared/anchors/libtorch/run.sh, r
 ../shared/anchors/onednn/gemm_probe.cpp); the best figure of each and the spread (worst..best) are
 reported, then graft's best as a ratio of each anchor's best.
   usage: bench/compare_anchors.py [--build build] [--rounds 3] [--anchors /work/shared/anchors]
-                                  [--workloads gemm,tiny,gemm-vs-sgemm,block,mlp,mlp64,lstm]
-MLP_EPOCHS (default 2) is passed through to both implementations' mlp workload. graft runs each workload
+                                  [--workloads gemm,tiny,gemm-vs-sgemm,block,mlp,mlp64,cnn,lstm,decode]
+MLP_EPOCHS (default 2) and CNN_EPOCHS (default 1) are passed through to both implementations' mlp and cnn
+workloads. graft runs each workload
 with the thread setup it is documented to use (graft_bench's default), and block and mlp also under the
 anchor's two setups: one thread ("graft-1-thread") and two threads with OMP_WAIT_POLICY=PASSIVE
 ("graft-passive"); the LibTorch anchor picks the better of those two setups itself (run.sh; its binary is run directly with the
@@ -28,8 +29,10 @@ import tempfile
 import time
 
 LOWER_IS_BETTER = {"us_per_op_fwd_bwd", "ms_per_step", "train_s_per_epoch", "final_train_loss",
-                   "cpu_ms_per_step", "train_cpu_s_per_epoch", "peak_memory_mb"}
-ALL_WORKLOADS = ["gemm", "tiny", "gemm-vs-sgemm", "block", "mlp", "mlp64", "lstm"]
+                   "cpu_ms_per_step", "train_cpu_s_per_epoch", "peak_memory_mb", "ms_per_token", "prefill_ms"}
+# Reported but neither better nor worse: lm_decode's checksum of the generated ids (equal only for equal weights).
+INFORMATIVE = {"tokens_sum"}
+ALL_WORKLOADS = ["gemm", "tiny", "gemm-vs-sgemm", "block", "mlp", "mlp64", "cnn", "lstm", "decode"]
 
 
 def json_lines(cmd, env=None):
@@ -128,7 +131,7 @@ def main():
     # The anchor reports the better of its two thread setups. Beside graft's default: its one-thread run, the
     # anchor's own two-thread setup (threads that wait for work sleep instead of spinning), and the default
     # with adaptive threads off, so a loaded machine (where two spinning threads wait for a core) shows in each.
-    for w in ("block", "mlp", "mlp64", "lstm"):
+    for w in ("block", "mlp", "mlp64", "cnn", "lstm", "decode"):
         runs[("graft", w)] = [bench, w]
         runs[("libtorch-1.13.1", w)] = anchor(w)
         runs[("graft-1-thread", w)] = [bench, w, "--threads", "1"]
@@ -158,6 +161,10 @@ def main():
 
 def report(seen, load):
     for (workload, metric), impls in seen.items():
+        if metric in INFORMATIVE:
+            print(json.dumps({"workload": workload, "metric": metric, "load": load, "informative": True,
+                              "values": {impl: values for impl, values in impls.items()}}))
+            continue
         lower = metric in LOWER_IS_BETTER
         best = {impl: (min(v) if lower else max(v)) for impl, v in impls.items()}
         for impl, values in impls.items():

@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <ctime>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
@@ -225,6 +226,120 @@ void lstm_seq(int steps) {
   time_training_steps("lstm_seq", step, steps);
 }
 
+// W5 (cnn -> cnn_fmnist): Conv2d(1, 32, 3, padding 1) ReLU MaxPool2d(2) Conv2d(32, 64, 3, padding 1) ReLU
+// MaxPool2d(2) Flatten Linear(3136, 128) ReLU Linear(128, 10), PyTorch's default init, trained as mlp_fmnist
+// (Adam 1e-3, batch 128, last partial batch dropped, randperm outside the clock); test accuracy untimed, under
+// no-grad, in chunks of 1000.
+void cnn_fmnist(const std::string& root, int epochs) {
+  graft::manual_seed(0);  // torch::manual_seed(0);
+  graft::data::FashionMNIST train(root, /*train=*/true), test(root, /*train=*/false);
+  const graft::Tensor xtr = train.inputs().view({-1, 1, 28, 28}), &ytr = train.targets();  // .view({-1, 1, 28, 28})
+  const graft::Tensor xte = test.inputs().view({-1, 1, 28, 28}), &yte = test.targets();
+  namespace nn = graft::nn;
+  auto net = std::make_shared<nn::Sequential>(std::initializer_list<nn::ModulePtr>{
+      std::make_shared<nn::Conv2d>(1, 32, graft::IntList{3}, 1, 1), std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::MaxPool2d>(graft::IntList{2}),
+      std::make_shared<nn::Conv2d>(32, 64, graft::IntList{3}, 1, 1), std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::MaxPool2d>(graft::IntList{2}), std::make_shared<nn::Flatten>(),
+      std::make_shared<nn::Linear>(3136, 128), std::make_shared<nn::ReLU>(), std::make_shared<nn::Linear>(128, 10)});
+  graft::optim::Adam opt(net->parameters(), graft::optim::AdamOptions(1e-3));
+  const int64_t B = 128, N = xtr.size(0);
+  double total = 0, total_cpu = 0, last_loss = 0;
+  graft::reset_peak_memory_stats();
+  for (int e = 0; e < epochs; ++e) {
+    graft::Tensor perm = graft::randperm(N);
+    auto t0 = Clock::now();
+    const double cpu0 = process_cpu_seconds();
+    for (int64_t i = 0; i + B <= N; i += B) {
+      graft::Tensor idx = perm.slice(0, i, i + B);
+      graft::Tensor x = graft::index_select(xtr, 0, idx), y = graft::index_select(ytr, 0, idx);
+      opt.zero_grad();
+      graft::Tensor loss = F::cross_entropy((*net)(x), y);
+      loss.backward();
+      opt.step();
+      last_loss = loss.item<double>();
+    }
+    total += seconds_between(t0, Clock::now());
+    total_cpu += process_cpu_seconds() - cpu0;
+  }
+  graft::NoGradGuard no_grad;
+  int64_t correct = 0;
+  for (int64_t i = 0; i < xte.size(0); i += 1000) {
+    graft::Tensor predicted = graft::argmax((*net)(xte.slice(0, i, i + 1000)), 1);
+    correct += graft::eq(predicted, yte.slice(0, i, i + 1000)).sum().item<int64_t>();
+  }
+  emit("cnn_fmnist", "train_s_per_epoch", total / epochs);
+  emit("cnn_fmnist", "test_accuracy", static_cast<double>(correct) / static_cast<double>(xte.size(0)));
+  emit("cnn_fmnist", "final_train_loss", last_loss);
+  emit("cnn_fmnist", "train_cpu_s_per_epoch", total_cpu / epochs);
+  emit("cnn_fmnist", "peak_memory_mb", graft::max_memory_allocated() / 1e6);
+}
+
+// W7 (decode -> lm_decode): greedy decoding, batch 1, no grad, through a 4-layer GQA decoder (V = D = 256, 8 query
+// heads over 2 key/value heads, head_dim 32, SwiGLU 768, RMSNorm eps 1e-6, RoPE base 10000, untied head, weights
+// randn * 0.02 in the anchor's order, applied as x.matmul(W)). A prefill of the 16 prompt ids 0..15, then
+// `steps` steps of one token each against the KV cache; one untimed warm-up generation, then one timed. graft
+// keeps each layer's keys and values in nn::KVCache (appending in place) where the anchor concatenates, and
+// runs the attention as one GQA scaled_dot_product_attention where the anchor repeats K and V per head.
+void lm_decode(int steps) {
+  graft::NoGradGuard no_grad;  // torch::NoGradGuard ng;
+  graft::manual_seed(0);       // torch::manual_seed(0);
+  const int64_t V = 256, D = 256, L = 4, H = 8, KV = 2, HD = D / H, FF = 768, P = 16, T = P + steps;
+  auto w = [](graft::IntList s) { return graft::randn(s) * 0.02; };
+  struct Layer {
+    graft::Tensor wq, wk, wv, wo, w1, w3, w2, g1, g2;
+    graft::nn::KVCache cache;
+  };
+  graft::Tensor emb = w({V, D});
+  std::vector<Layer> layers(L);
+  for (Layer& l : layers) {
+    l.wq = w({D, D}), l.wk = w({D, KV * HD}), l.wv = w({D, KV * HD}), l.wo = w({D, D});
+    l.w1 = w({D, FF}), l.w3 = w({D, FF}), l.w2 = w({FF, D}), l.g1 = graft::ones({D}), l.g2 = graft::ones({D});
+  }
+  graft::Tensor lm = w({D, V}), gf = graft::ones({D});
+  // The anchor's float32 angles p * 10000^(-2i/32); its rope is apply_rotary_emb with cos and sin repeated.
+  graft::Tensor inv = graft::pow(10000.0, graft::arange(0, HD / 2, 1, graft::kFloat32) * (-2.0 / HD));
+  graft::Tensor ang = graft::arange(T, graft::kFloat32).unsqueeze(1) * inv.unsqueeze(0);
+  graft::Tensor cos = graft::cat({ang.cos(), ang.cos()}, -1), sin = graft::cat({ang.sin(), ang.sin()}, -1);
+  auto forward = [&](const graft::Tensor& ids, int64_t p0) {  // ids [n] at positions p0.., returns the next id
+    const int64_t n = ids.size(0);
+    graft::Tensor c = cos.slice(0, p0, p0 + n), s = sin.slice(0, p0, p0 + n);
+    graft::Tensor h = graft::index_select(emb, 0, ids).unsqueeze(0);
+    for (Layer& l : layers) {
+      graft::Tensor a = F::rms_norm(h, l.g1, 1e-6);
+      graft::Tensor q = F::apply_rotary_emb(a.matmul(l.wq).view({1, n, H, HD}).transpose(1, 2), c, s);
+      graft::Tensor k = F::apply_rotary_emb(a.matmul(l.wk).view({1, n, KV, HD}).transpose(1, 2), c, s);
+      graft::Tensor v = a.matmul(l.wv).view({1, n, KV, HD}).transpose(1, 2);
+      auto [keys, values] = l.cache.update(k, v);
+      // softmax(q K^T / sqrt(32) [+ causal mask in the prefill]) V over every cached position:
+      graft::Tensor att = F::scaled_dot_product_attention(q, keys, values, {.is_causal = n > 1, .enable_gqa = true});
+      h = h + att.transpose(1, 2).reshape({1, n, D}).matmul(l.wo);
+      graft::Tensor b = F::rms_norm(h, l.g2, 1e-6);
+      h = h + (F::silu(b.matmul(l.w1)) * b.matmul(l.w3)).matmul(l.w2);
+    }
+    return graft::argmax(F::rms_norm(h, gf, 1e-6).matmul(lm).select(1, n - 1), -1).item<int64_t>();
+  };
+  double prefill = 0, generation = 0;
+  int64_t sum = 0;
+  for (int run = 0; run < 2; ++run) {  // run 0 warms up
+    for (Layer& l : layers) l.cache.clear();
+    if (run == 1) graft::reset_peak_memory_stats();
+    auto t0 = Clock::now();
+    int64_t id = forward(graft::arange(P, graft::kInt64), 0);
+    auto t1 = Clock::now();
+    sum = id;
+    for (int64_t i = 0; i < steps; ++i) {
+      id = forward(graft::full({1}, id, graft::kInt64), P + i);
+      sum += id;
+    }
+    prefill = seconds_between(t0, t1), generation = seconds_between(t1, Clock::now());
+  }
+  emit("lm_decode", "ms_per_token", generation / steps * 1e3);
+  emit("lm_decode", "prefill_ms", prefill * 1e3);
+  emit("lm_decode", "tokens_sum", static_cast<double>(sum));
+  emit("lm_decode", "peak_memory_mb", graft::max_memory_allocated() / 1e6);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -232,7 +347,7 @@ int main(int argc, char** argv) {
   std::string what = "all";
   const char* env_threads = std::getenv("BENCH_THREADS");
   int threads = env_threads ? std::atoi(env_threads) : 2;
-  app.add_option("workload", what, "which workloads to run")->check(CLI::IsMember({"tiny", "gemm", "gemm-half", "block", "mlp", "mlp64", "lstm", "gemm-vs-sgemm", "all"}));
+  app.add_option("workload", what, "which workloads to run")->check(CLI::IsMember({"tiny", "gemm", "gemm-half", "block", "mlp", "mlp64", "cnn", "lstm", "decode", "gemm-vs-sgemm", "all"}));
   int tiny_reps = 200, gemm_reps = 20, block_steps = 10;
   std::string data_root = graft::data::FashionMNIST::kDefaultRoot;
   app.add_option("--tiny-reps", tiny_reps, "tiny_ops runs after warm-up (the anchor's 200; raise it for profiling)")
@@ -242,7 +357,13 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--data", data_root, "Fashion-MNIST directory (the anchor's argv[2])");
   app.add_option("--threads", threads, "OpenMP threads (default: $BENCH_THREADS, else 2)")->check(CLI::PositiveNumber);
+  std::string profile_path;
+  app.add_option("--profile", profile_path,
+                 "run the workloads under graft::profiler (its overhead is part of the figures) and write a Chrome "
+                 "trace to this file; the table goes to stderr");
   CLI11_PARSE(app, argc, argv);
+  std::optional<graft::profiler::profile> prof;
+  if (!profile_path.empty()) prof.emplace();
 
   graft::set_num_threads(threads);
   emit("config", "threads", graft::get_num_threads());
@@ -262,7 +383,17 @@ int main(int argc, char** argv) {
     const char* epochs = std::getenv("MLP64_EPOCHS");
     mlp_fmnist(data_root, epochs ? std::atoi(epochs) : 1, /*f64=*/true);
   }
+  if (what == "all" || what == "cnn") {
+    const char* epochs = std::getenv("CNN_EPOCHS");
+    cnn_fmnist(data_root, epochs ? std::atoi(epochs) : 1);
+  }
   if (what == "all" || what == "lstm") lstm_seq(10);
+  if (what == "all" || what == "decode") lm_decode(128);
   if (what == "all" || what == "gemm-vs-sgemm") matmul_vs_sgemm(gemm_reps, 10);
+  if (prof) {
+    prof->stop();
+    prof->export_chrome_trace(profile_path);
+    std::fprintf(stderr, "%s", prof->table("cpu_time_total", 25).c_str());
+  }
   return 0;
 }
