@@ -9,11 +9,10 @@
 
 namespace graft::kernels {
 
-// Below this many elements the reference loops beat a oneDNN call (measured on 2-vCPU Xeon: at 16x64,
-// oneDNN's forward takes 1.3 us and the loops 3.7 us). softmax's backward has no exp, so the loops keep
-// up with oneDNN longer.
+// From this many elements softmax's float32 forward goes through oneDNN (measured on 2-vCPU Xeon: at 16x64,
+// oneDNN's forward takes 1.3 us and the loops 3.7 us). The backward always runs on the loops (see
+// softmax_backward in softmax.cpp).
 inline constexpr int64_t kOneDnnSoftmaxMinElements = 1024;
-inline constexpr int64_t kOneDnnSoftmaxBackwardMinElements = 4096;
 
 // softmax (log = false) or log_softmax (log = true) of x along `dim` (already wrapped), contiguous, in x's
 // dtype. A slice whose maximum is -inf (all -inf) or that holds a NaN or +inf comes out NaN, as in PyTorch.
