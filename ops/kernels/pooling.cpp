@@ -4,6 +4,7 @@
 #include <limits>
 #include <vector>
 
+#include "graft/ops/kernels/backend.h"
 #include "graft/ops/kernels/loops.h"
 
 namespace graft::kernels {
@@ -89,6 +90,61 @@ void max_forward(const Tensor& x, const PoolWindows& win, const Tensor& y, const
   });
 }
 
+// The fast path of max_forward for the common windows: KH x KW taps with unit dilation, every window whole (none
+// clipped by a border), as MaxPool2d(2) and MaxPool2d(3, 2) without padding give, so that window (oh, ow) starts
+// at (oh * sh - ph, ow * sw - pw). The tap counts are known to the compiler and the choice compiles to
+// conditional moves: a function of its own, as GCC turned the same selects inlined into the dispatch into
+// branches, which on unordered data mispredict at every other tap (16 ms instead of 2.9 ms for a (128, 32, 28, 28)
+// batch on one thread). max_forward is its reference.
+template <class T, int KH, int KW>
+[[gnu::noinline]] void max_planes_whole_windows(const T* xp, T* yp, int64_t* ip, int64_t planes, int64_t h,
+                                                int64_t w, int64_t oh_n, int64_t ow_n, int64_t sh, int64_t sw,
+                                                int64_t ph, int64_t pw) {
+  for (int64_t p = 0; p < planes; ++p) {
+    const T* plane = xp + p * h * w;
+    T* out = yp + p * oh_n * ow_n;
+    int64_t* idx = ip + p * oh_n * ow_n;
+    for (int64_t oh = 0; oh < oh_n; ++oh)
+      for (int64_t ow = 0; ow < ow_n; ++ow) {
+        const int64_t first = (oh * sh - ph) * w + ow * sw - pw;
+        T best = -std::numeric_limits<T>::infinity();
+        int64_t at = first;
+        for (int i = 0; i < KH; ++i)
+          for (int j = 0; j < KW; ++j) {
+            const int64_t pos = first + i * w + j;
+            const T v = plane[pos];
+            const bool take = (v > best) | (v != v);  // a larger value, or a NaN (PyTorch's rule)
+            best = take ? v : best;
+            at = take ? pos : at;
+          }
+        out[oh * ow_n + ow] = best;
+        idx[oh * ow_n + ow] = at;
+      }
+  }
+}
+
+template <class T, int KH, int KW>
+void max_forward_whole_windows(const Tensor& x, const PoolWindows& win, const Tensor& y, const Tensor& indices) {
+  const PlaneShape s = plane_shape(x, y);
+  const T* xp = x.data_ptr<T>();
+  T* yp = y.data_ptr<T>();
+  int64_t* ip = indices.data_ptr<int64_t>();
+  parallel_for(s.planes, s.planes * s.oh * s.ow * KH * KW, [&](int64_t p0, int64_t p1) {
+    const int64_t in_plane = s.h * s.w, out_plane = s.oh * s.ow;
+    max_planes_whole_windows<T, KH, KW>(xp + p0 * in_plane, yp + p0 * out_plane, ip + p0 * out_plane, p1 - p0, s.h,
+                                        s.w, s.oh, s.ow, win.stride[0], win.stride[1], win.padding[0],
+                                        win.padding[1]);
+  });
+}
+
+// True when every window of `t` has exactly k taps one apart.
+bool whole_windows(const DimTaps& t, int64_t k) {
+  if (t.step != 1) return false;
+  for (int64_t c : t.count)
+    if (c != k) return false;
+  return true;
+}
+
 template <class T>
 void max_backward(const Tensor& gy, const Tensor& indices, const Tensor& gx) {
   const int64_t planes = gx.shape()[0], in = gx.shape()[1] * gx.shape()[2], out = gy.shape()[1] * gy.shape()[2];
@@ -163,7 +219,18 @@ void avg_backward(const Tensor& gy, const PoolWindows& win, const Tensor& gx) {
 }  // namespace
 
 void max_pool_forward(const Tensor& x, const PoolWindows& windows, const Tensor& y, const Tensor& indices) {
-  dispatch_floating(x.dtype(), "max_pool", [&]<class T>() { max_forward<T>(x, windows, y, indices); });
+  dispatch_floating(x.dtype(), "max_pool", [&]<class T>() {
+    if (windows.kind == PoolWindows::Kind::Fixed && !use_reference_kernels() && y.numel() > 0) {
+      const PlaneShape s = plane_shape(x, y);
+      const DimTaps th = taps_of(windows, 0, s.h, s.oh), tw = taps_of(windows, 1, s.w, s.ow);
+      const int64_t kh = windows.kernel[0], kw = windows.kernel[1];
+      if (whole_windows(th, kh) && whole_windows(tw, kw)) {
+        if (kh == 2 && kw == 2) return max_forward_whole_windows<T, 2, 2>(x, windows, y, indices);
+        if (kh == 3 && kw == 3) return max_forward_whole_windows<T, 3, 3>(x, windows, y, indices);
+      }
+    }
+    max_forward<T>(x, windows, y, indices);
+  });
 }
 
 void max_pool_backward(const Tensor& gy, const Tensor& indices, const Tensor& gx) {

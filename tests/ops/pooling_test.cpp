@@ -155,6 +155,25 @@ TEST(Pooling, MaxPoolTiesGoToTheFirstMaximumAndNaNWins) {
   EXPECT_EQ(gx.to_vector<double>(), (std::vector<double>{0, 1, 0, 0, 1, 0}));
 }
 
+// Whole 2x2 and 3x3 windows have a fast path; it picks the same values and indices as the loops, ties (values
+// rounded to a coarse grid) and NaNs included, in both dtypes.
+TEST(Pooling, WholeWindowFastPathAgreesWithTheLoops) {
+  for (DType dt : {kFloat32, kFloat64})
+    for (int64_t k : {2, 3}) {
+      SCOPED_TRACE(fmt::format("{} kernel {}", dtype_name(dt), k));
+      Tensor x = graft::testing::indices({2, 3, 13, 11}, 5, 7).to(dt);  // small integers: many ties
+      x.view({-1}).narrow(0, 17, 1).fill_(std::numeric_limits<double>::quiet_NaN());
+      x.view({-1}).narrow(0, 100, 2).fill_(std::numeric_limits<double>::quiet_NaN());
+      for (int64_t stride : {k, int64_t{1}, int64_t{2}}) {
+        auto [y, i] = F::max_pool2d_with_indices(x, k, stride);
+        ReferenceKernelsGuard loops;
+        auto [y_ref, i_ref] = F::max_pool2d_with_indices(x, k, stride);
+        EXPECT_TRUE(equal(i, i_ref)) << "stride " << stride;
+        EXPECT_TRUE(allclose(y, y_ref, 0, 0, /*equal_nan=*/true)) << "stride " << stride;
+      }
+    }
+}
+
 TEST(Pooling, OverlappingWindowsAddTheirGradients) {
   Tensor x = tensor({0.0, 9.0, 1.0, 2.0}, {1, 1, 4}, kFloat64).requires_grad_();
   Tensor y = F::max_pool1d(x, 3, 1);  // both windows pick position 1
