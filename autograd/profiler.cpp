@@ -41,7 +41,6 @@ struct OpenFrame {
 struct Session {
   std::mutex mutex;
   uint64_t id = 0;  // 0: none; each profile gets the next id
-  bool record_shapes = false;
   Clock::time_point start;
   std::vector<std::shared_ptr<ThreadBuffer>> buffers;
 };
@@ -187,7 +186,6 @@ profile::profile(ProfileOptions options) : options_(options) {
   GRAFT_CHECK(s.id == 0, "profile: another profile is already recording in this process; stop() it first");
   static uint64_t last_id = 0;
   s.id = ++last_id;
-  s.record_shapes = options_.record_shapes;
   s.buffers.clear();
   s.start = Clock::now();
   shapes_wanted.store(options_.record_shapes, std::memory_order_relaxed);
