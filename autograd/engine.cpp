@@ -25,6 +25,7 @@
 #include "graft/autograd/function.h"
 #include "graft/autograd/grad_arithmetic.h"
 #include "graft/autograd/profiler.h"
+#include "graft/graph/autocast_mode.h"
 #include "graft/graph/factory.h"
 #include "graft/graph/node.h"
 #include "graft/graph/warning.h"
@@ -271,6 +272,7 @@ class GraphTask {
 void run_backward(const std::vector<Edge>& roots, GradList&& root_grads, bool keep_graph, bool create_graph,
                   std::vector<Capture>& captures) {
   AutoGradMode grad_mode(create_graph);
+  graft::detail::AutocastSuspend no_autocast;  // each backward computes in the dtypes its forward recorded
   GraphTask(roots, keep_graph, captures).run(std::move(root_grads));
 }
 

@@ -45,6 +45,7 @@
 #include "common/cli.h"
 #include "graft/utils/graph_picture.h"
 #include "common/metrics.h"
+#include "common/mixed_precision.h"
 #include "common/profiling.h"
 #include "graft/utils/plot.h"
 #include "graft/utils/progress.h"
@@ -62,10 +63,14 @@ using Clock = std::chrono::steady_clock;
 
 // The model's mean loss and next-character accuracy over the windows at `starts` (in eval mode).
 CharEvaluation evaluate(nn::TransformerLM& model, const std::vector<int64_t>& ids, const std::vector<int64_t>& starts,
-                        int64_t context, int64_t batch) {
+                        int64_t context, int64_t batch, const MixedPrecision& amp) {
   model.eval();
-  const CharEvaluation result =
-      evaluate_windows([&](const Tensor& x) { return model(x); }, ids, starts, context, batch);
+  const CharEvaluation result = evaluate_windows(
+      [&](const Tensor& x) {
+        auto autocast = amp.autocast();
+        return model(x).to(kFloat32);  // the loss in float32, as under autocast in training
+      },
+      ids, starts, context, batch);
   model.train();
   return result;
 }
@@ -125,7 +130,7 @@ int main(int argc, char** argv) {
   double weight_decay = 0.5, clip = 1.0, min_lr_ratio = 0.1;
   ModelFlags m;
   SamplingFlags s;
-  std::string text_path = "/usr/share/common-licenses/GPL-3";
+  std::string text_path = "/usr/share/common-licenses/GPL-3", amp_mode = "off";
 
   CLI::App app{"A character-level GPT (grouped-query attention, RoPE, RMSNorm, SwiGLU) trained on a text, then "
                "sampled greedily, with top-k, with top-p and with beam search through the KV cache."};
@@ -143,6 +148,7 @@ int main(int argc, char** argv) {
   app.add_flag("--quick", flags.quick, "a tiny model for a few steps (what the tests run)");
   app.add_option("--threads", flags.threads, "OpenMP threads (0: OpenMP's default)")->check(examples::NonNegative)->capture_default_str();
   examples::add_profile_flag(app, flags.profile);
+  add_amp_flag(app, amp_mode);
   app.add_option("--text", text_path, "the training text")->capture_default_str();
   app.add_option("--d-model", m.d_model, "model width")->check(examples::Positive)->capture_default_str();
   app.add_option("--layers", m.layers, "transformer blocks")->check(examples::Positive)->capture_default_str();
@@ -177,6 +183,7 @@ int main(int argc, char** argv) {
 
   return run_guarded([&] {
     prepare(flags);
+    MixedPrecision amp(amp_mode);
     GRAFT_CHECK(warmup < steps, "--warmup ({}) must be smaller than --steps ({})", warmup, steps);
 
     // The text, its vocabulary, and the split: the first 90% trains, the last 10% validates.
@@ -228,9 +235,10 @@ int main(int argc, char** argv) {
     else
       scheduler = std::make_unique<optim::CosineAnnealingLR>(adamw, steps, min_lr_ratio * flags.lr);
     fmt::print("{}\n{} parameters; AdamW(lr={:g}, betas=(0.9, 0.95), weight_decay={:g}), warm-up {} + cosine to {:g}, "
-               "clip {:g}, batch {} x {} characters, {} steps, {} threads\n\n",
+               "clip {:g}, batch {} x {} characters, {} steps, {} threads{}\n\n",
                model->repr(), parameters, flags.lr, weight_decay, warmup, min_lr_ratio * flags.lr, clip,
-               flags.batch_size, m.context, steps, omp_get_max_threads());
+               flags.batch_size, m.context, steps, omp_get_max_threads(),
+               amp.enabled() ? fmt::format(", mixed precision ({} products, float32 master weights)", amp_mode) : "");
 
     // Fixed evaluation windows: all of the validation text, and a random sample of the training text.
     Generator windows_generator(flags.seed);
@@ -238,8 +246,8 @@ int main(int argc, char** argv) {
     const std::vector<int64_t> train_eval_starts = random_starts(train, train_eval_windows, m.context, windows_generator);
     History history;
     auto record_evaluation = [&](int64_t step) {
-      const CharEvaluation t = evaluate(*model, train, train_eval_starts, m.context, flags.batch_size);
-      const CharEvaluation v = evaluate(*model, val, val_starts, m.context, flags.batch_size);
+      const CharEvaluation t = evaluate(*model, train, train_eval_starts, m.context, flags.batch_size, amp);
+      const CharEvaluation v = evaluate(*model, val, val_starts, m.context, flags.batch_size, amp);
       history.eval_step.push_back(static_cast<double>(step));
       history.train_loss.push_back(t.loss);
       history.val_loss.push_back(v.loss);
@@ -249,7 +257,6 @@ int main(int argc, char** argv) {
     fmt::print("step 0: train loss {:.4f}, val loss {:.4f}\n", history.train_loss.back(), history.val_loss.back());
 
     const auto training_start = Clock::now();
-    const std::vector<Tensor> params = model->parameters();
     double grad_norm = 0;
     RunProfile run_profile(flags.profile);
     for (int64_t done = 0; done < steps;) {
@@ -258,12 +265,14 @@ int main(int argc, char** argv) {
       for (int64_t i = 0; i < n; ++i, ++done) {
         const CharBatch b = windows(train, random_starts(train, flags.batch_size, m.context, windows_generator), m.context);
         adamw.zero_grad();
-        const Tensor logits = (*model)(b.x);
-        const Tensor loss = next_char_loss(logits, b.y);
-        loss.backward();
-        grad_norm = nn::utils::clip_grad_norm_(params, clip);
+        Tensor logits, loss;
+        {
+          auto autocast = amp.autocast();
+          logits = (*model)(b.x);
+          loss = next_char_loss(logits, b.y);
+        }
         history.lr.push_back(scheduler->get_last_lr().front());
-        adamw.step();
+        grad_norm = amp.backward_and_step(loss, adamw, clip).grad_norm;
         scheduler->step();
         const double value = loss.item<double>();
         GRAFT_CHECK(std::isfinite(value), "training diverged at step {} (loss {}); try a smaller --lr", done + 1, value);
@@ -341,8 +350,10 @@ int main(int argc, char** argv) {
     checkpoint.insert("model", model->state_dict());
     checkpoint.insert("optimizer", adamw.state_dict());
     checkpoint.insert("scheduler", scheduler->state_dict());
+    if (amp.scaler().is_enabled()) checkpoint.insert("scaler", amp.scaler().state_dict());
     optim::Checkpoint run;
     run.metadata = json{{"step", steps},
+                        {"amp", amp_mode},
                         {"config", config_json},
                         {"vocab", vocab.to_json()},
                         {"history", history.to_json()},

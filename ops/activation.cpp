@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "graft/autograd/profiler.h"
+#include "graft/ops/detail/autocast.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/kernels/activation.h"
 #include "graft/ops/kernels/softmax.h"
@@ -190,16 +191,19 @@ Tensor backward_data(const char* op, const Tensor& grad_output, const Tensor& ou
 }  // namespace
 
 Tensor softmax(const Tensor& input, int64_t dim, std::optional<DType> dtype) {
+  if (autocast_wants_float32({input})) return softmax(autocast_float32(input), dim, dtype);
   GRAFT_RECORD_FUNCTION("softmax", input);
   return softmax_impl("softmax", "SoftmaxBackward0", input, dim, dtype, false);
 }
 
 Tensor log_softmax(const Tensor& input, int64_t dim, std::optional<DType> dtype) {
+  if (autocast_wants_float32({input})) return log_softmax(autocast_float32(input), dim, dtype);
   GRAFT_RECORD_FUNCTION("log_softmax", input);
   return softmax_impl("log_softmax", "LogSoftmaxBackward0", input, dim, dtype, true);
 }
 
 Tensor masked_softmax(const Tensor& input, const Tensor& keep) {
+  if (autocast_wants_float32({input})) return masked_softmax(autocast_float32(input), keep);
   GRAFT_RECORD_FUNCTION("masked_softmax", input, keep);
   constexpr const char* op = "masked_softmax";
   floating_argument(op, input);

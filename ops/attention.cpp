@@ -7,6 +7,7 @@
 #include "graft/ops/activation.h"
 #include "graft/ops/detail/attention_checks.h"
 #include "graft/ops/detail/causal_mask.h"
+#include "graft/ops/detail/autocast.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/matmul.h"
 #include "graft/ops/operators.h"
@@ -57,6 +58,11 @@ Tensor ungroup_heads(const Tensor& t, int64_t heads, int64_t L) {
 
 Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& attn_mask,
                                     double dropout_p, bool is_causal, std::optional<double> scale, bool enable_gqa) {
+  if (autocast_wants_lower({query, key, value, attn_mask})) {
+    Tensor q = autocast_lower(query), k = autocast_lower(key), v = autocast_lower(value), m = autocast_lower(attn_mask);
+    AutocastSuspend inner;  // one op, as PyTorch's fused kernel: its softmax stays in the lower dtype
+    return scaled_dot_product_attention(q, k, v, m, dropout_p, is_causal, scale, enable_gqa);
+  }
   GRAFT_RECORD_FUNCTION("scaled_dot_product_attention", query, key, value, attn_mask);
   check_attention_operands(kOp, query, key, value);
   const int64_t T = query.shape()[query.dim() - 2], E = query.shape()[query.dim() - 1];

@@ -6,6 +6,7 @@
 #include "graft/ops/activation.h"
 #include "graft/ops/detail/attention_checks.h"
 #include "graft/ops/detail/causal_mask.h"
+#include "graft/ops/detail/autocast.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/kernels/flash_attention.h"
 #include "graft/ops/matmul.h"
@@ -45,6 +46,9 @@ TensorList composite_backward(const Tensor& q, const Tensor& k, const Tensor& v,
 
 Tensor flash_attention(const Tensor& query, const Tensor& key, const Tensor& value, bool is_causal,
                        std::optional<double> scale, FlashAttentionBlockSizes block_sizes) {
+  if (autocast_wants_lower({query, key, value}))
+    return flash_attention(autocast_lower(query), autocast_lower(key), autocast_lower(value), is_causal, scale,
+                           block_sizes);
   GRAFT_RECORD_FUNCTION("flash_attention", query, key, value);
   check_attention_operands(kOp, query, key, value);
   const Shape batch(query.shape().begin(), query.shape().end() - 2);

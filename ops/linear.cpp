@@ -1,6 +1,7 @@
 #include "graft/ops/linear.h"
 
 #include "graft/autograd/profiler.h"
+#include "graft/ops/detail/autocast.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/kernels/matmul.h"
 #include "graft/ops/matmul.h"
@@ -12,6 +13,8 @@ namespace graft::nn::functional {
 using namespace graft::detail;
 
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
+  if (autocast_wants_lower({input, weight, bias}))
+    return linear(autocast_lower(input), autocast_lower(weight), autocast_lower(bias));
   GRAFT_RECORD_FUNCTION("linear", input, weight, bias);
   check_defined("linear", "input", input);
   check_defined("linear", "weight", weight);

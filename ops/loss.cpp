@@ -8,6 +8,7 @@
 #include "graft/autograd/profiler.h"
 #include "graft/graph/warning.h"
 #include "graft/ops/activation.h"
+#include "graft/ops/detail/autocast.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/indexing.h"
 #include "graft/ops/kernels/loss.h"
@@ -232,6 +233,8 @@ void check_regression(const char* op, const Tensor& input, const Tensor& target)
 // ---------------------------------------------------------------- regression losses
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, std::string_view reduction) {
+  if (autocast_wants_float32({input, target}))
+    return mse_loss(autocast_float32(input), autocast_float32(target), reduction);
   GRAFT_RECORD_FUNCTION("mse_loss", input, target);
   const Reduction r = parse_reduction("mse_loss", reduction);
   check_regression("mse_loss", input, target);
@@ -240,6 +243,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, std::string_view redu
 }
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, std::string_view reduction) {
+  if (autocast_wants_float32({input, target})) return l1_loss(autocast_float32(input), autocast_float32(target), reduction);
   GRAFT_RECORD_FUNCTION("l1_loss", input, target);
   const Reduction r = parse_reduction("l1_loss", reduction);
   check_regression("l1_loss", input, target);
@@ -247,6 +251,8 @@ Tensor l1_loss(const Tensor& input, const Tensor& target, std::string_view reduc
 }
 
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, std::string_view reduction, double beta) {
+  if (autocast_wants_float32({input, target}))
+    return smooth_l1_loss(autocast_float32(input), autocast_float32(target), reduction, beta);
   GRAFT_RECORD_FUNCTION("smooth_l1_loss", input, target);
   const Reduction r = parse_reduction("smooth_l1_loss", reduction);
   check_regression("smooth_l1_loss", input, target);
@@ -260,6 +266,8 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, std::string_vie
 // ---------------------------------------------------------------- binary cross-entropy
 
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, std::string_view reduction) {
+  if (autocast_wants_float32({input, target, weight}))
+    return binary_cross_entropy(autocast_float32(input), autocast_float32(target), autocast_float32(weight), reduction);
   GRAFT_RECORD_FUNCTION("binary_cross_entropy", input, target, weight);
   const char* op = "binary_cross_entropy";
   const Reduction r = parse_reduction(op, reduction);
@@ -294,6 +302,9 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Ten
 
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight,
                                         std::string_view reduction, const Tensor& pos_weight) {
+  if (autocast_wants_float32({input, target, weight, pos_weight}))
+    return binary_cross_entropy_with_logits(autocast_float32(input), autocast_float32(target), autocast_float32(weight),
+                                            reduction, autocast_float32(pos_weight));
   GRAFT_RECORD_FUNCTION("binary_cross_entropy_with_logits", input, target, weight, pos_weight);
   const char* op = "binary_cross_entropy_with_logits";
   const Reduction r = parse_reduction(op, reduction);
@@ -340,6 +351,8 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
 
 Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                 std::string_view reduction) {
+  if (autocast_wants_float32({input, weight}))
+    return nll_loss(autocast_float32(input), target, autocast_float32(weight), ignore_index, reduction);
   GRAFT_RECORD_FUNCTION("nll_loss", input, target, weight);
   const char* op = "nll_loss";
   const Reduction r = parse_reduction(op, reduction);
@@ -350,6 +363,9 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const Tensor& weight,
 
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                      std::string_view reduction, double label_smoothing) {
+  if (autocast_wants_float32({input, target, weight}))
+    return cross_entropy(autocast_float32(input), autocast_float32(target), autocast_float32(weight), ignore_index,
+                         reduction, label_smoothing);
   GRAFT_RECORD_FUNCTION("cross_entropy", input, target, weight);
   const char* op = "cross_entropy";
   const Reduction r = parse_reduction(op, reduction);
@@ -382,12 +398,15 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const Tensor& we
 }
 
 Tensor focal_loss(const Tensor& input, const Tensor& target, double alpha, double gamma, std::string_view reduction) {
+  if (autocast_wants_float32({input})) return focal_loss(autocast_float32(input), target, alpha, gamma, reduction);
   GRAFT_RECORD_FUNCTION("focal_loss", input, target);
   return focal_loss_impl(input, target, nullptr, alpha, gamma, reduction);
 }
 
 Tensor focal_loss(const Tensor& input, const Tensor& target, const Tensor& alpha, double gamma,
                   std::string_view reduction) {
+  if (autocast_wants_float32({input, alpha}))
+    return focal_loss(autocast_float32(input), target, autocast_float32(alpha), gamma, reduction);
   GRAFT_RECORD_FUNCTION("focal_loss", input, target, alpha);
   return focal_loss_impl(input, target, &alpha, 1.0, gamma, reduction);
 }

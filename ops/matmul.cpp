@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "graft/autograd/profiler.h"
+#include "graft/ops/detail/autocast.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/kernels/matmul.h"
 #include "graft/ops/shape.h"
@@ -84,6 +85,7 @@ Tensor matmul_core(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  if (autocast_wants_lower({a, b})) return matmul(autocast_lower(a), autocast_lower(b));
   GRAFT_RECORD_FUNCTION("matmul", a, b);
   check_defined("matmul", "input", a);
   check_defined("matmul", "other", b);
@@ -108,6 +110,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mm(const Tensor& a, const Tensor& b) {
+  if (autocast_wants_lower({a, b})) return mm(autocast_lower(a), autocast_lower(b));
   GRAFT_RECORD_FUNCTION("mm", a, b);
   check_defined("mm", "input", a);
   check_defined("mm", "mat2", b);
@@ -119,6 +122,7 @@ Tensor mm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
+  if (autocast_wants_lower({a, b})) return bmm(autocast_lower(a), autocast_lower(b));
   GRAFT_RECORD_FUNCTION("bmm", a, b);
   check_defined("bmm", "input", a);
   check_defined("bmm", "mat2", b);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "graft/autograd/profiler.h"
+#include "graft/ops/detail/autocast.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/kernels/normalization.h"
 #include "graft/ops/operators.h"
@@ -79,6 +80,8 @@ GradList row_norm_composite(const Tensor& g, const Tensor& x, const Tensor& w, i
 // ---------------------------------------------------------------- layer_norm
 
 Tensor layer_norm(const Tensor& input, IntList normalized_shape, const Tensor& weight, const Tensor& bias, double eps) {
+  if (autocast_wants_float32({input, weight, bias}))
+    return layer_norm(autocast_float32(input), normalized_shape, autocast_float32(weight), autocast_float32(bias), eps);
   GRAFT_RECORD_FUNCTION("layer_norm", input, weight, bias);
   check_floating_input("layer_norm", input);
   const int64_t cols = check_normalized_shape("layer_norm", input, normalized_shape);
@@ -105,6 +108,8 @@ Tensor layer_norm(const Tensor& input, IntList normalized_shape, const Tensor& w
 // ---------------------------------------------------------------- rms_norm
 
 Tensor rms_norm(const Tensor& input, IntList normalized_shape, const Tensor& weight, std::optional<double> eps_opt) {
+  if (autocast_wants_float32({input, weight}))
+    return rms_norm(autocast_float32(input), normalized_shape, autocast_float32(weight), eps_opt);
   GRAFT_RECORD_FUNCTION("rms_norm", input, weight);
   check_floating_input("rms_norm", input);
   const int64_t cols = check_normalized_shape("rms_norm", input, normalized_shape);

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "graft/autograd/profiler.h"
+#include "graft/ops/detail/autocast.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/indexing.h"
 #include "graft/ops/kernels/reduce.h"
@@ -171,18 +172,22 @@ Tensor arg_index(const char* op, const Tensor& x, std::optional<int64_t> dim, bo
 }  // namespace
 
 Tensor sum(const Tensor& x) {
+  if (autocast_wants_float32({x})) return sum(autocast_float32(x));
   GRAFT_RECORD_FUNCTION("sum", x);
   return sum_impl("SumBackward0", x, {}, false);
 }
 Tensor sum(const Tensor& x, IntList dims, bool keepdim) {
+  if (autocast_wants_float32({x})) return sum(autocast_float32(x), dims, keepdim);
   GRAFT_RECORD_FUNCTION("sum", x);
   return sum_impl("SumBackward1", x, dims, keepdim);
 }
 Tensor mean(const Tensor& x) {
+  if (autocast_wants_float32({x})) return mean(autocast_float32(x));
   GRAFT_RECORD_FUNCTION("mean", x);
   return mean_impl("MeanBackward0", x, {}, false);
 }
 Tensor mean(const Tensor& x, IntList dims, bool keepdim) {
+  if (autocast_wants_float32({x})) return mean(autocast_float32(x), dims, keepdim);
   GRAFT_RECORD_FUNCTION("mean", x);
   return mean_impl("MeanBackward1", x, dims, keepdim);
 }
@@ -283,23 +288,28 @@ Tensor var_std(const char* op, const char* node_name, const Tensor& x, IntList d
 }  // namespace
 
 Tensor var(const Tensor& x, bool unbiased) {
+  if (autocast_wants_float32({x})) return var(autocast_float32(x), unbiased);
   GRAFT_RECORD_FUNCTION("var", x);
   return var_std("var", "VarBackward0", x, {}, unbiased, false, false);
 }
 Tensor var(const Tensor& x, IntList dims, bool unbiased, bool keepdim) {
+  if (autocast_wants_float32({x})) return var(autocast_float32(x), dims, unbiased, keepdim);
   GRAFT_RECORD_FUNCTION("var", x);
   return var_std("var", "VarBackward1", x, dims, unbiased, keepdim, false);
 }
 Tensor std(const Tensor& x, bool unbiased) {
+  if (autocast_wants_float32({x})) return std(autocast_float32(x), unbiased);
   GRAFT_RECORD_FUNCTION("std", x);
   return var_std("std", "StdBackward0", x, {}, unbiased, false, true);
 }
 Tensor std(const Tensor& x, IntList dims, bool unbiased, bool keepdim) {
+  if (autocast_wants_float32({x})) return std(autocast_float32(x), dims, unbiased, keepdim);
   GRAFT_RECORD_FUNCTION("std", x);
   return var_std("std", "StdBackward1", x, dims, unbiased, keepdim, true);
 }
 
 Tensor logsumexp(const Tensor& x, IntList dims, bool keepdim) {
+  if (autocast_wants_float32({x})) return logsumexp(autocast_float32(x), dims, keepdim);
   GRAFT_RECORD_FUNCTION("logsumexp", x);
   check_defined("logsumexp", "input", x);
   Tensor xf = is_floating(x.dtype()) ? x : to(x, kFloat32);  // integers give float32, as in PyTorch

@@ -1,6 +1,7 @@
 #include "graft/ops/scan.h"
 
 #include "graft/autograd/profiler.h"
+#include "graft/ops/detail/autocast.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/kernels/reduce.h"
 #include "graft/ops/shape.h"
@@ -25,6 +26,7 @@ Tensor cumulative_sum(const Tensor& x, int64_t dim, bool reverse) {
 }  // namespace
 
 Tensor cumsum(const Tensor& input, int64_t dim, std::optional<DType> dtype) {
+  if (autocast_wants_float32({input})) return cumsum(autocast_float32(input), dim, dtype);
   GRAFT_RECORD_FUNCTION("cumsum", input);
   check_defined("cumsum", "input", input);
   const int64_t d = wrap_dim("cumsum", dim, input.dim());

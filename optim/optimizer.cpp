@@ -7,9 +7,11 @@
 #include <fmt/format.h>
 
 #include "graft/autograd/profiler.h"
+#include "graft/graph/autocast_mode.h"
 #include "graft/graph/grad_mode.h"
 #include "graft/graph/node.h"
 #include "graft/ops/shape.h"
+#include "graft/optim/detail/finite.h"
 
 namespace graft::optim {
 
@@ -121,6 +123,7 @@ Tensor Optimizer::step(const LossClosure& closure) {
               "{}: param_groups() has {} groups but the optimizer set up {}; add groups with add_param_group", name(),
               groups_.size(), flat_.size());
   NoGradGuard no_grad;
+  check_float16_overflow();
   for (size_t g = 0; g < groups_.size(); ++g) {
     for (FlatBucket& bucket : flat_[g].buckets()) {
       std::vector<uint8_t> active = bucket.sync();
@@ -129,6 +132,22 @@ Tensor Optimizer::step(const LossClosure& closure) {
     }
   }
   return loss;
+}
+
+// float16's largest value is 65504: a float16 backward without loss scaling overflows easily, and the step
+// would silently turn the weights into NaN. Checked once per step after a float16 autocast scope only, so
+// float32 and bfloat16 training pay nothing.
+void Optimizer::check_float16_overflow() {
+  const uint64_t scopes = graft::detail::float16_autocast_scopes();
+  if (scopes == float16_scopes_seen_) return;
+  float16_scopes_seen_ = scopes;
+  for (const OptimizerParamGroup& group : groups_)
+    for (const Tensor& p : group.params())
+      GRAFT_CHECK(detail::all_finite(p.grad()),
+                  "{}.step: a gradient (parameter of shape {}) is inf or NaN after float16 autocast: float16 "
+                  "overflowed. Scale the loss with optim::GradScaler (scaler.scale(loss).backward(); "
+                  "scaler.step(optimizer); scaler.update()), which skips such steps, or autocast to bfloat16",
+                  name(), shape_str(p.shape()));
 }
 
 void Optimizer::step_range(size_t group, size_t bucket_index, FlatRange range) {

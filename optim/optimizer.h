@@ -108,6 +108,8 @@ class Optimizer {
 
   /// Runs `closure` (with grad mode on) when given, then updates every parameter that has a gradient,
   /// with grad mode off. Returns the closure's loss (undefined without a closure).
+  /// @throws graft::Error when a gradient is inf or NaN and a float16 autocast scope ran since the last step
+  ///         (float16 overflowed: optim::GradScaler skips such steps instead; PyTorch would step into NaN).
   Tensor step(const LossClosure& closure = nullptr);
   /// Zeroes every defined gradient in place (detaching it first), or drops it with set_to_none.
   void zero_grad(bool set_to_none = false);
@@ -162,6 +164,8 @@ class Optimizer {
   std::unique_ptr<OptimizerOptions> defaults_;
   std::vector<OptimizerParamGroup> groups_;
   std::vector<FlatParameters> flat_;
+  uint64_t float16_scopes_seen_ = 0;  // graft::detail::float16_autocast_scopes() at the last check
+  void check_float16_overflow();
 };
 
 }  // namespace graft::optim

@@ -13,6 +13,7 @@
 
 #include "common/cli.h"
 #include "common/metrics.h"
+#include "common/mixed_precision.h"
 #include "common/profiling.h"
 #include "graft/utils/graph_picture.h"
 #include "graft/utils/plot.h"
@@ -30,11 +31,11 @@ struct RunConfig {
   int64_t epochs, batch_size, limit_train;
   double lr;
   uint64_t seed;
-  std::string schedule;
+  std::string schedule, amp;
 
   json to_json() const {
-    return {{"epochs", epochs}, {"batch_size", batch_size}, {"limit_train", limit_train},
-            {"lr", lr},         {"seed", seed},             {"schedule", schedule}};
+    return {{"epochs", epochs}, {"batch_size", batch_size}, {"limit_train", limit_train}, {"lr", lr},
+            {"seed", seed},     {"schedule", schedule},     {"amp", amp}};
   }
   // Differences from a checkpoint's configuration, as "name: checkpoint X, now Y" lines. The number of
   // epochs may grow when the learning rate is constant.
@@ -43,8 +44,10 @@ struct RunConfig {
     const json now = to_json();
     for (const auto& [key, value] : now.items()) {
       if (key == "epochs" && schedule == "constant") continue;
-      if (!saved.contains(key) || saved[key] != value)
-        out.push_back(fmt::format("{}: the checkpoint has {}, this run {}", key, saved.contains(key) ? saved[key].dump() : "nothing", value.dump()));
+      // Checkpoints written before --amp existed trained in float32.
+      const json was = saved.contains(key) ? saved[key] : key == "amp" ? json("off") : json();
+      if (was != value)
+        out.push_back(fmt::format("{}: the checkpoint has {}, this run {}", key, was.is_null() ? "nothing" : was.dump(), value.dump()));
     }
     return out;
   }
@@ -77,7 +80,7 @@ struct Evaluation {
   double loss, accuracy;
 };
 
-Evaluation evaluate(nn::Module& model, const data::TensorDataset& set) {
+Evaluation evaluate(nn::Module& model, const data::TensorDataset& set, const MixedPrecision& amp) {
   NoGradGuard no_grad;
   model.eval();
   constexpr int64_t kChunk = 1000;
@@ -86,6 +89,7 @@ Evaluation evaluate(nn::Module& model, const data::TensorDataset& set) {
   for (int64_t start = 0; start < set.size(); start += kChunk) {
     const int64_t n = std::min(kChunk, set.size() - start);
     Tensor x = set.inputs().narrow(0, start, n), y = set.targets().narrow(0, start, n);
+    auto autocast = amp.autocast();
     Tensor logits = model(x);
     loss_sum += F::cross_entropy(logits, y, {}, -100, "sum").item<double>();
     correct += count_correct(logits, y);
@@ -104,7 +108,7 @@ int run_fashion_mnist_example(int argc, char** argv, const FashionMnistExample& 
   flags.lr = 1e-3;
   bool resume = false;
   int64_t limit_train = 0, limit_test = 0, stop_after = 0;
-  std::string data_dir = data::FashionMNIST::kDefaultRoot, schedule = "cosine";
+  std::string data_dir = data::FashionMNIST::kDefaultRoot, schedule = "cosine", amp_mode = "off";
   CLI::App app{example.description};
   add_training_flags(app, flags);
   app.add_flag("--resume", resume, "continue from <out-dir>/checkpoint.safetensors (same settings as the first run)");
@@ -115,6 +119,7 @@ int run_fashion_mnist_example(int argc, char** argv, const FashionMnistExample& 
       ->capture_default_str();
   app.add_option("--stop-after-epoch", stop_after, "stop after this epoch's checkpoint, as if interrupted (0: never)")
       ->check(examples::NonNegative);
+  add_amp_flag(app, amp_mode);
   app.add_option("--data-dir", data_dir, "the Fashion-MNIST IDX files (Debian's dataset-fashion-mnist)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   // --quick: two epochs on a subset, unless the flags say otherwise.
@@ -126,7 +131,8 @@ int run_fashion_mnist_example(int argc, char** argv, const FashionMnistExample& 
 
   return run_guarded([&] {
     prepare(flags);
-    const RunConfig config{flags.epochs, flags.batch_size, limit_train, flags.lr, flags.seed, schedule};
+    const RunConfig config{flags.epochs, flags.batch_size, limit_train, flags.lr, flags.seed, schedule, amp_mode};
+    MixedPrecision amp(amp_mode);
     const std::string checkpoint_path = output_path(flags, "checkpoint.safetensors");
 
     // With --resume, the checkpoint is read and checked before anything else.
@@ -159,6 +165,7 @@ int run_fashion_mnist_example(int argc, char** argv, const FashionMnistExample& 
       model->load_state_dict(checkpoint->at("model").tensors);
       adam.load_state_dict(checkpoint->at("optimizer"));
       if (scheduler) scheduler->load_state_dict(checkpoint->at("scheduler"));
+      if (amp.scaler().is_enabled()) amp.scaler().load_state_dict(checkpoint->at("scaler"));
       default_generator().set_state(run_state.at("generator").get<std::string>());
       loader.generator().set_state(run_state.at("loader_generator").get<std::string>());
       history = History::from_json(run_state.at("history"));
@@ -167,8 +174,9 @@ int run_fashion_mnist_example(int argc, char** argv, const FashionMnistExample& 
     }
     int64_t parameters = 0;
     for (const Tensor& p : model->parameters()) parameters += p.numel();
-    fmt::print("{}\n{} parameters; Adam(lr={}), batch {}, {} schedule, {} epochs, {} threads\n\n", model->repr(), parameters,
-               flags.lr, flags.batch_size, schedule, flags.epochs, omp_get_max_threads());
+    fmt::print("{}\n{} parameters; Adam(lr={}), batch {}, {} schedule, {} epochs, {} threads{}\n\n", model->repr(),
+               parameters, flags.lr, flags.batch_size, schedule, flags.epochs, omp_get_max_threads(),
+               amp.enabled() ? fmt::format(", mixed precision ({} products, float32 master weights)", amp_mode) : "");
 
     RunProfile run_profile(flags.profile);
     for (int64_t epoch = done; epoch < flags.epochs; ++epoch) {
@@ -177,14 +185,17 @@ int run_fashion_mnist_example(int argc, char** argv, const FashionMnistExample& 
       ProgressBar bar(fmt::format("epoch {}/{}", epoch + 1, flags.epochs), loader.size());
       for (const auto& [x, y] : loader) {
         adam.zero_grad();
-        Tensor logits = (*model)(x);
-        Tensor loss = F::cross_entropy(logits, y);
-        loss.backward();
-        adam.step();
+        Tensor logits, loss;
+        {
+          auto autocast = amp.autocast();
+          logits = (*model)(x);
+          loss = F::cross_entropy(logits, y);
+        }
+        amp.backward_and_step(loss, adam);
         bar.update(x.size(0), loss.item<double>(), count_correct(logits.detach(), y));
       }
       if (scheduler) scheduler->step();
-      const Evaluation eval = evaluate(*model, test);
+      const Evaluation eval = evaluate(*model, test, amp);
       history.train_loss.push_back(bar.mean_loss());
       history.train_acc.push_back(100 * bar.accuracy().value_or(0));
       history.test_loss.push_back(eval.loss);
@@ -196,6 +207,7 @@ int run_fashion_mnist_example(int argc, char** argv, const FashionMnistExample& 
       ckpt.insert("model", model->state_dict());
       ckpt.insert("optimizer", adam.state_dict());
       if (scheduler) ckpt.insert("scheduler", scheduler->state_dict());
+      if (amp.scaler().is_enabled()) ckpt.insert("scaler", amp.scaler().state_dict());
       optim::Checkpoint run;
       run.metadata = json{{"epoch", epoch + 1},
                           {"config", config.to_json()},
@@ -221,8 +233,10 @@ int run_fashion_mnist_example(int argc, char** argv, const FashionMnistExample& 
     for (size_t e = 0; e < history.epochs(); ++e)
       fmt::print("{:>5}  {:>10.4f}  {:>8.2f}%  {:>9.4f}  {:>8.2f}%  {:>6.1f} s\n", e + 1, history.train_loss[e],
                  history.train_acc[e], history.test_loss[e], history.test_acc[e], history.seconds[e]);
-    const Evaluation final_eval = evaluate(*model, test);
+    const Evaluation final_eval = evaluate(*model, test, amp);
     fmt::print("Final test accuracy: {:.2f}%\n", 100 * final_eval.accuracy);
+    if (amp.scaler().is_enabled())
+      fmt::print("loss scale {:g}; {} steps skipped on float16 overflow\n", amp.scaler().get_scale(), amp.skipped_steps());
 
     const std::string model_path = output_path(flags, "model.safetensors");
     nn::save(*model, model_path);

@@ -29,8 +29,8 @@ struct FashionMnistExample {
   int64_t quick_epochs = 2, quick_limit_train = 2000, quick_limit_test = 1000;
 };
 
-// Parses the flags (--epochs --batch-size --lr --seed --out-dir --quick --threads --resume --limit-train
-// --limit-test --schedule --stop-after-epoch --data-dir) and runs the training; returns the exit status
+// Parses the flags (--epochs --batch-size --lr --seed --out-dir --quick --threads --profile --resume
+// --limit-train --limit-test --schedule --stop-after-epoch --amp --data-dir) and runs the training; returns the exit status
 // (0, 1 on an error, which is printed).
 int run_fashion_mnist_example(int argc, char** argv, const FashionMnistExample& example);
 

@@ -98,11 +98,44 @@ TEST(ExampleMlpFashionMnist, ResumeChecksTheCheckpointAndTheSettings) {
   EXPECT_NE(refused.output.find("epochs: the checkpoint has 1, this run 2"), std::string::npos) << refused.output;
 }
 
+// --amp: autocast around the forward pass and the loss, float32 master weights; f16 adds the loss scaler,
+// whose state the checkpoint keeps, so a float16 run resumes bit for bit too. A checkpoint written with
+// other --amp settings is refused.
+TEST(ExampleMlpFashionMnist, MixedPrecisionTrainsAndResumesBitForBit) {
+  TempDir bf16, straight, interrupted;
+  const std::vector<std::string> small{"--limit-train", "600", "--limit-test", "300"};
+  auto with = [&](const TempDir& dir, std::vector<std::string> extra) {
+    extra.insert(extra.end(), small.begin(), small.end());
+    return quick(dir, extra);
+  };
+  const RunResult b = run_example("mlp_fashion_mnist", with(bf16, {"--amp", "bf16"}));
+  ASSERT_EQ(b.status, 0) << b.output;
+  EXPECT_NE(b.output.find("mixed precision (bf16 products, float32 master weights)"), std::string::npos) << b.output;
+  const size_t at = b.output.find("Final test accuracy: ");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_GT(std::stod(b.output.substr(at + 21)), 40.0) << b.output;
+
+  const RunResult f16 = run_example("mlp_fashion_mnist", with(straight, {"--amp", "f16"}));
+  ASSERT_EQ(f16.status, 0) << f16.output;
+  EXPECT_NE(f16.output.find("loss scale 65536; 0 steps skipped"), std::string::npos) << f16.output;
+  EXPECT_NE(read_file(straight / "checkpoint.safetensors").find("_growth_tracker"), std::string::npos)
+      << "the scaler's state is in the checkpoint";
+  ASSERT_EQ(run_example("mlp_fashion_mnist", with(interrupted, {"--amp", "f16", "--stop-after-epoch", "1"})).status, 0);
+  const RunResult other = run_example("mlp_fashion_mnist", with(interrupted, {"--resume", "--amp", "bf16"}));
+  EXPECT_EQ(other.status, 1);
+  EXPECT_NE(other.output.find(R"(amp: the checkpoint has "f16", this run "bf16")"), std::string::npos) << other.output;
+  const RunResult resumed = run_example("mlp_fashion_mnist", with(interrupted, {"--resume", "--amp", "f16"}));
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  const std::string wa = read_file(straight / "model.safetensors"), wb = read_file(interrupted / "model.safetensors");
+  ASSERT_FALSE(wa.empty());
+  EXPECT_TRUE(wa == wb) << "the resumed float16 run's weights differ from the uninterrupted run's";
+}
+
 TEST(ExampleMlpFashionMnist, HelpListsTheFlags) {
   const RunResult help = run_example("mlp_fashion_mnist", {"--help"});
   EXPECT_EQ(help.status, 0);
   for (const char* flag : {"--epochs", "--batch-size", "--lr", "--seed", "--out-dir", "--quick", "--threads", "--resume",
-                           "--limit-train", "--schedule", "--stop-after-epoch"})
+                           "--limit-train", "--schedule", "--stop-after-epoch", "--amp"})
     EXPECT_NE(help.output.find(flag), std::string::npos) << flag;
 }
 
