@@ -1,10 +1,10 @@
 // graft's benchmarks. Each workload is defined exactly as in the LibTorch anchor
 // (../shared/anchors/libtorch/bench.cpp), so the figures compare as ratios when measured in one session.
 // Prints one JSON object per line: {"workload":..., "metric":..., "value":...}
-//   graft_bench [tiny|gemm|gemm-half|block|mlp|mlp64|lstm|gemm-vs-sgemm|all] [--threads N]   (threads default: $BENCH_THREADS, else 2)
+//   graft_bench [tiny|gemm|gemm-half|block|block-half|mlp|mlp64|cnn|lstm|decode|gemm-vs-sgemm|all] [--threads N]   (threads default: $BENCH_THREADS, else 2)
 // tiny, gemm, block (gqa_block), mlp (mlp_fmnist; MLP_EPOCHS epochs, default 2) and mlp64 (mlp_fmnist_f64;
 // MLP64_EPOCHS epochs, default 1) are the anchor's
-// workloads; gemm-half is matmul_1024 in bfloat16 and float16; gemm-vs-sgemm times graft::matmul against a
+// workloads; gemm-half is matmul_1024 in bfloat16 and float16, block-half gqa_block under bf16/f16 autocast; gemm-vs-sgemm times graft::matmul against a
 // bare dnnl_sgemm in one process
 // (../shared/anchors/onednn/gemm_probe.cpp is the same sgemm as a separate program).
 #include <oneapi/dnnl/dnnl.h>
@@ -171,7 +171,10 @@ void time_training_steps(const std::string& workload, Step& step, int steps) {
 // One pre-norm GQA transformer block (RMSNorm, RoPE, causal attention with 8 query heads over 2 key/value
 // heads, SwiGLU), forward + backward + AdamW: the anchor's W3. graft computes the same functions with its
 // fused ops where the anchor composes them; each line names the anchor's line it replaces.
-void gqa_block(int steps) {
+// With `autocast`, the forward pass and the loss run under AutocastGuard (products in that dtype, the norms in
+// float32), float32 master weights: "gqa_block_bf16" / "gqa_block_f16", graft only (the anchor has no such
+// workload; its ratio to graft's own float32 block is what the README reports).
+void gqa_block(int steps, std::optional<graft::DType> autocast = std::nullopt) {
   graft::manual_seed(0);  // torch::manual_seed(0);
   const int64_t B = 8, T = 128, D = 256, H = 8, KV = 2, HD = D / H, FF = 768;
   auto p = [](graft::IntList s) { return (graft::randn(s) * 0.02).detach().requires_grad_(); };  // (randn(s) * 0.02).requires_grad_()
@@ -188,22 +191,27 @@ void gqa_block(int steps) {
   graft::Tensor x = graft::randn({B, T, D});  // auto x = torch::randn({B, T, D});
   auto step = [&] {
     opt.zero_grad();
-    graft::Tensor h = F::rms_norm(x, g1, 1e-6);  // rmsnorm(x, g1): x * rsqrt(x.pow(2).mean(-1, true) + 1e-6) * g1
-    graft::Tensor q = F::apply_rotary_emb(h.matmul(wq).view({B, T, H, HD}).transpose(1, 2), cos, sin);   // rope(...wq...)
-    graft::Tensor k = F::apply_rotary_emb(h.matmul(wk).view({B, T, KV, HD}).transpose(1, 2), cos, sin);  // rope(...wk...)
-    graft::Tensor v = h.matmul(wv).view({B, T, KV, HD}).transpose(1, 2);                                // h.matmul(wv)...
-    // k, v = repeat_interleave(H / KV, 1); softmax(q k^T / sqrt(HD) + causal -inf mask) @ v:
-    graft::Tensor a = F::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true, std::nullopt,
-                                                      /*enable_gqa=*/true);
-    graft::Tensor o = a.transpose(1, 2).reshape({B, T, D}).matmul(wo);  // att.matmul(v).transpose(1, 2)...matmul(wo)
-    graft::Tensor r = x + o;                                            // auto r = x + o;
-    graft::Tensor h2 = F::rms_norm(r, g2, 1e-6);                        // rmsnorm(r, g2)
-    graft::Tensor out = r + (F::silu(h2.matmul(w1)) * h2.matmul(w3)).matmul(w2);  // r + (silu(h2 w1) * h2 w3) w2
-    graft::Tensor loss = out.pow(2).mean();                            // out.pow(2).mean()
+    graft::Tensor loss;
+    {
+      graft::AutocastGuard mixed(autocast.value_or(graft::kBFloat16), autocast.has_value());
+      graft::Tensor h = F::rms_norm(x, g1, 1e-6);  // rmsnorm(x, g1): x * rsqrt(x.pow(2).mean(-1, true) + 1e-6) * g1
+      graft::Tensor q = F::apply_rotary_emb(h.matmul(wq).view({B, T, H, HD}).transpose(1, 2), cos, sin);   // rope(...wq...)
+      graft::Tensor k = F::apply_rotary_emb(h.matmul(wk).view({B, T, KV, HD}).transpose(1, 2), cos, sin);  // rope(...wk...)
+      graft::Tensor v = h.matmul(wv).view({B, T, KV, HD}).transpose(1, 2);                                // h.matmul(wv)...
+      // k, v = repeat_interleave(H / KV, 1); softmax(q k^T / sqrt(HD) + causal -inf mask) @ v:
+      graft::Tensor a = F::scaled_dot_product_attention(q, k, v, {}, 0.0, /*is_causal=*/true, std::nullopt,
+                                                        /*enable_gqa=*/true);
+      graft::Tensor o = a.transpose(1, 2).reshape({B, T, D}).matmul(wo);  // att.matmul(v).transpose(1, 2)...matmul(wo)
+      graft::Tensor r = x + o;                                            // auto r = x + o;
+      graft::Tensor h2 = F::rms_norm(r, g2, 1e-6);                        // rmsnorm(r, g2)
+      graft::Tensor out = r + (F::silu(h2.matmul(w1)) * h2.matmul(w3)).matmul(w2);  // r + (silu(h2 w1) * h2 w3) w2
+      loss = out.pow(2).mean();  // out.pow(2).mean()
+    }
     loss.backward();
     opt.step();
   };
-  time_training_steps("gqa_block", step, steps);
+  const std::string name = !autocast ? "gqa_block" : *autocast == graft::kBFloat16 ? "gqa_block_bf16" : "gqa_block_f16";
+  time_training_steps(name, step, steps);
 }
 
 // W6 (lstm -> lstm_seq): nn::LSTM(64, 256, 2 layers, batch_first) with a Linear(256, 64) head on a fixed
@@ -347,7 +355,7 @@ int main(int argc, char** argv) {
   std::string what = "all";
   const char* env_threads = std::getenv("BENCH_THREADS");
   int threads = env_threads ? std::atoi(env_threads) : 2;
-  app.add_option("workload", what, "which workloads to run")->check(CLI::IsMember({"tiny", "gemm", "gemm-half", "block", "mlp", "mlp64", "cnn", "lstm", "decode", "gemm-vs-sgemm", "all"}));
+  app.add_option("workload", what, "which workloads to run")->check(CLI::IsMember({"tiny", "gemm", "gemm-half", "block", "block-half", "mlp", "mlp64", "cnn", "lstm", "decode", "gemm-vs-sgemm", "all"}));
   int tiny_reps = 200, gemm_reps = 20, block_steps = 10;
   std::string data_root = graft::data::FashionMNIST::kDefaultRoot;
   app.add_option("--tiny-reps", tiny_reps, "tiny_ops runs after warm-up (the anchor's 200; raise it for profiling)")
@@ -375,6 +383,10 @@ int main(int argc, char** argv) {
   }
   if (what == "all" || what == "tiny") tiny_ops(tiny_reps);
   if (what == "all" || what == "block") gqa_block(block_steps);
+  if (what == "all" || what == "block-half") {
+    gqa_block(block_steps, graft::kBFloat16);
+    gqa_block(block_steps, graft::kFloat16);
+  }
   if (what == "all" || what == "mlp") {
     const char* epochs = std::getenv("MLP_EPOCHS");
     mlp_fmnist(data_root, epochs ? std::atoi(epochs) : 2);

@@ -81,9 +81,14 @@ Tensor apply_rotary_emb(const Tensor& x, const Tensor& cos, const Tensor& sin) {
   GRAFT_CHECK(is_floating(x.dtype()), "{}: expected a floating-point input, got {}", op, dtype_name(x.dtype()));
   GRAFT_CHECK(x.dim() >= 1 && x.shape()[x.dim() - 1] % 2 == 0 && x.shape()[x.dim() - 1] > 0,
               "{}: the last dim of the input (head_dim) must be positive and even, got shape {}", op, shape_str(x.shape()));
-  GRAFT_CHECK(cos.dtype() == x.dtype() && sin.dtype() == x.dtype(),
-              "{}: cos and sin must have the input's dtype {}, got {} and {}", op, dtype_name(x.dtype()),
-              dtype_name(cos.dtype()), dtype_name(sin.dtype()));
+  GRAFT_CHECK(is_floating(cos.dtype()) && is_floating(sin.dtype()),
+              "{}: cos and sin must be floating-point, got {} and {}", op, dtype_name(cos.dtype()),
+              dtype_name(sin.dtype()));
+  // Mixed dtypes compute in the promoted one, as the composite x * cos + rotate_half(x) * sin does (a bfloat16
+  // x under autocast with float32 tables gives float32); the casts are differentiable.
+  const DType common = promote_types(promote_types(x.dtype(), cos.dtype()), sin.dtype());
+  if (x.dtype() != common || cos.dtype() != common || sin.dtype() != common)
+    return apply_rotary_emb(to(x, common), to(cos, common), to(sin, common));
   GRAFT_CHECK(cos.shape() == sin.shape(), "{}: cos and sin must have the same shape, got {} and {}", op,
               shape_str(cos.shape()), shape_str(sin.shape()));
   GRAFT_CHECK(cos.dim() >= 1 && cos.shape()[cos.dim() - 1] == x.shape()[x.dim() - 1] &&

@@ -29,7 +29,8 @@ std::tuple<Tensor, Tensor> rope_cos_sin(int64_t head_dim, int64_t start, int64_t
 Tensor rotate_half(const Tensor& x);
 
 /// x (..., T, D) rotated by cos and sin of shape (T, D), or any shape of last dim D broadcastable to x's
-/// (e.g. (B, 1, T, D) for per-sequence positions), of x's dtype. Differentiable in x (backward rotates by
+/// (e.g. (B, 1, T, D) for per-sequence positions). Mixed floating dtypes compute in the promoted one (as
+/// the composite x * cos + rotate_half(x) * sin would). Differentiable in x (backward rotates by
 /// -theta) and in cos and sin.
 Tensor apply_rotary_emb(const Tensor& x, const Tensor& cos, const Tensor& sin);
 

@@ -146,6 +146,22 @@ TEST(Rope, Float32UsesTheFloat64AnglesRounded) {
   EXPECT_TRUE(equal(s32, s64.to(kFloat32)));
 }
 
+// As the composite x * cos + rotate_half(x) * sin under PyTorch's promotion: a bfloat16 x (a product under
+// autocast) with float32 tables computes and returns float32, and its gradient comes back in bfloat16.
+TEST(Rope, MixedDtypesComputeInThePromotedDtype) {
+  auto [cos, sin] = rope_cos_sin(8, 0, 4);
+  Tensor x = uniform({2, 4, 8}, kFloat32, -1, 1, 3).to(kBFloat16).requires_grad_();
+  Tensor out = apply_rotary_emb(x, cos, sin);
+  EXPECT_EQ(out.dtype(), kFloat32);
+  EXPECT_TRUE(equal(out, apply_rotary_emb(x.detach().to(kFloat32), cos, sin)));
+  out.sum().backward();
+  EXPECT_EQ(x.grad().dtype(), kBFloat16);
+  auto [c64, s64] = rope_cos_sin(8, 0, 4, 10000.0, kFloat64);
+  Tensor x64 = uniform({2, 4, 8}, kFloat64, -1, 1, 4);
+  EXPECT_EQ(apply_rotary_emb(x64, cos, sin).dtype(), kFloat64);
+  EXPECT_TRUE(equal(apply_rotary_emb(x64, cos, sin), apply_rotary_emb(x64, cos.to(kFloat64), sin.to(kFloat64))));
+}
+
 TEST(Rope, RejectsBadInput) {
   expect_error([] { rope_cos_sin(7, 0, 4); }, {"rope_cos_sin", "head_dim", "7"});
   expect_error([] { rope_cos_sin(0, 0, 4); }, {"head_dim", "0"});
@@ -158,7 +174,7 @@ TEST(Rope, RejectsBadInput) {
   expect_error([&] { apply_rotary_emb(ones({2, 4, 6}), cos, sin); }, {"apply_rotary_emb", "[4, 8]", "[2, 4, 6]"});
   expect_error([&] { apply_rotary_emb(ones({2, 5, 8}), cos, sin); }, {"[4, 8]", "[2, 5, 8]"});
   expect_error([&] { apply_rotary_emb(ones({2, 4, 7}), cos, sin); }, {"even", "[2, 4, 7]"});
-  expect_error([&] { apply_rotary_emb(ones({2, 4, 8}, kFloat64), cos, sin); }, {"dtype", "float64", "float32"});
+  expect_error([&] { apply_rotary_emb(ones({2, 4, 8}), cos.to(kInt64), sin); }, {"cos and sin", "floating-point", "int64"});
   expect_error([&] { apply_rotary_emb(ones({2, 4, 8}), cos, sin.narrow(0, 0, 2)); }, {"same shape", "[4, 8]", "[2, 8]"});
   expect_error([&] { apply_rotary_emb(ones({2, 4, 8}, kInt64), cos, sin); }, {"floating-point", "int64"});
   expect_error([&] { rotate_half(ones({3, 5})); }, {"rotate_half", "even", "[3, 5]"});
