@@ -4,6 +4,7 @@
 
 #include "graft/autograd/profiler.h"
 #include "graft/ops/detail/convolution.h"
+#include "graft/ops/detail/autocast.h"
 #include "graft/ops/detail/op_helpers.h"
 #include "graft/ops/detail/spatial_args.h"
 #include "graft/ops/shape.h"
@@ -25,7 +26,7 @@ bool check_operands(const char* op, const Tensor& input, const Tensor& weight, c
               shape_str(input.shape()));
   GRAFT_CHECK(weight.dim() == spatial + 2, "{}: expected a {}-D weight {}, got shape {}", op, spatial + 2, weight_layout,
               shape_str(weight.shape()));
-  check_float32_or_float64(op, input);
+  check_floating_input(op, input);
   GRAFT_CHECK(weight.dtype() == input.dtype() && (!bias.defined() || bias.dtype() == input.dtype()),
               "{}: input, weight and bias must have one dtype, got {}, {} and {}", op, dtype_name(input.dtype()),
               dtype_name(weight.dtype()), bias.defined() ? dtype_name(bias.dtype()) : "none");
@@ -99,6 +100,9 @@ Tensor conv_nd(const char* op, int spatial, const Tensor& input, const Tensor& w
                 op, weight.shape()[2 + i], p.dilation[i], extent, x.shape()[2 + i], p.padding[i], p.padding_end[i], i,
                 shape_str(input.shape()), shape_str(weight.shape()));
   }
+  if (is_reduced_floating(x.dtype()))
+    return to(unbatched(convolution(to(x, kFloat32), to(weight, kFloat32), float32_copy(bias), p), is_batched),
+              x.dtype());
   return unbatched(convolution(x, weight, bias, p), is_batched);
 }
 
@@ -142,6 +146,10 @@ Tensor conv_transpose_nd(const char* op, int spatial, const Tensor& input, const
                 p.dilation[i], extra[i]);
     out_spatial.push_back(size);
   }
+  if (is_reduced_floating(x.dtype()))
+    return to(unbatched(convolution_transpose(to(x, kFloat32), to(weight, kFloat32), float32_copy(bias), p, out_spatial),
+                        is_batched),
+              x.dtype());
   return unbatched(convolution_transpose(x, weight, bias, p, out_spatial), is_batched);
 }
 
@@ -149,24 +157,34 @@ Tensor conv_transpose_nd(const char* op, int spatial, const Tensor& input, const
 
 Tensor conv1d(const Tensor& input, const Tensor& weight, const Tensor& bias, IntList stride, const ConvPadding& padding,
               IntList dilation, int64_t groups) {
+  if (autocast_wants_lower({input, weight, bias}))
+    return conv1d(autocast_lower(input), autocast_lower(weight), autocast_lower(bias), stride, padding, dilation, groups);
   GRAFT_RECORD_FUNCTION("conv1d", input, weight, bias);
   return conv_nd("conv1d", 1, input, weight, bias, stride, padding, dilation, groups);
 }
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, IntList stride, const ConvPadding& padding,
               IntList dilation, int64_t groups) {
+  if (autocast_wants_lower({input, weight, bias}))
+    return conv2d(autocast_lower(input), autocast_lower(weight), autocast_lower(bias), stride, padding, dilation, groups);
   GRAFT_RECORD_FUNCTION("conv2d", input, weight, bias);
   return conv_nd("conv2d", 2, input, weight, bias, stride, padding, dilation, groups);
 }
 
 Tensor conv_transpose1d(const Tensor& input, const Tensor& weight, const Tensor& bias, IntList stride, IntList padding,
                         IntList output_padding, int64_t groups, IntList dilation) {
+  if (autocast_wants_float32({input, weight, bias}))
+    return conv_transpose1d(autocast_float32(input), autocast_float32(weight), autocast_float32(bias), stride, padding,
+                            output_padding, groups, dilation);
   GRAFT_RECORD_FUNCTION("conv_transpose1d", input, weight, bias);
   return conv_transpose_nd("conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding, groups, dilation);
 }
 
 Tensor conv_transpose2d(const Tensor& input, const Tensor& weight, const Tensor& bias, IntList stride, IntList padding,
                         IntList output_padding, int64_t groups, IntList dilation) {
+  if (autocast_wants_float32({input, weight, bias}))
+    return conv_transpose2d(autocast_float32(input), autocast_float32(weight), autocast_float32(bias), stride, padding,
+                            output_padding, groups, dilation);
   GRAFT_RECORD_FUNCTION("conv_transpose2d", input, weight, bias);
   return conv_transpose_nd("conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding, groups, dilation);
 }

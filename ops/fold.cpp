@@ -48,6 +48,7 @@ Tensor contiguous_input(const Tensor& t) { return t.is_contiguous() ? t : loops:
 Tensor fold_map(const Tensor& columns, const FoldSpec& spec);
 
 Tensor unfold_map(const Tensor& image, const FoldSpec& spec) {
+  if (is_reduced_floating(image.dtype())) return to(unfold_map(to(image, kFloat32), spec), image.dtype());
   Tensor columns = empty_tensor(spec.columns_shape, image.dtype());
   kernels::im2col(contiguous_input(image), spec.geometry, columns);
   if (auto node = make_node("Im2ColBackward0", {image}, [spec](Node&, GradList& g) -> GradList {
@@ -58,6 +59,7 @@ Tensor unfold_map(const Tensor& image, const FoldSpec& spec) {
 }
 
 Tensor fold_map(const Tensor& columns, const FoldSpec& spec) {
+  if (is_reduced_floating(columns.dtype())) return to(fold_map(to(columns, kFloat32), spec), columns.dtype());
   Tensor image = empty_tensor(spec.image_shape, columns.dtype());
   kernels::col2im(contiguous_input(columns), spec.geometry, image);
   if (auto node = make_node("Col2ImBackward0", {columns}, [spec](Node&, GradList& g) -> GradList {
@@ -69,7 +71,7 @@ Tensor fold_map(const Tensor& columns, const FoldSpec& spec) {
 
 void check_floating(const char* op, const Tensor& input) {
   check_defined(op, "input", input);
-  check_float32_or_float64(op, input);
+  check_floating_input(op, input);
 }
 
 }  // namespace

@@ -217,8 +217,16 @@ Tensor rstd_of(const Tensor& var_in, double eps) {
 
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
-  GRAFT_RECORD_FUNCTION("batch_norm", input, running_mean, running_var, weight, bias);
   check_floating_input("batch_norm", input);
+  // PyTorch's mixed type: a 16-bit input (a convolution's output under autocast) with float32 parameters and
+  // statistics normalises in float32 and returns the input's dtype.
+  bool float32_state = false;
+  for (const Tensor* t : {&running_mean, &running_var, &weight, &bias})
+    float32_state = float32_state || (t->defined() && t->dtype() == kFloat32);
+  if (is_reduced_floating(input.dtype()) && float32_state)
+    return to(batch_norm(to(input, kFloat32), running_mean, running_var, weight, bias, training, momentum, eps),
+              input.dtype());
+  GRAFT_RECORD_FUNCTION("batch_norm", input, running_mean, running_var, weight, bias);
   GRAFT_CHECK(input.dim() >= 2, "batch_norm: expected an input of shape (N, C, *) (e.g. (N, C), (N, C, L) or (N, C, H, W)), got {}", shape_str(input.shape()));
   const int64_t channels = input.shape()[1];
   const Shape channel_shape{channels};

@@ -32,6 +32,8 @@ Tensor rms_norm(const Tensor& input, const Tensor& weight, std::optional<double>
 /// with n = numel / C values per channel (N * L, N * H * W), which must exceed 1.
 /// Not training: normalises with running_mean and running_var, which must then be given.
 /// running_mean/running_var are buffers: they get no gradient and must not require grad.
+/// A bfloat16/float16 input with float32 parameters and statistics (PyTorch's mixed type) normalises in
+/// float32 and returns the input's dtype; otherwise every tensor given must have the input's dtype.
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight = {}, const Tensor& bias = {}, bool training = false, double momentum = 0.1,
                   double eps = 1e-5);

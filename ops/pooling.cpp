@@ -39,7 +39,7 @@ std::array<int64_t, 2> check_input(const char* op, const Tensor& input, int spat
   GRAFT_CHECK(input.dim() == spatial + 1 || input.dim() == spatial + 2,
               "{}: expected a {}-D (unbatched) or {}-D (batched) input, got shape {}", op, spatial + 1, spatial + 2,
               shape_str(input.shape()));
-  check_float32_or_float64(op, input);
+  check_floating_input(op, input);
   for (int64_t d = input.dim() - spatial - (empty_channels_allowed ? 0 : 1); d < input.dim(); ++d)
     GRAFT_CHECK(input.shape()[d] > 0, "{}: only the {} may be empty, got input of shape {}", op,
                 empty_channels_allowed ? "batch and channel dims" : "batch dim", shape_str(input.shape()));
@@ -121,6 +121,10 @@ Tensor max_pool_scatter(const Tensor& gy, const Tensor& indices, const PoolSpec&
 }
 
 std::tuple<Tensor, Tensor> max_pool(const char* node_name, const Tensor& input, const PoolSpec& spec) {
+  if (is_reduced_floating(input.dtype())) {  // the maxima are exact; float32 just reuses its kernels
+    auto [y, indices] = max_pool(node_name, to(input, kFloat32), spec);
+    return {to(y, input.dtype()), indices};
+  }
   Tensor y = empty_tensor(spec.out_shape, input.dtype()), indices = empty_tensor(spec.out_shape, kInt64);
   kernels::max_pool_forward(as_planes(input, spec.spatial), spec.windows, as_planes(y, spec.spatial),
                             as_planes(indices, spec.spatial));
@@ -139,6 +143,7 @@ Tensor avg_pool_adjoint(const Tensor& gy, const PoolSpec& spec);
 
 // The average pooling as a linear map A; its backward is A's adjoint, whose backward is A again.
 Tensor avg_pool_map(const char* node_name, const Tensor& x, const PoolSpec& spec) {
+  if (is_reduced_floating(x.dtype())) return to(avg_pool_map(node_name, to(x, kFloat32), spec), x.dtype());
   Tensor y = empty_tensor(spec.out_shape, x.dtype());
   kernels::avg_pool_forward(as_planes(x, spec.spatial), spec.windows, as_planes(y, spec.spatial));
   if (auto node = make_node(node_name, {x}, [spec](Node&, GradList& g) -> GradList {
@@ -169,7 +174,7 @@ Tensor max_pool1d(const Tensor& input, IntList kernel_size, IntList stride, IntL
 std::tuple<Tensor, Tensor> max_pool1d_with_indices(const Tensor& input, IntList kernel_size, IntList stride,
                                                    IntList padding, IntList dilation, bool ceil_mode) {
   GRAFT_RECORD_FUNCTION("max_pool1d_with_indices", input);
-  check_float32_or_float64("max_pool1d_with_indices", input);  // PyTorch names this op in max_pool*'s errors too
+  check_floating_input("max_pool1d_with_indices", input);  // PyTorch names this op in max_pool*'s errors too
   return max_pool("MaxPool1DWithIndicesBackward0", input,
                   fixed_windows("max_pool1d", input, 1, kernel_size, stride, padding, dilation, ceil_mode));
 }
@@ -183,7 +188,7 @@ Tensor max_pool2d(const Tensor& input, IntList kernel_size, IntList stride, IntL
 std::tuple<Tensor, Tensor> max_pool2d_with_indices(const Tensor& input, IntList kernel_size, IntList stride,
                                                    IntList padding, IntList dilation, bool ceil_mode) {
   GRAFT_RECORD_FUNCTION("max_pool2d_with_indices", input);
-  check_float32_or_float64("max_pool2d_with_indices", input);  // PyTorch names this op in max_pool*'s errors too
+  check_floating_input("max_pool2d_with_indices", input);  // PyTorch names this op in max_pool*'s errors too
   return max_pool("MaxPool2DWithIndicesBackward0", input,
                   fixed_windows("max_pool2d", input, 2, kernel_size, stride, padding, dilation, ceil_mode));
 }
@@ -218,7 +223,7 @@ Tensor adaptive_max_pool2d(const Tensor& input, IntList output_size) {
 
 std::tuple<Tensor, Tensor> adaptive_max_pool2d_with_indices(const Tensor& input, IntList output_size) {
   GRAFT_RECORD_FUNCTION("adaptive_max_pool2d_with_indices", input);
-  check_float32_or_float64("adaptive_max_pool2d_with_indices", input);  // PyTorch names this op in max_pool*'s errors too
+  check_floating_input("adaptive_max_pool2d_with_indices", input);  // PyTorch names this op in max_pool*'s errors too
   return max_pool("AdaptiveMaxPool2DBackward0", input, adaptive_windows("adaptive_max_pool2d", input, output_size, false));
 }
 

@@ -43,7 +43,7 @@ CellArgs check_cell(const char* op, int64_t gates, const Tensor& input, const Te
   check_defined(op, "input", input);
   check_defined(op, "weight_ih", w_ih);
   check_defined(op, "weight_hh", w_hh);
-  check_float32_or_float64(op, input);
+  check_floating_input(op, input);
   GRAFT_CHECK(input.dim() == 1 || input.dim() == 2, "{}: expected a 1-D (unbatched) or 2-D (batched) input, got shape {}",
               op, shape_str(input.shape()));
   GRAFT_CHECK(w_hh.dim() == 2 && w_hh.shape()[0] == gates * w_hh.shape()[1],
@@ -172,7 +172,7 @@ std::tuple<Tensor, Tensor, Tensor> rnn_layer(std::string_view mode_name, const T
   const int64_t gates = kernels::rnn_gate_count(mode);
   check_defined(op, "input", input);
   check_defined(op, "weight_hh", w_hh);
-  check_float32_or_float64(op, input);
+  check_floating_input(op, input);
   GRAFT_CHECK(input.dim() == 3 && input.shape()[0] > 0,
               "{}: expected an input of shape (T, B, input_size) with T > 0, got {}", op, shape_str(input.shape()));
   GRAFT_CHECK(w_hh.dim() == 2 && w_hh.shape()[0] % gates == 0 && w_hh.shape()[0] > 0,
@@ -191,6 +191,12 @@ std::tuple<Tensor, Tensor, Tensor> rnn_layer(std::string_view mode_name, const T
   if (lstm) check_arg(op, "c0", c0, {batch, hidden}, dt, false);
   else GRAFT_CHECK(!c0.defined(), "{}: only an LSTM has a cell state, got c0 of shape {} for mode {}", op, shape_str(c0.shape()), mode_name);
   const kernels::RnnSequence seq = sequence_of(lengths, steps, batch, reverse);
+  if (is_reduced_floating(dt)) {  // the fused kernels are float32/float64: run on float32 copies, round once
+    const auto f = float32_copy;
+    auto [output, h_n, c_n] = rnn_layer(mode_name, f(input), f(h0), f(c0), f(w_ih), f(w_hh), f(b_ih), f(b_hh), f(w_hr),
+                                        lengths, reverse);
+    return {to(output, dt), to(h_n, dt), c_n.defined() ? to(c_n, dt) : c_n};
+  }
 
   const kernels::RnnWeights weights{w_ih, w_hh, b_ih, b_hh, w_hr};
   kernels::RnnForward fwd = kernels::rnn_forward(mode, input, h0, c0, weights, seq);

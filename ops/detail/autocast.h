@@ -2,11 +2,12 @@
 // How ops take part in autocast (graph/autocast_mode.h). graft's lists, after PyTorch's CPU autocast lists
 // with the float32 list widened as the issue asks (PyTorch's CPU autocast runs softmax and the norms in the
 // lower dtype; its CUDA autocast keeps them in float32, as graft does on the CPU):
-// - lower precision (float32 inputs cast to the scope's dtype): matmul, mm, bmm, linear,
+// - lower precision (float32 inputs cast to the scope's dtype): matmul, mm, bmm, linear, conv1d, conv2d,
 //   scaled_dot_product_attention, flash_attention;
 // - float32 (16-bit inputs cast to float32): softmax, log_softmax, masked_softmax, layer_norm, rms_norm,
-//   batch_norm, every loss, sum, mean, var, std, logsumexp, cumsum;
-// - everything else runs in the dtypes it is given (float64 is never cast, as in PyTorch).
+//   every loss, sum, mean, var, std, logsumexp, cumsum, and conv_transpose1d/2d (on PyTorch's CPU list);
+// - everything else runs in the dtypes it is given (float64 is never cast, as in PyTorch); batch_norm of a
+//   16-bit input with float32 parameters computes in float32 and returns the input's dtype, as PyTorch's.
 #include <initializer_list>
 
 #include "graft/graph/autocast_mode.h"

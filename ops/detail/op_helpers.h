@@ -4,6 +4,7 @@
 #include "graft/graph/copy.h"
 #include "graft/graph/factory.h"
 #include "graft/graph/loops.h"
+#include "graft/ops/shape.h"
 
 namespace graft::detail {
 
@@ -59,15 +60,19 @@ Tensor map_binary(const char* op, const Tensor& a, const Tensor& b, DType comput
 using loops::from_opmath;
 using loops::to_opmath;
 
-// The ops that have float32 and float64 kernels only (convolution, pooling, fold/unfold, the recurrent ops):
-// a floating input of another dtype is an error naming the op and the dtype. PyTorch 1.13 runs some of them
-// in bfloat16 on the CPU; graft does not yet (README, differences from PyTorch).
-// An undefined input passes (the op's own check_defined names it).
-inline void check_float32_or_float64(const char* op, const Tensor& input) {
-  GRAFT_CHECK(!input.defined() || input.dtype() == kFloat32 || input.dtype() == kFloat64,
-              "{}: expected a floating-point input of dtype float32 or float64, got {}{}", op, dtype_name(input.dtype()),
-              is_reduced_floating(input.dtype()) ? " (graft has no 16-bit kernel for this op; convert with .to(kFloat32))"
-                                                 : "");
+// The ops whose kernels are float32 and float64 only (convolution, pooling, fold/unfold, the fused recurrent
+// layer) take any floating input: a bfloat16 or float16 one runs on float32 copies (float32_copy) and the
+// result is rounded back once, as PyTorch's CPU kernels accumulate 16-bit data in float32. A non-floating
+// input is an error naming the op and the dtype; an undefined one passes (the op's check_defined names it).
+inline void check_floating_input(const char* op, const Tensor& input) {
+  GRAFT_CHECK(!input.defined() || is_floating(input.dtype()), "{}: expected a floating-point input, got {}", op,
+              dtype_name(input.dtype()));
+}
+
+// `t` converted (differentiably) to float32 when it is bfloat16 or float16; otherwise `t` itself (also when
+// undefined).
+inline Tensor float32_copy(const Tensor& t) {
+  return t.defined() && is_reduced_floating(t.dtype()) ? to(t, kFloat32) : t;
 }
 
 // Computes a backward formula: `fused()` (one kernel) when nothing is being recorded, else `composite()`,

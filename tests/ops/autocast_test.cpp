@@ -19,12 +19,16 @@ namespace {
 
 struct Inputs {
   Tensor x, w, b, t, y;
+  Tensor img, k, kb;  // (2, 3, 6, 6) images, (4, 3, 3, 3) kernels, (4,) bias
 };
 
 Inputs inputs(DType dt) {
   manual_seed(0);
-  return {randn({4, 3}).to(dt), randn({5, 3}).to(dt), randn({5}).to(dt), randn({4, 5}).to(dt),
-          tensor({0, 2, 4, 1})};
+  Inputs in{randn({4, 3}).to(dt), randn({5, 3}).to(dt), randn({5}).to(dt), randn({4, 5}).to(dt), tensor({0, 2, 4, 1})};
+  in.img = randn({2, 3, 6, 6}).to(dt);
+  in.k = randn({4, 3, 3, 3}).to(dt);
+  in.kb = randn({4}).to(dt);
+  return in;
 }
 
 // The ops of tests/reference/autocast.py, by the same names.
@@ -48,7 +52,12 @@ std::map<std::string, Tensor> run_ops(const Inputs& in) {
           {"binary_cross_entropy_with_logits", F::binary_cross_entropy_with_logits(h, sigmoid(in.t))},
           {"nll_loss", F::nll_loss(F::log_softmax(h.to(kFloat32), -1).to(h.dtype()), in.y)},
           {"cross_entropy", F::cross_entropy(h, in.y)},
-          {"float64 matmul", matmul(in.x.to(kFloat64), in.w.to(kFloat64).t())}};
+          {"float64 matmul", matmul(in.x.to(kFloat64), in.w.to(kFloat64).t())},
+          {"conv2d", F::conv2d(in.img, in.k, in.kb)},
+          {"conv1d", F::conv1d(in.img.select(2, 0), in.k.select(2, 0), in.kb)},
+          {"conv_transpose2d", F::conv_transpose2d(F::conv2d(in.img, in.k, in.kb), in.k)},
+          {"max_pool2d", F::max_pool2d(F::conv2d(in.img, in.k, in.kb), 2)},
+          {"avg_pool2d", F::avg_pool2d(F::conv2d(in.img, in.k, in.kb), 2)}};
 }
 
 // Where graft keeps float32 and PyTorch's CPU autocast (1.13) stays in bfloat16: the issue asks for
@@ -191,6 +200,35 @@ TEST(Autocast, TheCacheEmptiesWhenTheOutermostScopeEnds) {
     EXPECT_EQ(graft::detail::autocast_cache().size(), 1u);
   }
   EXPECT_TRUE(graft::detail::autocast_cache().empty());
+}
+
+// A small CNN with batch norm under autocast, as PyTorch runs it: the convolutions in bfloat16, batch_norm of
+// their bfloat16 output with the module's float32 parameters and statistics in float32 (PyTorch's mixed type,
+// returning bfloat16), the statistics updated in float32, and float32 gradients for every parameter.
+TEST(Autocast, AConvolutionalNetworkWithBatchNormTrains) {
+  manual_seed(0);
+  nn::Sequential net(nn::Conv2d(1, 4, 3), nn::BatchNorm2d(4), nn::ReLU(), nn::MaxPool2d(2), nn::Flatten(),
+                     nn::Linear(36, 3));
+  Tensor x = randn({8, 1, 8, 8}), y = tensor({0, 1, 2, 0, 1, 2, 0, 1});
+  Tensor logits, loss;
+  {
+    AutocastGuard autocast(kBFloat16);
+    logits = net.forward(x);
+    loss = F::cross_entropy(logits, y);
+  }
+  EXPECT_EQ(logits.dtype(), kBFloat16);
+  EXPECT_EQ(loss.dtype(), kFloat32);
+  loss.backward();
+  for (const auto& [name, p] : net.named_parameters()) {
+    ASSERT_TRUE(p.grad().defined()) << name;
+    EXPECT_EQ(p.grad().dtype(), kFloat32) << name;
+  }
+  Tensor running_mean;
+  for (const auto& [name, b] : net.named_buffers())
+    if (name == "1.running_mean") running_mean = b;
+  ASSERT_TRUE(running_mean.defined());
+  EXPECT_EQ(running_mean.dtype(), kFloat32);
+  EXPECT_GT(running_mean.abs().sum().item<double>(), 0.0) << "the statistics were updated";
 }
 
 TEST(Autocast, RejectsDtypesOtherThanTheSixteenBitOnes) {

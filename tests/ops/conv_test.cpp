@@ -27,7 +27,7 @@ GRAFT_REGISTER_OP({.name = "conv2d", .samples = [](DType dt) {
              [](const TensorList& in) { return F::conv2d(in[0], in[1], {}, 1, "same"); }),
       sample("unbatched, transposed view", {uniform({5, 4, 2}, dt, -1, 1, 11), uniform({3, 2, 2, 2}, dt, -1, 1, 12)},
              [](const TensorList& in) { return F::conv2d(in[0].permute({2, 0, 1}), in[1]); })};
-}, .half = false, .half_unsupported = "graft has float32 and float64 kernels only for convolution"});
+}});
 
 GRAFT_REGISTER_OP({.name = "conv1d", .samples = [](DType dt) {
   return std::vector<Sample>{
@@ -37,7 +37,7 @@ GRAFT_REGISTER_OP({.name = "conv1d", .samples = [](DType dt) {
              [](const TensorList& in) { return F::conv1d(in[0], in[1], {}, 1, "same", 2, 2); }),
       sample("unbatched", {uniform({2, 5}, dt, -1, 1, 6), uniform({3, 2, 3}, dt, -1, 1, 7)},
              [](const TensorList& in) { return F::conv1d(in[0], in[1]); })};
-}, .half = false, .half_unsupported = "graft has float32 and float64 kernels only for convolution"});
+}});
 
 GRAFT_REGISTER_OP({.name = "conv_transpose2d", .samples = [](DType dt) {
   return std::vector<Sample>{
@@ -45,7 +45,7 @@ GRAFT_REGISTER_OP({.name = "conv_transpose2d", .samples = [](DType dt) {
              [](const TensorList& in) { return F::conv_transpose2d(in[0], in[1], in[2], 2, 1, 1); }),
       sample("groups 2, dilation 2, output_padding below dilation", {uniform({1, 4, 2, 3}, dt, -1, 1, 4), uniform({4, 1, 2, 2}, dt, -1, 1, 5)},
              [](const TensorList& in) { return F::conv_transpose2d(in[0], in[1], {}, 1, {0, 1}, 1, 2, 2); })};
-}, .half = false, .half_unsupported = "graft has float32 and float64 kernels only for convolution"});
+}});
 
 GRAFT_REGISTER_OP({.name = "conv_transpose1d", .samples = [](DType dt) {
   return std::vector<Sample>{
@@ -53,7 +53,7 @@ GRAFT_REGISTER_OP({.name = "conv_transpose1d", .samples = [](DType dt) {
              [](const TensorList& in) { return F::conv_transpose1d(in[0], in[1], in[2], 3, 1, 2); }),
       sample("unbatched, groups 2", {uniform({4, 3}, dt, -1, 1, 4), uniform({4, 2, 2}, dt, -1, 1, 5)},
              [](const TensorList& in) { return F::conv_transpose1d(in[0], in[1], {}, 1, 0, 0, 2); })};
-}, .half = false, .half_unsupported = "graft has float32 and float64 kernels only for convolution"});
+}});
 
 // ---------------------------------------------------------------- PyTorch's values
 

@@ -18,14 +18,14 @@ GRAFT_REGISTER_OP({.name = "unfold", .samples = [](DType dt) {
       sample("2x2", {uniform({2, 2, 3, 3}, dt, -1, 1, 1)}, [](const TensorList& in) { return F::unfold(in[0], 2); }),
       sample("3x2 dilation (1, 2) padding 1 stride 2, unbatched", {uniform({2, 4, 5}, dt, -1, 1, 2)},
              [](const TensorList& in) { return F::unfold(in[0], {3, 2}, {1, 2}, 1, 2); })};
-}, .half = false, .half_unsupported = "graft has float32 and float64 kernels only for fold/unfold"});
+}});
 
 GRAFT_REGISTER_OP({.name = "fold", .samples = [](DType dt) {
   return std::vector<Sample>{
       sample("2x2 overlapping", {uniform({2, 8, 4}, dt, -1, 1, 3)}, [](const TensorList& in) { return F::fold(in[0], {3, 3}, 2); }),
       sample("stride 2 padding 1, unbatched", {uniform({6, 6}, dt, -1, 1, 4)},
              [](const TensorList& in) { return F::fold(in[0], {3, 4}, {3, 2}, 1, 1, 2); })};
-}, .half = false, .half_unsupported = "graft has float32 and float64 kernels only for fold/unfold"});
+}});
 
 std::vector<int64_t> ints(const nlohmann::json& args, const char* key, std::vector<int64_t> fallback) {
   if (!args.contains(key)) return fallback;

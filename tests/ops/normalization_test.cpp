@@ -268,6 +268,24 @@ TEST(BatchNorm, StridedRunningStatisticsAreWrittenInPlace) {
   EXPECT_EQ(stats.to_vector<double>(), (std::vector<double>{1.0, 1.5, 2.0, 4.5, 3.0, 9.5}));
 }
 
+// PyTorch's mixed type: a bfloat16 input (a convolution's output under autocast) with float32 parameters and
+// running statistics normalises in float32, returns bfloat16 and updates the float32 statistics.
+TEST(BatchNorm, SixteenBitInputWithFloat32ParametersComputesInFloat32) {
+  for (DType dt : {kBFloat16, kFloat16}) {
+    SCOPED_TRACE(dtype_name(dt));
+    Tensor x = uniform({4, 3, 5}, kFloat32, -2, 2, 7).to(dt);
+    Tensor rm16 = zeros({3}), rv16 = ones({3}), rm32 = zeros({3}), rv32 = ones({3});
+    Tensor w = full({3}, 1.5f), b = full({3}, 0.25f);
+    Tensor y = F::batch_norm(x, rm16, rv16, w, b, true);
+    Tensor y32 = F::batch_norm(x.to(kFloat32), rm32, rv32, w, b, true);
+    EXPECT_EQ(y.dtype(), dt);
+    EXPECT_TRUE(equal(y, y32.to(dt)));
+    EXPECT_EQ(rm16.dtype(), kFloat32);
+    EXPECT_TRUE(equal(rm16, rm32));
+    EXPECT_TRUE(equal(rv16, rv32));
+  }
+}
+
 TEST(BatchNorm, RejectsBadInput) {
   Tensor x = ones({4, 3});
   Tensor rm = zeros({3}), rv = ones({3});

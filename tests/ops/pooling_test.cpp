@@ -33,26 +33,26 @@ GRAFT_REGISTER_OP({.name = "max_pool2d", .samples = [](DType dt) {
              [](const TensorList& in) { return F::max_pool2d(in[0], 3, 2, 1, 1, true); }),
       sample("dilation 2, unbatched, transposed", {distinct({6, 5, 2}, dt, 3)},
              [](const TensorList& in) { return F::max_pool2d(in[0].permute({2, 0, 1}), {2, 2}, {1, 2}, 0, 2); })};
-}, .half = false, .half_unsupported = "graft has float32 and float64 kernels only for pooling"});
+}});
 
 GRAFT_REGISTER_OP({.name = "max_pool2d_with_indices", .samples = [](DType dt) {
   return std::vector<Sample>{sample("3x2 stride 1", {distinct({1, 3, 4, 5}, dt, 4)}, [](const TensorList& in) {
     return std::get<0>(F::max_pool2d_with_indices(in[0], {3, 2}, 1));
   })};
-}, .half = false, .half_unsupported = "graft has float32 and float64 kernels only for pooling"});
+}});
 
 GRAFT_REGISTER_OP({.name = "max_pool1d", .samples = [](DType dt) {
   return std::vector<Sample>{
       sample("3 stride 2 padding 1", {distinct({2, 3, 7}, dt, 5)}, [](const TensorList& in) { return F::max_pool1d(in[0], 3, 2, 1); }),
       sample("unbatched, ceil, dilation 2", {distinct({2, 9}, dt, 6)},
              [](const TensorList& in) { return F::max_pool1d(in[0], 2, 3, 0, 2, true); })};
-}, .half = false, .half_unsupported = "graft has float32 and float64 kernels only for pooling"});
+}});
 
 GRAFT_REGISTER_OP({.name = "max_pool1d_with_indices", .samples = [](DType dt) {
   return std::vector<Sample>{sample("2", {distinct({1, 2, 6}, dt, 7)}, [](const TensorList& in) {
     return std::get<0>(F::max_pool1d_with_indices(in[0], 2));
   })};
-}, .half = false, .half_unsupported = "graft has float32 and float64 kernels only for pooling"});
+}});
 
 GRAFT_REGISTER_OP({.name = "avg_pool2d", .samples = [](DType dt) {
   return std::vector<Sample>{
@@ -61,32 +61,32 @@ GRAFT_REGISTER_OP({.name = "avg_pool2d", .samples = [](DType dt) {
              [](const TensorList& in) { return F::avg_pool2d(in[0], 3, 2, 1, true, false); }),
       sample("divisor_override, unbatched", {uniform({2, 4, 6}, dt, -1, 1, 3)},
              [](const TensorList& in) { return F::avg_pool2d(in[0], {2, 3}, {}, 0, false, true, 4); })};
-}, .half = false, .half_unsupported = "graft has float32 and float64 kernels only for pooling"});
+}});
 
 GRAFT_REGISTER_OP({.name = "avg_pool1d", .samples = [](DType dt) {
   return std::vector<Sample>{
       sample("3 stride 2 padding 1", {uniform({2, 3, 7}, dt, -1, 1, 4)}, [](const TensorList& in) { return F::avg_pool1d(in[0], 3, 2, 1); }),
       sample("ceil, unbatched", {uniform({2, 5}, dt, -1, 1, 5)},
              [](const TensorList& in) { return F::avg_pool1d(in[0], 2, {}, 0, true); })};
-}, .half = false, .half_unsupported = "graft has float32 and float64 kernels only for pooling"});
+}});
 
 GRAFT_REGISTER_OP({.name = "adaptive_avg_pool2d", .samples = [](DType dt) {
   return std::vector<Sample>{
       sample("7x5 -> 3x2", {uniform({2, 2, 7, 5}, dt, -1, 1, 6)}, [](const TensorList& in) { return F::adaptive_avg_pool2d(in[0], {3, 2}); }),
       sample("2x3 -> 4x5 (overlapping)", {uniform({1, 2, 2, 3}, dt, -1, 1, 7)},
              [](const TensorList& in) { return F::adaptive_avg_pool2d(in[0], {4, 5}); })};
-}, .half = false, .half_unsupported = "graft has float32 and float64 kernels only for pooling"});
+}});
 
 GRAFT_REGISTER_OP({.name = "adaptive_max_pool2d", .samples = [](DType dt) {
   return std::vector<Sample>{sample("7x6 -> 3", {distinct({2, 2, 7, 6}, dt, 8)},
                                     [](const TensorList& in) { return F::adaptive_max_pool2d(in[0], 3); })};
-}, .half = false, .half_unsupported = "graft has float32 and float64 kernels only for pooling"});
+}});
 
 GRAFT_REGISTER_OP({.name = "adaptive_max_pool2d_with_indices", .samples = [](DType dt) {
   return std::vector<Sample>{sample("5x4 -> 2x3, unbatched", {distinct({2, 5, 4}, dt, 9)}, [](const TensorList& in) {
     return std::get<0>(F::adaptive_max_pool2d_with_indices(in[0], {2, 3}));
   })};
-}, .half = false, .half_unsupported = "graft has float32 and float64 kernels only for pooling"});
+}});
 
 // ---------------------------------------------------------------- PyTorch's values
 

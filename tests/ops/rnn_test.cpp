@@ -62,7 +62,7 @@ GRAFT_REGISTER_OP({.name = "rnn_layer", .samples = [](DType dt) {
       layer_sample("GRU without bias, reversed", layer_args("GRU", 2, 2, 3, 2, dt, false, 0, 30), {}, true),
       layer_sample("RNN_TANH", layer_args("RNN_TANH", 3, 2, 2, 3, dt, true, 0, 40), {3, 2}),
       layer_sample("RNN_RELU", layer_args("RNN_RELU", 3, 2, 2, 3, dt, true, 0, 50))};
-}, .atol = 1e-5, .rtol = 1e-3, .f32_rtol = 1e-4, .f32_atol = 1e-5, .half = false, .half_unsupported = "graft has float32 and float64 kernels only for the recurrent ops"});
+}, .atol = 1e-5, .rtol = 1e-3, .f32_rtol = 1e-4, .f32_atol = 1e-5});
 
 Sample cell_sample(std::string description, TensorList in, std::function<Tensor(const TensorList&)> fn) {
   return sample(std::move(description), std::move(in), std::move(fn));
@@ -72,13 +72,13 @@ GRAFT_REGISTER_OP({.name = "rnn_tanh_cell", .samples = [](DType dt) {
   return std::vector<Sample>{cell_sample("batched", {uniform({2, 3}, dt, -1, 1, 1), uniform({2, 4}, dt, -1, 1, 2), uniform({4, 3}, dt, -1, 1, 3),
                                                      uniform({4, 4}, dt, -1, 1, 4), uniform({4}, dt, -1, 1, 5), uniform({4}, dt, -1, 1, 6)},
                                          [](const TensorList& in) { return F::rnn_tanh_cell(in[0], in[1], in[2], in[3], in[4], in[5]); })};
-}, .half = false, .half_unsupported = "graft has float32 and float64 kernels only for the recurrent ops"});
+}});
 
 GRAFT_REGISTER_OP({.name = "rnn_relu_cell", .samples = [](DType dt) {
   return std::vector<Sample>{cell_sample("unbatched, no bias", {uniform({3}, dt, -1, 1, 1), uniform({4}, dt, -1, 1, 2), uniform({4, 3}, dt, -1, 1, 3),
                                                                  uniform({4, 4}, dt, -1, 1, 4)},
                                          [](const TensorList& in) { return F::rnn_relu_cell(in[0], in[1], in[2], in[3]); })};
-}, .half = false, .half_unsupported = "graft has float32 and float64 kernels only for the recurrent ops"});
+}});
 
 GRAFT_REGISTER_OP({.name = "lstm_cell", .samples = [](DType dt) {
   return std::vector<Sample>{sample("batched, both outputs", {uniform({2, 3}, dt, -1, 1, 1), uniform({2, 2}, dt, -1, 1, 2), uniform({2, 2}, dt, -1, 1, 3),
@@ -87,13 +87,13 @@ GRAFT_REGISTER_OP({.name = "lstm_cell", .samples = [](DType dt) {
                                       auto [h, c] = F::lstm_cell(in[0], in[1], in[2], in[3], in[4], in[5]);
                                       return h + c;
                                     })};
-}, .half = false, .half_unsupported = "graft has float32 and float64 kernels only for the recurrent ops"});
+}});
 
 GRAFT_REGISTER_OP({.name = "gru_cell", .samples = [](DType dt) {
   return std::vector<Sample>{cell_sample("batched", {uniform({2, 3}, dt, -1, 1, 1), uniform({2, 2}, dt, -1, 1, 2), uniform({6, 3}, dt, -1, 1, 3),
                                                      uniform({6, 2}, dt, -1, 1, 4), uniform({6}, dt, -1, 1, 5), uniform({6}, dt, -1, 1, 6)},
                                          [](const TensorList& in) { return F::gru_cell(in[0], in[1], in[2], in[3], in[4], in[5]); })};
-}, .half = false, .half_unsupported = "graft has float32 and float64 kernels only for the recurrent ops"});
+}});
 
 // ---------------------------------------------------------------- the cells against PyTorch
 

@@ -41,14 +41,28 @@ def ops(x, w, b, t, y):
     }
 
 
+def conv_ops(img, k, kb):
+    """img: (2, 3, 6, 6) images; k: (4, 3, 3, 3) kernels; kb: (4,) bias."""
+    c = F.conv2d(img, k, kb)
+    return {
+        "conv2d": c,
+        "conv1d": F.conv1d(img[:, :, 0], k[:, :, 0], kb),
+        "conv_transpose2d": F.conv_transpose2d(c, k),
+        "max_pool2d": F.max_pool2d(c, 2),
+        "avg_pool2d": F.avg_pool2d(c, 2),
+    }
+
+
 torch.manual_seed(0)
 x, w, b, t = torch.randn(4, 3), torch.randn(5, 3), torch.randn(5), torch.randn(4, 5)
+img, k, kb = torch.randn(2, 3, 6, 6), torch.randn(4, 3, 3, 3), torch.randn(4)
 y = torch.tensor([0, 2, 4, 1])
 cases = {}
 for inputs in ("float32", "bfloat16"):
     dt = torch.float32 if inputs == "float32" else torch.bfloat16
     with torch.autocast(device_type="cpu", dtype=torch.bfloat16):
         outs = ops(x.to(dt), w.to(dt), b.to(dt), t.to(dt), y)
+        outs.update(conv_ops(img.to(dt), k.to(dt), kb.to(dt)))
     cases[inputs] = {name: NAMES[o.dtype] for name, o in outs.items()}
 
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "autocast.json")
