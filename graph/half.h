@@ -12,6 +12,9 @@
 // - double and int64 convert through float, as in PyTorch (so a double can round twice).
 #include <bit>
 #include <cstdint>
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
 #include <limits>
 #include <type_traits>
 
@@ -27,7 +30,10 @@ constexpr uint16_t from_float_to_bfloat16(float f) {
 
 constexpr float from_bfloat16_to_float(uint16_t b) { return std::bit_cast<float>(static_cast<uint32_t>(b) << 16); }
 
-constexpr uint16_t from_float_to_half(float f) {
+// The portable conversions (also what constant evaluation uses); the functions below take the F16C
+// instructions when the build targets a CPU that has them (-march=native on x86), with the same results
+// (tests/graph/half_test.cpp compares the two on every bit pattern).
+constexpr uint16_t portable_float_to_half(float f) {
   const uint32_t x = std::bit_cast<uint32_t>(f);
   const auto sign = static_cast<uint16_t>((x >> 16) & 0x8000u);
   const uint32_t ax = x & 0x7fffffffu;
@@ -44,7 +50,7 @@ constexpr uint16_t from_float_to_half(float f) {
   return sign | static_cast<uint16_t>((ax + 0xc8000fffu + ((ax >> 13) & 1u)) >> 13);
 }
 
-constexpr float from_half_to_float(uint16_t h) {
+constexpr float portable_half_to_float(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t exponent = (h >> 10) & 0x1fu, mantissa = h & 0x3ffu;
   if (exponent == 0x1f)  // infinity, or a NaN made quiet
@@ -54,6 +60,24 @@ constexpr float from_half_to_float(uint16_t h) {
     return sign != 0 ? -magnitude : magnitude;
   }
   return std::bit_cast<float>(sign | ((exponent + 112) << 23) | (mantissa << 13));
+}
+
+constexpr uint16_t from_float_to_half(float f) {
+#if defined(__F16C__)
+  if (!std::is_constant_evaluated()) {
+    // vcvtps2ph keeps a NaN's payload; PyTorch (and the portable path) give the canonical quiet NaN.
+    if (f != f) return static_cast<uint16_t>(((std::bit_cast<uint32_t>(f) >> 16) & 0x8000u) | 0x7e00u);
+    return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
+  }
+#endif
+  return portable_float_to_half(f);
+}
+
+constexpr float from_half_to_float(uint16_t h) {
+#if defined(__F16C__)
+  if (!std::is_constant_evaluated()) return _cvtsh_ss(h);  // exact; NaNs quieted, as the portable path
+#endif
+  return portable_half_to_float(h);
 }
 
 }  // namespace half_bits

@@ -89,6 +89,22 @@ DType dtype_of_name(const std::string& name) { return name == "bfloat16" ? kBFlo
 TEST(Half, BFloat16ConvertsLikePyTorchForEveryBitPattern) { check_against_torch<BFloat16>("bfloat16"); }
 TEST(Half, Float16ConvertsLikePyTorchForEveryBitPattern) { check_against_torch<Half>("float16"); }
 
+// The conversions graft runs (F16C instructions where the build's target has them) agree with the portable
+// bit arithmetic, the reference path, on every float16 pattern and every float32 probe around each.
+TEST(Half, FastFloat16ConversionsAgreeWithThePortableOnes) {
+  int mismatches = 0;
+  for (uint32_t p = 0; p < 65536; ++p) {
+    const auto h = static_cast<uint16_t>(p);
+    if (std::bit_cast<uint32_t>(half_bits::from_half_to_float(h)) !=
+        std::bit_cast<uint32_t>(half_bits::portable_half_to_float(h)))
+      ++mismatches;
+  }
+  for (const auto& kind : probes<Half>())
+    for (float f : kind)
+      if (half_bits::from_float_to_half(f) != half_bits::portable_float_to_half(f)) ++mismatches;
+  EXPECT_EQ(mismatches, 0);
+}
+
 // NaN payloads, infinities, overflow to infinity, underflow to zero and ties, in the clear.
 TEST(Half, SpecialValuesConvertLikePyTorch) {
   for (std::string name : {"bfloat16", "float16"}) {
