@@ -1,8 +1,10 @@
 // ZeRO stages 0-3 side by side: an MLP trained on Fashion-MNIST by 4 simulated ranks (threads of this process),
 // once per stage, and one table of what each rank holds, what it sends per step, where training ends, and
 // whether every stage computed exactly what stage 0 (plain data parallelism) computed.
-//   build/examples/zero_demo [--steps N] [--ranks W] [--micro-batch B] [--save DIR] [--quick]
+//   build/examples/zero_demo [--steps N] [--ranks W] [--micro-batch B] [--save DIR] [--timeline FILE] [--quick]
 // --save writes the stage-3 run's checkpoint (one shard per rank) to DIR, for examples/zero_checkpoint.
+// --timeline writes a Chrome trace of the four runs (open it in ui.perfetto.dev): one track per rank with its
+// ops, each collective with the bytes it moved, and the time the rank waited inside it for the others.
 // Exits with 1 when a stage disagrees with stage 0, or when measured memory or traffic departs from the
 // ZeRO formulas.
 #include <graft/graft.h>
@@ -12,6 +14,7 @@
 #include <filesystem>
 #include <iostream>
 #include <mutex>
+#include <optional>
 
 #include "common/cli.h"
 #include "common/profiling.h"
@@ -182,8 +185,11 @@ int main(int argc, char** argv) {
   std::string out_dir = ".";
   app.add_option("--out-dir", out_dir, "where the printed table is also saved, as zero_demo.txt; created if missing")
       ->capture_default_str();
-  std::string profile_path;
+  std::string profile_path, timeline_path;
   examples::add_profile_flag(app, profile_path);
+  app.add_option("--timeline", timeline_path,
+                 "write a Chrome trace with one track per rank: its ops, its collectives (with their bytes) and "
+                 "its waits inside them");
   CLI11_PARSE(app, argc, argv);
   if (quick && app.count("--steps") == 0) o.steps = 4;
 
@@ -213,8 +219,18 @@ int main(int argc, char** argv) {
     if (!o.save.empty()) std::filesystem::remove_all(o.save);
     // Every rank is a track of the trace, with its collectives and their bytes.
     examples::RunProfile run_profile(profile_path);
+    std::optional<profiler::profile> timeline;
+    if (!timeline_path.empty() && profile_path.empty()) timeline.emplace();
     const int status = report(o, data_name, images, labels);
     run_profile.finish();
+    if (timeline) {
+      timeline->stop();
+      timeline->export_chrome_trace(timeline_path);
+      std::cout << "timeline: " << timeline_path << " (one track per rank)\n";
+    } else if (!timeline_path.empty()) {
+      std::filesystem::copy_file(profile_path, timeline_path, std::filesystem::copy_options::overwrite_existing);
+      std::cout << "timeline: " << timeline_path << " (one track per rank)\n";
+    }
     return status;
   });
 }

@@ -1,3 +1,4 @@
+#include "graft/autograd/profiler.h"
 #include "graft/optim/zero/in_process.h"
 
 #include <omp.h>
@@ -53,6 +54,8 @@ void InProcessGroup::wait_all(int rank, const char* op, std::chrono::millisecond
     cv_.notify_all();
     return;
   }
+  // The time this rank waits for the others: a "wait" event inside the collective's, on the rank's track.
+  profiler::RecordFunction waiting(profiler::EventKind::Collective, "wait");
   if (!cv_.wait_for(lock, timeout, [&] { return generation_ != generation || aborted_; })) {
     std::vector<int> missing;
     for (int r = 0; r < world_size_; ++r)

@@ -51,6 +51,23 @@ TEST(ExampleProfileFlag, ZeroDemoTracesEveryRanksCollectivesOnItsOwnTrack) {
   EXPECT_EQ(collective_tracks, (std::set<std::string>{"rank 0", "rank 1", "rank 2", "rank 3"}));
 }
 
+// --timeline: the same per-rank tracks without the op table, with the waits inside the collectives.
+TEST(ExampleProfileFlag, ZeroDemoTimelineHasATrackPerRankWithCollectivesAndWaits) {
+  TempDir dir;
+  const RunResult run = run_example("zero_demo", {"--quick", "--out-dir", dir.path(), "--timeline", dir / "timeline.json"});
+  ASSERT_EQ(run.status, 0) << run.output;
+  EXPECT_EQ(run.output.find("Self CPU time total:"), std::string::npos) << "no table without --profile";
+  EXPECT_NE(run.output.find("timeline: "), std::string::npos) << run.output;
+  const Trace trace = read_trace(dir / "timeline.json");
+  std::set<std::string> tracks;
+  for (const char* name : {"all_reduce", "reduce_scatter", "all_gather", "wait", "linear"}) {
+    auto [begin, end] = trace.events.equal_range(name);
+    ASSERT_NE(begin, end) << name;
+    for (auto it = begin; it != end; ++it) tracks.insert(trace.threads.at(it->second.at("tid").get<int64_t>()));
+  }
+  EXPECT_EQ(tracks, (std::set<std::string>{"rank 0", "rank 1", "rank 2", "rank 3"}));
+}
+
 TEST(ExampleProfileFlag, TinyGptTracesForwardBackwardAndTheOptimizer) {
   TempDir dir;
   const RunResult run = run_example("tiny_gpt", {"--quick", "--steps", "2", "--warmup", "1", "--threads", "1", "--out-dir", dir.path(),

@@ -2,6 +2,9 @@
 // on its rank's track carrying the bytes it moved.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "graft/graft.h"
 
 using namespace graft;
@@ -37,6 +40,36 @@ TEST(ZeroProfiler, EachCollectiveIsAnEventOnItsRanksTrackWithItsBytes) {
   EXPECT_EQ(ranks_seen, (std::set<std::string>{"rank 0", "rank 1"}));
   EXPECT_EQ(std::count_if(prof.events().begin(), prof.events().end(), [](const auto& e) { return e.name == "barrier"; }),
             world);
+}
+
+// A rank that arrives early at a collective waits for the others: a "wait" event nested in its collective's
+// event, as long as the lag; the last rank to arrive does not wait.
+TEST(ZeroProfiler, AnEarlyRankRecordsItsWaitInsideTheCollective) {
+  profiler::profile prof;
+  zero::run_in_process(2, [&](zero::Communicator& comm) {
+    if (comm.rank() == 1) std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    Tensor t = ones({4});
+    comm.all_reduce(t);
+  });
+  prof.stop();
+  std::map<uint32_t, std::string> thread_names(prof.threads().begin(), prof.threads().end());
+  const profiler::FunctionEvent* collective0 = nullptr;
+  std::vector<const profiler::FunctionEvent*> waits0;
+  for (const auto& e : prof.events()) {
+    if (thread_names.at(e.thread) != "rank 0") continue;
+    if (e.name == "all_reduce") collective0 = &e;
+    if (e.name == "wait") waits0.push_back(&e);
+  }
+  ASSERT_NE(collective0, nullptr);
+  ASSERT_FALSE(waits0.empty());
+  double waited_us = 0;
+  for (const auto* w : waits0) {
+    EXPECT_EQ(w->kind, profiler::EventKind::Collective);
+    EXPECT_GE(w->start_us, collective0->start_us);
+    EXPECT_LE(w->start_us + w->cpu_time_total_us, collective0->start_us + collective0->cpu_time_total_us);
+    waited_us += w->cpu_time_total_us;
+  }
+  EXPECT_GT(waited_us, 20000.0) << "rank 1 came 30 ms late";
 }
 
 }  // namespace
