@@ -193,6 +193,40 @@ void avg_forward(const Tensor& x, const PoolWindows& win, const Tensor& y) {
   });
 }
 
+// The fast path of avg_forward when every window has exactly KH x KW taps inside the input (as
+// max_forward_whole_windows): fixed trip counts the compiler unrolls, and one divisor for the whole map. The
+// taps are summed in avg_forward's order and divided the same way, so the results are identical.
+template <class T, int KH, int KW>
+[[gnu::noinline]] void avg_planes_whole_windows(const T* xp, T* yp, int64_t planes, int64_t h, int64_t w, int64_t oh_n,
+                                                int64_t ow_n, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                                                double divisor) {
+  for (int64_t p = 0; p < planes; ++p) {
+    const T* plane = xp + p * h * w;
+    T* out = yp + p * oh_n * ow_n;
+    for (int64_t oh = 0; oh < oh_n; ++oh)
+      for (int64_t ow = 0; ow < ow_n; ++ow) {
+        const T* first = plane + (oh * sh - ph) * w + ow * sw - pw;
+        T acc = T(0);
+        for (int i = 0; i < KH; ++i)
+          for (int j = 0; j < KW; ++j) acc += first[i * w + j];
+        out[oh * ow_n + ow] = static_cast<T>(acc / divisor);
+      }
+  }
+}
+
+template <class T, int KH, int KW>
+void avg_forward_whole_windows(const Tensor& x, const PoolWindows& win, const Tensor& y) {
+  const PlaneShape s = plane_shape(x, y);
+  const double divisor = win.divisor_override ? static_cast<double>(*win.divisor_override) : KH * KW;
+  const T* xp = x.data_ptr<T>();
+  T* yp = y.data_ptr<T>();
+  parallel_for(s.planes, s.planes * s.oh * s.ow * KH * KW, [&](int64_t p0, int64_t p1) {
+    const int64_t in_plane = s.h * s.w, out_plane = s.oh * s.ow;
+    avg_planes_whole_windows<T, KH, KW>(xp + p0 * in_plane, yp + p0 * out_plane, p1 - p0, s.h, s.w, s.oh, s.ow,
+                                        win.stride[0], win.stride[1], win.padding[0], win.padding[1], divisor);
+  });
+}
+
 template <class T>
 void avg_backward(const Tensor& gy, const PoolWindows& win, const Tensor& gx) {
   const PlaneShape s = plane_shape(gx, gy);
@@ -238,7 +272,19 @@ void max_pool_backward(const Tensor& gy, const Tensor& indices, const Tensor& gx
 }
 
 void avg_pool_forward(const Tensor& x, const PoolWindows& windows, const Tensor& y) {
-  dispatch_floating(x.dtype(), "avg_pool", [&]<class T>() { avg_forward<T>(x, windows, y); });
+  dispatch_floating(x.dtype(), "avg_pool", [&]<class T>() {
+    if (windows.kind == PoolWindows::Kind::Fixed && !use_reference_kernels() && y.numel() > 0) {
+      const PlaneShape s = plane_shape(x, y);
+      const DimTaps th = taps_of(windows, 0, s.h, s.oh), tw = taps_of(windows, 1, s.w, s.ow);
+      const int64_t kh = windows.kernel[0], kw = windows.kernel[1];
+      // Whole windows also have kh * kw padded taps, so count_include_pad does not change the divisor.
+      if (whole_windows(th, kh) && whole_windows(tw, kw)) {
+        if (kh == 2 && kw == 2) return avg_forward_whole_windows<T, 2, 2>(x, windows, y);
+        if (kh == 3 && kw == 3) return avg_forward_whole_windows<T, 3, 3>(x, windows, y);
+      }
+    }
+    avg_forward<T>(x, windows, y);
+  });
 }
 
 void avg_pool_backward(const Tensor& gy, const PoolWindows& windows, const Tensor& gx) {

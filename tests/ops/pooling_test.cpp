@@ -174,6 +174,21 @@ TEST(Pooling, WholeWindowFastPathAgreesWithTheLoops) {
     }
 }
 
+TEST(Pooling, AverageWholeWindowFastPathEqualsTheLoops) {
+  for (DType dt : {kFloat32, kFloat64})
+    for (int64_t k : {2, 3}) {
+      SCOPED_TRACE(fmt::format("{} kernel {}", dtype_name(dt), k));
+      Tensor x = graft::testing::uniform({2, 3, 13, 11}, dt, -2, 2, 11);
+      for (int64_t stride : {k, int64_t{1}, int64_t{2}})
+        for (std::optional<int64_t> divisor : {std::optional<int64_t>{}, std::optional<int64_t>{7}}) {
+          Tensor y = F::avg_pool2d(x, k, stride, 0, false, true, divisor);
+          ReferenceKernelsGuard loops;
+          Tensor y_ref = F::avg_pool2d(x, k, stride, 0, false, true, divisor);
+          EXPECT_TRUE(equal(y, y_ref)) << "stride " << stride << (divisor ? " with a divisor" : "");
+        }
+    }
+}
+
 TEST(Pooling, OverlappingWindowsAddTheirGradients) {
   Tensor x = tensor({0.0, 9.0, 1.0, 2.0}, {1, 1, 4}, kFloat64).requires_grad_();
   Tensor y = F::max_pool1d(x, 3, 1);  // both windows pick position 1
