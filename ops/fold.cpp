@@ -69,17 +69,12 @@ Tensor fold_map(const Tensor& columns, const FoldSpec& spec) {
   return image;
 }
 
-void check_floating(const char* op, const Tensor& input) {
-  check_defined(op, "input", input);
-  check_floating_input(op, input);
-}
-
 }  // namespace
 
 Tensor unfold(const Tensor& input, IntList kernel_size, IntList dilation, IntList padding, IntList stride) {
   GRAFT_RECORD_FUNCTION("unfold", input);
   constexpr const char* op = "unfold";
-  check_floating(op, input);
+  check_floating_operand(op, input);
   GRAFT_CHECK(input.dim() == 3 || input.dim() == 4, "{}: expected a 3-D (unbatched) or 4-D (batched) input, got shape {}",
               op, shape_str(input.shape()));
   const bool batched = input.dim() == 4;
@@ -98,7 +93,7 @@ Tensor fold(const Tensor& input, IntList output_size, IntList kernel_size, IntLi
             IntList stride) {
   GRAFT_RECORD_FUNCTION("fold", input);
   constexpr const char* op = "fold";
-  check_floating(op, input);
+  check_floating_operand(op, input);
   GRAFT_CHECK(input.dim() == 2 || input.dim() == 3, "{}: expected a 2-D (unbatched) or 3-D (batched) input, got shape {}",
               op, shape_str(input.shape()));
   const bool batched = input.dim() == 3;

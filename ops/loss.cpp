@@ -39,10 +39,6 @@ Tensor reduce_loss(const Tensor& loss, Reduction reduction) {
   return loss;
 }
 
-void check_floating_input(const char* op, const Tensor& input) {
-  GRAFT_CHECK(is_floating(input.dtype()), "{}: expected a floating-point input, got {}", op, dtype_name(input.dtype()));
-}
-
 // PyTorch refuses a weight that requires grad: the losses are not differentiable with respect to it.
 void check_constant(const char* op, const char* arg, const Tensor& t) {
   GRAFT_CHECK(!(t.requires_grad() && GradMode::is_enabled()),

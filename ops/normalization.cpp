@@ -20,12 +20,6 @@ using kernels::NormGradsWanted;
 
 namespace {
 
-void check_floating_input(const char* op, const Tensor& x) {
-  check_defined(op, "input", x);
-  GRAFT_CHECK(is_floating(x.dtype()), "{}: expected a floating-point input, got {}", op,
-              dtype_name(x.dtype()));
-}
-
 // An optional per-feature tensor (weight, bias, running statistics) of the input's dtype and the given shape.
 void check_parameter(const char* op, const char* arg, const Tensor& t, IntList shape, DType dtype) {
   if (!t.defined()) return;
@@ -83,7 +77,7 @@ Tensor layer_norm(const Tensor& input, IntList normalized_shape, const Tensor& w
   if (autocast_wants_float32({input, weight, bias}))
     return layer_norm(autocast_float32(input), normalized_shape, autocast_float32(weight), autocast_float32(bias), eps);
   GRAFT_RECORD_FUNCTION("layer_norm", input, weight, bias);
-  check_floating_input("layer_norm", input);
+  check_floating_operand("layer_norm", input);
   const int64_t cols = check_normalized_shape("layer_norm", input, normalized_shape);
   check_parameter("layer_norm", "weight", weight, normalized_shape, input.dtype());
   check_parameter("layer_norm", "bias", bias, normalized_shape, input.dtype());
@@ -111,7 +105,7 @@ Tensor rms_norm(const Tensor& input, IntList normalized_shape, const Tensor& wei
   if (autocast_wants_float32({input, weight}))
     return rms_norm(autocast_float32(input), normalized_shape, autocast_float32(weight), eps_opt);
   GRAFT_RECORD_FUNCTION("rms_norm", input, weight);
-  check_floating_input("rms_norm", input);
+  check_floating_operand("rms_norm", input);
   const int64_t cols = check_normalized_shape("rms_norm", input, normalized_shape);
   check_parameter("rms_norm", "weight", weight, normalized_shape, input.dtype());
   // PyTorch's default: torch.finfo(input.dtype).eps.
@@ -217,7 +211,7 @@ Tensor rstd_of(const Tensor& var_in, double eps) {
 
 Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
-  check_floating_input("batch_norm", input);
+  check_floating_operand("batch_norm", input);
   // PyTorch's mixed type: a 16-bit input (a convolution's output under autocast) with float32 parameters and
   // statistics normalises in float32 and returns the input's dtype.
   bool float32_state = false;

@@ -69,6 +69,12 @@ inline void check_floating_input(const char* op, const Tensor& input) {
               dtype_name(input.dtype()));
 }
 
+// An input that must be given and floating: check_defined, then check_floating_input.
+inline void check_floating_operand(const char* op, const Tensor& input) {
+  check_defined(op, "input", input);
+  check_floating_input(op, input);
+}
+
 // `t` converted (differentiably) to float32 when it is bfloat16 or float16; otherwise `t` itself (also when
 // undefined).
 inline Tensor float32_copy(const Tensor& t) {

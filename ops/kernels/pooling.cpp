@@ -252,18 +252,24 @@ void avg_backward(const Tensor& gy, const PoolWindows& win, const Tensor& gx) {
 
 }  // namespace
 
+// The fast paths' case: k (2 or 3) when `windows` are fixed k x k windows that each lie wholly inside the
+// input, 0 otherwise (and always 0 under the reference kernels). Whole windows also have k * k padded taps, so
+// avg_pool's count_include_pad does not change their divisor.
+int64_t whole_square_windows(const Tensor& x, const PoolWindows& windows, const Tensor& y) {
+  if (windows.kind != PoolWindows::Kind::Fixed || use_reference_kernels() || y.numel() == 0) return 0;
+  const int64_t k = windows.kernel[0];
+  if ((k != 2 && k != 3) || windows.kernel[1] != k) return 0;
+  const PlaneShape s = plane_shape(x, y);
+  return whole_windows(taps_of(windows, 0, s.h, s.oh), k) && whole_windows(taps_of(windows, 1, s.w, s.ow), k) ? k : 0;
+}
+
 void max_pool_forward(const Tensor& x, const PoolWindows& windows, const Tensor& y, const Tensor& indices) {
   dispatch_floating(x.dtype(), "max_pool", [&]<class T>() {
-    if (windows.kind == PoolWindows::Kind::Fixed && !use_reference_kernels() && y.numel() > 0) {
-      const PlaneShape s = plane_shape(x, y);
-      const DimTaps th = taps_of(windows, 0, s.h, s.oh), tw = taps_of(windows, 1, s.w, s.ow);
-      const int64_t kh = windows.kernel[0], kw = windows.kernel[1];
-      if (whole_windows(th, kh) && whole_windows(tw, kw)) {
-        if (kh == 2 && kw == 2) return max_forward_whole_windows<T, 2, 2>(x, windows, y, indices);
-        if (kh == 3 && kw == 3) return max_forward_whole_windows<T, 3, 3>(x, windows, y, indices);
-      }
+    switch (whole_square_windows(x, windows, y)) {
+      case 2: return max_forward_whole_windows<T, 2, 2>(x, windows, y, indices);
+      case 3: return max_forward_whole_windows<T, 3, 3>(x, windows, y, indices);
+      default: return max_forward<T>(x, windows, y, indices);
     }
-    max_forward<T>(x, windows, y, indices);
   });
 }
 
@@ -273,17 +279,11 @@ void max_pool_backward(const Tensor& gy, const Tensor& indices, const Tensor& gx
 
 void avg_pool_forward(const Tensor& x, const PoolWindows& windows, const Tensor& y) {
   dispatch_floating(x.dtype(), "avg_pool", [&]<class T>() {
-    if (windows.kind == PoolWindows::Kind::Fixed && !use_reference_kernels() && y.numel() > 0) {
-      const PlaneShape s = plane_shape(x, y);
-      const DimTaps th = taps_of(windows, 0, s.h, s.oh), tw = taps_of(windows, 1, s.w, s.ow);
-      const int64_t kh = windows.kernel[0], kw = windows.kernel[1];
-      // Whole windows also have kh * kw padded taps, so count_include_pad does not change the divisor.
-      if (whole_windows(th, kh) && whole_windows(tw, kw)) {
-        if (kh == 2 && kw == 2) return avg_forward_whole_windows<T, 2, 2>(x, windows, y);
-        if (kh == 3 && kw == 3) return avg_forward_whole_windows<T, 3, 3>(x, windows, y);
-      }
+    switch (whole_square_windows(x, windows, y)) {
+      case 2: return avg_forward_whole_windows<T, 2, 2>(x, windows, y);
+      case 3: return avg_forward_whole_windows<T, 3, 3>(x, windows, y);
+      default: return avg_forward<T>(x, windows, y);
     }
-    avg_forward<T>(x, windows, y);
   });
 }
 
