@@ -1,6 +1,6 @@
 #pragma once
 // Automatic mixed precision, as torch.autocast(device_type="cpu"): inside an enabled scope, the ops that gain
-// from lower precision (matrix products: matmul, mm, bmm, linear, attention's products) cast their float32
+// from lower precision (matrix products: matmul, mm, bmm, linear, conv1d/2d, attention) cast their float32
 // inputs to the scope's 16-bit dtype, and the numerically sensitive ones (softmax, log_softmax, the norms,
 // the losses, the reductions) cast 16-bit inputs to float32; everything else runs in the dtype it is given.
 // The casts are differentiable (`to`), so gradients reach float32 parameters in float32. The op lists live
@@ -57,7 +57,7 @@ class AutocastSuspend {
 };
 
 // The cast cache of this thread: a parameter's 16-bit copy, keyed by the parameter, with the version it was
-// made from. Filled by ops/autocast.cpp; emptied when the outermost enabled scope ends.
+// made from. Filled by ops/detail/autocast.cpp; emptied when the outermost enabled scope ends.
 struct AutocastCacheEntry {
   std::weak_ptr<TensorImpl> source;
   uint32_t version;

@@ -22,8 +22,7 @@ DType amp_dtype(const std::string& mode) {
 }  // namespace
 
 MixedPrecision::MixedPrecision(const std::string& mode)
-    : mode_(mode),
-      enabled_(mode != "off"),
+    : enabled_(mode != "off"),
       dtype_(amp_dtype(mode)),
       scaler_(optim::GradScalerOptions{.enabled = mode == "f16"}) {}
 

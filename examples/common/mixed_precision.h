@@ -15,7 +15,6 @@
 #include <CLI/CLI.hpp>
 
 #include "graft/graph/autocast_mode.h"
-#include "graft/optim/checkpoint.h"
 #include "graft/optim/grad_scaler.h"
 #include "graft/optim/optimizer.h"
 
@@ -31,7 +30,6 @@ class MixedPrecision {
   explicit MixedPrecision(const std::string& mode);
 
   bool enabled() const { return enabled_; }
-  const std::string& mode() const { return mode_; }
   /// The scope the forward pass and the loss run in (a disabled guard when --amp is off).
   AutocastGuard autocast() const { return AutocastGuard(dtype_, enabled_); }
   struct Step {
@@ -47,7 +45,6 @@ class MixedPrecision {
   int64_t skipped_steps() const { return skipped_; }
 
  private:
-  std::string mode_;
   bool enabled_;
   DType dtype_;
   optim::GradScaler scaler_;

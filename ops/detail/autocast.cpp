@@ -14,8 +14,9 @@ Tensor cached_cast(const Tensor& t, DType dtype) {
   if (!cacheable) return to(t, dtype);
   auto& cache = autocast_cache();
   auto it = cache.find(t.impl());
-  if (it != cache.end() && !it->second.source.expired() && it->second.source.lock().get() == t.impl() &&
-      it->second.version == t.version() && it->second.cast.dtype() == dtype)
+  // A live source is this parameter (a dead one's address may have been reused by `t`).
+  if (it != cache.end() && !it->second.source.expired() && it->second.version == t.version() &&
+      it->second.cast.dtype() == dtype)
     return it->second.cast;
   Tensor cast = to(t, dtype);
   cache[t.impl()] = AutocastCacheEntry{t.impl_ptr(), t.version(), cast};

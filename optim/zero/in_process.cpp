@@ -1,4 +1,3 @@
-#include "graft/autograd/profiler.h"
 #include "graft/optim/zero/in_process.h"
 
 #include <omp.h>
@@ -6,6 +5,8 @@
 #include <cstring>
 #include <exception>
 #include <thread>
+
+#include "graft/autograd/profiler.h"
 
 namespace graft::optim::zero {
 

@@ -24,7 +24,12 @@ struct Inputs {
 
 Inputs inputs(DType dt) {
   manual_seed(0);
-  Inputs in{randn({4, 3}).to(dt), randn({5, 3}).to(dt), randn({5}).to(dt), randn({4, 5}).to(dt), tensor({0, 2, 4, 1})};
+  Inputs in;
+  in.x = randn({4, 3}).to(dt);  // drawn in the order of tests/reference/autocast.py
+  in.w = randn({5, 3}).to(dt);
+  in.b = randn({5}).to(dt);
+  in.t = randn({4, 5}).to(dt);
+  in.y = tensor({0, 2, 4, 1});
   in.img = randn({2, 3, 6, 6}).to(dt);
   in.k = randn({4, 3, 3, 3}).to(dt);
   in.kb = randn({4}).to(dt);
