@@ -49,7 +49,7 @@ Tensor FlatBucket::slot_view(const Tensor& buffer, size_t m) const {
 }
 
 bool FlatBucket::is_slot_view(const Tensor& t, const Tensor& buffer, size_t m) const {
-  return t.storage() == buffer.storage() && t.storage_offset() == buffer.storage_offset() + slots_[m].offset &&
+  return buffer.defined() && t.storage() == buffer.storage() && t.storage_offset() == buffer.storage_offset() + slots_[m].offset &&
          t.is_contiguous();
 }
 
@@ -60,6 +60,7 @@ const Tensor& FlatBucket::state(const std::string& name) {
 }
 
 std::vector<uint8_t> FlatBucket::sync() {
+  GRAFT_CHECK(grads_.defined(), "FlatBucket.sync: the gradient buffer has been taken away (set_grad_buffer)");
   NoGradGuard no_grad;
   std::vector<uint8_t> active(members_.size(), 0);
   for (size_t m = 0; m < members_.size(); ++m) {
@@ -97,28 +98,37 @@ void FlatBucket::zero_grad(bool set_to_none) {
 }
 
 void FlatBucket::adopt_buffers(Tensor params, Tensor grads) {
-  for (const Tensor* t : {&params, &grads}) {
-    GRAFT_CHECK(t->defined(), "FlatBucket.adopt_buffers: a buffer is undefined");
-    GRAFT_CHECK(t->dim() == 1 && t->is_contiguous() && t->dtype() == dtype_ && t->numel() >= numel_,
-                "FlatBucket.adopt_buffers: expected contiguous 1-D {} buffers of at least {} elements, got a {} tensor "
-                "of shape {}",
-                dtype_name(dtype_), numel_, dtype_name(t->dtype()), shape_str(t->shape()));
-  }
-  GRAFT_CHECK(params.numel() == grads.numel(), "FlatBucket.adopt_buffers: the buffers differ in length ({} and {})",
-              params.numel(), grads.numel());
-  GRAFT_CHECK(params.storage() != grads.storage() || params.storage_offset() + params.numel() <= grads.storage_offset() ||
-                  grads.storage_offset() + grads.numel() <= params.storage_offset(),
-              "FlatBucket.adopt_buffers: the parameter and gradient buffers overlap");
+  GRAFT_CHECK(params.defined(), "FlatBucket.adopt_buffers: the parameter buffer is undefined");
+  GRAFT_CHECK(params.dim() == 1 && params.is_contiguous() && params.dtype() == dtype_ && params.numel() >= numel_,
+              "FlatBucket.adopt_buffers: expected a contiguous 1-D {} buffer of at least {} elements, got a {} tensor "
+              "of shape {}",
+              dtype_name(dtype_), numel_, dtype_name(params.dtype()), shape_str(params.shape()));
   GRAFT_CHECK(state_.empty(), "FlatBucket.adopt_buffers: the bucket already has optimizer state");
   NoGradGuard no_grad;
   numel_ = params.numel();
-  const Tensor old_grads = grads_;
   params_ = std::move(params);
+  for (size_t m = 0; m < members_.size(); ++m) members_[m].impl()->set_data(*slot_view(params_, m).impl());
+  set_grad_buffer(std::move(grads));
+}
+
+void FlatBucket::set_grad_buffer(Tensor grads) {
+  if (grads.defined()) {
+    GRAFT_CHECK(grads.dim() == 1 && grads.is_contiguous() && grads.dtype() == dtype_ && grads.numel() == numel_,
+                "FlatBucket.set_grad_buffer: expected a contiguous 1-D {} buffer of {} elements, got a {} tensor of "
+                "shape {}",
+                dtype_name(dtype_), numel_, dtype_name(grads.dtype()), shape_str(grads.shape()));
+    GRAFT_CHECK(params_.storage() != grads.storage() ||
+                    params_.storage_offset() + params_.numel() <= grads.storage_offset() ||
+                    grads.storage_offset() + grads.numel() <= params_.storage_offset(),
+                "FlatBucket.set_grad_buffer: the gradient buffer overlaps the parameters");
+  }
+  NoGradGuard no_grad;
+  const Tensor old_grads = grads_;
   grads_ = std::move(grads);
+  if (!old_grads.defined()) return;
   for (size_t m = 0; m < members_.size(); ++m) {
-    members_[m].impl()->set_data(*slot_view(params_, m).impl());
     Tensor& g = members_[m].mutable_grad();
-    if (g.defined() && is_slot_view(g, old_grads, m)) g = slot_view(grads_, m);
+    if (g.defined() && is_slot_view(g, old_grads, m)) g = grads_.defined() ? slot_view(grads_, m) : Tensor();
   }
 }
 

@@ -63,12 +63,18 @@ class FlatBucket {
   /// Optimizer.zero_grad for the members.
   void zero_grad(bool set_to_none);
 
-  /// Makes `params` and `grads` (contiguous 1-D tensors of this bucket's dtype, at least numel() elements
-  /// each, not overlapping) the bucket's buffers in place of its own, before any state exists: every member
-  /// is re-pointed at its slot of `params` and takes the values found there, a gradient that viewed the old
-  /// buffer is re-pointed at its slot of `grads`, and numel() becomes params.numel(). ZeRO lays each rank's
-  /// slice out in its own buffers and lends them to the optimizer of that rank this way (optim/zero/).
+  /// Makes `params` (a contiguous 1-D tensor of this bucket's dtype, at least numel() elements) the bucket's
+  /// parameter buffer in place of its own, before any state exists: every member is re-pointed at its slot
+  /// and takes the values found there, and numel() becomes params.numel(). Then set_grad_buffer(grads).
+  /// ZeRO lays each rank's slice out in its own buffers and lends them to the optimizer of that rank this way
+  /// (optim/zero/).
   void adopt_buffers(Tensor params, Tensor grads);
+  /// Replaces the gradient buffer (a contiguous 1-D tensor of this bucket's dtype and numel() elements, not
+  /// overlapping params()), at any time: a gradient that viewed the old buffer is re-pointed at its slot of
+  /// `grads`. An undefined `grads` takes the buffer away (those gradients become undefined) until the next
+  /// call; sync() raises meanwhile. ZeRO's mixed precision lends its float32 gradients only for the
+  /// duration of a step this way (optim/zero/sharded_optimizer.h).
+  void set_grad_buffer(Tensor grads);
 
  private:
   bool is_slot_view(const Tensor& t, const Tensor& buffer, size_t m) const;

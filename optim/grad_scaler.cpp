@@ -31,37 +31,52 @@ Tensor GradScaler::scale(const Tensor& loss) const {
   return mul(loss, scale_);
 }
 
-void GradScaler::unscale_(Optimizer& optimizer) {
+namespace {
+// Unscaling the gradients of the optimizer's parameters, all within reach.
+std::function<bool(double)> unscale_parameters(Optimizer& optimizer) {
+  return [&optimizer](double inv_scale) {
+    NoGradGuard no_grad;
+    bool found_inf = false;
+    for (const Tensor& p : optimizer.parameters()) {
+      Tensor g = p.grad();
+      if (!g.defined()) continue;
+      if (!found_inf) found_inf = !detail::all_finite(g);
+      g.mul_(inv_scale);
+    }
+    return found_inf;
+  };
+}
+}  // namespace
+
+void GradScaler::unscale_(Optimizer& optimizer) { unscale_(optimizer, unscale_parameters(optimizer)); }
+
+void GradScaler::unscale_(const Optimizer& key, const std::function<bool(double inv_scale)>& unscale) {
   if (!options_.enabled) return;
-  PerOptimizer& st = state_of(optimizer);
+  PerOptimizer& st = state_of(key);
   GRAFT_CHECK(st.stage != Stage::Unscaled,
               "GradScaler.unscale_: unscale_() has already been called on this optimizer since the last update()");
   GRAFT_CHECK(st.stage != Stage::Stepped, "GradScaler.unscale_: unscale_() is being called after step()");
   // PyTorch multiplies by the float32 reciprocal of the scale.
-  const double inv_scale = as_float32(1.0 / scale_);
-  NoGradGuard no_grad;
-  bool found_inf = false;
-  for (const Tensor& p : optimizer.parameters()) {
-    Tensor g = p.grad();
-    if (!g.defined()) continue;
-    if (!found_inf) found_inf = !detail::all_finite(g);
-    g.mul_(inv_scale);
-  }
-  st.found_inf = found_inf;
+  st.found_inf = unscale(as_float32(1.0 / scale_));
   st.stage = Stage::Unscaled;
 }
 
 bool GradScaler::step(Optimizer& optimizer) {
+  return step(optimizer, unscale_parameters(optimizer), [&optimizer] { optimizer.step(); });
+}
+
+bool GradScaler::step(const Optimizer& key, const std::function<bool(double inv_scale)>& unscale,
+                      const std::function<void()>& step) {
   if (!options_.enabled) {
-    optimizer.step();
+    step();
     return true;
   }
-  PerOptimizer& st = state_of(optimizer);
+  PerOptimizer& st = state_of(key);
   GRAFT_CHECK(st.stage != Stage::Stepped, "GradScaler.step: step() has already been called since the last update()");
-  if (st.stage == Stage::Ready) unscale_(optimizer);
+  if (st.stage == Stage::Ready) unscale_(key, unscale);
   st.stage = Stage::Stepped;
   if (st.found_inf) return false;
-  optimizer.step();
+  step();
   return true;
 }
 

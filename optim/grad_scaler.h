@@ -18,6 +18,7 @@
 // float16 autocast scope, without a scaler in between, raises graft::Error instead of turning the weights
 // into NaN (Optimizer::step).
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 
@@ -51,6 +52,13 @@ class GradScaler {
   /// @return true when the optimizer stepped, false when the step was skipped (or always true when disabled).
   /// @throws graft::Error when called twice for one optimizer before update().
   bool step(Optimizer& optimizer);
+  /// unscale_ and step for an optimizer whose gradients this scaler cannot reach alone (zero::ShardedOptimizer,
+  /// whose gradients are spread over ranks): `unscale(inv_scale)` multiplies them by inv_scale (the float32
+  /// reciprocal of the scale) and returns whether any was inf or NaN, on any rank; `step()` updates. `key`
+  /// stands for the optimizer in the call-order checks and in update(). Same rules and errors as above.
+  void unscale_(const Optimizer& key, const std::function<bool(double inv_scale)>& unscale);
+  bool step(const Optimizer& key, const std::function<bool(double inv_scale)>& unscale,
+            const std::function<void()>& step);
   /// Adjusts the scale after the step(s) of this iteration: backoff_factor when any optimizer saw an inf or
   /// NaN, growth_factor after growth_interval clean iterations in a row. With `new_scale`, sets it instead.
   void update(std::optional<double> new_scale = std::nullopt);

@@ -27,6 +27,11 @@ namespace {
 
 constexpr const char* kFormat = "graft.zero.shard";
 constexpr int kVersion = 1;
+// The float32 master weights of a 16-bit bucket travel as one more state buffer under this name.
+constexpr const char* kMasterState = "master";
+
+// The dtype of a bucket's optimizer state: float32 for 16-bit parameters (mixed precision), else theirs.
+DType state_dtype(DType params) { return is_reduced_floating(params) ? kFloat32 : params; }
 
 std::string tensor_key(size_t group, size_t bucket, const std::string& what) {
   return fmt::format("g{}.b{}.{}", group, bucket, what);
@@ -97,9 +102,9 @@ class ShardReader {
   }
   DType dtype(const json& object, const std::string& where) const {
     const std::string name = string(object, "dtype", where);
-    for (DType d : {kFloat32, kFloat64})
+    for (DType d : {kFloat32, kFloat64, kBFloat16, kFloat16})
       if (name == dtype_name(d)) return d;
-    fail(where, fmt::format("dtype '{}' is not float32 or float64", name));
+    fail(where, fmt::format("dtype '{}' is not float32, float64, bfloat16 or float16", name));
   }
   Shape shape(const json& object, const std::string& where) const {
     Shape out;
@@ -147,15 +152,15 @@ ShardSet::Param parse_param(const json& p, const ShardReader& reader, const std:
   return param;
 }
 
-// One rank's slice of a bucket buffer: present, of the bucket's dtype and `slice` elements.
+// One rank's slice of a bucket buffer: present, of `dtype` and `slice` elements.
 const Tensor& slice_tensor(const Checkpoint& shard, const std::string& key, const ShardReader& reader,
-                           const ZeroBucketLayout& layout) {
+                           const ZeroBucketLayout& layout, DType dtype) {
   for (const auto& [name, t] : shard.tensors) {
     if (name != key) continue;
-    if (t.dtype() != layout.dtype || t.numel() != layout.slice)
+    if (t.dtype() != dtype || t.numel() != layout.slice)
       reader.fail(fmt::format("tensor '{}'", key), fmt::format("{} elements of {}, expected {} of {}", t.numel(),
                                                                 dtype_name(t.dtype()), layout.slice,
-                                                                dtype_name(layout.dtype)));
+                                                                dtype_name(dtype)));
     return t;
   }
   reader.fail(fmt::format("tensor '{}'", key), "missing");
@@ -307,10 +312,18 @@ ShardSet parse_shards(const std::vector<Checkpoint>& shards) {
           readers[k].fail(where, fmt::format("state name {} is not a new, non-empty string", name.dump()));
         names.push_back(name.get<std::string>());
         expected_keys.insert(tensor_key(b.group, b.index, "state." + names.back()));
-        slice_tensor(shards[k], tensor_key(b.group, b.index, "state." + names.back()), readers[k], b.layout);
+        slice_tensor(shards[k], tensor_key(b.group, b.index, "state." + names.back()), readers[k], b.layout,
+                     state_dtype(b.layout.dtype));
       }
+      const bool has_master = std::find(names.begin(), names.end(), kMasterState) != names.end();
+      if (is_reduced_floating(b.layout.dtype) && !has_master)
+        readers[k].fail(where, fmt::format("its {} parameters come without their float32 master weights (state '{}')",
+                                           dtype_name(b.layout.dtype), kMasterState));
+      if (!is_reduced_floating(b.layout.dtype) && has_master)
+        readers[k].fail(where, fmt::format("state '{}' belongs to 16-bit parameters, these are {}", kMasterState,
+                                           dtype_name(b.layout.dtype)));
       expected_keys.insert(tensor_key(b.group, b.index, "params"));
-      slice_tensor(shards[k], tensor_key(b.group, b.index, "params"), readers[k], b.layout);
+      slice_tensor(shards[k], tensor_key(b.group, b.index, "params"), readers[k], b.layout, b.layout.dtype);
       states[k].push_back(std::move(names));
     }
     for (const auto& [name, t] : shards[k].tensors)
@@ -326,10 +339,10 @@ ShardSet parse_shards(const std::vector<Checkpoint>& shards) {
     bucket.values = zeros({padded}, bucket.layout.dtype);
     for (size_t k = 0; k < W; ++k)
       for (const std::string& name : states[k][bi])
-        if (!bucket.states.count(name)) bucket.states[name] = zeros({padded}, bucket.layout.dtype);
+        if (!bucket.states.count(name)) bucket.states[name] = zeros({padded}, state_dtype(bucket.layout.dtype));
     for (size_t k = 0; k < W; ++k) {
       auto place = [&](const Tensor& full, const std::string& key) {
-        const Tensor& part = slice_tensor(shards[k], key, readers[k], bucket.layout);
+        const Tensor& part = slice_tensor(shards[k], key, readers[k], bucket.layout, full.dtype());
         span(full, bucket.layout.slice * static_cast<int64_t>(k), bucket.layout.slice).copy_(part.reshape({part.numel()}));
       };
       place(bucket.values, tensor_key(bucket.group, bucket.index, "params"));
@@ -380,7 +393,7 @@ Checkpoint make_shard(const ShardSet& set, int world_size, int rank) {
       json jb = {{"dtype", dtype_name(b.layout.dtype)}, {"numel", numel},      {"slice", aligned},
                  {"members", b.params},                {"offsets", offsets}, {"states", json::array()}};
       auto cut = [&](const Tensor& full) {
-        Tensor part = zeros({aligned}, b.layout.dtype);
+        Tensor part = zeros({aligned}, full.dtype());
         const int64_t begin = aligned * rank, end = std::min(aligned * (rank + 1), numel);
         NoGradGuard no_grad;
         if (end > begin) span(part, 0, end - begin).copy_(span(full, begin, end - begin));
@@ -558,6 +571,11 @@ Checkpoint ShardedOptimizer::shard_checkpoint() const {
           shard.tensors.emplace_back(tensor_key(g, index, "state." + name), graft::clone(span(buffer, skip, l.slice)));
         }
       }
+      if (b.mixed()) {
+        jb["states"].push_back(kMasterState);
+        shard.tensors.emplace_back(tensor_key(g, index, std::string("state.") + kMasterState),
+                                   graft::clone(span(b.master, skip, l.slice)));
+      }
       jg["buckets"].push_back(jb);
       ++index;
     }
@@ -624,10 +642,11 @@ void ShardedOptimizer::load_shards(const std::vector<Checkpoint>& shards) {
     const int64_t length = b.range.end - b.range.begin;
     b.slice.copy_(span(saved.values, b.range.begin, length));
     if (stage_ < 3) b.flat.copy_(saved.values);
+    if (b.mixed()) b.master.copy_(span(saved.states.at(kMasterState), b.range.begin, length));
     if (b.inner) {
       for (const auto& [name, buffer] : b.inner->states()) Tensor(buffer).zero_();
       for (const auto& [name, full] : saved.states)
-        Tensor(b.inner->state(name)).copy_(span(full, b.range.begin, length));
+        if (name != kMasterState) Tensor(b.inner->state(name)).copy_(span(full, b.range.begin, length));
       for (size_t j = 0; j < b.inner->size(); ++j)
         b.inner->steps()[j] = std::max<int64_t>(0, set.params[b.params[b.piece_members[j]]].step);
     }
@@ -649,6 +668,7 @@ void ShardedOptimizer::load_shards(const std::vector<Checkpoint>& shards) {
     }
   }
   if (partition_) partition_->bump_versions();
+  release_master_grads();
   micro_ = 0;
 }
 

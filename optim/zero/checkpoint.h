@@ -19,8 +19,9 @@ std::string shard_path(const std::string& dir, int rank, int world_size);
 /// the world size, stage, optimizer, parameters (names, shapes, dtypes), groups and layout; each bucket's
 /// layout is exactly the one its parameters give, so no offset or size can point outside a buffer; every
 /// parameter sits in exactly one bucket; and each shard holds exactly the tensors its metadata lists, each of
-/// its bucket's dtype and slice length. A violation is a graft::Error naming the shard's file
-/// (`zero_rank<r>_of_<W>.safetensors`), the entry and what is wrong.
+/// its bucket's dtype and slice length (the optimizer state of bfloat16/float16 buckets is float32, and
+/// includes their float32 master weights as the state "master"). A violation is a graft::Error naming the
+/// shard's file (`zero_rank<r>_of_<W>.safetensors`), the entry and what is wrong.
 
 /// Reads every shard of the checkpoint in `dir`, in rank order.
 /// @throws graft::Error for: no shard files, a missing rank, shards of different world sizes, a shard file
@@ -48,7 +49,8 @@ void write_shards(const std::vector<Checkpoint>& shards, const std::string& dir)
 
 /// The full state: the model's parameters and rank 0's unpartitioned state under "model" (a state dict), and
 /// the optimizer's state dict under "optimizer", in Optimizer::state_dict()'s layout (parameters numbered
-/// across groups, state tensors shaped like their parameters). Bit for bit what an unsharded run holds.
+/// across groups, state tensors shaped like their parameters). Bit for bit what an unsharded run holds. A
+/// 16-bit parameter's state also holds its float32 master weights, as "master".
 Checkpoint consolidate_shards(const std::vector<Checkpoint>& shards);
 
 /// The same checkpoint cut into world_size shards (the stage is kept).

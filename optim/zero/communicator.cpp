@@ -50,7 +50,7 @@ namespace {
 
 void check_buffer(const char* op, const char* what, const Tensor& t) {
   GRAFT_CHECK(t.defined(), "{}: {} is undefined", op, what);
-  GRAFT_CHECK(t.is_floating_point(), "{}: {} must be float32 or float64, got {}", op, what, dtype_name(t.dtype()));
+  GRAFT_CHECK(t.is_floating_point(), "{}: {} must be floating point, got {}", op, what, dtype_name(t.dtype()));
   GRAFT_CHECK(t.is_contiguous(), "{}: {} (shape {}) must be contiguous", op, what, shape_str(t.shape()));
 }
 
@@ -233,6 +233,9 @@ void ordered_sum(void* out, const std::vector<const void*>& in, int64_t n, DType
   GRAFT_CHECK(!in.empty(), "ordered_sum: no inputs");
   if (dtype == kFloat32) ordered_sum_impl(static_cast<float*>(out), in, n, accumulate);
   else if (dtype == kFloat64) ordered_sum_impl(static_cast<double*>(out), in, n, accumulate);
+  // 16-bit sums round after every addition, as accumulating 16-bit gradients in one process does.
+  else if (dtype == kBFloat16) ordered_sum_impl(static_cast<BFloat16*>(out), in, n, accumulate);
+  else if (dtype == kFloat16) ordered_sum_impl(static_cast<Half*>(out), in, n, accumulate);
   else GRAFT_FAIL("ordered_sum: {} buffers cannot be reduced", dtype_name(dtype));
 }
 

@@ -10,6 +10,7 @@
 #include "graft/graph/factory.h"
 #include "graft/nn/utils/grad_norm.h"
 #include "graft/ops/shape.h"
+#include "graft/optim/detail/finite.h"
 #include "graft/optim/zero/detail/stage3_partition.h"
 #include "graft/optim/zero/detail/zero_state.h"
 
@@ -67,8 +68,8 @@ void ShardedOptimizer::setup(const std::vector<OptimizerParamGroup>& groups, Opt
       GRAFT_CHECK(p.defined(), "ShardedOptimizer: parameter {} of group {} is undefined", i, g);
       GRAFT_CHECK(p.is_leaf(), "ShardedOptimizer: can't optimize a non-leaf Tensor (parameter {} of group {}, shape {})", i,
                   g, shape_str(p.shape()));
-      GRAFT_CHECK(p.is_floating_point(), "ShardedOptimizer: parameter {} of group {} is {}; only float32 and float64 can "
-                  "be optimized", i, g, dtype_name(p.dtype()));
+      GRAFT_CHECK(p.is_floating_point(), "ShardedOptimizer: parameter {} of group {} is {}; only floating-point "
+                  "parameters can be optimized", i, g, dtype_name(p.dtype()));
       auto name = names.find(p.impl());
       GRAFT_CHECK(name != names.end(), "ShardedOptimizer: parameter {} of group {} (shape {}) is not a parameter of the "
                   "model", i, g, shape_str(p.shape()));
@@ -80,6 +81,20 @@ void ShardedOptimizer::setup(const std::vector<OptimizerParamGroup>& groups, Opt
       zp.group = g;
       params_.push_back(std::move(zp));
     }
+  }
+
+  // The rank's optimizer keeps one bucket per dtype of a group, float32 for the master weights of 16-bit
+  // parameters: a group can't hold float32 parameters beside 16-bit ones, or both 16-bit dtypes.
+  for (size_t g = 0; g < groups.size(); ++g) {
+    std::vector<DType> dtypes;
+    for (const Tensor& p : groups[g].params())
+      if (std::find(dtypes.begin(), dtypes.end(), p.dtype()) == dtypes.end()) dtypes.push_back(p.dtype());
+    std::string float32_like;
+    for (DType d : dtypes)
+      if (d != kFloat64) float32_like += (float32_like.empty() ? "" : " and ") + std::string(dtype_name(d));
+    GRAFT_CHECK(std::count_if(dtypes.begin(), dtypes.end(), [](DType d) { return d != kFloat64; }) <= 1,
+                "ShardedOptimizer: group {} mixes {} parameters; the master weights of 16-bit parameters are float32, "
+                "so each of float32, bfloat16 and float16 needs a group of its own", g, float32_like);
   }
 
   NoGradGuard no_grad;
@@ -129,6 +144,7 @@ void ShardedOptimizer::setup(const std::vector<OptimizerParamGroup>& groups, Opt
         p.impl()->set_data(*own.impl());
       }
     }
+    if (b.mixed()) b.master = b.slice.to(kFloat32);
     if (stage_ <= 1) {
       b.local = zeros({l.padded()}, l.dtype);
       b.reduced = span(b.local, b.range.begin, length);
@@ -158,7 +174,7 @@ void ShardedOptimizer::build_inner(const std::vector<OptimizerParamGroup>& group
         const bool owns_empty = b.layout.slots[m].numel == 0 && at >= b.range.begin &&
                                 (at < b.range.end || (at == b.range.end && at == b.layout.padded()));
         if (o.end <= o.begin && !owns_empty) continue;
-        pieces.push_back(zeros({std::max<int64_t>(0, o.end - o.begin)}, b.layout.dtype));
+        pieces.push_back(zeros({std::max<int64_t>(0, o.end - o.begin)}, b.optimizer_dtype()));
         b.piece_members.push_back(m);
       }
     }
@@ -181,13 +197,16 @@ void ShardedOptimizer::build_inner(const std::vector<OptimizerParamGroup>& group
     const size_t k = next[b.group]++;
     GRAFT_CHECK(k < flat.buckets().size(), "ShardedOptimizer: internal error: the optimizer has fewer buckets than ZeRO");
     FlatBucket& ib = flat.buckets()[k];
-    GRAFT_CHECK(ib.dtype() == b.layout.dtype && ib.size() == b.piece_members.size(),
+    GRAFT_CHECK(ib.dtype() == b.optimizer_dtype() && ib.size() == b.piece_members.size(),
                 "ShardedOptimizer: internal error: the optimizer's bucket {} does not match ZeRO's", k);
     for (size_t j = 0; j < ib.size(); ++j)
       GRAFT_CHECK(ib.slots()[j].offset ==
                       std::max(b.layout.slots[b.piece_members[j]].offset, b.range.begin) - b.range.begin,
                   "ShardedOptimizer: internal error: the optimizer lays out piece {} differently", j);
-    ib.adopt_buffers(b.slice, b.reduced);
+    // 16-bit buckets: the optimizer updates the float32 master copy, and gets its float32 gradients only for
+    // the duration of a step (prepare_master_grads).
+    if (b.mixed()) ib.adopt_buffers(b.master, Tensor());
+    else ib.adopt_buffers(b.slice, b.reduced);
     b.inner = &ib;
   }
 }
@@ -215,6 +234,7 @@ void ShardedOptimizer::gradient_arrived(size_t i) {
 void ShardedOptimizer::backward(const Tensor& loss) {
   GRAFT_CHECK(!in_backward_, "ShardedOptimizer.backward: called while a backward is running");
   GRAFT_CHECK(loss.defined(), "ShardedOptimizer.backward: the loss is undefined");
+  release_master_grads();  // the reduced gradients are about to change
   {
     NoGradGuard no_grad;
     for (size_t i = 0; i < buckets_.size(); ++i) {
@@ -298,8 +318,11 @@ double ShardedOptimizer::clip_grad_norm_(double max_norm, double norm_type, bool
   for (size_t i = 0; i < params_.size(); ++i)
     if (params_[i].has_grad) with_grad.push_back(i);
   if (with_grad.empty()) return 0.0;
-  DType dtype = params_[with_grad[0]].tensor.dtype();
-  for (size_t i : with_grad) dtype = promote_types(dtype, params_[i].tensor.dtype());
+  prepare_master_grads();
+  // The gradients clipped are the ones the optimizer sees: float32 master gradients for 16-bit parameters.
+  const auto grad_dtype = [&](size_t i) { return buckets_[params_[i].bucket].optimizer_dtype(); };
+  DType dtype = grad_dtype(with_grad[0]);
+  for (size_t i : with_grad) dtype = promote_types(dtype, grad_dtype(i));
 
   // Per parameter, the norm accumulated over its elements in order. At stage 0 every rank holds every
   // reduced gradient; at stages 1-3 the slices take turns, each rank continuing the sums of the parameters
@@ -310,8 +333,8 @@ double ShardedOptimizer::clip_grad_norm_(double max_norm, double norm_type, bool
   for (size_t i = 0; i < n; ++i) s[2 * i] = NormAccumulator::initial(norm_type);
   auto accumulate_own = [&] {
     for (ZeroBucket& b : buckets_) {
-      dispatch_floating(b.layout.dtype, "clip_grad_norm_", [&]<class T>() {
-        const T* g = static_cast<const T*>(b.reduced.data_ptr());
+      dispatch_floating(b.optimizer_dtype(), "clip_grad_norm_", [&]<class T>() {
+        const T* g = static_cast<const T*>(b.slice_grad().data_ptr());
         for (size_t m = 0; m < b.params.size(); ++m) {
           const size_t id = b.params[m];
           if (!params_[id].has_grad) continue;
@@ -334,7 +357,7 @@ double ShardedOptimizer::clip_grad_norm_(double max_norm, double norm_type, bool
   const NormAccumulator total{norm_type, &total_acc, &total_nan};
   for (size_t i : with_grad) {
     const NormAccumulator norm{norm_type, &s[2 * i], &s[2 * i + 1]};
-    total.add(round_to(norm.result(), params_[i].tensor.dtype()));
+    total.add(round_to(norm.result(), grad_dtype(i)));
   }
   const double total_norm = round_to(total.result(), dtype);
   const double coef = clip_coefficient(total_norm, max_norm, norm_type, dtype, error_if_nonfinite);
@@ -343,7 +366,7 @@ double ShardedOptimizer::clip_grad_norm_(double max_norm, double norm_type, bool
       for (size_t m = 0; m < b.params.size(); ++m) {
         if (!params_[b.params[m]].has_grad) continue;
         const FlatRange o = b.layout.overlap(m, b.range);
-        if (o.end > o.begin) span(b.reduced, o.begin - b.range.begin, o.end - o.begin).mul_(coef);
+        if (o.end > o.begin) span(b.slice_grad(), o.begin - b.range.begin, o.end - o.begin).mul_(coef);
       }
     }
   }
@@ -355,6 +378,62 @@ double ShardedOptimizer::clip_grad_norm_(double max_norm, double norm_type, bool
 void ShardedOptimizer::step() {
   GRAFT_CHECK(!in_backward_, "ShardedOptimizer.step: called while a backward is running");
   NoGradGuard no_grad;
+  prepare_master_grads();
+  update();
+  end_step();
+}
+
+void ShardedOptimizer::unscale_(GradScaler& scaler) {
+  GRAFT_CHECK(!in_backward_, "ShardedOptimizer.unscale_: called while a backward is running");
+  NoGradGuard no_grad;
+  prepare_master_grads();
+  scaler.unscale_(*inner_, [this](double inv_scale) { return unscale_gradients(inv_scale); });
+}
+
+bool ShardedOptimizer::step(GradScaler& scaler) {
+  GRAFT_CHECK(!in_backward_, "ShardedOptimizer.step: called while a backward is running");
+  NoGradGuard no_grad;
+  prepare_master_grads();
+  const bool stepped =
+      scaler.step(*inner_, [this](double inv_scale) { return unscale_gradients(inv_scale); }, [this] { update(); });
+  end_step();
+  return stepped;
+}
+
+bool ShardedOptimizer::unscale_gradients(double inv_scale) {
+  bool found_inf = false;
+  for (ZeroBucket& b : buckets_) {
+    Tensor g = b.slice_grad();
+    if (!g.defined() || g.numel() == 0) continue;
+    if (!found_inf) found_inf = !optim::detail::all_finite(g);
+    g.mul_(inv_scale);
+  }
+  if (stage_ == 0) return found_inf;  // every rank holds every reduced gradient
+  Tensor any = full({1}, found_inf ? 1.0 : 0.0, kFloat32);
+  comm_.all_reduce(any);
+  return any.item<double>() > 0;
+}
+
+void ShardedOptimizer::prepare_master_grads() {
+  if (master_grads_) return;
+  for (ZeroBucket& b : buckets_) {
+    if (!b.mixed()) continue;
+    b.master_grad = b.reduced.to(kFloat32);
+    if (b.inner) b.inner->set_grad_buffer(b.master_grad);
+  }
+  master_grads_ = true;
+}
+
+void ShardedOptimizer::release_master_grads() {
+  for (ZeroBucket& b : buckets_) {
+    if (!b.mixed()) continue;
+    if (b.inner) b.inner->set_grad_buffer(Tensor());
+    b.master_grad = Tensor();
+  }
+  master_grads_ = false;
+}
+
+void ShardedOptimizer::update() {
   for (ZeroBucket& b : buckets_) {
     if (!b.inner) continue;
     for (size_t j = 0; j < b.inner->size(); ++j) {
@@ -364,17 +443,24 @@ void ShardedOptimizer::step() {
     }
   }
   inner_->step();
+  for (ZeroBucket& b : buckets_)
+    if (b.mixed()) b.slice.copy_(b.master);  // rounded to the parameters' 16 bits
   if (stage_ == 1 || stage_ == 2) {
     for (ZeroBucket& b : buckets_)
       if (b.layout.padded() > 0) comm_.all_gather(b.slice, b.flat);
   }
   if (partition_) partition_->bump_versions();
+}
+
+void ShardedOptimizer::end_step() {
+  release_master_grads();
   micro_ = 0;
 }
 
 void ShardedOptimizer::zero_grad(bool set_to_none) {
   GRAFT_CHECK(!in_backward_, "ShardedOptimizer.zero_grad: called while a backward is running");
   NoGradGuard no_grad;
+  release_master_grads();
   micro_ = 0;
   for (size_t i = 0; i < buckets_.size(); ++i) {
     ZeroBucket& b = buckets_[i];
@@ -395,6 +481,7 @@ ModelStateMemory ShardedOptimizer::memory() const {
   ModelStateMemory m;
   for (const ZeroBucket& b : buckets_) {
     const double size = static_cast<double>(element_size(b.layout.dtype));
+    const double optimizer_size = static_cast<double>(element_size(b.optimizer_dtype()));
     const int64_t params = stage_ < 3 ? b.flat.numel() : b.slice.numel();
     int64_t grads = 0;
     for (const Tensor* t : {&b.local, &b.extra})
@@ -408,12 +495,17 @@ ModelStateMemory ShardedOptimizer::memory() const {
       }
       m.state_elements += b.slice.numel();
     }
+    if (b.mixed()) {  // the master weights are optimizer state (the paper's K = 12 counts them)
+      states += b.master.numel();
+      ++buffers;
+    }
+    const int64_t master_grads = b.master_grad.defined() ? b.master_grad.numel() : 0;
     m.parameter_elements += params;
-    m.gradient_elements += grads;
+    m.gradient_elements += grads + master_grads;
     m.state_buffers = std::max(m.state_buffers, buffers);
     m.bytes.parameters += size * static_cast<double>(params);
-    m.bytes.gradients += size * static_cast<double>(grads);
-    m.bytes.optimizer_states += size * static_cast<double>(states);
+    m.bytes.gradients += size * static_cast<double>(grads) + optimizer_size * static_cast<double>(master_grads);
+    m.bytes.optimizer_states += optimizer_size * static_cast<double>(states);
   }
   if (partition_) {
     m.bytes.parameters += static_cast<double>(partition_->resident_bytes());

@@ -30,6 +30,20 @@
 // same micro-batches computes. Gradients are summed, not averaged (DDP and DeepSpeed divide by W): scale each
 // micro-batch's loss by its share of the global batch.
 //
+// Mixed precision (the paper's setting). Parameters in bfloat16 or float16 train with float32 master weights:
+// the model's parameters and gradients stay 16-bit (2 + 2 bytes per parameter; the gradients are reduced,
+// and summed across micro-batches, in 16 bits as DeepSpeed does), and each rank's optimizer updates a float32
+// copy of its slice, which is the optimizer state together with Adam's moments (K = 12 bytes, partitioned
+// from stage 1). step() converts the rank's reduced gradient to float32 (released again when the step
+// ends), updates the master copy, rounds it into the 16-bit parameters, and all-gathers those in 16 bits.
+// clip_grad_norm_ and unscale_ work on the float32 gradients, as DeepSpeed clips its fp32 partitions. For
+// float16, scale the loss with an optim::GradScaler and step with step(scaler): a step is skipped on every
+// rank when any rank's gradients overflowed. A step is, bit for bit, what one process computes with
+// 16-bit gradients accumulated over the same micro-batches, float32 copies of them, and the optimizer
+// (and GradScaler/clip_grad_norm_) on float32 master weights rounded back into the model after each step.
+// Write the parameters through load()/load_shards(), not into the model: the next step rounds the master
+// weights into the parameters again.
+//
 // Differences from PyTorch/DeepSpeed, all deliberate:
 // - step() starts a new accumulation: the next backward() begins from zero gradients whether or not
 //   zero_grad() was called (DeepSpeed's engine does the same). zero_grad() discards the micro-batches of the
@@ -51,6 +65,7 @@
 
 #include "graft/nn/module.h"
 #include "graft/optim/checkpoint.h"
+#include "graft/optim/grad_scaler.h"
 #include "graft/optim/optimizer.h"
 #include "graft/optim/zero/communicator.h"
 #include "graft/optim/zero/layout.h"
@@ -106,6 +121,15 @@ class ShardedOptimizer {
   double clip_grad_norm_(double max_norm, double norm_type = 2.0, bool error_if_nonfinite = false);
   /// Updates this rank's slice and, at stages 1-2, all-gathers the updated parameters (collective).
   void step();
+  /// GradScaler.unscale_ (float16 training; call it before clip_grad_norm_): divides the gradients the
+  /// optimizer will see by the scale and records whether any rank found an inf or NaN. Collective at stages
+  /// 1-3 (an all_reduce of one element); at stage 0 every rank holds every gradient.
+  /// @throws graft::Error as GradScaler::unscale_ does.
+  void unscale_(GradScaler& scaler);
+  /// GradScaler.step: unscales unless unscale_ was called, then steps when no rank found an inf or NaN. A
+  /// skipped step changes no parameter and no optimizer state, and still ends the accumulation as step() does.
+  /// Collective. Returns whether the optimizer stepped; call scaler.update() after it, on every rank.
+  bool step(GradScaler& scaler);
   void zero_grad(bool set_to_none = false);
 
   /// Model-state memory held by this rank right now, measured from the buffers (optim/zero/memory.h).
@@ -137,6 +161,11 @@ class ShardedOptimizer {
   void point_grads_at(size_t bucket, const Tensor& buffer);
   void reduce(size_t bucket);
   void gradient_arrived(size_t param);
+  void prepare_master_grads();
+  void release_master_grads();
+  bool unscale_gradients(double inv_scale);
+  void update();
+  void end_step();
 
   nn::Module& model_;
   Communicator& comm_;
@@ -148,6 +177,7 @@ class ShardedOptimizer {
   std::unique_ptr<detail::Stage3Partition> partition_;
   int micro_ = 0;  // micro-batches reduced since the last step()
   bool in_backward_ = false;
+  bool master_grads_ = false;  // the 16-bit buckets' master_grad are current
 };
 
 }  // namespace graft::optim::zero

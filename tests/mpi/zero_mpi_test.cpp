@@ -104,6 +104,8 @@ void expect_same_rank_trace(const RankTrace& mpi, const RankTrace& simulated, co
           << context << ", step " << step;
     expect_identical(mpi.shards[step], simulated.shards[step], context + ", step " + std::to_string(step));
   }
+  EXPECT_EQ(mpi.scales, simulated.scales) << context;
+  EXPECT_EQ(mpi.skipped, simulated.skipped) << context;
   ASSERT_EQ(mpi.norms.size(), simulated.norms.size()) << context;
   for (size_t step = 0; step < mpi.norms.size(); ++step)
     EXPECT_EQ(std::memcmp(&mpi.norms[step], &simulated.norms[step], sizeof(double)), 0) << context;
@@ -118,10 +120,20 @@ TEST(ZeroMpi, TrainingEqualsTheInProcessSimulationBitForBit) {
   s.frozen = true;
   s.clip = 0.05;
   const Data data = make_data(s);
-  for (const char* optimizer : {"momentum", "adamw"}) {
-    s.optimizer = optimizer;
+  struct Config {
+    const char* optimizer;
+    DType dtype;
+    double loss_scale;
+  };
+  // float32, and mixed precision in bfloat16 and in float16 with loss scaling (skipped steps included).
+  for (const Config& config : {Config{"momentum", kFloat32, 0}, Config{"adamw", kFloat32, 0},
+                               Config{"adamw", kBFloat16, 0}, Config{"adam", kFloat16, 1 << 16}}) {
+    s.optimizer = config.optimizer;
+    s.dtype = config.dtype;
+    s.loss_scale = config.loss_scale;
     for (int stage = 0; stage <= 3; ++stage) {
-      const std::string context = fmt::format("{}, stage {}, rank {} of {}", optimizer, stage, rank, W);
+      const std::string context =
+          fmt::format("{} {}, stage {}, rank {} of {}", config.optimizer, dtype_name(config.dtype), stage, rank, W);
       auto model = make_model(s);
       const zero::TrafficByCollective before = comm.traffic();
       const RankTrace mpi = run_rank(s, data, *model, comm, stage);

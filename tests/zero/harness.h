@@ -1,7 +1,9 @@
 #pragma once
 // What the ZeRO tests train (shared by the in-process suite and the MPI test): a small MLP with uneven sizes,
 // a deterministic data set cut into global micro-batches, one ZeRO run per rank, and the single-process
-// references (gradient accumulation over the same micro-batches, and the global batch in one forward).
+// references (gradient accumulation over the same micro-batches, and the global batch in one forward). With a
+// bfloat16 or float16 model, the reference is mixed-precision training: 16-bit gradients accumulated over the
+// micro-batches, an optimizer over float32 master copies of the parameters, rounded back after each step.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -53,7 +55,16 @@ struct TrainSetup {
   bool two_groups = false;         // fc1 and fc2 in groups of their own, with different options
   DType dtype = kFloat32;
   uint64_t seed = 7;
+  double loss_scale = 0;        // a GradScaler with this init_scale (0: none)
+  int64_t growth_interval = 2;  // its growth_interval
 };
+
+inline optim::GradScaler make_scaler(const TrainSetup& s) {
+  optim::GradScalerOptions options;
+  options.init_scale = s.loss_scale;
+  options.growth_interval = s.growth_interval;
+  return optim::GradScaler(options);
+}
 
 struct Data {
   std::vector<Tensor> x, y;  // per step * micro_batches + j
@@ -109,6 +120,8 @@ struct Trace {
   std::vector<double> losses;                // per step: the sum of its micro-batch losses, in order j
   std::vector<optim::Checkpoint> states;     // per step, after it: {"model": ..., "optimizer": ...}
   std::vector<double> norms;                 // per step: clip_grad_norm_'s result (when clipping)
+  std::vector<double> scales;                // per step: the GradScaler's scale after update() (with one)
+  int skipped = 0;                           // steps the GradScaler skipped
 };
 
 // One rank's part of a ZeRO run: micro-batch j of each step runs on rank j % W (round j / W).
@@ -116,21 +129,34 @@ struct RankTrace {
   std::vector<std::vector<std::pair<int, double>>> losses;  // per step: (j, loss)
   std::vector<optim::Checkpoint> shards;                    // per step
   std::vector<double> norms;
+  std::vector<double> scales;
+  int skipped = 0;
 };
 
 inline RankTrace run_rank(const TrainSetup& s, const Data& data, Mlp& model, zero::Communicator& comm, int stage) {
   zero::ShardedOptimizer opt(model, make_groups(s, model), make_factory(s), comm, stage);
   const int W = comm.world_size(), r = comm.rank();
   RankTrace trace;
+  optim::GradScaler scaler = make_scaler(s.loss_scale > 0 ? s : TrainSetup{.loss_scale = 1});
   for (int step = 0; step < s.steps; ++step) {
     trace.losses.emplace_back();
     for (int j = r; j < s.micro_batches; j += W) {
       Tensor loss = micro_batch_loss(s, model, data.input(s, step, j), data.target(s, step, j));
       trace.losses.back().emplace_back(j, loss.item<double>());
-      opt.backward(loss);
+      opt.backward(s.loss_scale > 0 ? scaler.scale(loss) : loss);
     }
-    if (s.clip > 0) trace.norms.push_back(opt.clip_grad_norm_(s.clip));
-    opt.step();
+    if (s.loss_scale > 0) {
+      if (s.clip > 0) {
+        opt.unscale_(scaler);
+        trace.norms.push_back(opt.clip_grad_norm_(s.clip));
+      }
+      if (!opt.step(scaler)) ++trace.skipped;
+      scaler.update();
+      trace.scales.push_back(scaler.get_scale());
+    } else {
+      if (s.clip > 0) trace.norms.push_back(opt.clip_grad_norm_(s.clip));
+      opt.step();
+    }
     trace.shards.push_back(opt.shard_checkpoint());
   }
   return trace;
@@ -158,6 +184,8 @@ inline Trace merge_rank_traces(const std::vector<RankTrace>& ranks, int steps, b
     trace.states.push_back(zero::consolidate_shards(shards));
     if (clipped) trace.norms.push_back(ranks[0].norms[step]);
   }
+  trace.scales = ranks[0].scales;
+  trace.skipped = ranks[0].skipped;
   return trace;
 }
 
@@ -177,7 +205,7 @@ inline std::unique_ptr<optim::Optimizer> make_plain_optimizer(const TrainSetup& 
   return make_factory(s)(groups);
 }
 
-inline optim::Checkpoint plain_state(Mlp& model, const optim::Optimizer& opt) {
+inline optim::Checkpoint plain_state(Mlp& model, const optim::Checkpoint& optimizer_state) {
   nn::StateDict dict;
   {
     NoGradGuard no_grad;
@@ -185,13 +213,79 @@ inline optim::Checkpoint plain_state(Mlp& model, const optim::Optimizer& opt) {
   }
   optim::Checkpoint c;
   c.insert("model", dict);
-  c.insert("optimizer", opt.state_dict());
+  c.insert("optimizer", optimizer_state);
   return c;
+}
+
+inline optim::Checkpoint plain_state(Mlp& model, const optim::Optimizer& opt) { return plain_state(model, opt.state_dict()); }
+
+// Mixed-precision training in one process: the 16-bit model accumulates 16-bit gradients over the micro-batches;
+// an optimizer steps float32 master copies with float32 copies of the gradients (unscaled and clipped there),
+// and the master weights are rounded into the model. The consolidated ZeRO state lists each master weight as the
+// optimizer state "master" of its parameter.
+inline Trace run_plain_mixed(const TrainSetup& s) {
+  const Data data = make_data(s);
+  auto model = make_model(s);
+  std::vector<optim::OptimizerParamGroup> groups = make_groups(s, *model), master_groups;
+  std::vector<std::pair<Tensor, Tensor>> pairs;  // (parameter, master) in the optimizer's order
+  for (const optim::OptimizerParamGroup& g : groups) {
+    std::vector<Tensor> masters;
+    for (const Tensor& p : g.params()) {
+      Tensor m = p.detach().to(kFloat32);
+      m.requires_grad_(p.requires_grad());
+      masters.push_back(m);
+      pairs.emplace_back(p, m);
+    }
+    master_groups.push_back(g.has_options() ? optim::OptimizerParamGroup(masters, g.options().clone())
+                                            : optim::OptimizerParamGroup(masters));
+  }
+  auto opt = make_plain_optimizer(s, master_groups);
+  optim::GradScaler scaler = make_scaler(s.loss_scale > 0 ? s : TrainSetup{.loss_scale = 1});
+  Trace trace;
+  for (int step = 0; step < s.steps; ++step) {
+    for (auto& [p, m] : pairs)
+      if (p.requires_grad()) p.mutable_grad() = zeros_like(p);
+    double total = 0;
+    for (int j = 0; j < s.micro_batches; ++j) {
+      Tensor loss = micro_batch_loss(s, *model, data.input(s, step, j), data.target(s, step, j));
+      total += loss.item<double>();
+      (s.loss_scale > 0 ? scaler.scale(loss) : loss).backward();
+    }
+    {
+      NoGradGuard no_grad;
+      for (auto& [p, m] : pairs)
+        if (p.requires_grad()) m.mutable_grad() = p.grad().to(kFloat32);
+    }
+    if (s.loss_scale > 0) {
+      if (s.clip > 0) {
+        scaler.unscale_(*opt);
+        trace.norms.push_back(nn::utils::clip_grad_norm_(opt->parameters(), s.clip));
+      }
+      if (!scaler.step(*opt)) ++trace.skipped;
+      scaler.update();
+      trace.scales.push_back(scaler.get_scale());
+    } else {
+      if (s.clip > 0) trace.norms.push_back(nn::utils::clip_grad_norm_(opt->parameters(), s.clip));
+      opt->step();
+    }
+    {
+      NoGradGuard no_grad;
+      for (auto& [p, m] : pairs) p.copy_(m);
+    }
+    trace.losses.push_back(total);
+    optim::Checkpoint optimizer = opt->state_dict();
+    const nlohmann::json meta = nlohmann::json::parse(optimizer.metadata);
+    for (const auto& [key, value] : meta["state"].items())
+      optimizer.tensors.emplace_back("state." + key + ".master", graft::clone(pairs[std::stoul(key)].second));
+    trace.states.push_back(plain_state(*model, optimizer));
+  }
+  return trace;
 }
 
 // Single-process training with gradient accumulation over the same micro-batches, kernels on one thread
 // like a rank's.
 inline Trace run_plain(const TrainSetup& s) {
+  if (is_reduced_floating(s.dtype)) return run_plain_mixed(s);
   Trace trace;
   std::thread worker([&] {
     zero::SingleThreadedKernels one_thread;
@@ -276,6 +370,8 @@ inline void expect_identical(const Trace& a, const Trace& b, const std::string& 
         << at << ": loss " << a.losses[step] << " vs " << b.losses[step];
     expect_identical(a.states[step], b.states[step], at);
   }
+  EXPECT_EQ(a.scales, b.scales) << context;
+  EXPECT_EQ(a.skipped, b.skipped) << context;
   ASSERT_EQ(a.norms.size(), b.norms.size()) << context;
   for (size_t step = 0; step < a.norms.size(); ++step)
     EXPECT_EQ(std::memcmp(&a.norms[step], &b.norms[step], sizeof(double)), 0)

@@ -1,6 +1,6 @@
 // Model-state memory per rank: measured from the real buffers, it equals the ZeRO formulas for the padded
-// parameter count, in graft's float32 accounting and in the paper's mixed-precision one (K = 12); and the
-// formulas reproduce Table 1 of the paper.
+// parameter count: 4 + 4 + 8 bytes for float32 Adam, and the paper's mixed-precision 2 + 2 + 12 for bfloat16
+// and float16 models; and the formulas reproduce Table 1 of the paper.
 #include <cmath>
 
 #include "zero/harness.h"
@@ -45,11 +45,25 @@ TEST(ZeroMemory, MeasuredBuffersEqualTheFormulasForThePaddedParameterCount) {
         EXPECT_EQ(m.bytes.gradients, f32.gradients) << at;
         EXPECT_EQ(m.bytes.optimizer_states, f32.optimizer_states) << at;
         EXPECT_EQ(m.state_buffers, 2) << at;
-        const zero::ModelStateBytes mixed = zero::zero_model_state_bytes(stage, static_cast<double>(padded), world);
-        const zero::ModelStateBytes accounted = m.mixed_precision(12);
-        EXPECT_EQ(accounted.parameters, mixed.parameters) << at;
-        EXPECT_EQ(accounted.gradients, mixed.gradients) << at;
-        EXPECT_EQ(accounted.optimizer_states, mixed.optimizer_states) << at;
+      }
+    }
+  }
+}
+
+TEST(ZeroMemory, MixedPrecisionHoldsThePapersTwoPlusTwoPlusTwelveBytes) {
+  for (DType dtype : {kBFloat16, kFloat16}) {
+    TrainSetup s;  // Adam: float32 master weights, exp_avg and exp_avg_sq (K = 12)
+    s.dtype = dtype;
+    for (int world = 1; world <= 4; ++world) {
+      for (int stage = 0; stage <= 3; ++stage) {
+        int64_t padded = 0, psi = 0;
+        const zero::ModelStateMemory m = measure(s, world, stage, &padded, &psi);
+        const std::string at = fmt::format("{}, W={}, stage {}", dtype_name(dtype), world, stage);
+        const zero::ModelStateBytes paper = zero::zero_model_state_bytes(stage, static_cast<double>(padded), world);
+        EXPECT_EQ(m.bytes.parameters, paper.parameters) << at;
+        EXPECT_EQ(m.bytes.gradients, paper.gradients) << at;
+        EXPECT_EQ(m.bytes.optimizer_states, paper.optimizer_states) << at;
+        EXPECT_EQ(m.state_buffers, 3) << at;
       }
     }
   }

@@ -39,8 +39,17 @@ struct ZeroBucket {
   Tensor reduced;   // the reduced gradient of the rank's part: all of `local` at stage 0, its slice at
                     // stage 1, a buffer of its own at stages 2-3
   FlatRange range;  // the elements this rank updates
-  FlatBucket* inner = nullptr;        // the rank optimizer's bucket over `slice` (null: no piece here)
+  Tensor master;       // 16-bit buckets: the float32 master copy of `slice`, which the rank's optimizer updates
+  Tensor master_grad;  // 16-bit buckets, from the first unscale_/clip_grad_norm_/step after a backward to the
+                       // end of the step: `reduced` in float32, the optimizer's gradient buffer
+  FlatBucket* inner = nullptr;        // the rank optimizer's bucket over `slice` or `master` (null: no piece here)
   std::vector<size_t> piece_members;  // the member behind each of inner's members
+
+  // bfloat16 and float16 buckets train mixed precision: 16-bit parameters and gradients, float32 optimizer.
+  bool mixed() const { return is_reduced_floating(layout.dtype); }
+  DType optimizer_dtype() const { return mixed() ? kFloat32 : layout.dtype; }
+  // The reduced gradient of the rank's part as the optimizer sees it.
+  const Tensor& slice_grad() const { return mixed() ? master_grad : reduced; }
 };
 
 }  // namespace graft::optim::zero::detail

@@ -42,6 +42,9 @@ int size_of(MPI_Comm comm) {
 MPI_Datatype mpi_type(DType dtype) {
   if (dtype == kFloat32) return MPI_FLOAT;
   if (dtype == kFloat64) return MPI_DOUBLE;
+  // MPI has no 16-bit floating type; the reductions are graft's own (detail::ordered_sum), so MPI only moves
+  // the bits.
+  if (dtype == kBFloat16 || dtype == kFloat16) return MPI_UINT16_T;
   GRAFT_FAIL("MpiCommunicator: {} buffers cannot be communicated", dtype_name(dtype));
 }
 
