@@ -1,12 +1,13 @@
 // ZeRO stages 0-3 side by side: an MLP trained on Fashion-MNIST by 4 simulated ranks (threads of this process),
-// once per stage, and one table of what each rank holds, what it sends per step, where training ends, and
-// whether every stage computed exactly what stage 0 (plain data parallelism) computed.
+// once per stage in float32 and once more in mixed precision (bfloat16 parameters and gradients, float32 master
+// weights and Adam state, as in the paper), and two tables of what each rank holds, what it sends per step,
+// where training ends, and whether every stage computed exactly what stage 0 (plain data parallelism) computed.
 //   build/examples/zero_demo [--steps N] [--ranks W] [--micro-batch B] [--save DIR] [--timeline FILE] [--quick]
 // --save writes the stage-3 run's checkpoint (one shard per rank) to DIR, for examples/zero_checkpoint.
-// --timeline writes a Chrome trace of the four runs (open it in ui.perfetto.dev): one track per rank with its
+// --timeline writes a Chrome trace of the eight runs (open it in ui.perfetto.dev): one track per rank with its
 // ops, each collective with the bytes it moved, and the time the rank waited inside it for the others.
 // Exits with 1 when a stage disagrees with stage 0, or when measured memory or traffic departs from the
-// ZeRO formulas.
+// ZeRO formulas (in mixed precision: the paper's 2 + 2 + 12 bytes per parameter).
 #include <graft/graft.h>
 
 #include <cmath>
@@ -27,9 +28,9 @@ namespace {
 
 class Mlp : public nn::Module {
  public:
-  Mlp() : Module("Mlp") {
-    fc1 = register_module("fc1", std::make_shared<nn::Linear>(784, 128));
-    fc2 = register_module("fc2", std::make_shared<nn::Linear>(128, 10));
+  explicit Mlp(DType dtype) : Module("Mlp") {
+    fc1 = register_module("fc1", std::make_shared<nn::Linear>(784, 128, true, dtype));
+    fc2 = register_module("fc2", std::make_shared<nn::Linear>(128, 10, true, dtype));
   }
   Tensor forward(const Tensor& x) override { return fc2(F::relu(fc1(x))); }
   nn::Child<nn::Linear> fc1, fc2;
@@ -52,11 +53,12 @@ struct Run {
   int64_t psi = 0, padded = 0;
 };
 
+// `images` in the model's dtype: float32, or bfloat16 for mixed precision.
 Run train(int stage, const Options& o, const Tensor& images, const Tensor& labels) {
   std::vector<std::shared_ptr<Mlp>> models;
   for (int r = 0; r < o.ranks; ++r) {
     manual_seed(0);
-    models.push_back(std::make_shared<Mlp>());
+    models.push_back(std::make_shared<Mlp>(images.dtype()));
   }
   Run run;
   run.memory_per_rank.resize(static_cast<size_t>(o.ranks));
@@ -82,7 +84,7 @@ Run train(int stage, const Options& o, const Tensor& images, const Tensor& label
     traffic[static_cast<size_t>(r)] = comm.traffic() - setup;
     run.memory_per_rank[static_cast<size_t>(r)] = opt.memory();
     shards[static_cast<size_t>(r)] = opt.shard_checkpoint();
-    if (stage == 3 && !o.save.empty()) opt.save(o.save);
+    if (stage == 3 && images.dtype() == kFloat32 && !o.save.empty()) opt.save(o.save);
     std::lock_guard lock(mutex);
     run.psi = opt.num_parameters();
     run.padded = opt.num_padded_parameters();
@@ -120,26 +122,28 @@ std::string thousands(int64_t n) {
   return out;
 }
 
-int report(const Options& o, const std::string& data_name, const Tensor& images, const Tensor& labels) {
+// Stages 0-3 in the dtype of `images`: prints their table; returns the runs and whether everything held.
+struct Table {
   std::vector<Run> runs;
-  for (int stage = 0; stage <= 3; ++stage) runs.push_back(train(stage, o, images, labels));
-  const Run& dp = runs[0];
-  std::cout << fmt::format(
-      "ZeRO on {} simulated ranks: MLP 784-128-10, Psi = {} parameters ({} with padding), Adam (K = 8 bytes of float32\n"
-      "state per parameter), {} steps of {} {} images (one micro-batch of {} per rank). Memory: bytes one rank\n"
-      "holds after the last step, measured from its buffers; formula: the ZeRO formula for float32 with the padded\n"
-      "Psi; mixed precision: the same elements under the paper's 2 + 2 + 12 bytes. Communication: elements one\n"
-      "rank sends per step, averaged over ranks, under the ring model.\n\n",
-      o.ranks, thousands(dp.psi), thousands(dp.padded), o.steps, o.ranks * o.micro_batch, data_name, o.micro_batch);
-  std::cout << "| stage | parameters | gradients | optimizer state | total | = formula | mixed precision | all_reduce | "
-               "reduce_scatter | all_gather | per step | x stage 0 | final loss | = stage 0 bit for bit |\n"
-               "|---|--:|--:|--:|--:|:-:|--:|--:|--:|--:|--:|--:|--:|:-:|\n";
   bool agree = true, formulas_hold = true;
+};
+
+Table run_stages(const Options& o, const Tensor& images, const Tensor& labels) {
+  Table t;
+  for (int stage = 0; stage <= 3; ++stage) t.runs.push_back(train(stage, o, images, labels));
+  const Run& dp = t.runs[0];
+  const bool mixed = images.dtype() != kFloat32;
   double dp_per_step = 0;
+  std::cout << "| stage | parameters | gradients | optimizer state | total | = formula | all_reduce | reduce_scatter | "
+               "all_gather | per step | x stage 0 | final loss | = stage 0 bit for bit |\n"
+               "|---|--:|--:|--:|--:|:-:|--:|--:|--:|--:|--:|--:|:-:|\n";
   for (int stage = 0; stage <= 3; ++stage) {
-    const Run& run = runs[static_cast<size_t>(stage)];
+    const Run& run = t.runs[static_cast<size_t>(stage)];
     const zero::ModelStateBytes& m = run.memory.bytes;
-    const zero::ModelStateBytes f = zero::zero_model_state_bytes(stage, static_cast<double>(run.padded), o.ranks, 8, 4, 4);
+    // float32 Adam: 4 + 4 + 8 bytes per parameter; mixed precision: the paper's 2 + 2 + 12.
+    const zero::ModelStateBytes f = mixed ? zero::zero_model_state_bytes(stage, static_cast<double>(run.padded), o.ranks)
+                                          : zero::zero_model_state_bytes(stage, static_cast<double>(run.padded), o.ranks,
+                                                                         8, 4, 4);
     bool matches = m.parameters == f.parameters && m.gradients == f.gradients && m.optimizer_states == f.optimizer_states;
     for (const auto& other : run.memory_per_rank) matches = matches && other.bytes.total() == m.total();
     auto per_step = [&](zero::Collective c) {
@@ -150,22 +154,40 @@ int report(const Options& o, const std::string& data_name, const Tensor& images,
     const double ratio = dp_per_step > 0 ? total / dp_per_step : 1.0;
     const bool same = stage == 0 || (run.losses == dp.losses && identical(run.final_state, dp.final_state));
     const double expected_ratio = stage == 3 ? 1.5 : 1.0;
-    agree = agree && same;
-    formulas_hold = formulas_hold && matches && (o.ranks == 1 || std::abs(ratio - expected_ratio) < 2e-3);
-    std::cout << fmt::format("| {} {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2f} | {:.6f} | {} |\n", stage,
+    t.agree = t.agree && same;
+    t.formulas_hold = t.formulas_hold && matches && (o.ranks == 1 || std::abs(ratio - expected_ratio) < 2e-3);
+    std::cout << fmt::format("| {} {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2f} | {:.6f} | {} |\n", stage,
                              zero::zero_stage_name(stage), kb(m.parameters), kb(m.gradients), kb(m.optimizer_states),
-                             kb(m.total()), matches ? "yes" : "NO", kb(run.memory.mixed_precision(12).total()),
+                             kb(m.total()), matches ? "yes" : "NO",
                              thousands(static_cast<int64_t>(per_step(zero::Collective::AllReduce))),
                              thousands(static_cast<int64_t>(per_step(zero::Collective::ReduceScatter))),
                              thousands(static_cast<int64_t>(per_step(zero::Collective::AllGather))),
                              thousands(static_cast<int64_t>(total)), ratio, run.losses.back(),
                              stage == 0 ? "(reference)" : same ? "yes" : "NO");
   }
+  return t;
+}
+
+int report(const Options& o, const std::string& data_name, const Tensor& images, const Tensor& labels) {
   std::cout << fmt::format(
-      "\nfirst loss {:.6f}, final loss {:.6f}; all stages agree bit for bit: {}; memory and traffic follow the "
-      "formulas: {}\n",
-      dp.losses.front(), dp.losses.back(), agree ? "yes" : "NO", formulas_hold ? "yes" : "NO");
-  if (!o.save.empty()) std::cout << "stage-3 checkpoint: " << o.save << "\n";
+      "ZeRO on {} simulated ranks: MLP 784-128-10, Adam, {} steps of {} {} images (one micro-batch of {} per rank).\n"
+      "Memory: bytes one rank holds after the last step, measured from its buffers; = formula: equal to the ZeRO\n"
+      "formula for the padded Psi. Communication: elements one rank sends per step, averaged over ranks, under the\n"
+      "ring model.\n\n",
+      o.ranks, o.steps, o.ranks * o.micro_batch, data_name, o.micro_batch);
+  std::cout << "float32 (4 bytes per parameter and gradient, K = 8 bytes of Adam state):\n\n";
+  const Table f32 = run_stages(o, images, labels);
+  std::cout << "\nmixed precision (bfloat16 parameters and gradients, float32 master weights and Adam state: the "
+               "paper's\n2 + 2 + K bytes, K = 12):\n\n";
+  const Table bf16 = run_stages(o, images.to(kBFloat16), labels);
+  const Run& dp = f32.runs[0];
+  const bool agree = f32.agree && bf16.agree, formulas_hold = f32.formulas_hold && bf16.formulas_hold;
+  std::cout << fmt::format(
+      "\nPsi = {} parameters ({} with padding); float32: first loss {:.6f}, final loss {:.6f}; mixed precision: "
+      "final loss {:.6f}\nall stages agree bit for bit: {}; memory and traffic follow the formulas: {}\n",
+      thousands(dp.psi), thousands(dp.padded), dp.losses.front(), dp.losses.back(), bf16.runs[0].losses.back(),
+      agree ? "yes" : "NO", formulas_hold ? "yes" : "NO");
+  if (!o.save.empty()) std::cout << "stage-3 checkpoint (float32): " << o.save << "\n";
   return agree && formulas_hold ? 0 : 1;
 }
 
@@ -174,8 +196,8 @@ int report(const Options& o, const std::string& data_name, const Tensor& images,
 int main(int argc, char** argv) {
   Options o;
   bool quick = false;
-  CLI::App app{"ZeRO stages 0-3 side by side: an MLP trained by simulated ranks (threads), one table of per-rank memory, "
-               "communication per step, final loss and bitwise agreement."};
+  CLI::App app{"ZeRO stages 0-3 side by side: an MLP trained by simulated ranks (threads), in float32 and in mixed "
+               "precision, with tables of per-rank memory, communication per step, final loss and bitwise agreement."};
   app.add_option("--steps", o.steps, "optimizer steps per stage")->check(examples::Positive)->capture_default_str();
   app.add_option("--ranks", o.ranks, "world size W (simulated ranks)")->capture_default_str();
   app.add_option("--micro-batch", o.micro_batch, "images per rank and step")->check(examples::Positive)->capture_default_str();

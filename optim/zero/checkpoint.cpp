@@ -486,7 +486,6 @@ Checkpoint consolidate_shards(const std::vector<Checkpoint>& shards) {
   meta["optimizer"] = set.optimizer;
   meta["param_groups"] = json::array();
   meta["state"] = json::object();
-  size_t base = 0;
   for (size_t g = 0; g < set.groups.size(); ++g) {
     json packed = set.groups[g]["options"];
     if (!set.groups[g]["initial_lr"].is_null()) packed["initial_lr"] = set.groups[g]["initial_lr"];
@@ -496,7 +495,6 @@ Checkpoint consolidate_shards(const std::vector<Checkpoint>& shards) {
     std::sort(ids.begin(), ids.end());
     packed["params"] = ids;
     meta["param_groups"].push_back(packed);
-    base += ids.size();
   }
   for (size_t i = 0; i < set.params.size(); ++i) {
     if (set.params[i].step <= 0) continue;

@@ -6,11 +6,6 @@
 
 namespace graft::optim::zero {
 
-ModelStateBytes ModelStateMemory::mixed_precision(double K) const {
-  return {2.0 * static_cast<double>(parameter_elements), 2.0 * static_cast<double>(gradient_elements),
-          K * static_cast<double>(state_elements)};
-}
-
 ModelStateBytes zero_model_state_bytes(int stage, double psi, double n_d, double K, double param_bytes,
                                        double grad_bytes) {
   GRAFT_CHECK(stage >= 0 && stage <= 3, "zero_model_state_bytes: stage must be 0, 1, 2 or 3, got {}", stage);

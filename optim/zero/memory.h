@@ -10,9 +10,11 @@
 //   stage 1 (P_os)      2 Psi + 2 Psi + K Psi / N_d
 //   stage 2 (P_os+g)    2 Psi + (2 + K) Psi / N_d
 //   stage 3 (P_os+g+p)  (2 + 2 + K) Psi / N_d
-// graft trains in float32 (or float64) without a master copy: 4 bytes per parameter and per gradient, and
-// 4 per optimizer-state buffer (Adam/AdamW: exp_avg and exp_avg_sq, K = 8; SGD with momentum: K = 4; plain
-// SGD: K = 0; AMSGrad adds 4). Measured sizes are exact multiples of the padded parameter count.
+// graft holds exactly these bytes when the model is bfloat16 or float16 (ShardedOptimizer's mixed precision:
+// a float32 master copy plus Adam's two float32 moments, K = 12). A float32 (or float64) model trains without
+// a master copy: 4 bytes per parameter and per gradient, and 4 per optimizer-state buffer (Adam/AdamW:
+// exp_avg and exp_avg_sq, K = 8; SGD with momentum: K = 4; plain SGD: K = 0; AMSGrad adds 4). Measured sizes
+// are exact multiples of the padded parameter count.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -33,11 +35,7 @@ struct ModelStateMemory {
   int64_t parameter_elements = 0;  // parameter elements resident (full buffers, or the rank's slice)
   int64_t gradient_elements = 0;   // gradient elements resident
   int64_t state_elements = 0;      // parameter elements whose optimizer state this rank holds
-  int64_t state_buffers = 0;       // optimizer-state buffers per element (Adam: 2)
-
-  /// The same elements under the paper's mixed-precision accounting: 2 + 2 bytes per parameter and gradient
-  /// element, K bytes per element of optimizer state.
-  ModelStateBytes mixed_precision(double K = 12) const;
+  int64_t state_buffers = 0;       // optimizer-state buffers per element (Adam: 2; 3 with master weights)
 };
 
 /// The paper's formula for `stage` (0-3): Psi parameters on n_d ranks, K bytes of optimizer state per

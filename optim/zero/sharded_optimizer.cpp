@@ -379,6 +379,17 @@ void ShardedOptimizer::step() {
   GRAFT_CHECK(!in_backward_, "ShardedOptimizer.step: called while a backward is running");
   NoGradGuard no_grad;
   prepare_master_grads();
+  // float16's largest value is 65504: without loss scaling its gradients overflow easily, and the step would
+  // turn the master weights into NaN. Every rank raises together (the check is collective).
+  const bool float16 = std::any_of(buckets_.begin(), buckets_.end(), [](const ZeroBucket& b) {
+    return b.layout.dtype == kFloat16;
+  });
+  if (float16 && any_nonfinite_gradient()) {
+    end_step();
+    GRAFT_FAIL("ShardedOptimizer.step: a float16 gradient is inf or NaN: float16 overflowed. Scale the loss with "
+               "optim::GradScaler (opt.backward(scaler.scale(loss)); opt.step(scaler); scaler.update()), which "
+               "skips such steps, or train in bfloat16; the parameters are unchanged");
+  }
   update();
   end_step();
 }
@@ -400,18 +411,28 @@ bool ShardedOptimizer::step(GradScaler& scaler) {
   return stepped;
 }
 
-bool ShardedOptimizer::unscale_gradients(double inv_scale) {
-  bool found_inf = false;
-  for (ZeroBucket& b : buckets_) {
-    Tensor g = b.slice_grad();
-    if (!g.defined() || g.numel() == 0) continue;
-    if (!found_inf) found_inf = !optim::detail::all_finite(g);
-    g.mul_(inv_scale);
+bool ShardedOptimizer::any_nonfinite_gradient() {
+  bool found = false;
+  for (const ZeroBucket& b : buckets_) {
+    const Tensor& g = b.slice_grad();
+    if (g.defined() && g.numel() > 0 && !optim::detail::all_finite(g)) {
+      found = true;
+      break;
+    }
   }
-  if (stage_ == 0) return found_inf;  // every rank holds every reduced gradient
-  Tensor any = full({1}, found_inf ? 1.0 : 0.0, kFloat32);
+  if (stage_ == 0) return found;  // every rank holds every reduced gradient
+  Tensor any = full({1}, found ? 1.0 : 0.0, kFloat32);
   comm_.all_reduce(any);
   return any.item<double>() > 0;
+}
+
+bool ShardedOptimizer::unscale_gradients(double inv_scale) {
+  const bool found_inf = any_nonfinite_gradient();
+  for (ZeroBucket& b : buckets_) {
+    Tensor g = b.slice_grad();
+    if (g.defined() && g.numel() > 0) g.mul_(inv_scale);
+  }
+  return found_inf;
 }
 
 void ShardedOptimizer::prepare_master_grads() {

@@ -120,6 +120,8 @@ class ShardedOptimizer {
   /// sums run from rank to rank). Returns the total norm.
   double clip_grad_norm_(double max_norm, double norm_type = 2.0, bool error_if_nonfinite = false);
   /// Updates this rank's slice and, at stages 1-2, all-gathers the updated parameters (collective).
+  /// @throws graft::Error on every rank, changing nothing, when the model has float16 parameters and a
+  ///         gradient on any rank is inf or NaN (use step(GradScaler&)); the check is one more all_reduce.
   void step();
   /// GradScaler.unscale_ (float16 training; call it before clip_grad_norm_): divides the gradients the
   /// optimizer will see by the scale and records whether any rank found an inf or NaN. Collective at stages
@@ -163,6 +165,7 @@ class ShardedOptimizer {
   void gradient_arrived(size_t param);
   void prepare_master_grads();
   void release_master_grads();
+  bool any_nonfinite_gradient();  // on any rank (collective at stages 1-3)
   bool unscale_gradients(double inv_scale);
   void update();
   void end_step();

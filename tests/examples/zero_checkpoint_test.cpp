@@ -29,7 +29,7 @@ void expect_bitwise_equal(const optim::Checkpoint& a, const optim::Checkpoint& b
 TEST(ExampleZeroCheckpoint, InfoReshardAndConsolidateZeroDemosCheckpoint) {
   TempDir dir;
   const std::string w4 = dir / "w4", w2 = dir / "w2", full = dir / "full.safetensors";
-  const RunResult demo = run_example("zero_demo", {"--quick", "--save", w4});
+  const RunResult demo = run_example("zero_demo", {"--quick", "--save", w4, "--out-dir", dir.path()});
   ASSERT_EQ(demo.status, 0) << demo.output;
   ASSERT_TRUE(std::filesystem::exists(zero::shard_path(w4, 3, 4)));
 
@@ -57,7 +57,7 @@ TEST(ExampleZeroCheckpoint, HelpAndMisuse) {
   const RunResult missing = run_example("zero_checkpoint", {"info", dir / "missing"});
   EXPECT_EQ(missing.status, 1);
   EXPECT_NE(missing.output.find("is not a directory"), std::string::npos) << missing.output;
-  ASSERT_EQ(run_example("zero_demo", {"--quick", "--steps", "1", "--save", dir / "w4"}).status, 0);
+  ASSERT_EQ(run_example("zero_demo", {"--quick", "--steps", "1", "--save", dir / "w4", "--out-dir", dir.path()}).status, 0);
   const RunResult zero_world = run_example("zero_checkpoint", {"reshard", dir / "w4", dir / "w0", "0"});
   EXPECT_EQ(zero_world.status, 1);
   EXPECT_NE(zero_world.output.find("the world size must be at least 1, got 0"), std::string::npos) << zero_world.output;

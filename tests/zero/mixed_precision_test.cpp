@@ -128,6 +128,42 @@ TEST(ZeroMixedPrecision, AGroupCannotMixFloat32And16BitParameters) {
   });
 }
 
+TEST(ZeroMixedPrecision, Float16OverflowWithoutAScalerRaisesOnEveryRankAndChangesNothing) {
+  TrainSetup s;
+  s.dtype = kFloat16;
+  const Data data = make_data(s);
+  for (int stage : {0, 2, 3}) {
+    std::vector<std::shared_ptr<Mlp>> models{make_model(s), make_model(s)};
+    std::vector<std::string> errors(2);
+    std::vector<optim::Checkpoint> before(2), after(2);
+    zero::run_in_process(2, [&](zero::Communicator& comm) {
+      const size_t r = static_cast<size_t>(comm.rank());
+      Mlp& model = *models[r];
+      zero::ShardedOptimizer opt(model, make_factory(s), comm, stage);
+      before[r] = opt.shard_checkpoint();
+      // Only rank 1's gradients overflow: both ranks must refuse the step.
+      Tensor loss = micro_batch_loss(s, model, data.input(s, 0, comm.rank()), data.target(s, 0, comm.rank()));
+      opt.backward(comm.rank() == 1 ? loss * 1e8 : loss);
+      try {
+        opt.step();
+      } catch (const Error& e) {
+        errors[r] = e.what();
+      }
+      after[r] = opt.shard_checkpoint();
+    });
+    for (size_t r = 0; r < 2; ++r) {
+      const std::string at = "stage " + std::to_string(stage) + ", rank " + std::to_string(r);
+      EXPECT_NE(errors[r].find("a float16 gradient is inf or NaN"), std::string::npos) << at << ": " << errors[r];
+      // The same parameters, optimizer state and step counts (only has_grad may differ).
+      const nlohmann::json a = nlohmann::json::parse(after[r].metadata), b = nlohmann::json::parse(before[r].metadata);
+      for (size_t i = 0; i < a["zero"]["params"].size(); ++i)
+        EXPECT_EQ(a["zero"]["params"][i]["step"], b["zero"]["params"][i]["step"]) << at;
+      after[r].metadata = before[r].metadata;
+      expect_identical(after[r], before[r], at);
+    }
+  }
+}
+
 namespace fs = std::filesystem;
 
 TEST(ZeroMixedPrecision, CheckpointsCarryTheMasterWeightsThroughReshardingAndResuming) {
