@@ -156,7 +156,9 @@ Tensor read_mnist_images(const std::string& path, bool flatten) {
   GRAFT_CHECK(idx.shape.size() == 3, "read_mnist_images: '{}' holds shape {}, not (N, rows, cols) images", path,
               shape_str(idx.shape));
   const int64_t n = idx.shape[0], rows = idx.shape[1], cols = idx.shape[2];
-  Tensor images = flatten ? empty({n, rows * cols}, kFloat32) : empty({n, 1, rows, cols}, kFloat32);
+  // With no images the file holds no data, so rows * cols is not bounded by its size.
+  const int64_t pixels = checked_mul(rows, cols, "read_mnist_images", "rows * cols");
+  Tensor images = flatten ? empty({n, pixels}, kFloat32) : empty({n, 1, rows, cols}, kFloat32);
   float* out = images.data_ptr<float>();
   const uint8_t* in = idx.bytes.data();
   const int64_t total = images.numel();

@@ -213,7 +213,9 @@ class TensorImpl {
   DType dtype() const { return dtype_; }
   bool is_contiguous() const { return contiguous_; }
   void* data() const {
-    return static_cast<char*>(storage_->data()) + offset_ * static_cast<int64_t>(graft::element_size(dtype_));
+    // An empty storage has no memory: a view into it (at any offset) has no element to address either.
+    char* base = static_cast<char*>(storage_->data());
+    return base ? base + offset_ * static_cast<int64_t>(graft::element_size(dtype_)) : nullptr;
   }
 
   /// Autograd state. A tensor requires grad when it is a leaf marked so, or when it has a grad_fn.

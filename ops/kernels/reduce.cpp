@@ -324,7 +324,9 @@ struct SquaredDeviationOp {
 // longer normal floats) are flushed to 0, which includes exp(-inf); above 88.72 it gives inf.
 inline float exp_float(float x) {
   constexpr float hi = 88.7228391f, lo = -86.6f;
-  const float xc = std::min(std::max(x, lo), hi);
+  // lo first: std::max returns its first argument when the other is NaN, so a NaN x becomes lo here and never
+  // reaches the float -> int conversion below (undefined for NaN); x != x returns it at the end.
+  const float xc = std::min(std::max(lo, x), hi);
   const float n = std::nearbyint(xc * 1.44269504088896341f);
   float r = xc - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;

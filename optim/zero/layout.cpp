@@ -27,7 +27,8 @@ ZeroGroupLayout make_zero_layout(const std::vector<std::pair<DType, int64_t>>& p
   ZeroGroupLayout layout;
   layout.where.resize(params.size());
   for (size_t i = 0; i < params.size(); ++i) {
-    const auto [d, numel] = params[i];
+    const DType d = params[i].first;  // not a structured binding: clang 14 can't capture those
+    const int64_t numel = params[i].second;
     auto it = std::find_if(layout.buckets.begin(), layout.buckets.end(), [d](const auto& b) { return b.dtype == d; });
     if (it == layout.buckets.end()) {
       layout.buckets.emplace_back();

@@ -11,7 +11,7 @@ int idx_input(const uint8_t* data, size_t size) {
   try {
     const data::IdxArray idx = data::read_idx(path);
     int64_t n = 1;
-    for (int64_t d : idx.shape) n *= d;
+    for (int64_t d : idx.shape) n = checked_mul(n, d, "idx target", "the shape's element count");
     if (static_cast<size_t>(n) != idx.bytes.size()) fail("idx: the shape and the byte count disagree");
     if (idx.shape.size() == 3) (void)data::read_mnist_images(path).sum().item<double>();
     if (idx.shape.size() == 1) (void)data::read_mnist_labels(path).sum().item<int64_t>();

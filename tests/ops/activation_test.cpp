@@ -358,7 +358,9 @@ TEST(Activations, OneDnnAgreesWithTheLoopsOnLargeInputs) {
     special.select(0, 3).narrow(0, 3, 1).fill_(kInf);
   }
   Tensor v = uniform(x.shape(), kFloat32, -1, 1, 12);
-  for (const auto& [name, f] : fns) {
+  for (const auto& entry : fns) {  // not a structured binding: clang 14 can't capture those
+    const auto& name = entry.first;
+    const auto& f = entry.second;
     for (const Tensor& input : {x, special}) {
       const bool is_softmax = std::string(name).find("softmax") != std::string::npos && !std::string(name).starts_with("softplus");
       if (input.is_same(special) && !is_softmax) continue;

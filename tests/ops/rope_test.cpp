@@ -170,7 +170,8 @@ TEST(Rope, RejectsBadInput) {
   expect_error([] { rope_cos_sin(8, Tensor()); }, {"positions", "undefined"});
   expect_error([] { rope_cos_sin(8, 0, 4, -1.0); }, {"base", "-1"});
   expect_error([] { rope_cos_sin(8, 0, 4, 10000.0, kInt64); }, {"dtype", "int64"});
-  auto [cos, sin] = rope_cos_sin(8, 0, 4);
+  const auto tables = rope_cos_sin(8, 0, 4);
+  const Tensor &cos = std::get<0>(tables), &sin = std::get<1>(tables);  // clang 14 cannot capture bindings
   expect_error([&] { apply_rotary_emb(ones({2, 4, 6}), cos, sin); }, {"apply_rotary_emb", "[4, 8]", "[2, 4, 6]"});
   expect_error([&] { apply_rotary_emb(ones({2, 5, 8}), cos, sin); }, {"[4, 8]", "[2, 5, 8]"});
   expect_error([&] { apply_rotary_emb(ones({2, 4, 7}), cos, sin); }, {"even", "[2, 4, 7]"});
