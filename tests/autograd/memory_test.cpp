@@ -4,16 +4,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define GRAFT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define GRAFT_ASAN 1
-#endif
-#endif
-#ifndef GRAFT_ASAN
-#define GRAFT_ASAN 0
-#endif
+#include "support/sanitizers.h"
 #if GRAFT_ASAN
 // From the sanitizer runtime (sanitizer/allocator_interface.h, not installed with every compiler).
 extern "C" size_t __sanitizer_get_current_allocated_bytes();

@@ -12,6 +12,7 @@
 #include "graft/ops/flash_attention.h"
 #include "support/op_registry.h"
 #include "support/errors.h"
+#include "support/sanitizers.h"
 
 using namespace graft;
 using namespace graft::testing;
@@ -175,7 +176,7 @@ TEST(FlashAttention, ExtraMemoryStaysLinearInSequenceLength) {
   std::cout << "[ memory   ] flash_attention forward+backward at T=S=" << T << ", d=" << d
             << ": peak RSS grew by " << extra_mib << " MiB; one T x S float32 matrix is " << matrix_mib << " MiB\n";
   RecordProperty("extra_mib", std::to_string(extra_mib));
-#if defined(__SANITIZE_ADDRESS__)
+#if GRAFT_ASAN
   // AddressSanitizer keeps freed memory in quarantine (every temporary buffer of every sgemm call stays
   // resident) and adds shadow memory: the resident size no longer measures what the op holds.
   GTEST_SKIP() << "peak RSS is not meaningful under AddressSanitizer";
