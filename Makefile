@@ -1,18 +1,19 @@
 # graft's entry points. Each target installs missing Debian packages first (quick when all are present).
 #   make demo    build and run the main example
-#   make test    build and run the whole test suite: Release, Doxygen (no warnings), ASan+UBSan with the fuzz targets, the installed-package consumer, MPI
-#   make fuzz    build the sanitizer tree and run only the libFuzzer targets, each for FUZZ_RUNS executions
+#   make test    build and run the whole test suite: Release, Doxygen (no warnings), ASan+UBSan, the installed-package consumer, MPI
+#   make fuzz    build the libFuzzer targets (clang, ASan+UBSan) and run each for FUZZ_RUNS executions (not in make test)
 #   make bench   build and run the benchmarks (JSON lines)
 JOBS        ?= 2
 BUILD       ?= build
 ASAN_BUILD  ?= build-asan
+FUZZ_BUILD  ?= build-fuzz
 FUZZ_RUNS   ?= 100000
 CMAKE_FLAGS ?=
 # The sanitizer build is the slowest step of make test: -O1 and line tables only (-g1, enough for the
 # sanitizers' stack traces) compile a third faster than RelWithDebInfo's -O2 -g.
 ASAN_OPT_FLAGS ?= -O1 -g1 -DNDEBUG
 
-.PHONY: all deps configure build demo test test-release asan-configure test-asan test-consumer test-docs docs fuzz bench clean
+.PHONY: all deps configure build demo test test-release test-asan test-consumer test-docs docs fuzz bench clean
 
 all: build
 
@@ -37,24 +38,23 @@ test: test-release test-docs test-asan test-consumer
 test-release: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
-# The sanitizer tree is built by clang, which has libFuzzer: the library carries the fuzzer's coverage
-# instrumentation, so one build serves the whole suite under ASan+UBSan (clang's UBSan also checks float -> int
-# conversions) and the four fuzz programs, which ctest runs for FUZZ_RUNS executions each from their committed
-# corpora (tests/fuzz/<target>/{seeds,regressions}).
-asan-configure: deps
-	@scripts/install-deps.sh clang
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$(ASAN_OPT_FLAGS)" \
-	  -DGRAFT_SANITIZE=ON -DGRAFT_FUZZ=ON -DGRAFT_FUZZ_RUNS=$(FUZZ_RUNS) \
+test-asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRAFT_SANITIZE=ON \
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$(ASAN_OPT_FLAGS)" \
 	  -DGRAFT_BUILD_EXAMPLES=OFF -DGRAFT_BUILD_BENCH=OFF $(CMAKE_FLAGS)
-
-test-asan: asan-configure
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j$(JOBS) -LE no-sanitizer
 
-fuzz: asan-configure
-	cmake --build $(ASAN_BUILD) -j$(JOBS) --target fuzz_targets
-	cd $(ASAN_BUILD) && ctest --output-on-failure -L fuzz
+# libFuzzer needs clang, installed here only. The library carries the fuzzer's coverage instrumentation;
+# only the four fuzz programs are built (no tests, examples or benchmarks).
+fuzz: deps
+	@scripts/install-deps.sh clang
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$(ASAN_OPT_FLAGS)" \
+	  -DGRAFT_SANITIZE=ON -DGRAFT_FUZZ=ON -DGRAFT_FUZZ_RUNS=$(FUZZ_RUNS) -DGRAFT_BUILD_TESTS=OFF \
+	  -DGRAFT_BUILD_EXAMPLES=OFF -DGRAFT_BUILD_BENCH=OFF $(CMAKE_FLAGS)
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_targets
+	cd $(FUZZ_BUILD) && ctest --output-on-failure -L fuzz
 
 test-consumer: build
 	scripts/test-consumer.sh $(BUILD)
@@ -73,4 +73,4 @@ bench: build
 	$(BUILD)/bench/graft_bench
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
