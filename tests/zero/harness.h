@@ -378,4 +378,19 @@ inline void expect_identical(const Trace& a, const Trace& b, const std::string& 
         << context << ", step " << step << ": norm " << a.norms[step] << " vs " << b.norms[step];
 }
 
+// A named setup, for parameterised tests.
+struct Case {
+  std::string name;
+  TrainSetup setup;
+};
+inline void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
+
+// ZeRO at every stage on 1 to 4 ranks against the single-process trace `plain`, bit for bit.
+inline void expect_every_stage_and_world_size_identical(const Case& c, const Trace& plain) {
+  for (int world = 1; world <= 4; ++world)
+    for (int stage = 0; stage <= 3; ++stage)
+      expect_identical(run_zero(c.setup, world, stage), plain,
+                       c.name + ", W=" + std::to_string(world) + ", stage " + std::to_string(stage));
+}
+
 }  // namespace zero_test

@@ -12,12 +12,6 @@
 namespace zero_test {
 namespace {
 
-struct Case {
-  std::string name;
-  TrainSetup setup;
-};
-void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
-
 std::vector<Case> cases() {
   std::vector<Case> out;
   TrainSetup adam;
@@ -59,10 +53,7 @@ TEST_P(ZeroMixedPrecision, EveryStageAndWorldSizeMatchesSingleProcessMixedPrecis
     EXPECT_GE(plain.skipped, 1) << "the scaled case must skip a step";
     EXPECT_LT(plain.skipped, s.steps) << "the scaled case must also step";
   }
-  for (int world = 1; world <= 4; ++world)
-    for (int stage = 0; stage <= 3; ++stage)
-      expect_identical(run_zero(s, world, stage), plain,
-                       GetParam().name + ", W=" + std::to_string(world) + ", stage " + std::to_string(stage));
+  expect_every_stage_and_world_size_identical(GetParam(), plain);
 }
 
 TEST_P(ZeroMixedPrecision, TheModelKeepsItsDtypeAndTheMasterWeightsAreFloat32) {
