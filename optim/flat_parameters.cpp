@@ -49,8 +49,8 @@ Tensor FlatBucket::slot_view(const Tensor& buffer, size_t m) const {
 }
 
 bool FlatBucket::is_slot_view(const Tensor& t, const Tensor& buffer, size_t m) const {
-  return buffer.defined() && t.storage() == buffer.storage() && t.storage_offset() == buffer.storage_offset() + slots_[m].offset &&
-         t.is_contiguous();
+  return buffer.defined() && t.storage() == buffer.storage() &&
+         t.storage_offset() == buffer.storage_offset() + slots_[m].offset && t.is_contiguous();
 }
 
 const Tensor& FlatBucket::state(const std::string& name) {

@@ -13,6 +13,21 @@ namespace {
 // PyTorch keeps the scale in a float32 tensor: the arithmetic on it rounds to float32.
 double as_float32(double v) { return static_cast<double>(static_cast<float>(v)); }
 
+// Unscaling the gradients of the optimizer's parameters, all within reach.
+std::function<bool(double)> unscale_parameters(Optimizer& optimizer) {
+  return [&optimizer](double inv_scale) {
+    NoGradGuard no_grad;
+    bool found_inf = false;
+    for (const Tensor& p : optimizer.parameters()) {
+      Tensor g = p.grad();
+      if (!g.defined()) continue;
+      if (!found_inf) found_inf = !detail::all_finite(g);
+      g.mul_(inv_scale);
+    }
+    return found_inf;
+  };
+}
+
 }  // namespace
 
 GradScaler::GradScaler(GradScalerOptions options) : options_(options), scale_(as_float32(options.init_scale)) {
@@ -30,23 +45,6 @@ Tensor GradScaler::scale(const Tensor& loss) const {
   GRAFT_CHECK(loss.defined(), "GradScaler.scale: the loss is undefined");
   return mul(loss, scale_);
 }
-
-namespace {
-// Unscaling the gradients of the optimizer's parameters, all within reach.
-std::function<bool(double)> unscale_parameters(Optimizer& optimizer) {
-  return [&optimizer](double inv_scale) {
-    NoGradGuard no_grad;
-    bool found_inf = false;
-    for (const Tensor& p : optimizer.parameters()) {
-      Tensor g = p.grad();
-      if (!g.defined()) continue;
-      if (!found_inf) found_inf = !detail::all_finite(g);
-      g.mul_(inv_scale);
-    }
-    return found_inf;
-  };
-}
-}  // namespace
 
 void GradScaler::unscale_(Optimizer& optimizer) { unscale_(optimizer, unscale_parameters(optimizer)); }
 

@@ -86,15 +86,17 @@ void ShardedOptimizer::setup(const std::vector<OptimizerParamGroup>& groups, Opt
   // The rank's optimizer keeps one bucket per dtype of a group, float32 for the master weights of 16-bit
   // parameters: a group can't hold float32 parameters beside 16-bit ones, or both 16-bit dtypes.
   for (size_t g = 0; g < groups.size(); ++g) {
-    std::vector<DType> dtypes;
-    for (const Tensor& p : groups[g].params())
-      if (std::find(dtypes.begin(), dtypes.end(), p.dtype()) == dtypes.end()) dtypes.push_back(p.dtype());
-    std::string float32_like;
-    for (DType d : dtypes)
-      if (d != kFloat64) float32_like += (float32_like.empty() ? "" : " and ") + std::string(dtype_name(d));
-    GRAFT_CHECK(std::count_if(dtypes.begin(), dtypes.end(), [](DType d) { return d != kFloat64; }) <= 1,
+    std::vector<DType> float32_state;  // the group's dtypes whose optimizer state is float32
+    std::string names;
+    for (const Tensor& p : groups[g].params()) {
+      const DType d = p.dtype();
+      if (d == kFloat64 || std::find(float32_state.begin(), float32_state.end(), d) != float32_state.end()) continue;
+      float32_state.push_back(d);
+      names += (names.empty() ? "" : " and ") + std::string(dtype_name(d));
+    }
+    GRAFT_CHECK(float32_state.size() <= 1,
                 "ShardedOptimizer: group {} mixes {} parameters; the master weights of 16-bit parameters are float32, "
-                "so each of float32, bfloat16 and float16 needs a group of its own", g, float32_like);
+                "so each of float32, bfloat16 and float16 needs a group of its own", g, names);
   }
 
   NoGradGuard no_grad;
