@@ -33,6 +33,12 @@ GradList AccumulateGrad::apply(GradList&& grads) {
   } else {
     ops.add_inplace(grad, incoming);
   }
+  if (leaf_->hooks() && !leaf_->hooks()->post_accumulate.empty()) {
+    const Tensor leaf(leaf_);
+    // A copy: a hook may register or remove hooks.
+    const auto hooks = leaf_->hooks()->post_accumulate;
+    for (const auto& [handle, hook] : hooks) hook(leaf);
+  }
   return {};
 }
 

@@ -55,10 +55,25 @@ size_t Tensor::add_hook(TensorHook hook) {
   return handle;
 }
 
+size_t Tensor::register_post_accumulate_grad_hook(PostAccumulateGradHook hook) {
+  GRAFT_CHECK(defined(), "register_post_accumulate_grad_hook: the tensor is undefined");
+  GRAFT_CHECK(requires_grad(),
+              "register_post_accumulate_grad_hook: cannot register a hook on a tensor that does not require grad");
+  GRAFT_CHECK(is_leaf(),
+              "register_post_accumulate_grad_hook: only leaf tensors accumulate gradients (this tensor has grad_fn {})",
+              grad_fn()->name());
+  GRAFT_CHECK(static_cast<bool>(hook), "register_post_accumulate_grad_hook: the hook is empty");
+  size_t handle = next_hook_handle++;
+  impl()->ensure_hooks().post_accumulate.emplace_back(handle, std::move(hook));
+  return handle;
+}
+
 void Tensor::remove_hook(size_t handle) {
   GRAFT_CHECK(defined(), "remove_hook: the tensor is undefined");
-  if (auto* hooks = impl()->hooks())
+  if (auto* hooks = impl()->hooks()) {
     std::erase_if(hooks->hooks, [handle](const auto& h) { return h.first == handle; });
+    std::erase_if(hooks->post_accumulate, [handle](const auto& h) { return h.first == handle; });
+  }
   if (grad_fn()) std::erase_if(grad_fn()->pre_hooks(), [handle](const Node::PreHook& h) { return h.handle == handle; });
 }
 

@@ -29,6 +29,8 @@ class Tensor;
 
 using TensorList = std::vector<Tensor>;
 using TensorHook = std::function<Tensor(const Tensor&)>;
+/// A hook that runs once a leaf's gradient has been accumulated into its .grad(); it receives the leaf.
+using PostAccumulateGradHook = std::function<void(const Tensor&)>;
 
 class Tensor {
  public:
@@ -103,6 +105,15 @@ class Tensor {
       return add_hook(TensorHook(std::forward<F>(hook)));
   }
   size_t add_hook(TensorHook hook);
+  /// `hook(tensor)` runs each time backward has accumulated a gradient into this leaf's .grad(), after the
+  /// accumulation (PyTorch 2.1's register_post_accumulate_grad_hook): the place to act on a finished
+  /// gradient, e.g. to start its reduction across ranks or to step an optimizer inside backward. Hooks run in
+  /// registration order; a backward that delivers no gradient to the leaf runs none. Returns a handle for
+  /// remove_hook.
+  /// @throws graft::Error when the tensor is not a leaf that requires grad.
+  size_t register_post_accumulate_grad_hook(PostAccumulateGradHook hook);
+  /// Removes a hook registered by register_hook or register_post_accumulate_grad_hook (an unknown handle is
+  /// ignored).
   void remove_hook(size_t handle);
   /// Defined by the engine (autograd/engine.cpp). retain_graph defaults to create_graph.
   void backward(const Tensor& gradient = {}, std::optional<bool> retain_graph = std::nullopt,
@@ -235,6 +246,7 @@ class TensorImpl {
 
   struct Hooks {
     std::vector<std::pair<size_t, TensorHook>> hooks;
+    std::vector<std::pair<size_t, PostAccumulateGradHook>> post_accumulate;  // leaves only
     bool retains_grad = false;
     size_t next_handle = 0;
   };

@@ -1,4 +1,5 @@
-// Tensor hooks (observe or replace a gradient, on leaves and non-leaves, removable) and retain_grad.
+// Tensor hooks (observe or replace a gradient, on leaves and non-leaves, removable), post-accumulate-grad hooks
+// and retain_grad.
 #include <gtest/gtest.h>
 
 #include "graft/graft.h"
@@ -89,6 +90,74 @@ TEST(Hooks, RunForAutogradGradToo) {
   TensorList g = autograd::grad({(x * 3.0).sum()}, {x});
   EXPECT_EQ(values(g[0]), (std::vector<double>{6, 6}));
   EXPECT_FALSE(x.grad().defined());
+}
+
+// ---------------------------------------------------------------- post-accumulate-grad hooks
+
+TEST(PostAccumulateGradHooks, RunAfterTheGradientIsInGradAndReceiveTheLeaf) {
+  Tensor x = tensor({1.0, 2.0}, {2}, kFloat64).requires_grad_();
+  std::vector<std::vector<double>> seen;
+  x.register_post_accumulate_grad_hook([&](const Tensor& leaf) {
+    EXPECT_TRUE(leaf.is_same(x));
+    seen.push_back(values(leaf.grad()));
+  });
+  (x * x).sum().backward();
+  (x * 3.0).sum().backward();  // accumulates onto the first gradient
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0], (std::vector<double>{2, 4}));
+  EXPECT_EQ(seen[1], (std::vector<double>{5, 7}));
+}
+
+TEST(PostAccumulateGradHooks, RunOncePerBackwardAfterTheOrdinaryHooksOnTheSummedGradient) {
+  Tensor x = ones({1}, kFloat64).requires_grad_();
+  std::vector<std::string> order;
+  x.register_post_accumulate_grad_hook([&](const Tensor& leaf) {
+    order.push_back("post " + std::to_string(leaf.grad().item<double>()).substr(0, 4));
+  });
+  x.register_hook([&](const Tensor& g) {
+    order.push_back("pre " + std::to_string(g.item<double>()).substr(0, 3));
+    return g * 10.0;
+  });
+  (x * 2.0 + x * 3.0).sum().backward();
+  EXPECT_EQ(order, (std::vector<std::string>{"pre 5.0", "post 50.0"}));
+}
+
+TEST(PostAccumulateGradHooks, RunInRegistrationOrderAndAreRemovable) {
+  Tensor x = ones({2}, kFloat64).requires_grad_();
+  std::vector<int> calls;
+  size_t first = x.register_post_accumulate_grad_hook([&](const Tensor&) { calls.push_back(1); });
+  x.register_post_accumulate_grad_hook([&](const Tensor&) { calls.push_back(2); });
+  x.sum().backward();
+  x.remove_hook(first);
+  x.sum().backward();
+  EXPECT_EQ(calls, (std::vector<int>{1, 2, 2}));
+}
+
+TEST(PostAccumulateGradHooks, DoNotRunWhenNoGradientReachesTheLeafOrForAutogradGrad) {
+  Tensor x = ones({2}, kFloat64).requires_grad_();
+  Tensor y = ones({2}, kFloat64).requires_grad_();
+  int calls = 0;
+  x.register_post_accumulate_grad_hook([&](const Tensor&) { ++calls; });
+  (y * 2.0).sum().backward();                       // x is not in this graph
+  TensorList g = autograd::grad({(x * 3.0).sum()}, {x});  // grad() accumulates nothing
+  EXPECT_EQ(calls, 0);
+  EXPECT_FALSE(x.grad().defined());
+  EXPECT_EQ(values(g[0]), (std::vector<double>{3, 3}));
+}
+
+TEST(PostAccumulateGradHooks, NeedALeafThatRequiresGrad) {
+  Tensor c = ones({2});
+  EXPECT_THROW(c.register_post_accumulate_grad_hook([](const Tensor&) {}), Error);
+  Tensor x = ones({2}).requires_grad_();
+  Tensor h = x * 2.0;
+  try {
+    h.register_post_accumulate_grad_hook([](const Tensor&) {});
+    ADD_FAILURE();
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "register_post_accumulate_grad_hook: only leaf tensors accumulate gradients (this tensor has grad_fn "
+                 "MulBackward1)");
+  }
 }
 
 // ---------------------------------------------------------------- retain_grad
