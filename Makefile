@@ -3,6 +3,7 @@
 #   make test    build and run the whole test suite: Release, Doxygen (no warnings), ASan+UBSan, the installed-package consumer, MPI
 #   make fuzz    build the libFuzzer targets (clang, ASan+UBSan) and run each for FUZZ_RUNS executions (not in make test)
 #   make bench   build and run the benchmarks (JSON lines)
+#   make bench-zero  ZeRO's overlap_comm over MPI ranks: how much of the gradient reduction it hides (JSON lines)
 JOBS        ?= 2
 BUILD       ?= build
 ASAN_BUILD  ?= build-asan
@@ -13,7 +14,7 @@ CMAKE_FLAGS ?=
 # sanitizers' stack traces) compile a third faster than RelWithDebInfo's -O2 -g.
 ASAN_OPT_FLAGS ?= -O1 -g1 -DNDEBUG
 
-.PHONY: all deps configure build demo test test-release test-asan test-consumer test-docs docs fuzz bench clean
+.PHONY: all deps configure build demo test test-release test-asan test-consumer test-docs docs fuzz bench bench-zero clean
 
 all: build
 
@@ -71,6 +72,10 @@ test-docs: deps
 
 bench: build
 	$(BUILD)/bench/graft_bench
+
+# As root mpirun needs --allow-run-as-root; --oversubscribe runs more ranks than cores.
+bench-zero: build
+	for np in 2 4; do mpirun --allow-run-as-root --oversubscribe -np $$np $(BUILD)/bench/zero_overlap || exit 1; done
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

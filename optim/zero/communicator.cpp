@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <numeric>
+#include <string_view>
 
 namespace graft::optim::zero {
 
@@ -142,21 +143,123 @@ void Communicator::all_reduce(const Tensor& input, const Tensor& output, bool ac
 }
 
 void Communicator::reduce_scatter(const Tensor& input, const Tensor& output, bool accumulate) {
-  profiler::RecordFunction record(profiler::EventKind::Collective, "reduce_scatter");
   check_buffer("reduce_scatter", "input", input);
   check_buffer("reduce_scatter", "output", output);
-  check_same_dtype("reduce_scatter", input, output);
   const int64_t c = output.numel();
   GRAFT_CHECK(input.numel() == c * world_size_,
               "reduce_scatter: the input must hold world_size ({}) chunks of the output's {} elements, i.e. {} elements, "
               "but has {}",
               world_size_, c, c * world_size_, input.numel());
-  check_alias("reduce_scatter", input, output, c * rank_, rank_);
-  const std::vector<int64_t> counts(static_cast<size_t>(world_size_), c);
-  do_reduce_scatter(input.data_ptr(), output.data_ptr(), counts, input.dtype(), accumulate);
-  const int64_t n = input.numel();
-  count(Collective::ReduceScatter, n - c, n - c, input.dtype(), record);
+  reduce_scatter(input, output, std::vector<int64_t>(static_cast<size_t>(world_size_), c), accumulate);
 }
+
+void Communicator::check_reduce_scatter(const char* op, const Tensor& input, const Tensor& output,
+                                        const std::vector<int64_t>& counts) const {
+  check_buffer(op, "input", input);
+  check_buffer(op, "output", output);
+  check_same_dtype(op, input, output);
+  GRAFT_CHECK(counts.size() == static_cast<size_t>(world_size_), "{}: got {} counts for world size {}", op,
+              counts.size(), world_size_);
+  for (size_t s = 0; s < counts.size(); ++s)
+    GRAFT_CHECK(counts[s] >= 0, "{}: the count of rank {} is negative ({})", op, s, counts[s]);
+  const int64_t n = prefix(counts, world_size_);
+  GRAFT_CHECK(input.numel() == n, "{}: the counts add up to {} elements but the input has {}", op, n, input.numel());
+  GRAFT_CHECK(output.numel() == counts[static_cast<size_t>(rank_)],
+              "{}: rank {} receives {} elements but its output has {}", op, rank_, counts[static_cast<size_t>(rank_)],
+              output.numel());
+  check_alias(op, input, output, prefix(counts, rank_), rank_);
+}
+
+// Ring reduce-scatter: rank r passes on every chunk but its own and receives every chunk but its predecessor's.
+void Communicator::reduce_scatter(const Tensor& input, const Tensor& output, const std::vector<int64_t>& counts,
+                                  bool accumulate) {
+  profiler::RecordFunction record(profiler::EventKind::Collective, "reduce_scatter");
+  check_reduce_scatter("reduce_scatter", input, output, counts);
+  do_reduce_scatter(input.data_ptr(), output.data_ptr(), counts, input.dtype(), accumulate);
+  const size_t r = static_cast<size_t>(rank_), W = counts.size();
+  const int64_t n = input.numel();
+  count(Collective::ReduceScatter, n - counts[r], n - counts[(r + W - 1) % W], input.dtype(), record);
+}
+
+std::unique_ptr<Work> Communicator::reduce_scatter_async(const Tensor& input, const Tensor& output,
+                                                         const std::vector<int64_t>& counts, bool accumulate) {
+  profiler::RecordFunction record(profiler::EventKind::Collective, "reduce_scatter");
+  check_reduce_scatter("reduce_scatter_async", input, output, counts);
+  std::unique_ptr<detail::InFlight> in_flight =
+      start_reduce_scatter(input.data_ptr(), output.data_ptr(), counts, input.dtype(), accumulate);
+  const size_t r = static_cast<size_t>(rank_), W = counts.size();
+  const int64_t n = input.numel();
+  count(Collective::ReduceScatter, n - counts[r], n - counts[(r + W - 1) % W], input.dtype(), record);
+  return std::unique_ptr<Work>(new Work("reduce_scatter", std::move(in_flight), nullptr));
+}
+
+std::unique_ptr<Work> Communicator::all_reduce_async(const Tensor& input, const Tensor& output, bool accumulate) {
+  profiler::RecordFunction record(profiler::EventKind::Collective, "all_reduce");
+  check_buffer("all_reduce_async", "input", input);
+  check_buffer("all_reduce_async", "output", output);
+  check_same_dtype("all_reduce_async", input, output);
+  GRAFT_CHECK(input.numel() == output.numel(), "all_reduce_async: input has {} elements but output has {}",
+              input.numel(), output.numel());
+  check_alias("all_reduce_async", input, output, 0, rank_);
+  const int64_t n = input.numel();
+  const std::vector<int64_t> counts = balanced_counts(n);
+  const size_t r = static_cast<size_t>(rank_), W = counts.size();
+  void* out_chunk = static_cast<char*>(output.data_ptr()) + prefix(counts, rank_) * static_cast<int64_t>(output.element_size());
+  std::unique_ptr<detail::InFlight> in_flight =
+      start_reduce_scatter(input.data_ptr(), out_chunk, counts, input.dtype(), accumulate);
+  const int64_t moved = (n - counts[r]) + (n - counts[(r + W - 1) % W]);
+  const int64_t sent = (n - counts[r]) + (n - counts[(r + 1) % W]);
+  count(Collective::AllReduce, sent, moved, input.dtype(), record);
+  // The all-gather of the reduced chunks, in wait(): collectives start in the same order on every rank only if
+  // they start at points every rank reaches in the same order.
+  auto gather = [this, out_chunk, out = output.data_ptr(), counts, dtype = input.dtype()] {
+    do_all_gather(out_chunk, out, counts, dtype);
+  };
+  return std::unique_ptr<Work>(new Work("all_reduce", std::move(in_flight), std::move(gather)));
+}
+
+namespace {
+// A transfer that completed when it started.
+class Completed final : public detail::InFlight {
+ public:
+  bool test() override { return true; }
+  void finish() override {}
+};
+}  // namespace
+
+std::unique_ptr<detail::InFlight> Communicator::start_reduce_scatter(const void* in, void* out,
+                                                                      const std::vector<int64_t>& counts, DType dtype,
+                                                                      bool accumulate) {
+  do_reduce_scatter(in, out, counts, dtype, accumulate);
+  return std::make_unique<Completed>();
+}
+
+Work::Work(const char* op, std::unique_ptr<detail::InFlight> in_flight, std::function<void()> then)
+    : op_(op), in_flight_(std::move(in_flight)), then_(std::move(then)) {}
+
+Work::~Work() {
+  if (done_) return;
+  try {
+    wait();
+  } catch (const Error&) {
+    // The communicator is unusable after a failed transfer: its next collective reports why.
+  }
+}
+
+void Work::wait() {
+  if (done_) return;
+  done_ = true;  // a failure is not retried
+  profiler::RecordFunction waiting(profiler::EventKind::Collective, "wait");
+  try {
+    in_flight_->finish();
+    if (then_) then_();
+  } catch (const Error& e) {
+    if (std::string_view(e.what()).starts_with(op_)) throw;
+    GRAFT_FAIL("{}: {}", op_, e.what());  // all_reduce's steps name themselves
+  }
+}
+
+bool Work::is_completed() { return done_ || in_flight_->test(); }
 
 void Communicator::all_gather(const Tensor& input, const Tensor& output) {
   check_buffer("all_gather", "input", input);

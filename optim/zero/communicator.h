@@ -20,6 +20,12 @@
 // Collectives are called by every rank, in the same order, with matching sizes (as in MPI). Bad arguments
 // raise graft::Error naming the collective; the in-process back end also checks that the ranks agree.
 //
+// Non-blocking collectives (reduce_scatter_async, all_reduce_async; torch.distributed's async_op=True) start
+// a collective and return a Work to wait() on later, so that computation can run while the data moves. They
+// count as called when they start (the order above is the order of the starts), give the same results bit
+// for bit, and their buffers must stay alive and untouched until wait() returns. The MPI back end moves the
+// data with nonblocking MPI; the in-process back end completes the collective when it starts.
+//
 // No collective waits forever: a rank that does not join within timeout() (PyTorch's process-group timeout,
 // 30 minutes unless set) makes the collective raise graft::Error on every rank that is waiting, naming the
 // collective and the ranks that did not join; the communicator is unusable afterwards (every later
@@ -28,6 +34,8 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -54,6 +62,44 @@ struct Traffic {
 };
 
 using TrafficByCollective = std::array<Traffic, kNumCollectives>;
+
+namespace detail {
+/// A back end's transfer in flight (see Communicator::start_reduce_scatter).
+class InFlight {
+ public:
+  virtual ~InFlight() = default;
+  /// Moves the transfer on (MPI progresses messages only inside MPI calls); true once finish() would not block.
+  virtual bool test() = 0;
+  /// Blocks until the transfer is complete and writes the output.
+  /// @throws graft::Error as the blocking collective does (timeout, ranks at different collectives).
+  virtual void finish() = 0;
+};
+}  // namespace detail
+
+/// A collective in flight, started by one of Communicator's *_async calls (c10d's Work). Keep its buffers
+/// alive and untouched until wait() returns.
+class Work {
+ public:
+  ~Work();  ///< waits for an unfinished collective; an error there is raised again by the next collective
+  Work(const Work&) = delete;
+  Work& operator=(const Work&) = delete;
+
+  /// Blocks until this rank's output is complete. Later calls return at once.
+  /// @throws graft::Error as the blocking collective does (timeout, ranks at different collectives).
+  void wait();
+  /// True once the transfer in flight has completed (for all_reduce_async: its reduce-scatter; the all-gather
+  /// runs in wait()). Each call also moves the transfer on: poll it from work done in the meantime.
+  bool is_completed();
+
+ private:
+  friend class Communicator;
+  Work(const char* op, std::unique_ptr<detail::InFlight> in_flight, std::function<void()> then);
+
+  const char* op_;
+  std::unique_ptr<detail::InFlight> in_flight_;
+  std::function<void()> then_;  // runs in wait() once the transfer is complete (all_reduce's all-gather)
+  bool done_ = false;
+};
 Traffic total(const TrafficByCollective& traffic);
 TrafficByCollective operator-(TrafficByCollective a, const TrafficByCollective& b);
 
@@ -76,6 +122,17 @@ class Communicator {
   /// input: W * output.numel() elements, chunk s going to rank s. output = [output +] the rank-ordered sum of
   /// every rank's chunk `rank()`. output may be exactly this rank's chunk of input (in place).
   void reduce_scatter(const Tensor& input, const Tensor& output, bool accumulate = false);
+  /// The variable-size form: input holds the chunks of every rank in rank order, counts[s] elements going to
+  /// rank s; output holds counts[rank()] elements and may be exactly this rank's chunk of input.
+  /// @throws graft::Error when the counts do not match the world size or the buffers.
+  void reduce_scatter(const Tensor& input, const Tensor& output, const std::vector<int64_t>& counts,
+                      bool accumulate = false);
+  /// reduce_scatter(input, output, counts, accumulate), started without waiting for it (see above).
+  std::unique_ptr<Work> reduce_scatter_async(const Tensor& input, const Tensor& output,
+                                             const std::vector<int64_t>& counts, bool accumulate = false);
+  /// all_reduce(input, output, accumulate), started without waiting: its reduce-scatter is in flight when this
+  /// returns, its all-gather runs in Work::wait().
+  std::unique_ptr<Work> all_reduce_async(const Tensor& input, const Tensor& output, bool accumulate = false);
   /// output (W * input.numel() elements) = every rank's input, in rank order. input may be exactly this
   /// rank's chunk of output (in place).
   void all_gather(const Tensor& input, const Tensor& output);
@@ -107,6 +164,11 @@ class Communicator {
   /// this rank's chunk of `in`.
   virtual void do_reduce_scatter(const void* in, void* out, const std::vector<int64_t>& counts, DType dtype,
                                  bool accumulate) = 0;
+  /// do_reduce_scatter started without waiting; `in` and `out` stay valid until the result's finish(). The
+  /// default runs do_reduce_scatter at once.
+  virtual std::unique_ptr<detail::InFlight> start_reduce_scatter(const void* in, void* out,
+                                                                 const std::vector<int64_t>& counts, DType dtype,
+                                                                 bool accumulate);
   /// all_gather: out = concatenation over ranks of each rank's `in` (counts[s] elements). `in` may alias this
   /// rank's part of `out`.
   virtual void do_all_gather(const void* in, void* out, const std::vector<int64_t>& counts, DType dtype) = 0;
@@ -117,6 +179,8 @@ class Communicator {
   // Adds a collective's traffic to traffic() and to its profiler event.
   void count(Collective c, int64_t sent, int64_t received, DType dtype, profiler::RecordFunction& record);
   std::vector<int64_t> balanced_counts(int64_t n) const;
+  void check_reduce_scatter(const char* op, const Tensor& input, const Tensor& output,
+                            const std::vector<int64_t>& counts) const;
 
   int rank_;
   int world_size_;

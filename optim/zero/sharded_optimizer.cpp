@@ -53,8 +53,10 @@ ShardedOptimizer::ShardedOptimizer(nn::Module& model, OptimizerFactory factory, 
 
 ShardedOptimizer::~ShardedOptimizer() {
   partition_.reset();
-  for (ZeroParam& p : params_)
+  for (ZeroParam& p : params_) {
     if (p.hook != 0) p.tensor.remove_hook(p.hook);
+    if (p.accumulated_hook != 0) p.tensor.remove_hook(p.accumulated_hook);
+  }
 }
 
 void ShardedOptimizer::setup(const std::vector<OptimizerParamGroup>& groups, OptimizerFactory factory) {
@@ -157,9 +159,13 @@ void ShardedOptimizer::setup(const std::vector<OptimizerParamGroup>& groups, Opt
 
   build_inner(groups, std::move(factory));
 
+  build_reduce_buckets();
   for (size_t i = 0; i < params_.size(); ++i)
-    if (params_[i].tensor.requires_grad())
+    if (params_[i].tensor.requires_grad()) {
       params_[i].hook = params_[i].tensor.register_hook([this, i](const Tensor&) { gradient_arrived(i); });
+      params_[i].accumulated_hook =
+          params_[i].tensor.register_post_accumulate_grad_hook([this, i](const Tensor&) { gradient_accumulated(i); });
+    }
   if (stage_ == 3) partition_ = std::make_unique<detail::Stage3Partition>(detail::Stage3State{model_, comm_, params_, buckets_});
 }
 
@@ -233,6 +239,131 @@ void ShardedOptimizer::gradient_arrived(size_t i) {
   if (partition_) partition_->gradient_arrived(i);
 }
 
+// ---------------------------------------------------------------- reduce buckets
+
+void ShardedOptimizer::set_overlap_comm(bool overlap) {
+  GRAFT_CHECK(!in_backward_, "ShardedOptimizer.set_overlap_comm: called while a backward is running");
+  overlap_comm_ = overlap;
+}
+
+void ShardedOptimizer::set_reduce_bucket_size(int64_t elements) {
+  GRAFT_CHECK(!in_backward_, "ShardedOptimizer.set_reduce_bucket_size: called while a backward is running");
+  GRAFT_CHECK(elements >= 1, "ShardedOptimizer.set_reduce_bucket_size: reduce_bucket_size must be at least 1 element, "
+              "got {}", elements);
+  reduce_bucket_size_ = elements;
+  build_reduce_buckets();
+}
+
+size_t ShardedOptimizer::num_reduce_buckets() const { return reduce_buckets_.size(); }
+
+void ShardedOptimizer::build_reduce_buckets() {
+  reduce_buckets_.clear();
+  // Later buckets first and, inside each, the last members first: the order in which backward tends to
+  // finish gradients (and the same on every rank, which starts the collectives in this order).
+  for (size_t k = buckets_.size(); k-- > 0;) {
+    const ZeroBucket& b = buckets_[k];
+    const ZeroBucketLayout& l = b.layout;
+    if (l.padded() == 0) continue;
+    size_t end = b.params.size();
+    int64_t elements = 0;
+    for (size_t m = b.params.size(); m-- > 0;) {
+      elements += l.slots[m].numel;
+      if (elements < reduce_bucket_size_ && m > 0) continue;
+      detail::ReduceBucket rb;
+      rb.bucket = k;
+      rb.first_member = m;
+      rb.end_member = end;
+      rb.begin = m == 0 ? 0 : l.slots[m].offset;
+      rb.end = end == b.params.size() ? l.padded() : l.slots[end].offset;
+      for (size_t j = m; j < end; ++j) {
+        ZeroParam& p = params_[b.params[j]];
+        p.reduce_bucket = reduce_buckets_.size();
+        if (p.tensor.requires_grad()) ++rb.trainable;
+      }
+      reduce_buckets_.push_back(std::move(rb));
+      end = m;
+      elements = 0;
+    }
+  }
+}
+
+void ShardedOptimizer::gradient_accumulated(size_t i) {
+  ZeroParam& p = params_[i];
+  if (!in_backward_ || p.accumulated) return;
+  p.accumulated = true;
+  --reduce_buckets_[p.reduce_bucket].waiting;
+  if (!overlap_comm_) return;
+  start_ready_reductions();
+  for (size_t k = 0; k < next_reduction_; ++k) reduce_buckets_[k].work->is_completed();  // moves the transfers on
+}
+
+void ShardedOptimizer::start_ready_reductions() {
+  while (next_reduction_ < reduce_buckets_.size() && reduce_buckets_[next_reduction_].waiting == 0)
+    start_reduction(reduce_buckets_[next_reduction_++]);
+}
+
+// The micro-batch's gradients of the bucket's elements [begin, end) are summed across ranks onto the step's
+// running sum: all of them at stage 0 (an all-reduce), the part inside this rank's slice at stages 1-3 (a
+// reduce-scatter whose chunk s is the part inside rank s's slice).
+void ShardedOptimizer::start_reduction(detail::ReduceBucket& rb) {
+  NoGradGuard no_grad;
+  ZeroBucket& b = buckets_[rb.bucket];
+  const bool later = micro_ > 0;
+  const Tensor& local = stage_ <= 1 && later ? b.extra : b.local;
+  // A hook or a recorded backward may have replaced a .grad: bring it back into its slot.
+  for (size_t m = rb.first_member; m < rb.end_member; ++m) {
+    Tensor& p = params_[b.params[m]].tensor;
+    if (!p.requires_grad()) continue;
+    const Tensor& g = p.grad();
+    Tensor slot = slot_view(local, b.layout, m, p);
+    if (g.defined() && !(g.storage() == slot.storage() && g.storage_offset() == slot.storage_offset() &&
+                         g.is_contiguous())) {
+      slot.copy_(g);
+      p.mutable_grad() = slot;
+    }
+  }
+  const int64_t length = rb.end - rb.begin;
+  const Tensor input = span(local, rb.begin, length);
+  if (stage_ == 0) {
+    rb.work = comm_.all_reduce_async(input, span(b.local, rb.begin, length), /*accumulate=*/later);
+    return;
+  }
+  const int W = comm_.world_size(), r = comm_.rank();
+  const int64_t slice = b.layout.slice;
+  std::vector<int64_t> counts(static_cast<size_t>(W));
+  for (int s = 0; s < W; ++s)
+    counts[static_cast<size_t>(s)] = std::max<int64_t>(0, std::min(rb.end, slice * (s + 1)) - std::max(rb.begin, slice * s));
+  const int64_t at = std::clamp<int64_t>(rb.begin - slice * r, 0, slice);
+  rb.work = comm_.reduce_scatter_async(input, span(b.reduced, at, counts[static_cast<size_t>(r)]), counts,
+                                       /*accumulate=*/later);
+}
+
+void ShardedOptimizer::finish_reductions() {
+  profiler::RecordFunction record(profiler::EventKind::UserScope, "ShardedOptimizer.reduce_gradients");
+  if (overlap_comm_) {
+    for (detail::ReduceBucket& rb : reduce_buckets_) rb.waiting = 0;  // a gradient that did not come stays zero
+    start_ready_reductions();
+    for (detail::ReduceBucket& rb : reduce_buckets_) rb.work->wait();
+  } else {
+    for (detail::ReduceBucket& rb : reduce_buckets_) {
+      start_reduction(rb);
+      rb.work->wait();
+    }
+  }
+  for (detail::ReduceBucket& rb : reduce_buckets_) rb.work.reset();
+  NoGradGuard no_grad;
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    ZeroBucket& b = buckets_[i];
+    if (stage_ <= 1 && micro_ > 0) {
+      b.extra = Tensor();
+      point_grads_at(i, b.local);
+    } else if (stage_ >= 2) {
+      b.local = Tensor();
+      point_grads_at(i, Tensor());  // the full gradients are freed once reduced
+    }
+  }
+}
+
 void ShardedOptimizer::backward(const Tensor& loss) {
   GRAFT_CHECK(!in_backward_, "ShardedOptimizer.backward: called while a backward is running");
   GRAFT_CHECK(loss.defined(), "ShardedOptimizer.backward: the loss is undefined");
@@ -254,6 +385,9 @@ void ShardedOptimizer::backward(const Tensor& loss) {
       }
     }
   }
+  for (ZeroParam& p : params_) p.accumulated = false;
+  for (detail::ReduceBucket& rb : reduce_buckets_) rb.waiting = rb.trainable;
+  next_reduction_ = 0;
   if (partition_) partition_->begin_backward();
   in_backward_ = true;
   try {
@@ -261,48 +395,13 @@ void ShardedOptimizer::backward(const Tensor& loss) {
   } catch (...) {
     in_backward_ = false;
     if (partition_) partition_->end_backward();
+    for (detail::ReduceBucket& rb : reduce_buckets_) rb.work.reset();  // waits for the reductions started
     throw;
   }
   in_backward_ = false;
   if (partition_) partition_->end_backward();
-  for (size_t i = 0; i < buckets_.size(); ++i) reduce(i);
+  finish_reductions();
   ++micro_;
-}
-
-void ShardedOptimizer::reduce(size_t bucket) {
-  NoGradGuard no_grad;
-  ZeroBucket& b = buckets_[bucket];
-  const bool later = micro_ > 0;
-  const Tensor& local = stage_ <= 1 && later ? b.extra : b.local;
-  // A hook or a recorded backward may have replaced a .grad: bring it back into its slot.
-  for (size_t m = 0; m < b.params.size(); ++m) {
-    Tensor& p = params_[b.params[m]].tensor;
-    if (!p.requires_grad()) continue;
-    const Tensor& g = p.grad();
-    Tensor slot = slot_view(local, b.layout, m, p);
-    if (g.defined() && !(g.storage() == slot.storage() && g.storage_offset() == slot.storage_offset() &&
-                         g.is_contiguous())) {
-      slot.copy_(g);
-      p.mutable_grad() = slot;
-    }
-  }
-  if (b.layout.padded() > 0) {
-    switch (stage_) {
-      case 0:
-        if (later) comm_.all_reduce(b.extra, b.local, /*accumulate=*/true);
-        else comm_.all_reduce(b.local);
-        break;
-      case 1: comm_.reduce_scatter(local, b.reduced, /*accumulate=*/later); break;
-      default: comm_.reduce_scatter(b.local, b.reduced, /*accumulate=*/later); break;
-    }
-  }
-  if (stage_ <= 1 && later) {
-    b.extra = Tensor();
-    point_grads_at(bucket, b.local);
-  } else if (stage_ >= 2) {
-    b.local = Tensor();
-    point_grads_at(bucket, Tensor());  // the full gradients are freed once reduced
-  }
 }
 
 // ---------------------------------------------------------------- clipping

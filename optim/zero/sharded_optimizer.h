@@ -89,6 +89,7 @@ OptimizerFactory optimizer_factory(const Options& defaults) {
 namespace detail {
 struct ZeroParam;
 struct ZeroBucket;
+struct ReduceBucket;
 class Stage3Partition;
 }  // namespace detail
 
@@ -134,6 +135,25 @@ class ShardedOptimizer {
   bool step(GradScaler& scaler);
   void zero_grad(bool set_to_none = false);
 
+  /// DeepSpeed's overlap_comm: each reduce bucket's reduction starts (non-blocking) as soon as backward has
+  /// accumulated all of its gradients, so that it runs while backward computes the rest, and backward()
+  /// waits for them at its end. Off, the buckets are reduced one after another once backward has finished.
+  /// The results are the same bit for bit. Default on (DeepSpeed's default is off for stages 1-2). Set it alike
+  /// on every rank, outside backward().
+  /// @throws graft::Error inside backward().
+  void set_overlap_comm(bool overlap);
+  bool overlap_comm() const { return overlap_comm_; }
+  /// DeepSpeed's reduce_bucket_size: gradients are reduced in buckets of consecutive parameters of at least
+  /// this many elements (a parameter is never split; the first parameters of a group may form a smaller
+  /// bucket), formed from the group's last parameter backwards since backward produces gradients roughly in
+  /// reverse order. Default 500,000,000 (DeepSpeed's): one bucket per group and dtype for small models. Set it
+  /// alike on every rank, outside backward().
+  /// @throws graft::Error when elements < 1, or inside backward().
+  void set_reduce_bucket_size(int64_t elements);
+  int64_t reduce_bucket_size() const { return reduce_bucket_size_; }
+  /// How many reduce buckets the gradients are reduced in (each one a collective per micro-batch).
+  size_t num_reduce_buckets() const;
+
   /// Model-state memory held by this rank right now, measured from the buffers (optim/zero/memory.h).
   ModelStateMemory memory() const;
   /// Parameters in the optimizer (the paper's Psi) and their padded count (the flat buffers' length).
@@ -161,8 +181,12 @@ class ShardedOptimizer {
   void setup(const std::vector<OptimizerParamGroup>& groups, OptimizerFactory factory);
   void build_inner(const std::vector<OptimizerParamGroup>& groups, OptimizerFactory factory);
   void point_grads_at(size_t bucket, const Tensor& buffer);
-  void reduce(size_t bucket);
+  void build_reduce_buckets();
   void gradient_arrived(size_t param);
+  void gradient_accumulated(size_t param);
+  void start_ready_reductions();
+  void start_reduction(detail::ReduceBucket& rb);
+  void finish_reductions();
   void prepare_master_grads();
   void release_master_grads();
   bool any_nonfinite_gradient();  // on any rank (collective at stages 1-3)
@@ -178,6 +202,10 @@ class ShardedOptimizer {
   std::vector<detail::ZeroBucket> buckets_;
   std::unique_ptr<Optimizer> inner_;
   std::unique_ptr<detail::Stage3Partition> partition_;
+  std::vector<detail::ReduceBucket> reduce_buckets_;  // in the order their reductions start
+  size_t next_reduction_ = 0;                         // the next reduce bucket to start in this backward
+  bool overlap_comm_ = true;
+  int64_t reduce_bucket_size_ = 500'000'000;
   int micro_ = 0;  // micro-batches reduced since the last step()
   bool in_backward_ = false;
   bool master_grads_ = false;  // the 16-bit buckets' master_grad are current

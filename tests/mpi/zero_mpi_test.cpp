@@ -59,6 +59,21 @@ Results collectives(zero::Communicator& comm) {
   Tensor b = values(r + 50, 9);
   comm.broadcast(b, W - 1);
   out.tensors.push_back(b);
+  // Non-blocking: two in flight at once, waited for in the other order, one uneven and accumulating.
+  std::vector<int64_t> uneven;
+  for (int s = 0; s < W; ++s) uneven.push_back((s * 5 + 2) % 4);
+  int64_t uneven_total = 0;
+  for (int64_t c : uneven) uneven_total += c;
+  Tensor scattered = values(r + 60, uneven_total), mine = values(r + 70, uneven[static_cast<size_t>(r)]);
+  Tensor summed = values(r + 80, 17);
+  auto first = comm.reduce_scatter_async(scattered, mine, uneven, /*accumulate=*/true);
+  auto second = comm.all_reduce_async(summed, summed);
+  while (!second->is_completed()) {
+  }
+  second->wait();
+  first->wait();
+  out.tensors.push_back(mine);
+  out.tensors.push_back(summed);
   comm.barrier();
   out.traffic = comm.traffic();
   return out;
@@ -124,16 +139,20 @@ TEST(ZeroMpi, TrainingEqualsTheInProcessSimulationBitForBit) {
     const char* optimizer;
     DType dtype;
     double loss_scale;
+    int64_t reduce_bucket_size = 0;  // 0: one bucket per group and dtype
   };
-  // float32, and mixed precision in bfloat16 and in float16 with loss scaling (skipped steps included).
+  // float32, and mixed precision in bfloat16 and in float16 with loss scaling (skipped steps included); with
+  // small reduce buckets, the reductions overlap backward through nonblocking MPI.
   for (const Config& config : {Config{"momentum", kFloat32, 0}, Config{"adamw", kFloat32, 0},
-                               Config{"adamw", kBFloat16, 0}, Config{"adam", kFloat16, 1 << 16}}) {
+                               Config{"adamw", kBFloat16, 0}, Config{"adam", kFloat16, 1 << 16},
+                               Config{"adamw", kFloat32, 0, 1}, Config{"adam", kFloat16, 1 << 16, 20}}) {
     s.optimizer = config.optimizer;
     s.dtype = config.dtype;
     s.loss_scale = config.loss_scale;
+    s.reduce_bucket_size = config.reduce_bucket_size;
     for (int stage = 0; stage <= 3; ++stage) {
-      const std::string context =
-          fmt::format("{} {}, stage {}, rank {} of {}", config.optimizer, dtype_name(config.dtype), stage, rank, W);
+      const std::string context = fmt::format("{} {}, reduce_bucket_size {}, stage {}, rank {} of {}", config.optimizer,
+                                              dtype_name(config.dtype), config.reduce_bucket_size, stage, rank, W);
       auto model = make_model(s);
       const zero::TrafficByCollective before = comm.traffic();
       const RankTrace mpi = run_rank(s, data, *model, comm, stage);

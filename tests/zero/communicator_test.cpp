@@ -148,6 +148,69 @@ TEST(InProcessCommunicator, UnevenAllGatherCountsEachRankByTheChunksItMoves) {
   EXPECT_EQ(received, 3 * 6);
 }
 
+TEST(InProcessCommunicator, UnevenReduceScatterSumsEachRanksChunkInRankOrderAndCountsTheRing) {
+  const std::vector<int64_t> counts{3, 0, 1, 2};
+  const int64_t n = 6;
+  std::vector<zero::Traffic> traffic(4);
+  zero::run_in_process(4, [&](zero::Communicator& comm) {
+    const int r = comm.rank();
+    const int64_t begin = r == 0 ? 0 : r == 1 ? 3 : r == 2 ? 3 : 4;
+    Tensor in = rank_values(r, n, kFloat32);
+    Tensor out = zeros({counts[static_cast<size_t>(r)]}, kFloat32);
+    comm.reduce_scatter(in, out, counts);
+    for (int64_t i = 0; i < out.numel(); ++i) EXPECT_EQ(out.data_ptr<float>()[i], (ordered<float>(4, begin + i, n, kFloat32)));
+    // In place, accumulating onto this rank's chunk.
+    Tensor buffer = rank_values(r, n, kFloat32);
+    Tensor chunk = buffer.narrow(0, begin, counts[static_cast<size_t>(r)]);
+    Tensor before = graft::clone(chunk);
+    comm.reduce_scatter(buffer, chunk, counts, /*accumulate=*/true);
+    for (int64_t i = 0; i < chunk.numel(); ++i) {
+      float expect = before.data_ptr<float>()[i];
+      for (int s = 0; s < 4; ++s) expect = expect + rank_values(s, n, kFloat32).data_ptr<float>()[begin + i];
+      EXPECT_EQ(chunk.data_ptr<float>()[i], expect);
+    }
+    traffic[static_cast<size_t>(r)] = comm.traffic(zero::Collective::ReduceScatter);
+  });
+  for (int r = 0; r < 4; ++r) {
+    // Rank r passes on every chunk but its own and receives every chunk but its predecessor's.
+    EXPECT_EQ(traffic[static_cast<size_t>(r)].elements_sent, 2 * (n - counts[static_cast<size_t>(r)]));
+    EXPECT_EQ(traffic[static_cast<size_t>(r)].elements_received, 2 * (n - counts[static_cast<size_t>((r + 3) % 4)]));
+  }
+}
+
+TEST(InProcessCommunicator, AsyncCollectivesGiveTheBlockingResultsOnceWaitedFor) {
+  const int world = 3;
+  const int64_t n = 11;
+  zero::run_in_process(world, [&](zero::Communicator& comm) {
+    const int r = comm.rank();
+    Tensor all = rank_values(r, n, kFloat32), blocking = rank_values(r, n, kFloat32);
+    std::unique_ptr<zero::Work> work = comm.all_reduce_async(all, all);
+    work->wait();
+    work->wait();  // a second wait returns at once
+    EXPECT_TRUE(work->is_completed());
+    comm.all_reduce(blocking);
+    EXPECT_TRUE(equal(all, blocking));
+
+    const std::vector<int64_t> counts{4, 4, 3};
+    Tensor in = rank_values(r, n, kFloat32);
+    Tensor out = full({counts[static_cast<size_t>(r)]}, 0.25, kFloat32), expect = graft::clone(out);
+    comm.reduce_scatter_async(in, out, counts, /*accumulate=*/true)->wait();
+    comm.reduce_scatter(in, expect, counts, /*accumulate=*/true);
+    EXPECT_TRUE(equal(out, expect));
+    // Several in flight at once, waited for in another order than they started.
+    Tensor a = rank_values(r, n, kFloat64), b = rank_values(r, 2 * n, kFloat64);
+    auto first = comm.all_reduce_async(a, a);
+    auto second = comm.all_reduce_async(b, b);
+    second->wait();
+    first->wait();
+    Tensor a2 = rank_values(r, n, kFloat64), b2 = rank_values(r, 2 * n, kFloat64);
+    comm.all_reduce(a2);
+    comm.all_reduce(b2);
+    EXPECT_TRUE(equal(a, a2));
+    EXPECT_TRUE(equal(b, b2));
+  });
+}
+
 TEST(InProcessCommunicator, MisuseRaisesClearErrors) {
   EXPECT_THROW(zero::InProcessGroup(0), Error);
   EXPECT_THROW(zero::run_in_process(0, [](zero::Communicator&) {}), Error);
@@ -169,6 +232,16 @@ TEST(InProcessCommunicator, MisuseRaisesClearErrors) {
     Tensor buffer = zeros({4});
     EXPECT_THROW(comm.reduce_scatter(buffer, buffer.narrow(0, 1, 2)), Error);  // overlaps, but not as a chunk
     EXPECT_THROW(comm.all_reduce(zeros({4}, kFloat64), zeros({4}, kFloat32), false), Error);
+    EXPECT_THROW(comm.reduce_scatter(zeros({5}), zeros({2}), {2, 2}), Error);           // 4 != 5 elements
+    EXPECT_THROW(comm.reduce_scatter(zeros({4}), zeros({2}), {2, 1, 1}), Error);        // 3 counts for 2 ranks
+    EXPECT_THROW(comm.reduce_scatter_async(zeros({4}), zeros({2}), {5, -1}), Error);    // negative count
+    EXPECT_THROW(comm.all_reduce_async(zeros({4}), zeros({3})), Error);
+    try {
+      comm.reduce_scatter_async(zeros({4}), zeros({2}), {1, 2});
+      ADD_FAILURE();
+    } catch (const Error& e) {
+      EXPECT_STREQ(e.what(), "reduce_scatter_async: the counts add up to 3 elements but the input has 4");
+    }
   });
 }
 

@@ -33,6 +33,17 @@ std::vector<Case> cases() {
   f64.dtype = kFloat64;
   f64.clip = 0.05;
   out.push_back({"adam_float64_clipped", f64});
+  // Gradients reduced in several buckets, each started as soon as backward has finished its gradients (one
+  // parameter per bucket; about one layer per bucket), or one after another once backward has finished.
+  TrainSetup per_parameter = clipped_groups;
+  per_parameter.reduce_bucket_size = 1;
+  out.push_back({"momentum_two_groups_clipped_bucket_per_parameter", per_parameter});
+  TrainSetup per_layer;
+  per_layer.frozen = true;
+  per_layer.reduce_bucket_size = 20;
+  out.push_back({"adam_frozen_layer_bucket_per_layer", per_layer});
+  per_layer.overlap_comm = false;
+  out.push_back({"adam_frozen_layer_bucket_per_layer_no_overlap", per_layer});
   return out;
 }
 

@@ -57,6 +57,8 @@ struct TrainSetup {
   uint64_t seed = 7;
   double loss_scale = 0;        // a GradScaler with this init_scale (0: none)
   int64_t growth_interval = 2;  // its growth_interval
+  int64_t reduce_bucket_size = 0;  // ShardedOptimizer's reduce_bucket_size (0: its default)
+  bool overlap_comm = true;        // ShardedOptimizer's overlap_comm
 };
 
 inline optim::GradScaler make_scaler(const TrainSetup& s) {
@@ -135,6 +137,8 @@ struct RankTrace {
 
 inline RankTrace run_rank(const TrainSetup& s, const Data& data, Mlp& model, zero::Communicator& comm, int stage) {
   zero::ShardedOptimizer opt(model, make_groups(s, model), make_factory(s), comm, stage);
+  if (s.reduce_bucket_size > 0) opt.set_reduce_bucket_size(s.reduce_bucket_size);
+  opt.set_overlap_comm(s.overlap_comm);
   const int W = comm.world_size(), r = comm.rank();
   RankTrace trace;
   optim::GradScaler scaler = make_scaler(s.loss_scale > 0 ? s : TrainSetup{.loss_scale = 1});

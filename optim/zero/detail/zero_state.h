@@ -6,6 +6,7 @@
 
 #include "graft/graph/tensor.h"
 #include "graft/optim/flat_parameters.h"
+#include "graft/optim/zero/communicator.h"
 #include "graft/optim/zero/layout.h"
 
 namespace graft::optim::zero::detail {
@@ -24,6 +25,20 @@ struct ZeroParam {
   size_t member = 0;  // position in that bucket
   bool has_grad = false;  // has had a gradient (since joining or zero_grad(set_to_none=true))
   size_t hook = 0;        // handle of the gradient hook, 0 when none
+  size_t accumulated_hook = 0;  // handle of the post-accumulate-grad hook, 0 when none
+  size_t reduce_bucket = 0;     // index into ShardedOptimizer::reduce_buckets_
+  bool accumulated = false;     // its gradient has been accumulated in the current backward
+};
+
+// Consecutive members of a ZeroBucket whose gradients are reduced together (reduce_bucket_size): flat elements
+// [begin, end) of the bucket's padded buffers. A bucket's reduce buckets tile its padded length.
+struct ReduceBucket {
+  size_t bucket = 0;                 // index into ShardedOptimizer::buckets_
+  size_t first_member = 0, end_member = 0;
+  int64_t begin = 0, end = 0;
+  size_t trainable = 0;              // members that require grad
+  size_t waiting = 0;                // of those, the ones whose gradient the current backward has not delivered
+  std::unique_ptr<Work> work;        // the reduction in flight
 };
 
 // One bucket of one group: its layout and this rank's buffers.

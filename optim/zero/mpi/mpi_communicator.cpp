@@ -138,15 +138,15 @@ void MpiCommunicator::wait(const char* op, std::vector<MPI_Request>& requests, c
   }
 }
 
-void MpiCommunicator::arrive(const char* op) {
+void MpiCommunicator::post_arrival(const char* op, int64_t* token, std::vector<int64_t>& got,
+                                  std::vector<MPI_Request>& requests, std::vector<int>& sources) {
   GRAFT_CHECK(broken_.empty(), "{}: the communicator is unusable after an earlier failure ({})", op, broken_);
   const int W = world_size(), r = rank();
   ++sequence_;
+  token[0] = sequence_;
+  token[1] = collective_code(op);
+  got.assign(static_cast<size_t>(2 * W), 0);
   if (W == 1) return;
-  const int64_t token[2] = {sequence_, collective_code(op)};
-  std::vector<int64_t> got(static_cast<size_t>(2 * W), 0);
-  std::vector<MPI_Request> requests;
-  std::vector<int> sources;
   for (int s = 0; s < W; ++s) {
     if (s == r) continue;
     requests.emplace_back();
@@ -159,12 +159,26 @@ void MpiCommunicator::arrive(const char* op) {
     sources.push_back(-1);
     check(MPI_Isend(token, 2, MPI_INT64_T, s, kArrivalTag, comm_, &requests.back()), op);
   }
-  wait(op, requests, &sources);
+}
+
+void MpiCommunicator::check_arrival(const char* op, const int64_t* token, const std::vector<int64_t>& got) const {
+  const int W = world_size(), r = rank();
   for (int s = 0; s < W; ++s)
     GRAFT_CHECK(s == r || (got[static_cast<size_t>(2 * s)] == token[0] && got[static_cast<size_t>(2 * s + 1)] == token[1]),
                 "{}: rank {} is at another collective (its collective number {} against this rank's {}); every rank "
                 "must call the same collectives in the same order",
                 op, s, got[static_cast<size_t>(2 * s)], token[0]);
+}
+
+void MpiCommunicator::arrive(const char* op) {
+  int64_t token[2];
+  std::vector<int64_t> got;
+  std::vector<MPI_Request> requests;
+  std::vector<int> sources;
+  post_arrival(op, token, got, requests, sources);
+  if (requests.empty()) return;
+  wait(op, requests, &sources);
+  check_arrival(op, token, got);
 }
 
 void MpiCommunicator::set_max_message(int64_t elements) {
@@ -277,5 +291,88 @@ void MpiCommunicator::do_broadcast(void* buffer, int64_t n, DType dtype, int roo
 
 // The arrival step already waits for every rank: that is the barrier.
 void MpiCommunicator::do_barrier() { arrive("barrier"); }
+
+// ---------------------------------------------------------------- nonblocking reduce-scatter
+
+// The arrival tokens and the data move together; the tokens are checked, and the chunks summed in rank order,
+// once everything has arrived. (A mismatch between ranks is therefore found after the transfer rather than
+// before it, or as a timeout.)
+class MpiCommunicator::PendingReduceScatter final : public detail::InFlight {
+ public:
+  PendingReduceScatter(MpiCommunicator& comm, const void* in, void* out, const std::vector<int64_t>& counts,
+                       DType dtype, bool accumulate)
+      : comm_(comm), out_(out), dtype_(dtype), accumulate_(accumulate) {
+    const int W = comm.world_size(), r = comm.rank();
+    const size_t esize = element_size(dtype);
+    mine_ = counts[static_cast<size_t>(r)];
+    comm.post_arrival("reduce_scatter", token_, got_, requests_, sources_);
+    received_.resize(static_cast<size_t>(mine_ * W) * esize);
+    const std::vector<int64_t> send_displ = displacements(counts);
+    std::vector<int64_t> recv_displ(static_cast<size_t>(W));
+    for (int s = 0; s < W; ++s) recv_displ[static_cast<size_t>(s)] = mine_ * s;
+    send_counts_ = as_int(counts);
+    send_displ_ = as_int(send_displ);
+    recv_counts_.assign(static_cast<size_t>(W), static_cast<int>(mine_));
+    recv_displ_ = as_int(recv_displ);
+    requests_.emplace_back();
+    sources_.push_back(-1);
+    check(MPI_Ialltoallv(in, send_counts_.data(), send_displ_.data(), mpi_type(dtype), received_.data(),
+                         recv_counts_.data(), recv_displ_.data(), mpi_type(dtype), comm.comm_, &requests_.back()),
+          "reduce_scatter");
+  }
+
+  ~PendingReduceScatter() override {
+    // Unfinished after a failure: MPI may still write into the buffers until the job is aborted, so they stay
+    // alive until then.
+    if (!finished_) {
+      static std::vector<std::vector<char>> abandoned;
+      static std::vector<std::vector<int64_t>> abandoned_tokens;
+      abandoned.push_back(std::move(received_));
+      abandoned_tokens.push_back(std::move(got_));
+    }
+  }
+
+  bool test() override {
+    if (finished_) return true;
+    int flag = 0;
+    check(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &flag, MPI_STATUSES_IGNORE),
+          "reduce_scatter");
+    return flag != 0;
+  }
+
+  void finish() override {
+    if (finished_) return;
+    comm_.wait("reduce_scatter", requests_, &sources_);
+    finished_ = true;
+    comm_.check_arrival("reduce_scatter", token_, got_);
+    const size_t esize = element_size(dtype_);
+    std::vector<const void*> inputs;
+    for (int s = 0; s < comm_.world_size(); ++s) inputs.push_back(received_.data() + mine_ * s * static_cast<int64_t>(esize));
+    detail::ordered_sum(out_, inputs, mine_, dtype_, accumulate_);
+  }
+
+ private:
+  MpiCommunicator& comm_;
+  void* out_;
+  DType dtype_;
+  bool accumulate_;
+  int64_t mine_ = 0;
+  int64_t token_[2] = {0, 0};
+  std::vector<int64_t> got_;
+  std::vector<char> received_;
+  std::vector<int> send_counts_, send_displ_, recv_counts_, recv_displ_;  // MPI reads them until completion
+  std::vector<MPI_Request> requests_;
+  std::vector<int> sources_;
+  bool finished_ = false;
+};
+
+std::unique_ptr<detail::InFlight> MpiCommunicator::start_reduce_scatter(const void* in, void* out,
+                                                                        const std::vector<int64_t>& counts, DType dtype,
+                                                                        bool accumulate) {
+  const int64_t mine = counts[static_cast<size_t>(rank())];
+  if (world_size() == 1 || !fits(max_message_, counts) || mine * world_size() > max_message_)
+    return Communicator::start_reduce_scatter(in, out, counts, dtype, accumulate);
+  return std::make_unique<PendingReduceScatter>(*this, in, out, counts, dtype, accumulate);
+}
 
 }  // namespace graft::optim::zero

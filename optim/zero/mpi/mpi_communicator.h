@@ -55,12 +55,22 @@ class MpiCommunicator final : public Communicator {
   void do_all_gather(const void* in, void* out, const std::vector<int64_t>& counts, DType dtype) override;
   void do_broadcast(void* buffer, int64_t n, DType dtype, int root) override;
   void do_barrier() override;
+  /// The reduce-scatter with its arrival tokens and its MPI_Ialltoallv in flight; the sum runs in finish().
+  /// Messages longer than the maximum go point to point, blocking.
+  std::unique_ptr<detail::InFlight> start_reduce_scatter(const void* in, void* out, const std::vector<int64_t>& counts,
+                                                         DType dtype, bool accumulate) override;
+  class PendingReduceScatter;
 
   /// Point-to-point exchange in pieces: sends[s] (counts) to rank s and receives recvs[s] from rank s.
   void exchange(const char* op, const std::vector<const char*>& sends, const std::vector<int64_t>& send_counts,
                 const std::vector<char*>& recvs, const std::vector<int64_t>& recv_counts, DType dtype);
   // The arrival step of collective `op`: a token to and from every other rank, within the timeout.
   void arrive(const char* op);
+  // arrive()'s parts: post the token exchange (token and got must stay alive until the requests complete),
+  // then check the tokens received.
+  void post_arrival(const char* op, int64_t* token, std::vector<int64_t>& got, std::vector<MPI_Request>& requests,
+                    std::vector<int>& sources);
+  void check_arrival(const char* op, const int64_t* token, const std::vector<int64_t>& got) const;
   // Polls `requests` until all complete; past the deadline raises naming `op` and the ranks of the receives
   // still pending (sources[i] is request i's source rank, -1 for sends; null: not known).
   void wait(const char* op, std::vector<MPI_Request>& requests, const std::vector<int>* sources);
