@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "graft/graph/autocast_mode.h"
 #include "graft/graph/grad_mode.h"
 #include "graft/graph/factory.h"
 #include "graft/nn/utils/grad_norm.h"
@@ -481,15 +482,21 @@ void ShardedOptimizer::step() {
   NoGradGuard no_grad;
   prepare_master_grads();
   // float16's largest value is 65504: without loss scaling its gradients overflow easily, and the step would
-  // turn the master weights into NaN. Every rank raises together (the check is collective).
+  // turn the weights into NaN. Checked for a float16 model, and for any model after a float16 autocast scope
+  // on this rank (as Optimizer::step checks; every rank runs the same program, so all of them check). Every
+  // rank raises together: the check is collective.
   const bool float16 = std::any_of(buckets_.begin(), buckets_.end(), [](const ZeroBucket& b) {
     return b.layout.dtype == kFloat16;
   });
-  if (float16 && any_nonfinite_gradient()) {
+  const uint64_t autocast_scopes = graft::detail::float16_autocast_scopes();
+  const bool autocast = autocast_scopes != float16_scopes_seen_;
+  float16_scopes_seen_ = autocast_scopes;
+  if ((float16 || autocast) && any_nonfinite_gradient()) {
     end_step();
-    GRAFT_FAIL("ShardedOptimizer.step: a float16 gradient is inf or NaN: float16 overflowed. Scale the loss with "
+    GRAFT_FAIL("ShardedOptimizer.step: a gradient is inf or NaN after {}: float16 overflowed. Scale the loss with "
                "optim::GradScaler (opt.backward(scaler.scale(loss)); opt.step(scaler); scaler.update()), which "
-               "skips such steps, or train in bfloat16; the parameters are unchanged");
+               "skips such steps, or train in bfloat16; the parameters are unchanged",
+               float16 ? "a float16 backward" : "float16 autocast");
   }
   update();
   end_step();

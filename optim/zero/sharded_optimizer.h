@@ -121,8 +121,9 @@ class ShardedOptimizer {
   /// sums run from rank to rank). Returns the total norm.
   double clip_grad_norm_(double max_norm, double norm_type = 2.0, bool error_if_nonfinite = false);
   /// Updates this rank's slice and, at stages 1-2, all-gathers the updated parameters (collective).
-  /// @throws graft::Error on every rank, changing nothing, when the model has float16 parameters and a
-  ///         gradient on any rank is inf or NaN (use step(GradScaler&)); the check is one more all_reduce.
+  /// @throws graft::Error on every rank, changing nothing, when the model has float16 parameters, or a float16
+  ///         autocast scope ran since the last step, and a gradient on any rank is inf or NaN (use
+  ///         step(GradScaler&)); the check is one more all_reduce.
   void step();
   /// GradScaler.unscale_ (float16 training; call it before clip_grad_norm_): divides the gradients the
   /// optimizer will see by the scale and records whether any rank found an inf or NaN. Collective at stages
@@ -209,6 +210,7 @@ class ShardedOptimizer {
   int micro_ = 0;  // micro-batches reduced since the last step()
   bool in_backward_ = false;
   bool master_grads_ = false;  // the 16-bit buckets' master_grad are current
+  uint64_t float16_scopes_seen_ = 0;  // graft::detail::float16_autocast_scopes() at the last step()
 };
 
 }  // namespace graft::optim::zero

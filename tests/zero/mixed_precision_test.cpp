@@ -144,7 +144,9 @@ TEST(ZeroMixedPrecision, Float16OverflowWithoutAScalerRaisesOnEveryRankAndChange
     });
     for (size_t r = 0; r < 2; ++r) {
       const std::string at = "stage " + std::to_string(stage) + ", rank " + std::to_string(r);
-      EXPECT_NE(errors[r].find("a float16 gradient is inf or NaN"), std::string::npos) << at << ": " << errors[r];
+      EXPECT_NE(errors[r].find("a gradient is inf or NaN after a float16 backward: float16 overflowed"),
+                std::string::npos)
+          << at << ": " << errors[r];
       // The same parameters, optimizer state and step counts (only has_grad may differ).
       const nlohmann::json a = nlohmann::json::parse(after[r].metadata), b = nlohmann::json::parse(before[r].metadata);
       for (size_t i = 0; i < a["zero"]["params"].size(); ++i)
@@ -152,6 +154,40 @@ TEST(ZeroMixedPrecision, Float16OverflowWithoutAScalerRaisesOnEveryRankAndChange
       after[r].metadata = before[r].metadata;
       expect_identical(after[r], before[r], at);
     }
+  }
+}
+
+// A float32 model under float16 autocast, no GradScaler: the overflow of one rank is found by all of them
+// together, as with a float16 model (each rank's own optimizer used to find it on its slice only, so the
+// other ranks went on to the step's collectives alone).
+TEST(ZeroMixedPrecision, Float16AutocastOverflowWithoutAScalerRaisesOnEveryRank) {
+  TrainSetup s;
+  const Data data = make_data(s);
+  for (int stage : {1, 2, 3}) {
+    std::vector<std::shared_ptr<Mlp>> models{make_model(s), make_model(s)};
+    std::vector<std::string> errors(2);
+    zero::run_in_process(2, [&](zero::Communicator& comm) {
+      comm.set_timeout(std::chrono::seconds(20));  // a rank left alone in a collective fails instead of hanging
+      Mlp& model = *models[static_cast<size_t>(comm.rank())];
+      zero::ShardedOptimizer opt(model, make_factory(s), comm, stage);
+      Tensor loss;
+      {
+        AutocastGuard autocast(kFloat16);
+        // Only rank 1's activations overflow float16's 65504.
+        const Tensor x = data.input(s, 0, comm.rank()) * (comm.rank() == 1 ? 1e6 : 1.0);
+        loss = micro_batch_loss(s, model, x, data.target(s, 0, comm.rank()));
+      }
+      opt.backward(loss);
+      try {
+        opt.step();
+      } catch (const Error& e) {
+        errors[static_cast<size_t>(comm.rank())] = e.what();
+      }
+    });
+    for (size_t r = 0; r < 2; ++r)
+      EXPECT_NE(errors[r].find("ShardedOptimizer.step: a gradient is inf or NaN after float16 autocast"),
+                std::string::npos)
+          << "stage " << stage << ", rank " << r << ": " << errors[r];
   }
 }
 
