@@ -5,8 +5,11 @@
 //   comm_ms     time per step in ShardedOptimizer.reduce_gradients, the part of backward() after the
 //               autograd backward: with overlap off, all of the reduction; with overlap on, what is left exposed
 //   step_ms     wall time per training step (forward, backward, step)
+//   forward_ms  wall time per forward
 // and one line per stage with hidden_fraction = 1 - comm_ms(on) / comm_ms(off): the share of the reduction's
-// time that overlap took off the critical path. Ranks use cores / W threads each (at least one).
+// time that overlap took off the critical path. At stage 3 two more lines compare the forward with and
+// without prefetching the next layers' parameters (prefetch_bucket_size 0 against the default), overlap on.
+// Ranks use cores / W threads each (at least one).
 #include <mpi.h>
 
 #include <CLI/CLI.hpp>
@@ -28,7 +31,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Options {
   int64_t layers = 8, width = 512, batch = 64, bucket = 300'000;  // bucket: about one layer
-  int steps = 10;
+  int steps = 20;
 };
 
 class Mlp : public nn::Module {
@@ -48,23 +51,29 @@ class Mlp : public nn::Module {
 };
 
 struct Measured {
-  double comm_ms = 0, step_ms = 0;
+  double comm_ms = 0, step_ms = 0, forward_ms = 0;
 };
 
-Measured run(zero::Communicator& comm, const Options& o, int stage, bool overlap) {
+Measured run(zero::Communicator& comm, const Options& o, int stage, bool overlap, bool prefetch = true) {
   manual_seed(1);
   Mlp model(o.layers, o.width);
   zero::ShardedOptimizer opt(model, zero::optimizer_factory<optim::Adam>(optim::AdamOptions(1e-4)), comm, stage);
   opt.set_reduce_bucket_size(o.bucket);
   opt.set_overlap_comm(overlap);
+  if (!prefetch) opt.set_prefetch_bucket_size(0);
   manual_seed(100 + static_cast<uint64_t>(comm.rank()));
   const Tensor x = randn({o.batch, o.width}), y = randn({o.batch, o.width});
+  double forward_seconds = 0;
   auto train_step = [&] {
-    opt.backward(F::mse_loss(model.forward(x), y));
+    const auto f0 = Clock::now();
+    Tensor loss = F::mse_loss(model.forward(x), y);
+    forward_seconds += std::chrono::duration<double>(Clock::now() - f0).count();
+    opt.backward(loss);
     opt.step();
   };
-  train_step();  // warm-up: primitives, buffers
+  train_step();  // warm-up: primitives, buffers, the forward order stage 3 prefetches in
   comm.barrier();
+  forward_seconds = 0;
   profiler::profile prof;
   const auto t0 = Clock::now();
   for (int s = 0; s < o.steps; ++s) train_step();
@@ -76,12 +85,15 @@ Measured run(zero::Communicator& comm, const Options& o, int stage, bool overlap
     if (e.name == "ShardedOptimizer.reduce_gradients") m.comm_ms += e.cpu_time_total_us / 1000.0;
   m.comm_ms /= o.steps;
   m.step_ms = 1000.0 * seconds / o.steps;
+  m.forward_ms = 1000.0 * forward_seconds / o.steps;
   // Every rank's figures count: take the slowest rank's.
-  Tensor figures = tensor({m.comm_ms, m.step_ms}, {2}, kFloat64), all = zeros({2 * comm.world_size()}, kFloat64);
+  Tensor figures = tensor({m.comm_ms, m.step_ms, m.forward_ms}, {3}, kFloat64);
+  Tensor all = zeros({3 * comm.world_size()}, kFloat64);
   comm.all_gather(figures, all);
   for (int r = 0; r < comm.world_size(); ++r) {
-    m.comm_ms = std::max(m.comm_ms, all.data_ptr<double>()[2 * r]);
-    m.step_ms = std::max(m.step_ms, all.data_ptr<double>()[2 * r + 1]);
+    m.comm_ms = std::max(m.comm_ms, all.data_ptr<double>()[3 * r]);
+    m.step_ms = std::max(m.step_ms, all.data_ptr<double>()[3 * r + 1]);
+    m.forward_ms = std::max(m.forward_ms, all.data_ptr<double>()[3 * r + 2]);
   }
   return m;
 }
@@ -113,10 +125,15 @@ int main(int argc, char** argv) {
       if (comm.rank() != 0) continue;
       for (const auto& [overlap, m] : {std::pair{false, off}, std::pair{true, on}})
         emit({{"workload", "zero_overlap"}, {"world_size", W}, {"stage", stage}, {"overlap_comm", overlap},
-              {"comm_ms", m.comm_ms}, {"step_ms", m.step_ms}});
+              {"comm_ms", m.comm_ms}, {"step_ms", m.step_ms}, {"forward_ms", m.forward_ms}});
       emit({{"workload", "zero_overlap"}, {"world_size", W}, {"stage", stage}, {"metric", "hidden_fraction"},
             {"value", off.comm_ms > 0 ? 1.0 - on.comm_ms / off.comm_ms : 0.0}});
     }
+    const Measured plain = run(comm, o, 3, true, /*prefetch=*/false), prefetched = run(comm, o, 3, true);
+    if (comm.rank() == 0)
+      for (const auto& [prefetch, m] : {std::pair{false, plain}, std::pair{true, prefetched}})
+        emit({{"workload", "zero_overlap"}, {"world_size", W}, {"stage", 3}, {"prefetch", prefetch},
+              {"step_ms", m.step_ms}, {"forward_ms", m.forward_ms}});
   } catch (const Error& e) {
     std::fprintf(stderr, "zero_overlap: %s\n", e.what());
     return 1;

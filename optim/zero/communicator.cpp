@@ -72,6 +72,18 @@ void check_alias(const char* op, const Tensor& whole, const Tensor& part, int64_
               op, rank, p0 - w0, rank, offset);
 }
 
+// The checks every variable-count collective makes: buffers, one non-negative count per rank.
+void check_buffers_and_counts(const char* op, const Tensor& input, const Tensor& output,
+                              const std::vector<int64_t>& counts, int world_size) {
+  check_buffer(op, "input", input);
+  check_buffer(op, "output", output);
+  check_same_dtype(op, input, output);
+  GRAFT_CHECK(counts.size() == static_cast<size_t>(world_size), "{}: got {} counts for world size {}", op,
+              counts.size(), world_size);
+  for (size_t s = 0; s < counts.size(); ++s)
+    GRAFT_CHECK(counts[s] >= 0, "{}: the count of rank {} is negative ({})", op, s, counts[s]);
+}
+
 int64_t prefix(const std::vector<int64_t>& counts, int upto) {
   return std::accumulate(counts.begin(), counts.begin() + upto, int64_t{0});
 }
@@ -155,13 +167,7 @@ void Communicator::reduce_scatter(const Tensor& input, const Tensor& output, boo
 
 void Communicator::check_reduce_scatter(const char* op, const Tensor& input, const Tensor& output,
                                         const std::vector<int64_t>& counts) const {
-  check_buffer(op, "input", input);
-  check_buffer(op, "output", output);
-  check_same_dtype(op, input, output);
-  GRAFT_CHECK(counts.size() == static_cast<size_t>(world_size_), "{}: got {} counts for world size {}", op,
-              counts.size(), world_size_);
-  for (size_t s = 0; s < counts.size(); ++s)
-    GRAFT_CHECK(counts[s] >= 0, "{}: the count of rank {} is negative ({})", op, s, counts[s]);
+  check_buffers_and_counts(op, input, output, counts, world_size_);
   const int64_t n = prefix(counts, world_size_);
   GRAFT_CHECK(input.numel() == n, "{}: the counts add up to {} elements but the input has {}", op, n, input.numel());
   GRAFT_CHECK(output.numel() == counts[static_cast<size_t>(rank_)],
@@ -234,6 +240,12 @@ std::unique_ptr<detail::InFlight> Communicator::start_reduce_scatter(const void*
   return std::make_unique<Completed>();
 }
 
+std::unique_ptr<detail::InFlight> Communicator::start_all_gather(const void* in, void* out,
+                                                                  const std::vector<int64_t>& counts, DType dtype) {
+  do_all_gather(in, out, counts, dtype);
+  return std::make_unique<Completed>();
+}
+
 Work::Work(const char* op, std::unique_ptr<detail::InFlight> in_flight, std::function<void()> then)
     : op_(op), in_flight_(std::move(in_flight)), then_(std::move(then)) {}
 
@@ -270,24 +282,35 @@ void Communicator::all_gather(const Tensor& input, const Tensor& output) {
   all_gather(input, output, std::vector<int64_t>(static_cast<size_t>(world_size_), input.numel()));
 }
 
-void Communicator::all_gather(const Tensor& input, const Tensor& output, const std::vector<int64_t>& counts) {
-  profiler::RecordFunction record(profiler::EventKind::Collective, "all_gather");
-  check_buffer("all_gather", "input", input);
-  check_buffer("all_gather", "output", output);
-  check_same_dtype("all_gather", input, output);
-  GRAFT_CHECK(counts.size() == static_cast<size_t>(world_size_), "all_gather: got {} counts for world size {}",
-              counts.size(), world_size_);
-  for (size_t s = 0; s < counts.size(); ++s)
-    GRAFT_CHECK(counts[s] >= 0, "all_gather: the count of rank {} is negative ({})", s, counts[s]);
-  const size_t r = static_cast<size_t>(rank_), W = counts.size();
-  GRAFT_CHECK(input.numel() == counts[r], "all_gather: rank {} contributes {} elements but its input has {}", rank_,
+void Communicator::check_all_gather(const char* op, const Tensor& input, const Tensor& output,
+                                    const std::vector<int64_t>& counts) const {
+  check_buffers_and_counts(op, input, output, counts, world_size_);
+  const size_t r = static_cast<size_t>(rank_);
+  GRAFT_CHECK(input.numel() == counts[r], "{}: rank {} contributes {} elements but its input has {}", op, rank_,
               counts[r], input.numel());
   const int64_t n = prefix(counts, world_size_);
-  GRAFT_CHECK(output.numel() == n, "all_gather: the counts add up to {} elements but the output has {}", n,
-              output.numel());
-  check_alias("all_gather", output, input, prefix(counts, rank_), rank_);
+  GRAFT_CHECK(output.numel() == n, "{}: the counts add up to {} elements but the output has {}", op, n, output.numel());
+  check_alias(op, output, input, prefix(counts, rank_), rank_);
+}
+
+void Communicator::all_gather(const Tensor& input, const Tensor& output, const std::vector<int64_t>& counts) {
+  profiler::RecordFunction record(profiler::EventKind::Collective, "all_gather");
+  check_all_gather("all_gather", input, output, counts);
   do_all_gather(input.data_ptr(), output.data_ptr(), counts, input.dtype());
+  const size_t r = static_cast<size_t>(rank_), W = counts.size();
+  const int64_t n = output.numel();
   count(Collective::AllGather, n - counts[(r + 1) % W], n - counts[r], input.dtype(), record);
+}
+
+std::unique_ptr<Work> Communicator::all_gather_async(const Tensor& input, const Tensor& output,
+                                                     const std::vector<int64_t>& counts) {
+  profiler::RecordFunction record(profiler::EventKind::Collective, "all_gather");
+  check_all_gather("all_gather_async", input, output, counts);
+  std::unique_ptr<detail::InFlight> in_flight = start_all_gather(input.data_ptr(), output.data_ptr(), counts, input.dtype());
+  const size_t r = static_cast<size_t>(rank_), W = counts.size();
+  const int64_t n = output.numel();
+  count(Collective::AllGather, n - counts[(r + 1) % W], n - counts[r], input.dtype(), record);
+  return std::unique_ptr<Work>(new Work("all_gather", std::move(in_flight), nullptr));
 }
 
 void Communicator::broadcast(const Tensor& buffer, int root) {

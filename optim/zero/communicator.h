@@ -20,7 +20,7 @@
 // Collectives are called by every rank, in the same order, with matching sizes (as in MPI). Bad arguments
 // raise graft::Error naming the collective; the in-process back end also checks that the ranks agree.
 //
-// Non-blocking collectives (reduce_scatter_async, all_reduce_async; torch.distributed's async_op=True) start
+// Non-blocking collectives (reduce_scatter_async, all_gather_async, all_reduce_async; torch.distributed's async_op=True) start
 // a collective and return a Work to wait() on later, so that computation can run while the data moves. They
 // count as called when they start (the order above is the order of the starts), give the same results bit
 // for bit, and their buffers must stay alive and untouched until wait() returns. The MPI back end moves the
@@ -130,6 +130,8 @@ class Communicator {
   /// reduce_scatter(input, output, counts, accumulate), started without waiting for it (see above).
   std::unique_ptr<Work> reduce_scatter_async(const Tensor& input, const Tensor& output,
                                              const std::vector<int64_t>& counts, bool accumulate = false);
+  /// all_gather(input, output, counts), started without waiting for it (see above).
+  std::unique_ptr<Work> all_gather_async(const Tensor& input, const Tensor& output, const std::vector<int64_t>& counts);
   /// all_reduce(input, output, accumulate), started without waiting: its reduce-scatter is in flight when this
   /// returns, its all-gather runs in Work::wait().
   std::unique_ptr<Work> all_reduce_async(const Tensor& input, const Tensor& output, bool accumulate = false);
@@ -172,6 +174,9 @@ class Communicator {
   /// all_gather: out = concatenation over ranks of each rank's `in` (counts[s] elements). `in` may alias this
   /// rank's part of `out`.
   virtual void do_all_gather(const void* in, void* out, const std::vector<int64_t>& counts, DType dtype) = 0;
+  /// do_all_gather started without waiting (buffers valid until finish()); the default runs it at once.
+  virtual std::unique_ptr<detail::InFlight> start_all_gather(const void* in, void* out,
+                                                             const std::vector<int64_t>& counts, DType dtype);
   virtual void do_broadcast(void* buffer, int64_t n, DType dtype, int root) = 0;
   virtual void do_barrier() = 0;
 
@@ -181,6 +186,8 @@ class Communicator {
   std::vector<int64_t> balanced_counts(int64_t n) const;
   void check_reduce_scatter(const char* op, const Tensor& input, const Tensor& output,
                             const std::vector<int64_t>& counts) const;
+  void check_all_gather(const char* op, const Tensor& input, const Tensor& output,
+                        const std::vector<int64_t>& counts) const;
 
   int rank_;
   int world_size_;

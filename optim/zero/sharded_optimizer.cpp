@@ -167,7 +167,10 @@ void ShardedOptimizer::setup(const std::vector<OptimizerParamGroup>& groups, Opt
       params_[i].accumulated_hook =
           params_[i].tensor.register_post_accumulate_grad_hook([this, i](const Tensor&) { gradient_accumulated(i); });
     }
-  if (stage_ == 3) partition_ = std::make_unique<detail::Stage3Partition>(detail::Stage3State{model_, comm_, params_, buckets_});
+  if (stage_ == 3) {
+    partition_ = std::make_unique<detail::Stage3Partition>(detail::Stage3State{model_, comm_, params_, buckets_});
+    partition_->set_prefetch_bucket_size(prefetch_bucket_size_);
+  }
 }
 
 void ShardedOptimizer::build_inner(const std::vector<OptimizerParamGroup>& groups, OptimizerFactory factory) {
@@ -256,6 +259,13 @@ void ShardedOptimizer::set_reduce_bucket_size(int64_t elements) {
 }
 
 size_t ShardedOptimizer::num_reduce_buckets() const { return reduce_buckets_.size(); }
+
+void ShardedOptimizer::set_prefetch_bucket_size(int64_t elements) {
+  GRAFT_CHECK(elements >= 0, "ShardedOptimizer.set_prefetch_bucket_size: prefetch_bucket_size must be at least 0 "
+              "elements (0: no prefetch), got {}", elements);
+  prefetch_bucket_size_ = elements;
+  if (partition_) partition_->set_prefetch_bucket_size(elements);
+}
 
 void ShardedOptimizer::build_reduce_buckets() {
   reduce_buckets_.clear();

@@ -154,6 +154,16 @@ class ShardedOptimizer {
   int64_t reduce_bucket_size() const { return reduce_bucket_size_; }
   /// How many reduce buckets the gradients are reduced in (each one a collective per micro-batch).
   size_t num_reduce_buckets() const;
+  /// DeepSpeed's stage3_prefetch_bucket_size (stage 3 only): the forward order of the modules is recorded until
+  /// the first backward; after that, each module's forward also starts the non-blocking all-gathers of the
+  /// modules that follow it in that order, with at most this many parameter elements in flight, and the
+  /// next module waits for its parameters only when its forward begins. A forward that departs from the
+  /// recorded order warns once and is recorded again. The results are the same bit for bit; prefetched
+  /// parameters are resident earlier (and ones the forward does not use until backward begins). Default
+  /// 50,000,000 (DeepSpeed's); 0 turns prefetching off. Set it alike on every rank, outside forward and backward.
+  /// @throws graft::Error when elements < 0.
+  void set_prefetch_bucket_size(int64_t elements);
+  int64_t prefetch_bucket_size() const { return prefetch_bucket_size_; }
 
   /// Model-state memory held by this rank right now, measured from the buffers (optim/zero/memory.h).
   ModelStateMemory memory() const;
@@ -207,6 +217,7 @@ class ShardedOptimizer {
   size_t next_reduction_ = 0;                         // the next reduce bucket to start in this backward
   bool overlap_comm_ = true;
   int64_t reduce_bucket_size_ = 500'000'000;
+  int64_t prefetch_bucket_size_ = 50'000'000;
   int micro_ = 0;  // micro-batches reduced since the last step()
   bool in_backward_ = false;
   bool master_grads_ = false;  // the 16-bit buckets' master_grad are current

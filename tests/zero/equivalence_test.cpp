@@ -44,6 +44,13 @@ std::vector<Case> cases() {
   out.push_back({"adam_frozen_layer_bucket_per_layer", per_layer});
   per_layer.overlap_comm = false;
   out.push_back({"adam_frozen_layer_bucket_per_layer_no_overlap", per_layer});
+  // Stage 3 prefetches the next modules' parameters by default; here one module's at a time, and none.
+  TrainSetup prefetch_one;
+  prefetch_one.frozen = true;
+  prefetch_one.prefetch_bucket_size = 42;  // fc1's 35 + 7 elements
+  out.push_back({"adam_frozen_layer_prefetch_one_module", prefetch_one});
+  prefetch_one.prefetch_bucket_size = 0;
+  out.push_back({"adam_frozen_layer_no_prefetch", prefetch_one});
   return out;
 }
 

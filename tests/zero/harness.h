@@ -59,6 +59,7 @@ struct TrainSetup {
   int64_t growth_interval = 2;  // its growth_interval
   int64_t reduce_bucket_size = 0;  // ShardedOptimizer's reduce_bucket_size (0: its default)
   bool overlap_comm = true;        // ShardedOptimizer's overlap_comm
+  int64_t prefetch_bucket_size = -1;  // ShardedOptimizer's prefetch_bucket_size (-1: its default)
 };
 
 inline optim::GradScaler make_scaler(const TrainSetup& s) {
@@ -139,6 +140,7 @@ inline RankTrace run_rank(const TrainSetup& s, const Data& data, Mlp& model, zer
   zero::ShardedOptimizer opt(model, make_groups(s, model), make_factory(s), comm, stage);
   if (s.reduce_bucket_size > 0) opt.set_reduce_bucket_size(s.reduce_bucket_size);
   opt.set_overlap_comm(s.overlap_comm);
+  if (s.prefetch_bucket_size >= 0) opt.set_prefetch_bucket_size(s.prefetch_bucket_size);
   const int W = comm.world_size(), r = comm.rank();
   RankTrace trace;
   optim::GradScaler scaler = make_scaler(s.loss_scale > 0 ? s : TrainSetup{.loss_scale = 1});

@@ -292,75 +292,59 @@ void MpiCommunicator::do_broadcast(void* buffer, int64_t n, DType dtype, int roo
 // The arrival step already waits for every rank: that is the barrier.
 void MpiCommunicator::do_barrier() { arrive("barrier"); }
 
-// ---------------------------------------------------------------- nonblocking reduce-scatter
+// ---------------------------------------------------------------- nonblocking collectives
 
-// The arrival tokens and the data move together; the tokens are checked, and the chunks summed in rank order,
-// once everything has arrived. (A mismatch between ranks is therefore found after the transfer rather than
-// before it, or as a timeout.)
-class MpiCommunicator::PendingReduceScatter final : public detail::InFlight {
+// A collective in flight: its arrival tokens and its data move together; the tokens are checked, and the
+// collective's last local step runs (a reduce-scatter's sum in rank order), once everything has arrived. (A
+// mismatch between ranks is therefore found after the transfer rather than before it, or as a timeout.)
+class MpiCommunicator::PendingCollective final : public detail::InFlight {
  public:
-  PendingReduceScatter(MpiCommunicator& comm, const void* in, void* out, const std::vector<int64_t>& counts,
-                       DType dtype, bool accumulate)
-      : comm_(comm), out_(out), dtype_(dtype), accumulate_(accumulate) {
-    const int W = comm.world_size(), r = comm.rank();
-    const size_t esize = element_size(dtype);
-    mine_ = counts[static_cast<size_t>(r)];
-    comm.post_arrival("reduce_scatter", token_, got_, requests_, sources_);
-    received_.resize(static_cast<size_t>(mine_ * W) * esize);
-    const std::vector<int64_t> send_displ = displacements(counts);
-    std::vector<int64_t> recv_displ(static_cast<size_t>(W));
-    for (int s = 0; s < W; ++s) recv_displ[static_cast<size_t>(s)] = mine_ * s;
-    send_counts_ = as_int(counts);
-    send_displ_ = as_int(send_displ);
-    recv_counts_.assign(static_cast<size_t>(W), static_cast<int>(mine_));
-    recv_displ_ = as_int(recv_displ);
-    requests_.emplace_back();
-    sources_.push_back(-1);
-    check(MPI_Ialltoallv(in, send_counts_.data(), send_displ_.data(), mpi_type(dtype), received_.data(),
-                         recv_counts_.data(), recv_displ_.data(), mpi_type(dtype), comm.comm_, &requests_.back()),
-          "reduce_scatter");
+  PendingCollective(MpiCommunicator& comm, const char* op) : comm_(comm), op_(op) {
+    comm.post_arrival(op, token_, got_, requests_, sources_);
   }
 
-  ~PendingReduceScatter() override {
+  ~PendingCollective() override {
     // Unfinished after a failure: MPI may still write into the buffers until the job is aborted, so they stay
     // alive until then.
     if (!finished_) {
       static std::vector<std::vector<char>> abandoned;
       static std::vector<std::vector<int64_t>> abandoned_tokens;
-      abandoned.push_back(std::move(received_));
+      abandoned.push_back(std::move(received));
       abandoned_tokens.push_back(std::move(got_));
     }
+  }
+
+  // The data transfer's request, posted by the caller after the tokens'.
+  MPI_Request& data_request() {
+    requests_.emplace_back();
+    sources_.push_back(-1);
+    return requests_.back();
   }
 
   bool test() override {
     if (finished_) return true;
     int flag = 0;
-    check(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &flag, MPI_STATUSES_IGNORE),
-          "reduce_scatter");
+    check(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &flag, MPI_STATUSES_IGNORE), op_);
     return flag != 0;
   }
 
   void finish() override {
     if (finished_) return;
-    comm_.wait("reduce_scatter", requests_, &sources_);
+    comm_.wait(op_, requests_, &sources_);
     finished_ = true;
-    comm_.check_arrival("reduce_scatter", token_, got_);
-    const size_t esize = element_size(dtype_);
-    std::vector<const void*> inputs;
-    for (int s = 0; s < comm_.world_size(); ++s) inputs.push_back(received_.data() + mine_ * s * static_cast<int64_t>(esize));
-    detail::ordered_sum(out_, inputs, mine_, dtype_, accumulate_);
+    comm_.check_arrival(op_, token_, got_);
+    if (then) then();
   }
+
+  std::vector<char> received;                      // a reduce-scatter's incoming chunks
+  std::vector<int> counts, displs, counts2, displs2;  // MPI reads them until completion
+  std::function<void()> then;                      // the local step once the data has arrived
 
  private:
   MpiCommunicator& comm_;
-  void* out_;
-  DType dtype_;
-  bool accumulate_;
-  int64_t mine_ = 0;
+  const char* op_;
   int64_t token_[2] = {0, 0};
   std::vector<int64_t> got_;
-  std::vector<char> received_;
-  std::vector<int> send_counts_, send_displ_, recv_counts_, recv_displ_;  // MPI reads them until completion
   std::vector<MPI_Request> requests_;
   std::vector<int> sources_;
   bool finished_ = false;
@@ -369,10 +353,45 @@ class MpiCommunicator::PendingReduceScatter final : public detail::InFlight {
 std::unique_ptr<detail::InFlight> MpiCommunicator::start_reduce_scatter(const void* in, void* out,
                                                                         const std::vector<int64_t>& counts, DType dtype,
                                                                         bool accumulate) {
-  const int64_t mine = counts[static_cast<size_t>(rank())];
-  if (world_size() == 1 || !fits(max_message_, counts) || mine * world_size() > max_message_)
+  const int W = world_size(), r = rank();
+  const int64_t mine = counts[static_cast<size_t>(r)];
+  if (W == 1 || !fits(max_message_, counts) || mine * W > max_message_)
     return Communicator::start_reduce_scatter(in, out, counts, dtype, accumulate);
-  return std::make_unique<PendingReduceScatter>(*this, in, out, counts, dtype, accumulate);
+  auto pending = std::make_unique<PendingCollective>(*this, "reduce_scatter");
+  PendingCollective& p = *pending;
+  const size_t esize = element_size(dtype);
+  p.received.resize(static_cast<size_t>(mine * W) * esize);
+  std::vector<int64_t> recv_displ(static_cast<size_t>(W));
+  for (int s = 0; s < W; ++s) recv_displ[static_cast<size_t>(s)] = mine * s;
+  p.counts = as_int(counts);
+  p.displs = as_int(displacements(counts));
+  p.counts2.assign(static_cast<size_t>(W), static_cast<int>(mine));
+  p.displs2 = as_int(recv_displ);
+  check(MPI_Ialltoallv(in, p.counts.data(), p.displs.data(), mpi_type(dtype), p.received.data(), p.counts2.data(),
+                       p.displs2.data(), mpi_type(dtype), comm_, &p.data_request()),
+        "reduce_scatter");
+  p.then = [&p, out, mine, dtype, accumulate, W, esize] {
+    std::vector<const void*> inputs;
+    for (int s = 0; s < W; ++s) inputs.push_back(p.received.data() + mine * s * static_cast<int64_t>(esize));
+    detail::ordered_sum(out, inputs, mine, dtype, accumulate);
+  };
+  return pending;
+}
+
+std::unique_ptr<detail::InFlight> MpiCommunicator::start_all_gather(const void* in, void* out,
+                                                                    const std::vector<int64_t>& counts, DType dtype) {
+  if (world_size() == 1 || !fits(max_message_, counts)) return Communicator::start_all_gather(in, out, counts, dtype);
+  auto pending = std::make_unique<PendingCollective>(*this, "all_gather");
+  PendingCollective& p = *pending;
+  const int r = rank();
+  p.counts = as_int(counts);
+  p.displs = as_int(displacements(counts));
+  const char* own = static_cast<const char*>(out) + static_cast<int64_t>(p.displs[static_cast<size_t>(r)]) *
+                                                        static_cast<int64_t>(element_size(dtype));
+  check(MPI_Iallgatherv(in == own ? MPI_IN_PLACE : in, p.counts[static_cast<size_t>(r)], mpi_type(dtype), out,
+                        p.counts.data(), p.displs.data(), mpi_type(dtype), comm_, &p.data_request()),
+        "all_gather");
+  return pending;
 }
 
 }  // namespace graft::optim::zero

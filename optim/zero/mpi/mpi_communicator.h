@@ -11,6 +11,7 @@
 #include <mpi.h>
 
 #include <climits>
+#include <functional>
 #include <cstdint>
 #include <vector>
 
@@ -59,7 +60,10 @@ class MpiCommunicator final : public Communicator {
   /// Messages longer than the maximum go point to point, blocking.
   std::unique_ptr<detail::InFlight> start_reduce_scatter(const void* in, void* out, const std::vector<int64_t>& counts,
                                                          DType dtype, bool accumulate) override;
-  class PendingReduceScatter;
+  /// The all-gather with its arrival tokens and its MPI_Iallgatherv in flight (blocking beyond the maximum).
+  std::unique_ptr<detail::InFlight> start_all_gather(const void* in, void* out, const std::vector<int64_t>& counts,
+                                                     DType dtype) override;
+  class PendingCollective;
 
   /// Point-to-point exchange in pieces: sends[s] (counts) to rank s and receives recvs[s] from rank s.
   void exchange(const char* op, const std::vector<const char*>& sends, const std::vector<int64_t>& send_counts,
