@@ -128,6 +128,30 @@ TEST(ZeroPrefetch, Stage3GathersTheNextModulesAheadOnceTheOrderIsKnown) {
   EXPECT_EQ(all_gathers_before_the_first_op(50'000'000), 2);  // the default
 }
 
+// A forward that stops before a prefetched module leaves that module's parameters held until backward begins,
+// the values change or the optimizer goes; then they are released like the others.
+TEST(ZeroPrefetch, PrefetchedParametersTheForwardDidNotUseAreReleased) {
+  TrainSetup s;
+  const Data data = make_data(s);
+  std::vector<std::shared_ptr<Mlp>> models{make_model(s), make_model(s)};
+  zero::run_in_process(2, [&](zero::Communicator& comm) {
+    Mlp& model = *models[static_cast<size_t>(comm.rank())];
+    const Tensor x = data.input(s, 0, comm.rank());
+    {
+      zero::ShardedOptimizer opt(model, make_factory(s), comm, 3);
+      opt.backward(micro_batch_loss(s, model, x, data.target(s, 0, comm.rank())));
+      opt.step();
+      NoGradGuard no_grad;
+      model.fc1(x);                // starts the prefetch of fc2, whose forward never comes
+      opt.gathered_state_dict();   // waits for it: fc2 is resident, held for its forward
+      EXPECT_FALSE(model.fc2->weight.storage()->is_released());
+      EXPECT_TRUE(model.fc1->weight.storage()->is_released());
+    }
+    EXPECT_TRUE(model.fc2->weight.storage()->is_released());
+    EXPECT_TRUE(model.fc2->bias.storage()->is_released());
+  });
+}
+
 TEST(ZeroPrefetch, ANegativePrefetchSizeIsAnError) {
   TrainSetup s;
   auto model = make_model(s);

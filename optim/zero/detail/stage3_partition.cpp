@@ -63,8 +63,14 @@ Stage3Partition::Stage3Partition(Stage3State state) : state_(state) {
 }
 
 Stage3Partition::~Stage3Partition() {
-  for (Prefetch& p : in_flight_)
-    for (Transfer& t : p.transfers) t.work.reset();  // waits: MPI must not write into freed buffers
+  // Prefetched parameters are released like every other one (in-flight gathers are waited for first: MPI
+  // must not write into freed buffers).
+  try {
+    drop_prefetches();
+  } catch (const Error&) {
+    for (Prefetch& p : in_flight_)
+      for (Transfer& t : p.transfers) t.work.reset();
+  }
   for (auto& [module, handle] : hooks_) module->remove_hook(handle);
   for (auto& s : storages_) s->set_restorer(nullptr);
 }
