@@ -188,6 +188,7 @@ profile::profile(ProfileOptions options) : options_(options) {
   s.id = ++last_id;
   s.buffers.clear();
   s.start = Clock::now();
+  start_steady_us_ = std::chrono::duration<double, std::micro>(s.start.time_since_epoch()).count();
   shapes_wanted.store(options_.record_shapes, std::memory_order_relaxed);
   current_session.store(s.id, std::memory_order_release);
   detail::recording.store(true, std::memory_order_release);

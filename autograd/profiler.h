@@ -140,6 +140,13 @@ class profile {
   /// Perfetto and chrome://tracing open. The write is atomic: a failed export leaves an existing file as it was.
   /// @throws graft::Error before stop(), or when the file cannot be written.
   void export_chrome_trace(const std::string& path) const;
+  /// The Chrome trace export_chrome_trace writes, as text, with the events under process id `pid` named
+  /// `process_name` and every time shifted by `offset_us` (to line up the profiles of several processes).
+  /// @throws graft::Error before stop().
+  std::string chrome_trace(int pid, const std::string& process_name, double offset_us = 0) const;
+  /// When recording started, in microseconds of std::chrono::steady_clock (CLOCK_MONOTONIC: one clock for
+  /// every process of a machine).
+  double start_steady_us() const { return start_steady_us_; }
   /// The names of the threads that recorded, by thread number.
   const std::vector<std::pair<uint32_t, std::string>>& threads() const { return threads_; }
 
@@ -149,6 +156,7 @@ class profile {
   ProfileOptions options_;
   bool stopped_ = false;
   bool recording_ = false;
+  double start_steady_us_ = 0;
   std::vector<FunctionEvent> events_;
   std::vector<std::pair<uint32_t, std::string>> threads_;
 };

@@ -163,11 +163,10 @@ std::string profile::table(const std::string& sort_by, int row_limit) const {
   return key_averages().table(sort_by, row_limit);
 }
 
-void profile::export_chrome_trace(const std::string& path) const {
-  check_stopped("export_chrome_trace");
-  const int pid = static_cast<int>(::getpid());
+std::string profile::chrome_trace(int pid, const std::string& process_name, double offset_us) const {
+  check_stopped("chrome_trace");
   nlohmann::json trace = nlohmann::json::array();
-  trace.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", pid}, {"tid", 0}, {"args", {{"name", "graft"}}}});
+  trace.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", pid}, {"tid", 0}, {"args", {{"name", process_name}}}});
   for (const auto& [number, name] : threads_) {
     trace.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", pid}, {"tid", number}, {"args", {{"name", name}}}});
     trace.push_back(
@@ -185,13 +184,18 @@ void profile::export_chrome_trace(const std::string& path) const {
     trace.push_back({{"name", e.name},
                      {"cat", kind_name(e.kind)},
                      {"ph", "X"},
-                     {"ts", e.start_us},
+                     {"ts", e.start_us + offset_us},
                      {"dur", e.cpu_time_total_us},
                      {"pid", pid},
                      {"tid", e.thread},
                      {"args", std::move(args)}});
   }
-  const std::string text = nlohmann::json{{"traceEvents", std::move(trace)}, {"displayTimeUnit", "ms"}}.dump() + "\n";
+  return nlohmann::json{{"traceEvents", std::move(trace)}, {"displayTimeUnit", "ms"}}.dump() + "\n";
+}
+
+void profile::export_chrome_trace(const std::string& path) const {
+  check_stopped("export_chrome_trace");
+  const std::string text = chrome_trace(static_cast<int>(::getpid()), "graft");
   AtomicFileWriter out(path, "profile.export_chrome_trace");
   out.write(text);
   out.commit();

@@ -35,7 +35,7 @@ if(TARGET graft_mpi)
   install(TARGETS graft_mpi EXPORT graftMpiTargets
     LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
     ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
-  install(FILES ${CMAKE_SOURCE_DIR}/optim/zero/mpi/mpi_communicator.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/graft/optim/zero/mpi)
+  install(FILES ${CMAKE_SOURCE_DIR}/optim/zero/mpi/mpi_communicator.h ${CMAKE_SOURCE_DIR}/optim/zero/mpi/mpi_trace.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/graft/optim/zero/mpi)
   install(EXPORT graftMpiTargets NAMESPACE graft:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/graft)
   configure_file(${CMAKE_SOURCE_DIR}/cmake/graft-mpi.pc.in ${CMAKE_BINARY_DIR}/graft-mpi.pc @ONLY)
   install(FILES ${CMAKE_BINARY_DIR}/graft-mpi.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

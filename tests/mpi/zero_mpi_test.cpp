@@ -6,9 +6,13 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "graft/optim/zero/mpi/mpi_communicator.h"
+#include "graft/optim/zero/mpi/mpi_trace.h"
 #include "zero/harness.h"
 
 namespace zero_test {
@@ -172,6 +176,59 @@ TEST(ZeroMpi, TrainingEqualsTheInProcessSimulationBitForBit) {
       for (size_t c = 0; c < zero::kNumCollectives; ++c) EXPECT_EQ(mpi_traffic[c], simulated_traffic[c]) << context;
     }
   }
+}
+
+// Every rank's profile in one file: a process track per rank, collectives with their bytes, and times on one
+// clock. The last rank starts its profile 50 ms late and comes 20 ms late to each barrier; lined up, each
+// barrier's events overlap on every rank (without the alignment they would miss each other by 50 ms).
+TEST(ZeroMpi, OneChromeTraceForTheJobWithATrackPerRankLinedUpInTime) {
+  zero::MpiCommunicator& comm = world();
+  const int W = comm.world_size(), last = W - 1;
+  const std::string path = ::testing::TempDir() + "graft_zero_mpi_trace.json";
+  comm.barrier();
+  if (comm.rank() == last) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  profiler::profile prof;
+  for (int k = 0; k < 3; ++k) {
+    if (comm.rank() == last) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    comm.barrier();
+    Tensor t = ones({8});
+    comm.all_reduce(t);
+  }
+  prof.stop();
+  zero::export_chrome_trace(prof, comm, path);
+  comm.barrier();  // the file is written
+  if (comm.rank() != 0) return;
+  std::ifstream in(path);
+  const nlohmann::json trace = nlohmann::json::parse(in);
+  std::map<int, std::string> names;
+  std::map<int, std::vector<std::pair<double, double>>> barriers;  // per rank: (start, end)
+  std::map<int, int64_t> bytes;
+  for (const auto& e : trace["traceEvents"]) {
+    const int pid = e["pid"].get<int>();
+    if (e["ph"] == "M" && e["name"] == "process_name") names[pid] = e["args"]["name"].get<std::string>();
+    if (e["ph"] != "X") continue;
+    if (e["name"] == "barrier") {
+      const double ts = e["ts"].get<double>();
+      barriers[pid].emplace_back(ts, ts + e["dur"].get<double>());
+    }
+    if (e["name"] == "all_reduce") bytes[pid] += e["args"]["bytes_sent"].get<int64_t>();
+  }
+  for (int r = 0; r < W; ++r) {
+    EXPECT_EQ(names[r], fmt::format("rank {}", r));
+    ASSERT_EQ(barriers[r].size(), 3u) << "rank " << r;
+    if (W > 1) {
+      EXPECT_GT(bytes[r], 0) << "rank " << r;
+    }
+  }
+  const double slack_us = 2000;
+  for (size_t k = 0; k < 3; ++k)
+    for (int r = 1; r < W; ++r) {
+      const auto [a0, a1] = barriers[0][k];
+      const auto [b0, b1] = barriers[r][k];
+      EXPECT_LT(a0, b1 + slack_us) << "barrier " << k << ", rank " << r;
+      EXPECT_LT(b0, a1 + slack_us) << "barrier " << k << ", rank " << r;
+    }
+  std::filesystem::remove(path);
 }
 
 TEST(ZeroMpi, ShardsWrittenByMpiRanksConsolidateToSingleProcessTraining) {

@@ -289,6 +289,20 @@ void MpiCommunicator::do_broadcast(void* buffer, int64_t n, DType dtype, int roo
   wait("broadcast", requests, nullptr);
 }
 
+void MpiCommunicator::gather_bytes(const char* in, int n, char* out, const std::vector<int>& counts,
+                                   const std::vector<int>& displs) {
+  arrive("gather_bytes");
+  if (rank() == 0)
+    GRAFT_CHECK(counts.size() == static_cast<size_t>(world_size()) && displs.size() == counts.size(),
+                "gather_bytes: got {} counts and {} displacements for world size {}", counts.size(), displs.size(),
+                world_size());
+  std::vector<MPI_Request> request(1);
+  check(MPI_Igatherv(in, n, MPI_BYTE, out, rank() == 0 ? counts.data() : nullptr,
+                     rank() == 0 ? displs.data() : nullptr, MPI_BYTE, 0, comm_, &request[0]),
+        "gather_bytes");
+  wait("gather_bytes", request, nullptr);
+}
+
 // The arrival step already waits for every rank: that is the barrier.
 void MpiCommunicator::do_barrier() { arrive("barrier"); }
 

@@ -47,6 +47,10 @@ class MpiCommunicator final : public Communicator {
   ~MpiCommunicator() override;
   const char* backend() const override { return "mpi"; }
 
+  /// Rank 0 receives every rank's n bytes at `in`: rank r's counts[r] bytes land at out + displs[r] (out,
+  /// counts and displs matter on rank 0 only). For tools such as export_chrome_trace (mpi_trace.h); not one of
+  /// ZeRO's collectives, so not counted in traffic(). Collective, within the timeout.
+  void gather_bytes(const char* in, int n, char* out, const std::vector<int>& counts, const std::vector<int>& displs);
   /// The longest message sent in one piece, in elements (INT_MAX). Tests lower it to exercise the pieces.
   void set_max_message(int64_t elements);
 
