@@ -314,7 +314,7 @@ void MpiCommunicator::do_barrier() { arrive("barrier"); }
 class MpiCommunicator::PendingCollective final : public detail::InFlight {
  public:
   PendingCollective(MpiCommunicator& comm, const char* op) : comm_(comm), op_(op) {
-    comm.post_arrival(op, token_, got_, requests_, sources_);
+    comm.post_arrival(op, token_.data(), got_, requests_, sources_);
   }
 
   ~PendingCollective() override {
@@ -323,8 +323,11 @@ class MpiCommunicator::PendingCollective final : public detail::InFlight {
     if (!finished_) {
       static std::vector<std::vector<char>> abandoned;
       static std::vector<std::vector<int64_t>> abandoned_tokens;
+      static std::vector<std::vector<int>> abandoned_counts;
       abandoned.push_back(std::move(received));
       abandoned_tokens.push_back(std::move(got_));
+      abandoned_tokens.push_back(std::move(token_));
+      for (std::vector<int>* v : {&counts, &displs, &counts2, &displs2}) abandoned_counts.push_back(std::move(*v));
     }
   }
 
@@ -346,7 +349,7 @@ class MpiCommunicator::PendingCollective final : public detail::InFlight {
     if (finished_) return;
     comm_.wait(op_, requests_, &sources_);
     finished_ = true;
-    comm_.check_arrival(op_, token_, got_);
+    comm_.check_arrival(op_, token_.data(), got_);
     if (then) then();
   }
 
@@ -357,7 +360,7 @@ class MpiCommunicator::PendingCollective final : public detail::InFlight {
  private:
   MpiCommunicator& comm_;
   const char* op_;
-  int64_t token_[2] = {0, 0};
+  std::vector<int64_t> token_ = std::vector<int64_t>(2, 0);  // on the heap: see the destructor
   std::vector<int64_t> got_;
   std::vector<MPI_Request> requests_;
   std::vector<int> sources_;
