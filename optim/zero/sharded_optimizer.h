@@ -28,7 +28,10 @@
 // j % W in round j / W, a step's gradient is therefore the same left-to-right sum over j for every world size
 // and every stage, and equals, bit for bit, what single-process training with gradient accumulation over the
 // same micro-batches computes. Gradients are summed, not averaged (DDP and DeepSpeed divide by W): scale each
-// micro-batch's loss by its share of the global batch.
+// micro-batch's loss by its share of the global batch. The reduction runs in reduce buckets of consecutive
+// parameters, each started (non-blocking) as soon as backward has accumulated its gradients, so that it
+// overlaps the rest of backward (set_overlap_comm, set_reduce_bucket_size); stage 3 also gathers the next
+// modules' parameters ahead of their forward (set_prefetch_bucket_size). Neither changes a result.
 //
 // Mixed precision (the paper's setting). Parameters in bfloat16 or float16 train with float32 master weights:
 // the model's parameters and gradients stay 16-bit (2 + 2 bytes per parameter; the gradients are reduced,
