@@ -1,6 +1,8 @@
 #include "graft/optim/zero/mpi/mpi_trace.h"
 
+#include <algorithm>
 #include <chrono>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "graft/graph/atomic_file.h"
@@ -8,17 +10,44 @@
 
 namespace graft::optim::zero {
 
+namespace {
+
+double steady_now_us() {
+  return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// This rank's steady clock minus rank 0's. Zero on rank 0's machine, whose processes share one steady clock
+// (CLOCK_MONOTONIC); on another machine, the median over rounds of the difference between the moments the two
+// ranks leave a barrier (a rank that waited long in a barrier may leave it late, hence several rounds).
+double clock_skew_us(MpiCommunicator& comm) {
+  char name[MPI_MAX_PROCESSOR_NAME];
+  int length = 0;
+  MPI_Get_processor_name(name, &length);
+  const double host = static_cast<double>(std::hash<std::string>{}(std::string(name, static_cast<size_t>(length))) &
+                                          0xffffffffu);
+  Tensor host0 = tensor({host}, {1}, kFloat64);
+  comm.broadcast(host0, 0);
+  constexpr int kRounds = 9;
+  std::vector<double> skews;
+  for (int round = 0; round < kRounds; ++round) {
+    comm.barrier();
+    const double now = steady_now_us();
+    Tensor clocks = zeros({comm.world_size()}, kFloat64);
+    comm.all_gather(tensor({now}, {1}, kFloat64), clocks);
+    skews.push_back(now - clocks.data_ptr<double>()[0]);
+  }
+  if (host0.data_ptr<double>()[0] == host) return 0;
+  std::nth_element(skews.begin(), skews.begin() + kRounds / 2, skews.end());
+  return skews[kRounds / 2];
+}
+
+}  // namespace
+
 void export_chrome_trace(const profiler::profile& prof, MpiCommunicator& comm, const std::string& path) {
   GRAFT_CHECK(prof.stopped(), "export_chrome_trace: the profile on rank {} is still recording; stop() it first",
               comm.rank());
-  // Line the clocks up: every rank leaves the barrier at about the same moment.
-  comm.barrier();
-  const double now_us =
-      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now().time_since_epoch()).count();
-  Tensor clocks = zeros({comm.world_size()}, kFloat64);
-  comm.all_gather(tensor({now_us}, {1}, kFloat64), clocks);
-  // This rank's profile start on rank 0's clock, relative to rank 0's profile start (shared via the gather).
-  const double start_on_rank0 = prof.start_steady_us() - (now_us - clocks.data_ptr<double>()[0]);
+  // This rank's profile start on rank 0's clock, relative to rank 0's profile start.
+  const double start_on_rank0 = prof.start_steady_us() - clock_skew_us(comm);
   Tensor start0 = tensor({start_on_rank0}, {1}, kFloat64);
   comm.broadcast(start0, 0);
   const double offset_us = start_on_rank0 - start0.data_ptr<double>()[0];

@@ -15,9 +15,10 @@ namespace graft::optim::zero {
 
 /// Writes the profiles `prof` of all ranks of `comm` to `path` on rank 0, as one Chrome trace (Perfetto,
 /// chrome://tracing): rank r's events under process id r named "rank r", its collectives with their bytes.
-/// Times are rank 0's: each rank's profile start is placed on rank 0's clock through the moment all ranks
-/// leave a barrier (exact to the barrier's exit skew, microseconds on one machine; on several machines their
-/// clocks need not agree, and this still lines them up). Collective: every rank calls it after prof.stop().
+/// Times are rank 0's: the processes on rank 0's machine share its steady clock, so their tracks line up
+/// exactly; a rank on another machine is placed through the median, over nine rounds, of the difference
+/// between the moments it and rank 0 leave a barrier (good to the barrier's exit skew). Collective: every rank
+/// calls it after prof.stop().
 /// @throws graft::Error when a profile is still recording (on that rank), or, on rank 0, when the file
 ///         cannot be written (atomically: a failed write leaves an existing file as it was).
 void export_chrome_trace(const profiler::profile& prof, MpiCommunicator& comm, const std::string& path);
