@@ -88,6 +88,31 @@ int64_t prefix(const std::vector<int64_t>& counts, int upto) {
   return std::accumulate(counts.begin(), counts.begin() + upto, int64_t{0});
 }
 
+// What rank `rank` moves under the ring model, in elements, when the chunks are `counts`. A reduce-scatter
+// passes on every chunk but the rank's own and receives every chunk but its predecessor's; an all-gather
+// passes on every chunk but its successor's and receives every chunk but its own.
+struct RingElements {
+  int64_t sent = 0, received = 0;
+};
+
+RingElements ring_reduce_scatter(const std::vector<int64_t>& counts, int rank) {
+  const size_t r = static_cast<size_t>(rank), W = counts.size();
+  const int64_t n = prefix(counts, static_cast<int>(W));
+  return {n - counts[r], n - counts[(r + W - 1) % W]};
+}
+
+RingElements ring_all_gather(const std::vector<int64_t>& counts, int rank) {
+  const size_t r = static_cast<size_t>(rank), W = counts.size();
+  const int64_t n = prefix(counts, static_cast<int>(W));
+  return {n - counts[(r + 1) % W], n - counts[r]};
+}
+
+// A reduce-scatter and then an all-gather.
+RingElements ring_all_reduce(const std::vector<int64_t>& counts, int rank) {
+  const RingElements rs = ring_reduce_scatter(counts, rank), ag = ring_all_gather(counts, rank);
+  return {rs.sent + ag.sent, rs.received + ag.received};
+}
+
 }  // namespace
 
 void Communicator::set_timeout(std::chrono::milliseconds timeout) {
@@ -139,7 +164,6 @@ void Communicator::all_reduce(const Tensor& input, const Tensor& output, bool ac
   check_alias("all_reduce", input, output, 0, rank_);
   const int64_t n = input.numel();
   const std::vector<int64_t> counts = balanced_counts(n);
-  const size_t r = static_cast<size_t>(rank_), W = counts.size();
   // A reduce-scatter into this rank's chunk of the output, then an all-gather of the chunks in place.
   const int64_t begin = prefix(counts, rank_);
   char* out_chunk = static_cast<char*>(output.data_ptr()) + begin * static_cast<int64_t>(output.element_size());
@@ -149,9 +173,8 @@ void Communicator::all_reduce(const Tensor& input, const Tensor& output, bool ac
   } catch (const Error& e) {  // a timeout names the step; the caller called all_reduce
     GRAFT_FAIL("all_reduce: {}", e.what());
   }
-  const int64_t moved = (n - counts[r]) + (n - counts[(r + W - 1) % W]);  // reduce-scatter + all-gather received
-  const int64_t sent = (n - counts[r]) + (n - counts[(r + 1) % W]);
-  count(Collective::AllReduce, sent, moved, input.dtype(), record);
+  const RingElements moved = ring_all_reduce(counts, rank_);
+  count(Collective::AllReduce, moved.sent, moved.received, input.dtype(), record);
 }
 
 void Communicator::reduce_scatter(const Tensor& input, const Tensor& output, bool accumulate) {
@@ -176,15 +199,13 @@ void Communicator::check_reduce_scatter(const char* op, const Tensor& input, con
   check_alias(op, input, output, prefix(counts, rank_), rank_);
 }
 
-// Ring reduce-scatter: rank r passes on every chunk but its own and receives every chunk but its predecessor's.
 void Communicator::reduce_scatter(const Tensor& input, const Tensor& output, const std::vector<int64_t>& counts,
                                   bool accumulate) {
   profiler::RecordFunction record(profiler::EventKind::Collective, "reduce_scatter");
   check_reduce_scatter("reduce_scatter", input, output, counts);
   do_reduce_scatter(input.data_ptr(), output.data_ptr(), counts, input.dtype(), accumulate);
-  const size_t r = static_cast<size_t>(rank_), W = counts.size();
-  const int64_t n = input.numel();
-  count(Collective::ReduceScatter, n - counts[r], n - counts[(r + W - 1) % W], input.dtype(), record);
+  const RingElements moved = ring_reduce_scatter(counts, rank_);
+  count(Collective::ReduceScatter, moved.sent, moved.received, input.dtype(), record);
 }
 
 std::unique_ptr<Work> Communicator::reduce_scatter_async(const Tensor& input, const Tensor& output,
@@ -193,9 +214,8 @@ std::unique_ptr<Work> Communicator::reduce_scatter_async(const Tensor& input, co
   check_reduce_scatter("reduce_scatter_async", input, output, counts);
   std::unique_ptr<detail::InFlight> in_flight =
       start_reduce_scatter(input.data_ptr(), output.data_ptr(), counts, input.dtype(), accumulate);
-  const size_t r = static_cast<size_t>(rank_), W = counts.size();
-  const int64_t n = input.numel();
-  count(Collective::ReduceScatter, n - counts[r], n - counts[(r + W - 1) % W], input.dtype(), record);
+  const RingElements moved = ring_reduce_scatter(counts, rank_);
+  count(Collective::ReduceScatter, moved.sent, moved.received, input.dtype(), record);
   return std::unique_ptr<Work>(new Work("reduce_scatter", std::move(in_flight), nullptr));
 }
 
@@ -209,13 +229,11 @@ std::unique_ptr<Work> Communicator::all_reduce_async(const Tensor& input, const 
   check_alias("all_reduce_async", input, output, 0, rank_);
   const int64_t n = input.numel();
   const std::vector<int64_t> counts = balanced_counts(n);
-  const size_t r = static_cast<size_t>(rank_), W = counts.size();
   void* out_chunk = static_cast<char*>(output.data_ptr()) + prefix(counts, rank_) * static_cast<int64_t>(output.element_size());
   std::unique_ptr<detail::InFlight> in_flight =
       start_reduce_scatter(input.data_ptr(), out_chunk, counts, input.dtype(), accumulate);
-  const int64_t moved = (n - counts[r]) + (n - counts[(r + W - 1) % W]);
-  const int64_t sent = (n - counts[r]) + (n - counts[(r + 1) % W]);
-  count(Collective::AllReduce, sent, moved, input.dtype(), record);
+  const RingElements moved = ring_all_reduce(counts, rank_);
+  count(Collective::AllReduce, moved.sent, moved.received, input.dtype(), record);
   // The all-gather of the reduced chunks, in wait(): collectives start in the same order on every rank only if
   // they start at points every rank reaches in the same order.
   auto gather = [this, out_chunk, out = output.data_ptr(), counts, dtype = input.dtype()] {
@@ -297,9 +315,8 @@ void Communicator::all_gather(const Tensor& input, const Tensor& output, const s
   profiler::RecordFunction record(profiler::EventKind::Collective, "all_gather");
   check_all_gather("all_gather", input, output, counts);
   do_all_gather(input.data_ptr(), output.data_ptr(), counts, input.dtype());
-  const size_t r = static_cast<size_t>(rank_), W = counts.size();
-  const int64_t n = output.numel();
-  count(Collective::AllGather, n - counts[(r + 1) % W], n - counts[r], input.dtype(), record);
+  const RingElements moved = ring_all_gather(counts, rank_);
+  count(Collective::AllGather, moved.sent, moved.received, input.dtype(), record);
 }
 
 std::unique_ptr<Work> Communicator::all_gather_async(const Tensor& input, const Tensor& output,
@@ -307,9 +324,8 @@ std::unique_ptr<Work> Communicator::all_gather_async(const Tensor& input, const 
   profiler::RecordFunction record(profiler::EventKind::Collective, "all_gather");
   check_all_gather("all_gather_async", input, output, counts);
   std::unique_ptr<detail::InFlight> in_flight = start_all_gather(input.data_ptr(), output.data_ptr(), counts, input.dtype());
-  const size_t r = static_cast<size_t>(rank_), W = counts.size();
-  const int64_t n = output.numel();
-  count(Collective::AllGather, n - counts[(r + 1) % W], n - counts[r], input.dtype(), record);
+  const RingElements moved = ring_all_gather(counts, rank_);
+  count(Collective::AllGather, moved.sent, moved.received, input.dtype(), record);
   return std::unique_ptr<Work>(new Work("all_gather", std::move(in_flight), nullptr));
 }
 
