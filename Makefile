@@ -4,6 +4,7 @@
 #   make fuzz    build the libFuzzer targets (clang, ASan+UBSan) and run each for FUZZ_RUNS executions (not in make test)
 #   make bench   build and run the benchmarks (JSON lines)
 #   make bench-zero  ZeRO's overlap_comm over MPI ranks: how much of the gradient reduction it hides (JSON lines)
+#   make bench-zero-model  the ZeRO step-time model calibrated here against real steps: W = 2, 3, 4, both MPI transports
 JOBS        ?= 2
 BUILD       ?= build
 ASAN_BUILD  ?= build-asan
@@ -14,7 +15,7 @@ CMAKE_FLAGS ?=
 # sanitizers' stack traces) compile a third faster than RelWithDebInfo's -O2 -g.
 ASAN_OPT_FLAGS ?= -O1 -g1 -DNDEBUG
 
-.PHONY: all deps configure build demo test test-release test-asan test-consumer test-docs docs fuzz bench bench-zero clean
+.PHONY: all deps configure build demo test test-release test-asan test-consumer test-docs docs fuzz bench bench-zero bench-zero-model clean
 
 all: build
 
@@ -76,6 +77,13 @@ bench: build
 # As root mpirun needs --allow-run-as-root; --oversubscribe runs more ranks than cores.
 bench-zero: build
 	for np in 2 4; do mpirun --allow-run-as-root --oversubscribe -np $$np $(BUILD)/bench/zero_overlap || exit 1; done
+
+# Shared memory (vader) and TCP loopback, each W and model: one calibration line and four stage lines per run.
+bench-zero-model: build
+	for transport in vader:shm tcp:tcp; do for np in 2 3 4; do for model in mlp gpt; do \
+	  mpirun --allow-run-as-root --oversubscribe --mca btl $${transport%%:*},self -np $$np \
+	    $(BUILD)/bench/zero_step_time --model $$model --transport $${transport##*:} || exit 1; \
+	done; done; done
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
