@@ -9,6 +9,7 @@
 //   for (auto& block : blocks)
 //     h = utils::checkpoint([&block](const TensorList& in) { return TensorList{block(in[0])}; }, {h})[0];
 //   loss_of(h).backward();   // gradients equal to the unchecheckpointed model's
+#include <any>
 #include <functional>
 
 #include "graft/graph/tensor.h"
@@ -20,6 +21,13 @@ struct CheckpointOptions {
   /// Run the recomputation with the global generator's state at forward time, so random ops (dropout) draw
   /// the same numbers both times; the state after backward is what it was before (PyTorch's default).
   bool preserve_rng_state = true;
+  /// How each input is kept between forward and backward, as torch.autograd.graph.saved_tensors_hooks' pack
+  /// and unpack do for saved tensors: whatever `pack_input(input)` returns is kept instead of the input (hold a
+  /// copy, not a view, for the input's memory to go), and backward recomputes from `unpack_input(kept)`, which
+  /// must have the input's shape and dtype. Both set, or neither (then the inputs themselves are kept,
+  /// version-checked). utils::partitioned_checkpoint keeps 1/W of each input this way.
+  std::function<std::any(const Tensor&)> pack_input{};
+  std::function<Tensor(const std::any&)> unpack_input{};
 };
 
 /// Runs `function(inputs)` without recording its intermediate tensors and returns its outputs; when one of
@@ -35,7 +43,9 @@ struct CheckpointOptions {
 /// `autograd::grad` the recomputed pass would still accumulate into the parameters' .grad()); and a
 /// parameter used both inside and outside the checkpointed function raises in backward (graft's engine
 /// does not run two passes through one node at once).
-/// @throws graft::Error when an input is undefined, or from `function` (in forward or in the recomputation).
+/// @throws graft::Error when an input is undefined, when only one of pack_input and unpack_input is set, when
+///   an unpacked input's shape or dtype differs from the input's, or from `function` (in forward or in the
+///   recomputation) and the hooks.
 TensorList checkpoint(const std::function<TensorList(const TensorList&)>& function, const TensorList& inputs,
                       const CheckpointOptions& options = {});
 
