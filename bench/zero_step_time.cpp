@@ -11,6 +11,7 @@
 //      polls the transfer between them, as ShardedOptimizer's gradient hooks do): the share of its time that
 //      went by during the products;
 //    - flops_per_second: the model's forward and backward (no ZeRO), with the FLOPs the description counts;
+//      measured again right before each stage's steps (the machine's speed drifts), and used for that stage;
 //    - optimizer_seconds_per_element: torch-style Adam over a flat tensor of the model's size.
 //    Rank 0 prints the machine as one JSON line (and writes it to --machine-out).
 // 2. Validation: the model trained with ShardedOptimizer at stages 0-3 (reduce buckets of a quarter of the
@@ -140,6 +141,16 @@ Workload make_workload(const std::string& name, int rank) {
   return w;
 }
 
+// FLOP/s of the model's forward and backward, without ZeRO (FLOPs as the description counts them).
+double compute_rate(zero::Communicator& comm, const Workload& w, const Options& o) {
+  const double t = timed(comm, o.steps, [&] {
+    Tensor loss = w.loss();
+    loss.backward();
+    w.model->zero_grad();
+  });
+  return 3 * w.description.forward_flops_per_sample() * static_cast<double>(w.description.micro_batch) / t;
+}
+
 zero::Machine calibrate(zero::Communicator& comm, const Workload& w, const Options& o, json& report) {
   const int W = comm.world_size();
   zero::Machine m;
@@ -220,15 +231,7 @@ zero::Machine calibrate(zero::Communicator& comm, const Workload& w, const Optio
     m.overlap_efficiency = std::clamp((alone - e) / std::max(c, 1e-9), 0.05, 1.0);
     report["overlap_probe"] = {{"reduce_scatter_ms", alone * 1e3}, {"computing_ms", c * 1e3}, {"exposed_ms", e * 1e3}};
   }
-  // The model's forward and backward, without ZeRO.
-  {
-    const double t = timed(comm, o.steps, [&] {
-      Tensor loss = w.loss();
-      loss.backward();
-      w.model->zero_grad();
-    });
-    m.flops_per_second = 3 * w.description.forward_flops_per_sample() * static_cast<double>(w.description.micro_batch) / t;
-  }
+  m.flops_per_second = compute_rate(comm, w, o);
   // Adam over the model's parameter count.
   {
     Tensor p = randn({w.description.parameters()}).requires_grad_(true);
@@ -292,9 +295,13 @@ int main(int argc, char** argv) {
       settings.stage = stage, settings.world_size = W;
       settings.reduce_bucket_size = std::max<int64_t>(1, w.description.parameters() / 4);
       const std::string trace = o.trace_dir.empty() ? "" : fmt::format("{}/stage{}_measured.json", o.trace_dir, stage);
+      // This VM's speed drifts between runs by up to 1.5x (seen in the MLP's calibrations): the compute rate is
+      // measured again next to each stage, the other parameters once.
+      zero::Machine now = machine;
+      now.flops_per_second = compute_rate(comm, w, o);
       const double measured = measure_stage(comm, w, o, stage, trace);
       if (comm.rank() != 0) continue;
-      const zero::StepTimePrediction p = zero::predict_step_time(w.description, settings, machine);
+      const zero::StepTimePrediction p = zero::predict_step_time(w.description, settings, now);
       if (!o.trace_dir.empty())
         zero::export_predicted_chrome_trace(p, fmt::format("{}/stage{}_predicted.json", o.trace_dir, stage));
       const double ratio = p.step_seconds / measured;

@@ -82,7 +82,8 @@ TensorList partitioned_checkpoint(Communicator& comm, const std::function<Tensor
   };
   partitioned.pack_input = [group](const Tensor& input) -> std::any {
     NoGradGuard no_grad;
-    if (!is_floating(input.dtype())) return input.detach();  // indices and masks are kept whole
+    // Indices and masks are kept whole, as is everything on one rank (nothing to split, no copy to make).
+    if (!is_floating(input.dtype()) || group->world_size() == 1) return input.detach();
     const int r = group->rank();
     const std::vector<int64_t> counts = shares(input.numel(), group->world_size());
     int64_t offset = 0;
