@@ -17,9 +17,9 @@
 #include <chrono>
 #include <cstdio>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "graft/graft.h"
+#include "mpi_bench.h"
 #include "graft/optim/zero/mpi/mpi_communicator.h"
 
 namespace {
@@ -87,14 +87,8 @@ Measured run(zero::Communicator& comm, const Options& o, int stage, bool overlap
   m.step_ms = 1000.0 * seconds / o.steps;
   m.forward_ms = 1000.0 * forward_seconds / o.steps;
   // Every rank's figures count: take the slowest rank's.
-  Tensor figures = tensor({m.comm_ms, m.step_ms, m.forward_ms}, {3}, kFloat64);
-  Tensor all = zeros({3 * comm.world_size()}, kFloat64);
-  comm.all_gather(figures, all);
-  for (int r = 0; r < comm.world_size(); ++r) {
-    m.comm_ms = std::max(m.comm_ms, all.data_ptr<double>()[3 * r]);
-    m.step_ms = std::max(m.step_ms, all.data_ptr<double>()[3 * r + 1]);
-    m.forward_ms = std::max(m.forward_ms, all.data_ptr<double>()[3 * r + 2]);
-  }
+  const std::vector<double> worst = bench::slowest(comm, {m.comm_ms, m.step_ms, m.forward_ms});
+  m.comm_ms = worst[0], m.step_ms = worst[1], m.forward_ms = worst[2];
   return m;
 }
 
@@ -118,8 +112,7 @@ int main(int argc, char** argv) {
   try {
     zero::MpiCommunicator comm;
     const int W = comm.world_size();
-    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    set_num_threads(std::max(1, cores / W));
+    bench::share_cores(W);
     for (int stage = 0; stage <= 3; ++stage) {
       Measured off = run(comm, o, stage, false), on = run(comm, o, stage, true);
       if (comm.rank() != 0) continue;

@@ -29,9 +29,9 @@
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "graft/graft.h"
+#include "mpi_bench.h"
 #include "graft/optim/zero/mpi/mpi_communicator.h"
 #include "graft/optim/zero/mpi/mpi_trace.h"
 #include "graft/optim/zero/step_time.h"
@@ -51,13 +51,7 @@ struct Options {
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// The largest of every rank's value (the slowest rank sets the pace).
-double slowest(zero::Communicator& comm, double value) {
-  Tensor all = zeros({comm.world_size()}, kFloat64);
-  comm.all_gather(tensor({value}, {1}, kFloat64), all);
-  const double* v = all.data_ptr<double>();
-  return *std::max_element(v, v + comm.world_size());
-}
+double slowest(zero::Communicator& comm, double value) { return bench::slowest(comm, {value})[0]; }
 
 // Median over `repeats` of fn's time, the slowest rank's, after a barrier.
 template <class Fn>
@@ -244,9 +238,9 @@ zero::Machine calibrate(zero::Communicator& comm, const Workload& w, const Optio
   return m;
 }
 
-double measure_stage(zero::Communicator& comm, const Workload& base, const Options& o, int stage, const std::string& trace) {
+// The slowest rank's median time per ShardedOptimizer step at `stage`, on a fresh copy of the workload.
+double measure_stage(zero::Communicator& comm, const Options& o, int stage, const std::string& trace) {
   Workload w = make_workload(o.model, comm.rank());
-  (void)base;
   zero::ShardedOptimizer opt(*w.model, zero::optimizer_factory<optim::Adam>(optim::AdamOptions(1e-4)), comm, stage);
   opt.set_reduce_bucket_size(std::max<int64_t>(1, w.description.parameters() / 4));
   auto train_step = [&] {
@@ -280,8 +274,7 @@ int main(int argc, char** argv) {
   try {
     zero::MpiCommunicator comm;
     const int W = comm.world_size();
-    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    set_num_threads(std::max(1, cores / W));
+    bench::share_cores(W);
     const Workload w = make_workload(o.model, comm.rank());
     json report{{"workload", "zero_step_time"}, {"model", o.model}, {"transport", o.transport}, {"world_size", W}};
     const zero::Machine machine = calibrate(comm, w, o, report);
@@ -299,7 +292,7 @@ int main(int argc, char** argv) {
       // measured again next to each stage, the other parameters once.
       zero::Machine now = machine;
       now.flops_per_second = compute_rate(comm, w, o);
-      const double measured = measure_stage(comm, w, o, stage, trace);
+      const double measured = measure_stage(comm, o, stage, trace);
       if (comm.rank() != 0) continue;
       const zero::StepTimePrediction p = zero::predict_step_time(w.description, settings, now);
       if (!o.trace_dir.empty())

@@ -145,16 +145,9 @@ double bytes_sent(const std::string& collective, double bytes, int W) {
   return collective == "all_reduce" ? 2 * share : share;
 }
 
-}  // namespace
-
-double collective_seconds(const std::string& collective, double bytes, int world_size, const Machine& machine) {
-  const char* op = "collective_seconds";
-  GRAFT_CHECK(collective == "all_gather" || collective == "reduce_scatter" || collective == "all_reduce",
-              "{}: collective must be all_gather, reduce_scatter or all_reduce, got '{}'", op, collective);
-  GRAFT_CHECK(world_size >= 1, "{}: world_size must be at least 1, got {}", op, world_size);
-  GRAFT_CHECK(bytes >= 0, "{}: bytes must not be negative, got {}", op, bytes);
+// collective_seconds on arguments already checked (the simulation checks the machine once, not per collective).
+double checked_collective_seconds(const std::string& collective, double bytes, int world_size, const Machine& machine) {
   if (world_size == 1) return 0;
-  check_machine(op, machine, world_size);
   const auto [alpha, beta] = ring_link(world_size, machine);
   const double W = world_size, steps = W - 1, chunk = bytes / W;
   const double gather = steps * (alpha + chunk * beta);
@@ -166,6 +159,18 @@ double collective_seconds(const std::string& collective, double bytes, int world
     return 2 * depth * (alpha + bytes * beta) + reduce_seconds(depth * bytes, machine);
   }
   return scatter + gather;
+}
+
+}  // namespace
+
+double collective_seconds(const std::string& collective, double bytes, int world_size, const Machine& machine) {
+  const char* op = "collective_seconds";
+  GRAFT_CHECK(collective == "all_gather" || collective == "reduce_scatter" || collective == "all_reduce",
+              "{}: collective must be all_gather, reduce_scatter or all_reduce, got '{}'", op, collective);
+  GRAFT_CHECK(world_size >= 1, "{}: world_size must be at least 1, got {}", op, world_size);
+  GRAFT_CHECK(bytes >= 0, "{}: bytes must not be negative, got {}", op, bytes);
+  if (world_size > 1) check_machine(op, machine, world_size);
+  return checked_collective_seconds(collective, bytes, world_size, machine);
 }
 
 StepTimePrediction predict_memory(const ModelDescription& model, const ZeroSettings& settings) {
@@ -305,12 +310,13 @@ StepTimePrediction predict_step_time(const ModelDescription& model, const ZeroSe
   const int W = z.world_size;
   const size_t L = model.layers.size();
   const double B = static_cast<double>(model.micro_batch);
-  auto seconds_of = [&](const std::string& c, double bytes) { return collective_seconds(c, bytes, W, machine); };
   StepSimulation sim(machine.overlap_efficiency);
+  // A collective's task id, or -1 where there is nothing to move.
   auto collective = [&](const std::string& c, double bytes) {
     if (W == 1 || bytes == 0) return -1;
-    p.communication_bytes += bytes_sent(c, bytes, W);
-    return sim.task(c, seconds_of(c, bytes), bytes_sent(c, bytes, W));
+    const double sent = bytes_sent(c, bytes, W);
+    p.communication_bytes += sent;
+    return sim.task(c, checked_collective_seconds(c, bytes, W, machine), sent);
   };
   auto some = [](int id) { return id < 0 ? std::vector<int>{} : std::vector<int>{id}; };
 
@@ -322,25 +328,26 @@ StepTimePrediction predict_step_time(const ModelDescription& model, const ZeroSe
     const bool prefetch = z.prefetch_bucket_size > 0;
     size_t issued = 0;  // layers [0, issued) have been started
     int64_t in_flight = 0;
+    auto start = [&](size_t at, size_t layer) {
+      if (gathers[layer] >= 0) release[at].push_back(gathers[layer]);
+    };
     for (size_t l = 0; l < L; ++l) {
       if (issued <= l) {
-        release[l].push_back(gathers[l]);
+        start(l, l);
         issued = l + 1;
       } else {
         in_flight -= model.layers[l].parameters;
       }
       while (prefetch && issued < L && in_flight + model.layers[issued].parameters <= z.prefetch_bucket_size) {
         in_flight += model.layers[issued].parameters;
-        release[l].push_back(gathers[issued++]);
+        start(l, issued++);
       }
     }
   }
   for (size_t l = 0; l < L; ++l) {
     const double seconds = model.layers[l].forward_flops_per_sample * B / machine.flops_per_second;
     p.forward_seconds += seconds;
-    std::vector<int> r = release[l];
-    r.erase(std::remove(r.begin(), r.end(), -1), r.end());
-    sim.segment("forward " + model.layers[l].name, seconds, r, some(gathers[l]));
+    sim.segment("forward " + model.layers[l].name, seconds, release[l], some(gathers[l]));
   }
   // Reduce buckets, from the last layer backwards; each closes once it holds reduce_bucket_size elements.
   std::vector<std::vector<int>> after(L);
