@@ -31,6 +31,7 @@ uint64_t Generator::below(uint64_t n) {
 }
 
 std::string Generator::get_state() const {
+  std::lock_guard<std::mutex> lock(mutex_);
   std::ostringstream os;
   os << seed_ << ' ' << engine_;
   return os.str();
@@ -42,14 +43,25 @@ void Generator::set_state(const std::string& state) {
   std::mt19937_64 engine;
   is >> seed >> engine;
   GRAFT_CHECK(!is.fail(), "Generator::set_state: not a generator state");
+  std::lock_guard<std::mutex> lock(mutex_);
   seed_ = seed;
   engine_ = engine;
 }
 
+namespace {
+thread_local Generator* thread_generator = nullptr;  // set by ThreadGeneratorGuard
+}  // namespace
+
 Generator& default_generator() {
-  static Generator gen;
-  return gen;
+  static Generator global;
+  return thread_generator != nullptr ? *thread_generator : global;
 }
+
+ThreadGeneratorGuard::ThreadGeneratorGuard(Generator& generator) : previous_(thread_generator) {
+  thread_generator = &generator;
+}
+
+ThreadGeneratorGuard::~ThreadGeneratorGuard() { thread_generator = previous_; }
 
 void manual_seed(uint64_t seed) {
   std::lock_guard<std::mutex> lock(default_generator().mutex());

@@ -24,6 +24,8 @@ class Generator {
   /// An integer uniform in [0, n) without modulo bias.
   uint64_t below(uint64_t n);
 
+  /// The seed and the engine's position, as text; set_state restores them. Both take mutex() themselves:
+  /// a caller must not hold it. @throws graft::Error when `state` is not a generator state.
   std::string get_state() const;
   void set_state(const std::string& state);
 
@@ -33,10 +35,29 @@ class Generator {
  private:
   std::mt19937_64 engine_;
   uint64_t seed_ = kDefaultSeed;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
 };
 
+/// The generator this thread's random ops draw from: the global one (seeded by manual_seed), unless a
+/// ThreadGeneratorGuard on this thread installed another.
 Generator& default_generator();
+
+/// Makes `generator` default_generator() on this thread for the guard's lifetime; other threads keep drawing
+/// from theirs, and the guard restores the previous one when it ends (guards nest). `generator` must outlive
+/// the guard. graft-specific (PyTorch has one CPU generator per process): graft runs ZeRO's in-process ranks
+/// as threads, and utils::checkpoint replays a forward's random draws through a guard, so a recomputation
+/// neither moves the global generator nor sees other threads' draws in between.
+class ThreadGeneratorGuard {
+ public:
+  explicit ThreadGeneratorGuard(Generator& generator);
+  ~ThreadGeneratorGuard();
+  ThreadGeneratorGuard(const ThreadGeneratorGuard&) = delete;
+  ThreadGeneratorGuard& operator=(const ThreadGeneratorGuard&) = delete;
+
+ private:
+  Generator* previous_;
+};
+
 /// torch.manual_seed: reseeds the global generator.
 void manual_seed(uint64_t seed);
 

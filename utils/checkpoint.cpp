@@ -16,18 +16,16 @@ namespace {
 
 using Body = std::function<TensorList(const TensorList&)>;
 
-// Sets the global generator to `state` for its lifetime and restores the state it found.
-class GeneratorStateGuard {
+// Random ops on this thread draw from a generator of its own, started at `state`, for the replay's lifetime:
+// the global generator is neither moved nor read meanwhile, so other threads (ZeRO's in-process ranks) may
+// keep drawing from it.
+class ReplayedGenerator {
  public:
-  explicit GeneratorStateGuard(const std::string& state) : previous_(default_generator().get_state()) {
-    default_generator().set_state(state);
-  }
-  ~GeneratorStateGuard() { default_generator().set_state(previous_); }
-  GeneratorStateGuard(const GeneratorStateGuard&) = delete;
-  GeneratorStateGuard& operator=(const GeneratorStateGuard&) = delete;
+  explicit ReplayedGenerator(const std::string& state) : guard_(generator_) { generator_.set_state(state); }
 
  private:
-  std::string previous_;
+  Generator generator_;
+  ThreadGeneratorGuard guard_;
 };
 
 // The checkpoint as a custom function: forward runs the body without a graph (Function::apply turns grad
@@ -95,9 +93,8 @@ struct Checkpoint : autograd::Function<Checkpoint> {
     const TensorList inputs = recomputation_inputs(ctx, options);
     TensorList outputs;
     {
-      // Random ops draw what they drew in forward; the generator is left as backward found it, also when the
-      // function throws.
-      std::optional<GeneratorStateGuard> rng;
+      // Random ops draw what they drew in forward; the global generator is left as it is.
+      std::optional<ReplayedGenerator> rng;
       if (options.preserve_rng_state) rng.emplace(ctx->saved_data["rng_state"].toStringRef());
       EnableGradGuard grad_on;
       outputs = body(inputs);

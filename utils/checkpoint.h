@@ -18,8 +18,10 @@ namespace graft::utils {
 
 /// torch.utils.checkpoint.checkpoint's options.
 struct CheckpointOptions {
-  /// Run the recomputation with the global generator's state at forward time, so random ops (dropout) draw
-  /// the same numbers both times; the state after backward is what it was before (PyTorch's default).
+  /// Run the recomputation with the generator's state at forward time, so random ops (dropout) draw the same
+  /// numbers both times; the global generator after backward is what it was before (PyTorch's default). The
+  /// replay draws from a generator of its own (ThreadGeneratorGuard): other threads drawing meanwhile neither
+  /// disturb it nor are disturbed.
   bool preserve_rng_state = true;
   /// How each input is kept between forward and backward, as torch.autograd.graph.saved_tensors_hooks' pack
   /// and unpack do for saved tensors: whatever `pack_input(input)` returns is kept instead of the input (hold a

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "graft/autograd/profiler.h"
+#include "graft/graph/generator.h"
 
 namespace graft::optim::zero {
 
@@ -159,9 +160,15 @@ void run_in_process(int world_size, const std::function<void(Communicator&)>& fn
   std::exception_ptr first_failure;
   std::vector<std::thread> threads;
   threads.reserve(static_cast<size_t>(world_size));
+  const std::string launch_state = default_generator().get_state();
   for (int r = 0; r < world_size; ++r) {
     threads.emplace_back([&, r] {
       SingleThreadedKernels one_thread;
+      // Each rank draws from a generator of its own, started where the caller's stood, as each MPI process
+      // has its own: ranks seeded alike draw alike, whatever the threads' interleaving.
+      Generator rank_generator;
+      rank_generator.set_state(launch_state);
+      ThreadGeneratorGuard own_generator(rank_generator);
       profiler::set_thread_name(fmt::format("rank {}", r));  // each rank is a track of its own in a trace
       try {
         fn(group.communicator(r));

@@ -83,7 +83,9 @@ class InProcessGroup {
 
 /// Runs fn on world_size threads, one per rank, each with its rank's InProcessCommunicator, and waits for all.
 /// Each thread limits OpenMP to one thread, so that every kernel runs the same way on every rank (and as in
-/// an MPI process of one thread). When a rank throws, the other ranks are released from their collectives
+/// an MPI process of one thread). Each rank's random ops draw from a generator of its own (default_generator()
+/// on that thread), started at the caller's generator's state, as each MPI process has its own: manual_seed
+/// in a rank reseeds that rank's generator only, and the caller's generator does not move. When a rank throws, the other ranks are released from their collectives
 /// and the first exception is rethrown here.
 /// @param timeout how long each collective waits for the other ranks (Communicator::set_timeout).
 /// @throws graft::Error when world_size < 1, and whatever the first failing rank threw.

@@ -3,6 +3,8 @@
 // function again in backward with the random numbers it drew in forward.
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "graft/graft.h"
 #include "graft/utils/checkpoint.h"
 #include "support/op_registry.h"  // uniform(shape, dtype, low, high, seed)
@@ -87,6 +89,65 @@ TEST(Checkpoint, DropoutDrawsTheSameMaskWhenRecomputedAndLeavesTheGeneratorAsBac
   const std::string after_forward = default_generator().get_state();
   sum(y).backward();
   EXPECT_EQ(default_generator().get_state(), after_forward);
+}
+
+// ZeRO's in-process ranks are threads that share the global generator. A recomputation replays forward's draws
+// from a generator of its own, so another thread drawing from the global one in the middle of it changes
+// neither the replayed mask nor, beyond its own draws, the global generator. (Restoring the global generator's
+// state instead, as before, handed the other thread the replayed numbers and shifted the mask.)
+TEST(Checkpoint, AnotherThreadDrawingDuringTheRecomputationChangesNeitherTheMaskNorTheReplay) {
+  Blocks net(1);
+  Tensor x = uniform({4, 8}, kFloat32, -1, 1, 11).requires_grad_(true);
+  manual_seed(13);
+  Tensor plain = net.block(0, x, 0.5);
+  const TensorList plain_grads = autograd::grad({sum(plain * plain)}, {x});
+
+  manual_seed(13);
+  std::string global_before_the_draw;
+  uint64_t drawn_by_the_other_thread = 0;
+  auto body = [&](const TensorList& in) {
+    if (GradMode::is_enabled()) {  // the recomputation in backward (forward runs without grad)
+      global_before_the_draw = [] {
+        std::string s;
+        std::thread([&s] { s = default_generator().get_state(); }).join();
+        return s;
+      }();
+      std::thread([&] {
+        Generator& g = default_generator();
+        std::lock_guard lock(g.mutex());
+        drawn_by_the_other_thread = g.next_u64();
+      }).join();
+    }
+    return TensorList{net.block(0, in[0], 0.5)};
+  };
+  Tensor y = utils::checkpoint(body, {x})[0];
+  EXPECT_TRUE(equal(plain, y));
+  const TensorList grads = autograd::grad({sum(y * y)}, {x});
+  EXPECT_TRUE(equal(plain_grads[0], grads[0])) << "the replayed mask differs from forward's";
+
+  // The other thread drew the global generator's next number, as it would have without the checkpoint.
+  Generator expected;
+  expected.set_state(global_before_the_draw);
+  EXPECT_EQ(drawn_by_the_other_thread, expected.next_u64());
+  EXPECT_EQ(default_generator().get_state(), expected.get_state());
+}
+
+TEST(Checkpoint, AThreadGeneratorGuardRedirectsOnlyItsOwnThreadAndNests) {
+  Generator& global = default_generator();
+  Generator a(1), b(2);
+  {
+    ThreadGeneratorGuard use_a(a);
+    EXPECT_EQ(&default_generator(), &a);
+    Generator* seen_by_another_thread = nullptr;
+    std::thread([&] { seen_by_another_thread = &default_generator(); }).join();
+    EXPECT_EQ(seen_by_another_thread, &global);
+    {
+      ThreadGeneratorGuard use_b(b);
+      EXPECT_EQ(&default_generator(), &b);
+    }
+    EXPECT_EQ(&default_generator(), &a);
+  }
+  EXPECT_EQ(&default_generator(), &global);
 }
 
 TEST(Checkpoint, WithoutPreservingTheGeneratorTheRecomputedMaskDiffers) {

@@ -32,6 +32,33 @@ T ordered(int world, int64_t i, int64_t n, DType dtype) {
   return acc;
 }
 
+// Ranks are threads, but each draws from a generator of its own, as MPI processes do: every rank draws what
+// the caller's generator would have drawn next, whatever the interleaving, and the caller's generator stays.
+TEST(InProcessCommunicator, EachRankDrawsFromAGeneratorOfItsOwnStartedAtTheCallers) {
+  manual_seed(4);
+  const Tensor first = randn({8}), second = randn({8});
+  manual_seed(4);
+  const std::string caller_state = default_generator().get_state();
+  constexpr int kWorld = 3;
+  std::vector<Tensor> firsts(kWorld), seconds(kWorld), reseeded(kWorld);
+  zero::run_in_process(kWorld, [&](zero::Communicator& comm) {
+    const auto r = static_cast<size_t>(comm.rank());
+    firsts[r] = randn({8});
+    comm.barrier();  // every rank has drawn once before any draws again
+    seconds[r] = randn({8});
+    manual_seed(100 + r);  // reseeds this rank's generator only
+    comm.barrier();
+    reseeded[r] = randn({8});
+  });
+  EXPECT_EQ(default_generator().get_state(), caller_state) << "the caller's generator moved";
+  for (size_t r = 0; r < kWorld; ++r) {
+    EXPECT_TRUE(equal(firsts[r], first)) << "rank " << r;
+    EXPECT_TRUE(equal(seconds[r], second)) << "rank " << r;
+    manual_seed(100 + r);
+    EXPECT_TRUE(equal(reseeded[r], randn({8}))) << "rank " << r;
+  }
+}
+
 TEST(InProcessCommunicator, AllReduceSumsInRankOrderOnEveryRank) {
   for (int world : {1, 2, 3, 4}) {
     const int64_t n = 11;  // not divisible by the world size

@@ -20,8 +20,10 @@ zero::ModelStateMemory measure(const TrainSetup& s, int world, int stage, int64_
       opt.backward(micro_batch_loss(s, model, data.input(s, 0, j), data.target(s, 0, j)));
     opt.step();
     memory[static_cast<size_t>(comm.rank())] = opt.memory();
-    *padded = opt.num_padded_parameters();
-    *psi = opt.num_parameters();
+    if (comm.rank() == 0) {  // one writer: the ranks are threads
+      *padded = opt.num_padded_parameters();
+      *psi = opt.num_parameters();
+    }
   });
   for (int r = 1; r < world; ++r) {
     EXPECT_EQ(memory[static_cast<size_t>(r)].bytes.total(), memory[0].bytes.total()) << "ranks hold equal shares";
