@@ -24,11 +24,11 @@ std::string index_str(IntList shape, int64_t flat) {
 // Addresses of every element of t, in logical order.
 std::vector<char*> element_addresses(const Tensor& t) {
   std::vector<char*> out;
-  detail::for_each_element(*t.impl(), [&](const char* p) { out.push_back(const_cast<char*>(p)); });
+  graft::detail::for_each_element(*t.impl(), [&](const char* p) { out.push_back(const_cast<char*>(p)); });
   return out;
 }
 
-double read(const char* p, DType dt) { return detail::read_as_double(p, dt); }
+double read(const char* p, DType dt) { return graft::detail::read_as_double(p, dt); }
 void write(char* p, DType dt, double v) {
   if (dt == kFloat64) *reinterpret_cast<double*>(p) = v;
   else *reinterpret_cast<float*>(p) = static_cast<float>(v);

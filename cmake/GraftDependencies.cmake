@@ -1,15 +1,10 @@
 # Third-party dependencies, all from Debian packages (scripts/install-deps.sh installs them).
 find_package(fmt REQUIRED)
-# oneDNN runs on GNU OpenMP, and graft's own parallel loops must share its thread pool: clang is pointed at
-# libgomp too (its default would be LLVM's libomp, a second pool).
-if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang" AND NOT OpenMP_CXX_FLAGS)
-  execute_process(COMMAND gcc -print-file-name=libgomp.so OUTPUT_VARIABLE GRAFT_LIBGOMP OUTPUT_STRIP_TRAILING_WHITESPACE)
-  set(OpenMP_CXX_FLAGS "-fopenmp=libgomp" CACHE STRING "")
-  set(OpenMP_CXX_LIB_NAMES "gomp" CACHE STRING "")
-  set(OpenMP_gomp_LIBRARY "${GRAFT_LIBGOMP}" CACHE FILEPATH "")
-  set(OpenMP_C_FLAGS "-fopenmp=libgomp" CACHE STRING "")
-  set(OpenMP_C_LIB_NAMES "gomp" CACHE STRING "")
-endif()
+# oneDNN runs on GNU OpenMP, and graft's own parallel loops must share its thread pool. GCC builds use
+# libgomp. clang compiles no `#pragma omp` for libgomp (-fopenmp=libgomp only links it), so clang builds
+# (the sanitizer and fuzz trees) use LLVM's libomp, which also implements libgomp's ABI (GOMP_*, versioned as
+# libgomp's): linked directly, it comes before the libgomp that oneDNN and OpenBLAS load, so their parallel
+# regions run on libomp too -- still one pool (tests/graph/threads_test.cpp checks which runtime answers).
 find_package(OpenMP REQUIRED)
 find_package(ZLIB REQUIRED)
 find_package(nlohmann_json REQUIRED)

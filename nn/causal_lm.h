@@ -26,6 +26,7 @@ class CausalLM : public Module {
   using Module::Module;
   /// A fresh state for `batch` sequences.
   virtual std::unique_ptr<DecoderState> new_state(int64_t batch) = 0;
+  using Module::forward;  // the one-tensor forward stays callable (a full pass, where the model defines one)
   /// tokens: (B, T) int64, the next T tokens of each sequence. Returns their logits (B, T, vocab_size())
   /// and advances `state` by T. A fresh state with the whole sequence is a full forward pass.
   virtual Tensor forward(const Tensor& tokens, DecoderState& state) = 0;

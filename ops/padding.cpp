@@ -68,7 +68,7 @@ Tensor pad_adjoint(const Tensor& gy, const PadSpec& spec) {
   return gx;
 }
 
-PadMode mode_of(std::string_view mode) {
+PadMode pad_mode_of(std::string_view mode) {
   if (mode == "constant") return PadMode::Constant;
   if (mode == "reflect") return PadMode::Reflect;
   if (mode == "replicate") return PadMode::Replicate;
@@ -82,7 +82,7 @@ Tensor pad(const Tensor& input, IntList pad, std::string_view mode_name, double 
   GRAFT_RECORD_FUNCTION("pad", input);
   constexpr const char* op = "pad";
   check_defined(op, "input", input);
-  const PadMode mode = mode_of(mode_name);
+  const PadMode mode = pad_mode_of(mode_name);
   const std::string pads = fmt::format("({})", fmt::join(pad.begin(), pad.end(), ", "));
   GRAFT_CHECK(pad.size() % 2 == 0, "{}: the padding must have an even number of values ((before, after) pairs from the "
               "last dim), got {}", op, pads);

@@ -81,7 +81,7 @@ Tensor simple_cell(const char* op, bool relu_activation, const Tensor& input, co
 
 // ---------------------------------------------------------------- the fused layer
 
-RnnMode mode_of(std::string_view mode) {
+RnnMode rnn_mode_of(std::string_view mode) {
   if (mode == "RNN_TANH") return RnnMode::Tanh;
   if (mode == "RNN_RELU") return RnnMode::Relu;
   if (mode == "LSTM") return RnnMode::Lstm;
@@ -167,7 +167,7 @@ std::tuple<Tensor, Tensor, Tensor> rnn_layer(std::string_view mode_name, const T
                                              const Tensor& b_hh, const Tensor& w_hr, const Tensor& lengths, bool reverse) {
   GRAFT_RECORD_FUNCTION("rnn_layer", input, h0, c0, w_ih, w_hh, b_ih, b_hh, w_hr, lengths);
   constexpr const char* op = "rnn_layer";
-  const RnnMode mode = mode_of(mode_name);
+  const RnnMode mode = rnn_mode_of(mode_name);
   const bool lstm = mode == RnnMode::Lstm;
   const int64_t gates = kernels::rnn_gate_count(mode);
   check_defined(op, "input", input);

@@ -24,6 +24,7 @@ class CrossAttention : public Module {
   CrossAttention(int64_t embed_dim, std::optional<int64_t> context_dim = std::nullopt, bool bias = true,
                  double dropout = 0.0, DType dtype = kFloat32);
 
+  using Module::forward;
   Tensor forward(const Tensor& x, const Tensor& context, const Tensor& attn_mask = {}, bool is_causal = false);
   std::string extra_repr() const override;
 

@@ -15,9 +15,6 @@ namespace graft::kernels {
 
 namespace {
 
-// Below this many multiply-adds a tile product runs faster in plain loops than through sgemm.
-constexpr int64_t kTinyMacs = 16 * 16 * 16;
-
 // Row-major C (M x N) = alpha * op(A) * op(B) + beta * C, with op(X) = X^T when the flag is set and beta
 // 0 or 1. A tile product: float32 goes to sgemm, everything else (and tiny tiles) to loops ordered so the
 // innermost one runs along contiguous rows.

@@ -18,8 +18,6 @@ Tensor zeros_like_scalar(const Tensor& out) {
   return z;
 }
 
-// Below this many multiply-adds a plain loop beats any library call (see ../shared/notes/onednn.md).
-constexpr int64_t kTinyMacs = 16 * 16 * 16;
 // Below this many multiply-adds sgemm is faster on one thread than on two.
 constexpr int64_t kSingleThreadMacs = 64 * 64 * 64;
 // Up to this many multiply-adds per product, a batch with at least two products per thread runs one

@@ -245,12 +245,6 @@ struct MeanOp : SumOp<T, TO> {
   TO finish(Acc a, int64_t) const { return static_cast<TO>(a / count); }  // 0/0 is NaN
 };
 
-template <class T>
-bool is_nan(T v) {
-  if constexpr (std::is_floating_point_v<T>) return std::isnan(v);
-  else return false;
-}
-
 // c beats b: larger (smaller) or a NaN against a number. Written without branches so that loops of it
 // vectorise.
 template <class T, bool Largest>

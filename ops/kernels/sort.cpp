@@ -13,12 +13,6 @@ namespace graft::kernels {
 
 namespace {
 
-template <class T>
-bool is_nan(T v) {
-  if constexpr (is_floating_type_v<T>) return std::isnan(static_cast<opmath_t<T>>(v));
-  else return false;
-}
-
 // "a comes before b": ascending with NaN last, or descending with NaN first.
 template <class T>
 bool before(T a, T b, bool descending) {

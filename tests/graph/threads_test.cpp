@@ -2,10 +2,12 @@
 // count while the CPUs are oversubscribed (the ThreadGovernor rule, fed synthetic observations here), and the
 // ThreadBudget that hands the chosen count to oneDNN.
 #include <gtest/gtest.h>
+#include <dlfcn.h>
 #include <omp.h>
 #include <sched.h>
 
 #include <chrono>
+#include <string>
 #include <vector>
 
 #include "graft/graph/error.h"
@@ -30,6 +32,29 @@ class Threads : public ::testing::Test {
   int saved_threads_ = omp_get_max_threads();
   bool saved_adaptive_ = adaptive_threads();
 };
+
+// The file that defines `symbol` for a lookup in the global scope, which is where oneDNN's and OpenBLAS's
+// calls into OpenMP are bound; empty when no loaded library defines it.
+std::string library_defining(const char* symbol, const char* version = nullptr) {
+  void* address = version ? dlvsym(RTLD_DEFAULT, symbol, version) : dlsym(RTLD_DEFAULT, symbol);
+  Dl_info info{};
+  if (address == nullptr || dladdr(address, &info) == 0 || info.dli_fname == nullptr) return {};
+  return info.dli_fname;
+}
+
+// One thread pool: the runtime that runs oneDNN's regions (GOMP_parallel, libgomp's entry point) is the one
+// graft's thread count goes to (omp_set_num_threads) and, in a clang build, the one graft's own regions
+// start from (__kmpc_fork_call, libomp's entry point, which then must win over the libgomp oneDNN loads).
+TEST_F(Threads, OneDnnAndGraftsOwnLoopsRunOnOneOpenMpRuntime) {
+  const std::string gomp_parallel = library_defining("GOMP_parallel", "GOMP_4.0");
+  const std::string thread_count = library_defining("omp_set_num_threads");
+  ASSERT_FALSE(gomp_parallel.empty()) << "no OpenMP runtime with libgomp's ABI is loaded";
+  EXPECT_EQ(gomp_parallel, thread_count);
+  const std::string llvm_fork = library_defining("__kmpc_fork_call");
+  if (!llvm_fork.empty()) {
+    EXPECT_EQ(llvm_fork, gomp_parallel);
+  }
+}
 
 TEST_F(Threads, SetNumThreadsIsTheOpenMpCountAndRejectsLessThanOne) {
   set_num_threads(3);

@@ -16,8 +16,6 @@ using nn::MultiheadAttention;
 
 namespace {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-
 std::tuple<Tensor, Tensor> run(MultiheadAttention& m, const Call& c) {
   return m.forward(c.query, c.key, c.value, c.key_padding_mask, c.need_weights, c.attn_mask, c.average_attn_weights,
                    c.is_causal);

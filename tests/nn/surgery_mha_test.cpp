@@ -216,6 +216,7 @@ class Encoder : public nn::Module {
     if (with_cross)
       register_module("cross", std::make_shared<MultiheadAttention>(8, 2, dropout, true, false, false, 6, 6, true));
   }
+  using Module::forward;
   std::tuple<Tensor, Tensor> forward(const Tensor& x, const Tensor& context, const Tensor& padding) {
     Tensor h = x;
     for (size_t i = 0; i < blocks->size(); ++i) h = (*blocks)[i]->forward(h);
