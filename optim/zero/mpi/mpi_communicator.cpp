@@ -68,9 +68,9 @@ constexpr int kArrivalTag = 32767;
 std::atomic<bool> job_broken_flag{false};
 
 int64_t collective_code(const char* op) {
-  int64_t code = 0;
-  for (const char* c = op; *c; ++c) code = code * 31 + *c;
-  return code;
+  uint64_t code = 0;  // unsigned, so the hash wraps instead of overflowing (undefined for int64_t)
+  for (const char* c = op; *c; ++c) code = code * 31 + static_cast<unsigned char>(*c);
+  return static_cast<int64_t>(code);
 }
 
 }  // namespace
