@@ -43,14 +43,15 @@ test-release: build
 # The sanitizer tree is built by clang, which has libFuzzer: the library carries the fuzzer's coverage
 # instrumentation, so one build serves the whole suite under ASan+UBSan (clang's UBSan also checks float -> int
 # conversions) and the four fuzz programs, which ctest runs for FUZZ_RUNS executions each from their committed
-# corpora (tests/fuzz/<target>/{seeds,regressions}). The MPI tests run under the sanitizers too. Its OpenMP
-# is LLVM's libomp (cmake/GraftDependencies.cmake).
+# corpora (tests/fuzz/<target>/{seeds,regressions}). The MPI tests and the examples (each in its --quick
+# mode, zero_checkpoint's tool included) run under the sanitizers too. Its OpenMP is LLVM's libomp
+# (cmake/GraftDependencies.cmake).
 asan-configure: deps
 	@scripts/install-deps.sh clang libomp-dev
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$(ASAN_OPT_FLAGS)" \
 	  -DGRAFT_SANITIZE=ON -DGRAFT_FUZZ=ON -DGRAFT_FUZZ_RUNS=$(FUZZ_RUNS) -DGRAFT_UNITY_LIBRARY=ON \
-	  -DGRAFT_BUILD_EXAMPLES=OFF -DGRAFT_BUILD_BENCH=OFF $(CMAKE_FLAGS)
+	  -DGRAFT_BUILD_EXAMPLES=ON -DGRAFT_BUILD_BENCH=OFF $(CMAKE_FLAGS)
 
 test-asan: asan-configure
 	cmake --build $(ASAN_BUILD) -j$(JOBS)

@@ -155,7 +155,6 @@ int main(int argc, char** argv) {
     for (int64_t epoch = 1; epoch <= flags.epochs; ++epoch) {
       ProgressBar bar(fmt::format("epoch {}/{}", epoch, flags.epochs), loader.size());
       double autograd_loss_sum = 0;
-      int64_t autograd_correct = 0;
       for (const auto& [x, y] : loader) {
         const Step m = manual_step(manual, x, y, kClasses);
         const Step a = autograd_step(autograd, x, y);
@@ -163,7 +162,6 @@ int main(int argc, char** argv) {
         sgd_step(manual, m.grads, flags.lr);
         sgd_step(autograd, a.grads, flags.lr);
         autograd_loss_sum += a.loss;
-        autograd_correct += a.correct;
         bar.update(x.size(0), m.loss, m.correct);
       }
       epochs.push_back(static_cast<double>(epoch));
