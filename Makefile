@@ -14,6 +14,9 @@ CMAKE_FLAGS ?=
 # The sanitizer build is the slowest step of make test: -O1 and line tables only (-g1, enough for the
 # sanitizers' stack traces) compile a third faster than RelWithDebInfo's -O2 -g.
 ASAN_OPT_FLAGS ?= -O1 -g1 -DNDEBUG
+# What both clang sanitizer trees (ASan+UBSan, TSan) are configured with; the library compiles in unity batches.
+CLANG_SANITIZER_CMAKE = -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$(ASAN_OPT_FLAGS)" -DGRAFT_UNITY_LIBRARY=ON -DGRAFT_BUILD_BENCH=OFF
 
 .PHONY: all deps configure build demo test test-release asan-configure test-asan test-tsan test-consumer test-docs docs fuzz bench bench-zero bench-zero-model clean
 
@@ -48,10 +51,8 @@ test-release: build
 # (cmake/GraftDependencies.cmake).
 asan-configure: deps
 	@scripts/install-deps.sh clang libomp-dev
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$(ASAN_OPT_FLAGS)" \
-	  -DGRAFT_SANITIZE=ON -DGRAFT_FUZZ=ON -DGRAFT_FUZZ_RUNS=$(FUZZ_RUNS) -DGRAFT_UNITY_LIBRARY=ON \
-	  -DGRAFT_BUILD_EXAMPLES=ON -DGRAFT_BUILD_BENCH=OFF $(CMAKE_FLAGS)
+	cmake -S . -B $(ASAN_BUILD) $(CLANG_SANITIZER_CMAKE) -DGRAFT_SANITIZE=ON -DGRAFT_FUZZ=ON \
+	  -DGRAFT_FUZZ_RUNS=$(FUZZ_RUNS) -DGRAFT_BUILD_EXAMPLES=ON $(CMAKE_FLAGS)
 
 test-asan: asan-configure
 	cmake --build $(ASAN_BUILD) -j$(JOBS)
@@ -63,10 +64,7 @@ test-asan: asan-configure
 TSAN_SUITES ?= zero data utils
 test-tsan: deps
 	@scripts/install-deps.sh clang libomp-dev
-	cmake -S . -B $(TSAN_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
-	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$(ASAN_OPT_FLAGS)" -DGRAFT_TSAN=ON \
-	  -DGRAFT_UNITY_LIBRARY=ON \
-	  -DGRAFT_BUILD_EXAMPLES=OFF -DGRAFT_BUILD_BENCH=OFF $(CMAKE_FLAGS)
+	cmake -S . -B $(TSAN_BUILD) $(CLANG_SANITIZER_CMAKE) -DGRAFT_TSAN=ON -DGRAFT_BUILD_EXAMPLES=OFF $(CMAKE_FLAGS)
 	cmake --build $(TSAN_BUILD) -j$(JOBS) --target $(addsuffix _tests,$(TSAN_SUITES))
 	cd $(TSAN_BUILD) && ctest --output-on-failure -j$(JOBS) -R '^($(subst $() ,|,$(strip $(TSAN_SUITES))))$$'
 
