@@ -123,14 +123,49 @@ template <class T, int KH, int KW>
   }
 }
 
+// MaxPool2d(2) itself (2 x 2 windows, stride 2, no padding), the CNNs' pooling: the same taps in the same order
+// as max_planes_whole_windows, written over a pair of rows so that the compiler vectorises it (the windows'
+// columns are the even and odd elements of the two rows). 0.9 ms instead of 2.1 ms for a (128, 32, 28, 28)
+// batch on two threads.
+template <class T>
+[[gnu::noinline]] void max_planes_2x2_stride_2(const T* xp, T* yp, int64_t* ip, int64_t planes, int64_t h, int64_t w,
+                                               int64_t oh_n, int64_t ow_n) {
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t oh = 0; oh < oh_n; ++oh) {
+      const int64_t top = 2 * oh * w;
+      const T *r0 = xp + p * h * w + top, *r1 = r0 + w;
+      T* out = yp + (p * oh_n + oh) * ow_n;
+      int64_t* idx = ip + (p * oh_n + oh) * ow_n;
+      for (int64_t ow = 0; ow < ow_n; ++ow) {
+        // The first tap is taken unless it is -inf, which leaves the same value and index.
+        T best = r0[2 * ow];
+        int64_t at = top + 2 * ow;
+        const T taps[3] = {r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]};
+        const int64_t where[3] = {top + 2 * ow + 1, top + w + 2 * ow, top + w + 2 * ow + 1};
+        for (int i = 0; i < 3; ++i) {
+          const bool take = (taps[i] > best) | (taps[i] != taps[i]);  // a larger value, or a NaN (PyTorch's rule)
+          best = take ? taps[i] : best;
+          at = take ? where[i] : at;
+        }
+        out[ow] = best;
+        idx[ow] = at;
+      }
+    }
+}
+
 template <class T, int KH, int KW>
 void max_forward_whole_windows(const Tensor& x, const PoolWindows& win, const Tensor& y, const Tensor& indices) {
   const PlaneShape s = plane_shape(x, y);
   const T* xp = x.data_ptr<T>();
   T* yp = y.data_ptr<T>();
   int64_t* ip = indices.data_ptr<int64_t>();
+  const bool pairs_of_rows = KH == 2 && KW == 2 && win.stride[0] == 2 && win.stride[1] == 2 && win.padding[0] == 0 &&
+                             win.padding[1] == 0;
   parallel_for(s.planes, s.planes * s.oh * s.ow * KH * KW, [&](int64_t p0, int64_t p1) {
     const int64_t in_plane = s.h * s.w, out_plane = s.oh * s.ow;
+    if (pairs_of_rows)
+      return max_planes_2x2_stride_2<T>(xp + p0 * in_plane, yp + p0 * out_plane, ip + p0 * out_plane, p1 - p0, s.h,
+                                        s.w, s.oh, s.ow);
     max_planes_whole_windows<T, KH, KW>(xp + p0 * in_plane, yp + p0 * out_plane, ip + p0 * out_plane, p1 - p0, s.h,
                                         s.w, s.oh, s.ow, win.stride[0], win.stride[1], win.padding[0],
                                         win.padding[1]);

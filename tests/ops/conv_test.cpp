@@ -120,6 +120,35 @@ TEST(Conv, OneDnnAgreesWithTheLoopsOnACnnLayer) {
     EXPECT_TRUE(allclose(fast[i], slow[i], 1e-4, 1e-4)) << "result " << i;
 }
 
+// One input channel (a first layer on grey images) has a weight gradient of graft's own rather than oneDNN's:
+// every geometry, planes shorter and longer than a vector, more samples than one chunk, with and without bias.
+TEST(Conv, OneInputChannelsWeightGradientAgreesWithTheLoops) {
+  struct Case {
+    Shape x, w;
+    int64_t stride, padding, dilation;
+    bool bias;
+  };
+  for (const Case& c : {Case{{20, 1, 28, 28}, {8, 1, 3, 3}, 1, 1, 1, true}, Case{{3, 1, 9, 7}, {5, 1, 3, 2}, 2, 0, 1, true},
+                        Case{{9, 1, 13, 17}, {4, 1, 5, 5}, 1, 3, 2, false}, Case{{2, 1, 4, 4}, {3, 1, 7, 7}, 3, 3, 1, true},
+                        Case{{1, 1, 1, 30}, {6, 1, 1, 4}, 1, 0, 3, true}}) {
+    SCOPED_TRACE(fmt::format("x {} w {} stride {} padding {} dilation {}", shape_str(c.x), shape_str(c.w), c.stride,
+                             c.padding, c.dilation));
+    Tensor x = uniform(c.x, kFloat32, -1, 1, 5), w0 = uniform(c.w, kFloat32, -0.5, 0.5, 6);
+    Tensor b0 = c.bias ? uniform({c.w[0]}, kFloat32, -1, 1, 7) : Tensor();
+    auto run = [&](bool reference) {
+      ReferenceKernelsGuard guard(reference);
+      Tensor w = w0.clone().requires_grad_(), b = c.bias ? b0.clone().requires_grad_() : Tensor();
+      Tensor y = F::conv2d(x, w, b, c.stride, c.padding, c.dilation);
+      Tensor v = uniform(y.shape(), kFloat32, -1, 1, 8);
+      return c.bias ? autograd::grad({y}, {w, b}, {v}) : autograd::grad({y}, {w}, {v});
+    };
+    TensorList fast = run(false), slow = run(true);
+    for (size_t i = 0; i < fast.size(); ++i)
+      EXPECT_TRUE(allclose(fast[i], slow[i], 1e-4, 1e-4)) << (i == 0 ? "weight" : "bias") << "\n"
+                                                          << fast[i] << "\n" << slow[i];
+  }
+}
+
 TEST(Conv, SecondDerivativesMatchPyTorchsIdentities) {
   // d/dw <v, conv2d(x, w)> is bilinear in (x, v): differentiating it again in x gives conv_transpose of v.
   Tensor x = uniform({1, 2, 4, 4}, kFloat64, -1, 1, 1).requires_grad_(), w = uniform({3, 2, 3, 3}, kFloat64, -1, 1, 2);

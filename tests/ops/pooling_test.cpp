@@ -161,15 +161,18 @@ TEST(Pooling, WholeWindowFastPathAgreesWithTheLoops) {
   for (DType dt : {kFloat32, kFloat64})
     for (int64_t k : {2, 3}) {
       SCOPED_TRACE(fmt::format("{} kernel {}", dtype_name(dt), k));
-      Tensor x = graft::testing::indices({2, 3, 13, 11}, 5, 7).to(dt);  // small integers: many ties
-      x.view({-1}).narrow(0, 17, 1).fill_(std::numeric_limits<double>::quiet_NaN());
-      x.view({-1}).narrow(0, 100, 2).fill_(std::numeric_limits<double>::quiet_NaN());
-      for (int64_t stride : {k, int64_t{1}, int64_t{2}}) {
-        auto [y, i] = F::max_pool2d_with_indices(x, k, stride);
-        ReferenceKernelsGuard loops;
-        auto [y_ref, i_ref] = F::max_pool2d_with_indices(x, k, stride);
-        EXPECT_TRUE(equal(i, i_ref)) << "stride " << stride;
-        EXPECT_TRUE(allclose(y, y_ref, 0, 0, /*equal_nan=*/true)) << "stride " << stride;
+      // Rows shorter than a vector of outputs, and (MaxPool2d(2)'s vectorised path) longer ones.
+      for (const Shape& shape : {Shape{2, 3, 13, 11}, Shape{2, 2, 7, 45}}) {
+        Tensor x = graft::testing::indices(shape, 5, 7).to(dt);  // small integers: many ties
+        for (int64_t at : {17, 100, 101, 130, 131, 176, 222})  // NaNs at every tap position of some window
+          x.view({-1}).narrow(0, at, 1).fill_(std::numeric_limits<double>::quiet_NaN());
+        for (int64_t stride : {k, int64_t{1}, int64_t{2}}) {
+          auto [y, i] = F::max_pool2d_with_indices(x, k, stride);
+          ReferenceKernelsGuard loops;
+          auto [y_ref, i_ref] = F::max_pool2d_with_indices(x, k, stride);
+          EXPECT_TRUE(equal(i, i_ref)) << "shape " << shape << " stride " << stride;
+          EXPECT_TRUE(allclose(y, y_ref, 0, 0, /*equal_nan=*/true)) << "shape " << shape << " stride " << stride;
+        }
       }
     }
 }
