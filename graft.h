@@ -3,6 +3,7 @@
 // This header pulls in the whole public API.
 #include "graft/autograd/custom_function.h"
 #include "graft/autograd/engine.h"
+#include "graft/autograd/chrome_trace.h"
 #include "graft/autograd/profiler.h"
 #include "graft/graph/grad_mode.h"
 #include "graft/graph/autocast_mode.h"

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "graft/autograd/chrome_trace.h"
 #include "graft/autograd/profiler.h"
 #include "graft/graph/atomic_file.h"
 #include "graft/graph/error.h"
@@ -165,32 +166,16 @@ std::string profile::table(const std::string& sort_by, int row_limit) const {
 
 std::string profile::chrome_trace(int pid, const std::string& process_name, double offset_us) const {
   check_stopped("chrome_trace");
-  nlohmann::json trace = nlohmann::json::array();
-  trace.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", pid}, {"tid", 0}, {"args", {{"name", process_name}}}});
-  for (const auto& [number, name] : threads_) {
-    trace.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", pid}, {"tid", number}, {"args", {{"name", name}}}});
-    trace.push_back(
-        {{"name", "thread_sort_index"}, {"ph", "M"}, {"pid", pid}, {"tid", number}, {"args", {{"sort_index", number}}}});
-  }
+  ChromeTrace trace(pid, process_name);
+  for (const auto& [number, name] : threads_) trace.name_thread(number, name);
   for (const FunctionEvent& e : events_) {
-    nlohmann::json args = nlohmann::json::object();
-    if (!e.input_shapes.empty()) {
-      nlohmann::json dims = nlohmann::json::array();
-      for (const Shape& s : e.input_shapes) dims.push_back(std::vector<int64_t>(s.begin(), s.end()));
-      args["Input Dims"] = std::move(dims);
-    }
-    if (e.cpu_memory_usage != 0) args["Memory (bytes)"] = e.cpu_memory_usage;
-    for (const auto& [key, value] : e.args) args[key] = value;
-    trace.push_back({{"name", e.name},
-                     {"cat", kind_name(e.kind)},
-                     {"ph", "X"},
-                     {"ts", e.start_us + offset_us},
-                     {"dur", e.cpu_time_total_us},
-                     {"pid", pid},
-                     {"tid", e.thread},
-                     {"args", std::move(args)}});
+    std::vector<std::pair<std::string, int64_t>> figures;
+    if (e.cpu_memory_usage != 0) figures.emplace_back("Memory (bytes)", e.cpu_memory_usage);
+    figures.insert(figures.end(), e.args.begin(), e.args.end());
+    trace.add_event(e.name, kind_name(e.kind), e.thread, e.start_us + offset_us, e.cpu_time_total_us, figures,
+                    e.input_shapes);
   }
-  return nlohmann::json{{"traceEvents", std::move(trace)}, {"displayTimeUnit", "ms"}}.dump() + "\n";
+  return trace.dump();
 }
 
 void profile::export_chrome_trace(const std::string& path) const {

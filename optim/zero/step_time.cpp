@@ -5,6 +5,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "graft/autograd/chrome_trace.h"
 #include "graft/graph/atomic_file.h"
 #include "graft/graph/error.h"
 #include "graft/nn/module.h"
@@ -390,25 +391,17 @@ StepTimePrediction predict_step_time(const ModelDescription& model, const ZeroSe
 
 std::string predicted_chrome_trace(const StepTimePrediction& prediction, int pid, const std::string& process_name,
                                    double offset_us) {
-  nlohmann::json trace = nlohmann::json::array();
-  trace.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", pid}, {"tid", 0}, {"args", {{"name", process_name}}}});
-  const std::vector<std::string> tracks = {"compute", "communication"};
-  for (size_t k = 0; k < tracks.size(); ++k)
-    trace.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", pid}, {"tid", k + 1}, {"args", {{"name", tracks[k]}}}});
+  autograd::profiler::ChromeTrace trace(pid, process_name);
+  trace.name_thread(1, "compute");
+  trace.name_thread(2, "communication");
   for (const PredictedEvent& e : prediction.timeline) {
-    const size_t tid = e.track == "compute" ? 1 : 2;
-    nlohmann::json args = nlohmann::json::object();
-    if (e.bytes > 0) args["bytes"] = e.bytes;
-    trace.push_back({{"name", e.name},
-                     {"cat", tid == 1 ? (e.name == "wait" ? "wait" : "compute") : "collective"},
-                     {"ph", "X"},
-                     {"ts", e.start_seconds * 1e6 + offset_us},
-                     {"dur", e.duration_seconds * 1e6},
-                     {"pid", pid},
-                     {"tid", tid},
-                     {"args", std::move(args)}});
+    const bool compute = e.track == "compute";
+    std::vector<std::pair<std::string, int64_t>> figures;
+    if (e.bytes > 0) figures.emplace_back("bytes", std::llround(e.bytes));  // whole bytes, as measured traces give
+    trace.add_event(e.name, compute ? (e.name == "wait" ? "wait" : "compute") : "collective", compute ? 1 : 2,
+                    e.start_seconds * 1e6 + offset_us, e.duration_seconds * 1e6, figures);
   }
-  return nlohmann::json{{"traceEvents", std::move(trace)}, {"displayTimeUnit", "ms"}}.dump() + "\n";
+  return trace.dump();
 }
 
 void export_predicted_chrome_trace(const StepTimePrediction& prediction, const std::string& path) {
