@@ -13,13 +13,6 @@ using optim::zero::Communicator;
 
 namespace {
 
-// The elements rank r keeps of n: n / W of them, the first n % W ranks one more.
-std::vector<int64_t> shares(int64_t n, int W) {
-  std::vector<int64_t> counts(static_cast<size_t>(W), n / W);
-  for (int64_t r = 0; r < n % W; ++r) ++counts[static_cast<size_t>(r)];
-  return counts;
-}
-
 // FNV-1a over the input's shape, dtype and bytes: equal inputs hash equal on every rank.
 int64_t fingerprint(const Tensor& t) {
   uint64_t h = 1469598103934665603ull;
@@ -85,7 +78,7 @@ TensorList partitioned_checkpoint(Communicator& comm, const std::function<Tensor
     // Indices and masks are kept whole, as is everything on one rank (nothing to split, no copy to make).
     if (!is_floating(input.dtype()) || group->world_size() == 1) return input.detach();
     const int r = group->rank();
-    const std::vector<int64_t> counts = shares(input.numel(), group->world_size());
+    const std::vector<int64_t> counts = group->balanced_counts(input.numel());
     int64_t offset = 0;
     for (int s = 0; s < r; ++s) offset += counts[static_cast<size_t>(s)];
     return Share{input.shape(), input.numel(),
@@ -96,7 +89,7 @@ TensorList partitioned_checkpoint(Communicator& comm, const std::function<Tensor
     if (const Tensor* whole = std::any_cast<Tensor>(&kept)) return *whole;
     const Share& share = std::any_cast<const Share&>(kept);
     Tensor whole = empty({share.numel}, share.elements.dtype());
-    group->all_gather(share.elements, whole, shares(share.numel, group->world_size()));
+    group->all_gather(share.elements, whole, group->balanced_counts(share.numel));
     return whole.reshape(IntList(share.shape.data(), share.shape.size()));
   };
   return checkpoint(function, inputs, partitioned);

@@ -145,6 +145,11 @@ class Communicator {
   void broadcast(const Tensor& buffer, int root);
   void barrier();
 
+  /// How n elements split over the ranks as evenly as possible, in rank order: n / world_size() each, the
+  /// first n % world_size() ranks one more (the chunks all_reduce reduces; the counts for the variable-size
+  /// all_gather of a partitioned tensor).
+  std::vector<int64_t> balanced_counts(int64_t n) const;
+
   /// PyTorch's default process-group timeout.
   static constexpr std::chrono::milliseconds kDefaultTimeout{std::chrono::minutes(30)};
   /// How long a collective waits for the other ranks before raising graft::Error (see above).
@@ -183,7 +188,6 @@ class Communicator {
  private:
   // Adds a collective's traffic to traffic() and to its profiler event.
   void count(Collective c, int64_t sent, int64_t received, DType dtype, profiler::RecordFunction& record);
-  std::vector<int64_t> balanced_counts(int64_t n) const;
   void check_reduce_scatter(const char* op, const Tensor& input, const Tensor& output,
                             const std::vector<int64_t>& counts) const;
   void check_all_gather(const char* op, const Tensor& input, const Tensor& output,

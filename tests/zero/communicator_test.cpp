@@ -112,6 +112,15 @@ TEST(InProcessCommunicator, AllGatherInPlaceAndWithUnevenCounts) {
   });
 }
 
+TEST(InProcessCommunicator, BalancedCountsGiveTheFirstRanksTheRemainder) {
+  zero::run_in_process(4, [&](zero::Communicator& comm) {
+    EXPECT_EQ(comm.balanced_counts(10), (std::vector<int64_t>{3, 3, 2, 2}));
+    EXPECT_EQ(comm.balanced_counts(8), (std::vector<int64_t>{2, 2, 2, 2}));
+    EXPECT_EQ(comm.balanced_counts(3), (std::vector<int64_t>{1, 1, 1, 0}));
+    EXPECT_EQ(comm.balanced_counts(0), (std::vector<int64_t>{0, 0, 0, 0}));
+  });
+}
+
 TEST(InProcessCommunicator, BroadcastCopiesTheRoot) {
   zero::run_in_process(3, [&](zero::Communicator& comm) {
     Tensor t = full({4}, static_cast<double>(comm.rank()), kFloat64);
