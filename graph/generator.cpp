@@ -63,6 +63,10 @@ ThreadGeneratorGuard::ThreadGeneratorGuard(Generator& generator) : previous_(thr
 
 ThreadGeneratorGuard::~ThreadGeneratorGuard() { thread_generator = previous_; }
 
+ScopedThreadGenerator::ScopedThreadGenerator(const std::string& state) : guard_(generator_) {
+  generator_.set_state(state);
+}
+
 void manual_seed(uint64_t seed) {
   std::lock_guard<std::mutex> lock(default_generator().mutex());
   default_generator().manual_seed(seed);

@@ -58,6 +58,23 @@ class ThreadGeneratorGuard {
   Generator* previous_;
 };
 
+/// A generator of the calling thread's own, started at `state` (a Generator::get_state() string), that is
+/// default_generator() on this thread while the object lives: a ThreadGeneratorGuard owning its generator.
+/// utils::checkpoint replays a forward's draws through one; run_in_process gives each rank one.
+/// @throws graft::Error when `state` is not a generator state (as Generator::set_state).
+class ScopedThreadGenerator {
+ public:
+  explicit ScopedThreadGenerator(const std::string& state);
+  ScopedThreadGenerator(const ScopedThreadGenerator&) = delete;
+  ScopedThreadGenerator& operator=(const ScopedThreadGenerator&) = delete;
+
+  Generator& generator() { return generator_; }
+
+ private:
+  Generator generator_;
+  ThreadGeneratorGuard guard_;
+};
+
 /// torch.manual_seed: reseeds the global generator.
 void manual_seed(uint64_t seed);
 

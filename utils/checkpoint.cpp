@@ -16,18 +16,6 @@ namespace {
 
 using Body = std::function<TensorList(const TensorList&)>;
 
-// Random ops on this thread draw from a generator of its own, started at `state`, for the replay's lifetime:
-// the global generator is neither moved nor read meanwhile, so other threads (ZeRO's in-process ranks) may
-// keep drawing from it.
-class ReplayedGenerator {
- public:
-  explicit ReplayedGenerator(const std::string& state) : guard_(generator_) { generator_.set_state(state); }
-
- private:
-  Generator generator_;
-  ThreadGeneratorGuard guard_;
-};
-
 // The checkpoint as a custom function: forward runs the body without a graph (Function::apply turns grad
 // mode off) and keeps only the inputs; backward runs it again with grad mode on and back-propagates.
 struct Checkpoint : autograd::Function<Checkpoint> {
@@ -93,8 +81,9 @@ struct Checkpoint : autograd::Function<Checkpoint> {
     const TensorList inputs = recomputation_inputs(ctx, options);
     TensorList outputs;
     {
-      // Random ops draw what they drew in forward; the global generator is left as it is.
-      std::optional<ReplayedGenerator> rng;
+      // Random ops draw what they drew in forward from a generator of this thread's own: the global generator
+      // is neither moved nor read meanwhile, so other threads (ZeRO's in-process ranks) may keep drawing from it.
+      std::optional<ScopedThreadGenerator> rng;
       if (options.preserve_rng_state) rng.emplace(ctx->saved_data["rng_state"].toStringRef());
       EnableGradGuard grad_on;
       outputs = body(inputs);

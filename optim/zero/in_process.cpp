@@ -166,9 +166,7 @@ void run_in_process(int world_size, const std::function<void(Communicator&)>& fn
       SingleThreadedKernels one_thread;
       // Each rank draws from a generator of its own, started where the caller's stood, as each MPI process
       // has its own: ranks seeded alike draw alike, whatever the threads' interleaving.
-      Generator rank_generator;
-      rank_generator.set_state(launch_state);
-      ThreadGeneratorGuard own_generator(rank_generator);
+      ScopedThreadGenerator own_generator(launch_state);
       profiler::set_thread_name(fmt::format("rank {}", r));  // each rank is a track of its own in a trace
       try {
         fn(group.communicator(r));

@@ -150,6 +150,24 @@ TEST(Checkpoint, AThreadGeneratorGuardRedirectsOnlyItsOwnThreadAndNests) {
   EXPECT_EQ(&default_generator(), &global);
 }
 
+TEST(Checkpoint, AScopedThreadGeneratorDrawsFromItsStateAndLeavesTheGlobalOneAlone) {
+  manual_seed(5);
+  const std::string global_state = default_generator().get_state();
+  Generator reference(77);
+  const std::string state = reference.get_state();
+  {
+    ScopedThreadGenerator scoped(state);
+    EXPECT_EQ(&default_generator(), &scoped.generator());
+    EXPECT_EQ(default_generator().next_u64(), reference.next_u64());
+    EXPECT_EQ(default_generator().next_u64(), reference.next_u64());
+  }
+  EXPECT_EQ(default_generator().get_state(), global_state);
+  // A state that is not one raises, and the thread keeps its generator.
+  Generator& before = default_generator();
+  EXPECT_THROW(ScopedThreadGenerator("not a state"), Error);
+  EXPECT_EQ(&default_generator(), &before);
+}
+
 TEST(Checkpoint, WithoutPreservingTheGeneratorTheRecomputedMaskDiffers) {
   Blocks net(1);
   Tensor x = uniform({4, 8}, kFloat32, -1, 1, 11).requires_grad_(true);
