@@ -189,10 +189,10 @@ void unfold_plane(const float* x, const ConvShape& s, const ConvGeometry& g, flo
     }
 }
 
-constexpr int64_t kTapBlock = 4, kLanes = 8;
+constexpr int64_t kTapBlock = 4, kFloatLanes = 8;
 
 // Eight floats as one value (GCC's and clang's vector extension): one AVX register, or two SSE ones.
-using Lanes = float __attribute__((vector_size(kLanes * sizeof(float))));
+using Lanes = float __attribute__((vector_size(kFloatLanes * sizeof(float))));
 inline Lanes load_lanes(const float* p) {
   Lanes v;
   std::memcpy(&v, p, sizeof v);
@@ -200,7 +200,7 @@ inline Lanes load_lanes(const float* p) {
 }
 inline float sum_lanes(Lanes v) {
   float sum = 0.f;
-  for (int64_t j = 0; j < kLanes; ++j) sum += v[j];
+  for (int64_t j = 0; j < kFloatLanes; ++j) sum += v[j];
   return sum;
 }
 
@@ -209,11 +209,11 @@ inline float sum_lanes(Lanes v) {
 // sums hide the additions' latency.
 void add_plane_products(const float* grad, const float* columns, int64_t padded_taps, int64_t plane, float* out,
                         int64_t taps, float* bias_out) {
-  const int64_t whole = plane / kLanes * kLanes;
+  const int64_t whole = plane / kFloatLanes * kFloatLanes;
   for (int64_t t0 = 0; t0 < padded_taps; t0 += kTapBlock) {
     const float *c0 = columns + t0 * plane, *c1 = c0 + plane, *c2 = c1 + plane, *c3 = c2 + plane;
     Lanes a0{}, a1{}, a2{}, a3{};
-    for (int64_t i = 0; i < whole; i += kLanes) {
+    for (int64_t i = 0; i < whole; i += kFloatLanes) {
       const Lanes g = load_lanes(grad + i);
       a0 += g * load_lanes(c0 + i);
       a1 += g * load_lanes(c1 + i);
@@ -229,7 +229,7 @@ void add_plane_products(const float* grad, const float* columns, int64_t padded_
   }
   if (bias_out) {
     Lanes lanes{};
-    for (int64_t i = 0; i < whole; i += kLanes) lanes += load_lanes(grad + i);
+    for (int64_t i = 0; i < whole; i += kFloatLanes) lanes += load_lanes(grad + i);
     float sum = sum_lanes(lanes);
     for (int64_t i = whole; i < plane; ++i) sum += grad[i];
     *bias_out += sum;
