@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "graft/ops/kernels/backend.h"
+#include "graft/ops/kernels/fold.h"
 #include "graft/ops/kernels/loops.h"
 #include "graft/ops/kernels/onednn_primitives.h"
 
@@ -30,17 +31,6 @@ ConvShape shape_of(const Tensor& x, const Tensor& w, const Tensor& y, int64_t gr
 //
 // Each loop walks one output plane per task and, for every kernel tap, adds a shifted row of one operand to
 // it: the inner loop runs along a row with unit stride in the output.
-
-// The output columns [ow0, ow1) whose input column ow * stride - pad + k * dilation falls inside [0, width).
-struct ColumnRange {
-  int64_t begin, end;
-};
-ColumnRange valid_columns(int64_t width, int64_t out_width, int64_t stride, int64_t offset) {
-  // offset = k * dilation - pad; the input column is ow * stride + offset.
-  int64_t begin = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
-  int64_t end = width - offset <= 0 ? 0 : (width - offset + stride - 1) / stride;
-  return {std::min(begin, out_width), std::min(std::max(end, begin), out_width)};
-}
 
 template <class T>
 void forward_loops(const Tensor& x, const Tensor& w, const Tensor& bias, const ConvGeometry& g, const Tensor& y) {
@@ -166,29 +156,6 @@ constexpr int64_t kSamplesPerChunk = 8;
 // per group) stay on oneDNN, which has kernels of their own for them.
 bool one_input_channel(const ConvShape& s, int64_t groups) { return s.c == 1 && groups == 1 && s.kh * s.kw <= 64; }
 
-// columns[(kh, kw), (oh, ow)] = x[oh s - p + kh d, ow s - p + kw d] of one input plane, 0 in the padding.
-void unfold_plane(const float* x, const ConvShape& s, const ConvGeometry& g, float* columns) {
-  const int64_t plane = s.oh * s.ow;
-  for (int64_t kh = 0; kh < s.kh; ++kh)
-    for (int64_t kw = 0; kw < s.kw; ++kw) {
-      float* col = columns + (kh * s.kw + kw) * plane;
-      const int64_t off_w = kw * g.dilation[1] - g.padding[1];
-      const ColumnRange cols = valid_columns(s.w, s.ow, g.stride[1], off_w);
-      for (int64_t oh = 0; oh < s.oh; ++oh) {
-        float* out = col + oh * s.ow;
-        const int64_t ih = oh * g.stride[0] - g.padding[0] + kh * g.dilation[0];
-        if (ih < 0 || ih >= s.h) {
-          std::fill(out, out + s.ow, 0.f);
-          continue;
-        }
-        const float* row = x + ih * s.w + off_w;
-        std::fill(out, out + cols.begin, 0.f);
-        for (int64_t ow = cols.begin; ow < cols.end; ++ow) out[ow] = row[ow * g.stride[1]];
-        std::fill(out + cols.end, out + s.ow, 0.f);
-      }
-    }
-}
-
 constexpr int64_t kTapBlock = 4, kFloatLanes = 8;
 
 // Eight floats as one value (GCC's and clang's vector extension): one AVX register, or two SSE ones.
@@ -244,13 +211,14 @@ void backward_weights_by_columns(const Tensor& x, const Tensor& gy, const ConvGe
   const int64_t chunks = (s.n + kSamplesPerChunk - 1) / kSamplesPerChunk;
   const int64_t per_chunk = s.o * taps + s.o;  // the weights' sums, then the bias's
   std::vector<float> partial(static_cast<size_t>(chunks * per_chunk), 0.f);
+  const BlockGeometry blocks{{s.kh, s.kw}, g.stride, g.padding, g.dilation, {s.oh, s.ow}};
   const float *xp = x.data_ptr<float>(), *gyp = gy.data_ptr<float>();
   parallel_for(chunks, s.n * s.o * taps * plane, [&](int64_t k0, int64_t k1) {
     std::vector<float> columns(static_cast<size_t>(padded_taps * plane), 0.f);  // rows past `taps` stay 0
     for (int64_t k = k0; k < k1; ++k) {
       float* acc = partial.data() + k * per_chunk;
       for (int64_t n = k * kSamplesPerChunk; n < std::min(s.n, (k + 1) * kSamplesPerChunk); ++n) {
-        unfold_plane(xp + n * s.h * s.w, s, g, columns.data());
+        im2col_plane(xp + n * s.h * s.w, s.h, s.w, blocks, columns.data());
         for (int64_t o = 0; o < s.o; ++o)
           add_plane_products(gyp + (n * s.o + o) * plane, columns.data(), padded_taps, plane, acc + o * taps, taps,
                              gbias.defined() ? acc + s.o * taps + o : nullptr);
@@ -304,16 +272,15 @@ onednn::PrimitiveKey conv_key(int kind, const ConvShape& s, const ConvGeometry& 
                            g.padding[1], g.dilation[0], g.dilation[1], g.groups, bias});
 }
 
-// The descriptors are used as given: pass any_like(...) to let oneDNN choose a layout.
 dnnl::convolution_forward::primitive_desc forward_pd(const memory::desc& src, const memory::desc& weights,
                                                      const memory::desc* bias, const memory::desc& dst,
                                                      const OneDnnGeometry& geo) {
   if (bias)
-    return {{dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src, weights, *bias, dst,
-             geo.strides, geo.dilates, geo.pad_l, geo.pad_r},
+    return {{dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, any_like(src), any_like(weights),
+             *bias, any_like(dst), geo.strides, geo.dilates, geo.pad_l, geo.pad_r},
             onednn::engine()};
-  return {{dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src, weights, dst, geo.strides,
-           geo.dilates, geo.pad_l, geo.pad_r},
+  return {{dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, any_like(src), any_like(weights),
+           any_like(dst), geo.strides, geo.dilates, geo.pad_l, geo.pad_r},
           onednn::engine()};
 }
 
@@ -353,8 +320,7 @@ bool forward_onednn(const Tensor& x, const Tensor& w, const Tensor& bias, const 
   const memory::desc src = onednn::f32_desc(dims_of(x)), dst = onednn::f32_desc(dims_of(y)),
                      weights = plain_weights(w, g.groups), bias_md = onednn::f32_desc({s.o});
   auto entry = cached(cache, conv_key(0, s, g, bias.defined()), [&] {
-    auto pd = forward_pd(any_like(src), any_like(weights), bias.defined() ? &bias_md : nullptr, any_like(dst),
-                         onednn_geometry(s, g));
+    auto pd = forward_pd(src, weights, bias.defined() ? &bias_md : nullptr, dst, onednn_geometry(s, g));
     return ConvPrimitive{true, dnnl::convolution_forward(pd), onednn::Port::input(src, pd.src_desc()),
                          onednn::Port::input(weights, pd.weights_desc()), onednn::Port::output(dst, pd.dst_desc())};
   });
@@ -380,7 +346,7 @@ bool backward_data_onednn(const Tensor& gy, const Tensor& w, const ConvGeometry&
     dnnl::convolution_backward_data::primitive_desc pd(
         {dnnl::algorithm::convolution_direct, any_like(src), any_like(weights), any_like(dst), geo.strides, geo.dilates,
          geo.pad_l, geo.pad_r},
-        onednn::engine(), forward_pd(any_like(src), any_like(weights), nullptr, any_like(dst), geo));
+        onednn::engine(), forward_pd(src, weights, nullptr, dst, geo));
     return ConvPrimitive{true, dnnl::convolution_backward_data(pd), onednn::Port::input(dst, pd.diff_dst_desc()),
                          onednn::Port::input(weights, pd.weights_desc()),
                          onednn::Port::output(src, pd.diff_src_desc())};
@@ -404,15 +370,14 @@ bool backward_weights_onednn(const Tensor& x, const Tensor& gy, const ConvGeomet
                      weights = plain_weights(gw, g.groups), bias_md = onednn::f32_desc({s.o});
   auto entry = cached(cache, conv_key(2, s, g, with_bias), [&] {
     const OneDnnGeometry geo = onednn_geometry(s, g);
-    const memory::desc src_md = any_like(src), dst_md = any_like(dst);
-    const auto hint = forward_pd(src_md, any_like(weights), with_bias ? &bias_md : nullptr, dst_md, geo);
+    const auto hint = forward_pd(src, weights, with_bias ? &bias_md : nullptr, dst, geo);
     auto pd = with_bias ? dnnl::convolution_backward_weights::primitive_desc(
-                              {dnnl::algorithm::convolution_direct, src_md, any_like(weights), bias_md, dst_md,
-                               geo.strides, geo.dilates, geo.pad_l, geo.pad_r},
+                              {dnnl::algorithm::convolution_direct, any_like(src), any_like(weights), bias_md,
+                               any_like(dst), geo.strides, geo.dilates, geo.pad_l, geo.pad_r},
                               onednn::engine(), hint)
                         : dnnl::convolution_backward_weights::primitive_desc(
-                              {dnnl::algorithm::convolution_direct, src_md, any_like(weights), dst_md, geo.strides,
-                               geo.dilates, geo.pad_l, geo.pad_r},
+                              {dnnl::algorithm::convolution_direct, any_like(src), any_like(weights), any_like(dst),
+                               geo.strides, geo.dilates, geo.pad_l, geo.pad_r},
                               onednn::engine(), hint);
     return ConvPrimitive{true, dnnl::convolution_backward_weights(pd), onednn::Port::input(src, pd.src_desc()),
                          onednn::Port::input(dst, pd.diff_dst_desc()),

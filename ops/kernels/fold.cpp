@@ -6,8 +6,7 @@ namespace graft::kernels {
 
 namespace {
 
-// f(column row pointer offset, input offset) for each (i, j, oh, ow) of one channel whose input position is
-// inside the image; `row` is the (i, j) row of the channel's block of columns.
+// f(column offset, input offset or -1 in the padding) for each (i, j, oh, ow) of one channel (col2im's walk).
 template <class F>
 void for_each_tap(const BlockGeometry& g, int64_t h, int64_t w, F&& f) {
   const int64_t oh_n = g.blocks[0], ow_n = g.blocks[1];
@@ -37,7 +36,7 @@ void im2col(const Tensor& x, const BlockGeometry& g, const Tensor& columns) {
       for (int64_t p = p0; p < p1; ++p) {
         const T* plane = xp + p * h * w;
         T* col = cp + p * per_plane;
-        for_each_tap(g, h, w, [&](int64_t c, int64_t at) { col[c] = at >= 0 ? plane[at] : T(0); });
+        im2col_plane(plane, h, w, g, col);
       }
     });
   });
